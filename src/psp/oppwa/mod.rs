@@ -1,0 +1,1 @@
+//! OPPWA adapter (stateless translator).

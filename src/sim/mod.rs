@@ -1,0 +1,2 @@
+//! Simulators of payment service providers, for tests, demos and sandboxes.
+pub mod oppwa;

@@ -1,0 +1,220 @@
+//! Persistence behind one `Store` trait. `sql.rs` holds the one implementation over sqlx's `Any`
+//! driver; `sqlite.rs` and `postgres.rs` hold what differs per backend (connection set-up,
+//! migrations, dialect-specific SQL). Every query on tenant data is scoped by merchant.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::domain::{
+    AgreementStatus, Bearer, ChargebackReason, Role, Ticks, TxError, TxKind, TxStatus, WebhookType,
+};
+
+/// A Billwerk account bound to one PSP adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantRecord {
+    pub id: String,
+    pub name: String,
+    pub psp: String,
+    pub created_at: Ticks,
+}
+
+/// One Billwerk transaction (preauth, payment or refund) and its current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionRecord {
+    /// Our id, returned as `externalTransactionId`.
+    pub id: String,
+    pub merchant_id: String,
+    pub kind: TxKind,
+    /// Billwerk's `transactionId`; unique per merchant across all kinds.
+    pub billwerk_id: String,
+    pub agreement_id: Option<String>,
+    pub role: Option<Role>,
+    pub currency: String,
+    pub requested_amount: Decimal,
+    /// Preauth only: the amount reserved (0 when nothing is reserved).
+    pub authorized_amount: Decimal,
+    pub status: TxStatus,
+    pub psp_tx_id: Option<String>,
+    pub webhook_target: String,
+    /// Our id of the preauth a capture belongs to, or of the payment a refund belongs to.
+    pub parent_id: Option<String>,
+    pub is_initial: bool,
+    pub expires_at: Option<Ticks>,
+    pub checkout_id: Option<String>,
+    /// Unguessable token in the URL of our hosted checkout page.
+    pub checkout_token: Option<String>,
+    pub success_url: Option<String>,
+    pub error_url: Option<String>,
+    pub abort_url: Option<String>,
+    pub language: Option<String>,
+    pub reference_text: Option<String>,
+    pub planned_execution_date: Option<NaiveDate>,
+    pub booking_date: Option<NaiveDate>,
+    pub error: Option<TxError>,
+    /// Set when the PSP outcome is unknown (timeout); the reconciler asks the PSP.
+    pub needs_reconcile: bool,
+    pub created_at: Ticks,
+    /// Version stamp; strictly increasing per transaction.
+    pub last_updated: Ticks,
+}
+
+/// A money movement inside a payment (`payments[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentItem {
+    pub external_item_id: Option<String>,
+    pub amount: Decimal,
+    pub booking_date: NaiveDate,
+    pub description: Option<String>,
+}
+
+/// A chargeback inside a payment (`chargebacks[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chargeback {
+    pub external_item_id: Option<String>,
+    pub amount: Decimal,
+    pub booking_date: NaiveDate,
+    pub description: Option<String>,
+    pub fee_amount: Option<Decimal>,
+    pub reason: ChargebackReason,
+    pub psp_reason_code: Option<String>,
+    pub psp_reason_message: Option<String>,
+}
+
+/// The payment agreement (agreementId → bearer and PSP registration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgreementRecord {
+    pub merchant_id: String,
+    pub agreement_id: String,
+    pub status: AgreementStatus,
+    pub role: Option<Role>,
+    pub currency: Option<String>,
+    pub bearer: Bearer,
+    pub registration_id: Option<String>,
+    pub initial_psp_tx_id: Option<String>,
+    pub is_debit: bool,
+    pub updated_at: Ticks,
+}
+
+/// One entry of a transaction's state history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub status: TxStatus,
+    pub at: Ticks,
+    pub note: String,
+}
+
+/// A change to one transaction, applied atomically together with its history entry, the
+/// agreement upsert, the parent bump and the outbox row.
+#[derive(Debug, Clone, Default)]
+pub struct TxUpdate {
+    /// New status; `None` keeps the current one (e.g. only an item is added).
+    pub status: Option<TxStatus>,
+    pub psp_tx_id: Option<String>,
+    pub authorized_amount: Option<Decimal>,
+    pub expires_at: Option<Ticks>,
+    pub checkout_id: Option<String>,
+    pub booking_date: Option<NaiveDate>,
+    /// `Some(None)` clears a recorded error, `Some(Some(e))` sets it.
+    pub error: Option<Option<TxError>>,
+    pub needs_reconcile: Option<bool>,
+    pub add_items: Vec<PaymentItem>,
+    pub add_chargebacks: Vec<Chargeback>,
+    pub agreement: Option<AgreementRecord>,
+    /// Also bump this transaction's `last_updated` (a payment whose refund changed).
+    pub touch_parent: Option<String>,
+    /// Queue a Billwerk webhook about this transaction (coalesced per transaction).
+    pub notify: Option<WebhookType>,
+    /// Free text for the history entry (e.g. the PSP result code).
+    pub note: String,
+}
+
+/// The answer to an idempotent insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    New(TransactionRecord),
+    /// The merchant already used this Billwerk transactionId.
+    Existing(TransactionRecord),
+}
+
+/// Storage failures. A `Conflict` means the version stamp moved under us: re-read and retry.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("concurrent update, retry")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the service persists.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn migrate(&self) -> StoreResult<()>;
+
+    async fn create_merchant(&self, m: &MerchantRecord, token_hash: &[u8]) -> StoreResult<()>;
+    async fn list_merchants(&self) -> StoreResult<Vec<MerchantRecord>>;
+    /// The merchant and its stored token hash, looked up by hash.
+    async fn merchant_by_token_hash(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(MerchantRecord, Vec<u8>)>>;
+    /// By id or by name.
+    async fn find_merchant(&self, id_or_name: &str) -> StoreResult<Option<MerchantRecord>>;
+    async fn rotate_token(&self, merchant_id: &str, token_hash: &[u8]) -> StoreResult<()>;
+
+    /// The sealed (encrypted) settings blob.
+    async fn get_settings(&self, merchant_id: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn put_settings(&self, merchant_id: &str, sealed: &[u8], at: Ticks) -> StoreResult<()>;
+
+    async fn get_agreement(
+        &self,
+        merchant_id: &str,
+        agreement_id: &str,
+    ) -> StoreResult<Option<AgreementRecord>>;
+
+    /// Inserts unless (merchant, billwerk_id) exists; records the first history entry.
+    async fn insert_transaction(&self, tx: &TransactionRecord, note: &str) -> StoreResult<Inserted>;
+    async fn get_transaction(
+        &self,
+        merchant_id: &str,
+        billwerk_id: &str,
+    ) -> StoreResult<Option<TransactionRecord>>;
+    async fn get_transaction_by_id(
+        &self,
+        merchant_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<TransactionRecord>>;
+    /// Looks up a preauth by the token in our hosted checkout URL (the token is the capability).
+    async fn get_by_checkout_token(&self, token: &str) -> StoreResult<Option<TransactionRecord>>;
+    /// Applies `update` if the transaction's `last_updated` still equals `expected`; the new
+    /// stamp is `at`. Returns the updated record, or `StoreError::Conflict`.
+    async fn apply_update(
+        &self,
+        merchant_id: &str,
+        tx_id: &str,
+        expected: Ticks,
+        at: Ticks,
+        update: &TxUpdate,
+    ) -> StoreResult<TransactionRecord>;
+
+    async fn list_items(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<PaymentItem>>;
+    async fn list_chargebacks(&self, merchant_id: &str, tx_id: &str)
+    -> StoreResult<Vec<Chargeback>>;
+    /// Refund transactions whose parent is this payment.
+    async fn list_children(
+        &self,
+        merchant_id: &str,
+        parent_id: &str,
+    ) -> StoreResult<Vec<TransactionRecord>>;
+    async fn history(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<HistoryEntry>>;
+}
