@@ -1,6 +1,14 @@
 //! psp-integrator: a Billwerk+ Transform (Frisbii Transform) Integrator for OPPWA PSPs.
 
+pub mod admin;
+pub mod config;
+pub mod contract;
+pub mod crypto;
 pub mod domain;
+pub mod flows;
+pub mod http;
 pub mod psp;
 pub mod sim;
 pub mod store;
+pub mod startup;
+pub mod telemetry;

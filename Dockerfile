@@ -1,0 +1,22 @@
+# Build: the release binary. Runtime: a slim image running as an unprivileged user.
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY migrations ./migrations
+COPY config ./config
+RUN cargo build --release --locked --bin psp-integrator
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home /app pspi
+WORKDIR /app
+COPY --from=build /src/target/release/psp-integrator /usr/local/bin/psp-integrator
+COPY config ./config
+RUN mkdir -p /app/data && chown pspi /app/data
+USER pspi
+ENV PSPI_PROFILE=production
+EXPOSE 8080
+ENTRYPOINT ["psp-integrator"]
+CMD ["serve"]

@@ -1,0 +1,56 @@
+//! Operator actions behind the CLI: onboarding merchants and rotating their API tokens.
+
+use crate::crypto::{hash_token, new_token};
+use crate::domain::{Clock, new_id};
+use crate::psp::Registry;
+use crate::store::{MerchantRecord, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("unknown PSP adapter '{0}' (available: {1})")]
+    UnknownPsp(String, String),
+    #[error("merchant name must be 1 to 100 characters")]
+    BadName,
+    #[error("a merchant named '{0}' already exists")]
+    Duplicate(String),
+    #[error("no merchant with id or name '{0}'")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a merchant bound to `psp` and returns it with its API token (shown once).
+pub async fn create_merchant(
+    store: &dyn Store,
+    providers: &Registry,
+    clock: &dyn Clock,
+    name: &str,
+    psp: &str,
+) -> Result<(MerchantRecord, String), AdminError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AdminError::BadName);
+    }
+    let psp = psp.trim().to_ascii_lowercase();
+    if providers.get(&psp).is_none() {
+        return Err(AdminError::UnknownPsp(psp, providers.names().join(", ")));
+    }
+    if store.find_merchant(name).await?.is_some() {
+        return Err(AdminError::Duplicate(name.into()));
+    }
+    let record = MerchantRecord { id: new_id(), name: name.into(), psp, created_at: clock.now() };
+    let token = new_token();
+    store.create_merchant(&record, &hash_token(&token)).await?;
+    Ok((record, token))
+}
+
+/// Replaces a merchant's token; the old one stops working at once.
+pub async fn rotate_token(store: &dyn Store, id_or_name: &str) -> Result<(MerchantRecord, String), AdminError> {
+    let record = store
+        .find_merchant(id_or_name)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(id_or_name.into()))?;
+    let token = new_token();
+    store.rotate_token(&record.id, &hash_token(&token)).await?;
+    Ok((record, token))
+}

@@ -1,0 +1,193 @@
+//! Layered configuration: the embedded `config/default.toml`, then `config/{profile}.toml`, then
+//! `PSPI__SECTION__KEY` environment variables, then command-line flags. `validate` names the
+//! offending key, so a bad value stops start-up with a clear message.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+use url::Url;
+
+const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+/// The development master key shipped in `config/default.toml`.
+pub const DEV_MASTER_KEY: &str = "6465762d6f6e6c792d6b65792d6e6f742d666f722d70726f64756374696f6e21";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppConfig {
+    #[serde(skip)]
+    pub profile: String,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub security: SecurityConfig,
+    pub oppwa: OppwaSection,
+    pub simulator: SimulatorSection,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub public_base_url: String,
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct SecurityConfig {
+    pub master_key: String,
+    pub require_master_key: bool,
+}
+
+impl std::fmt::Debug for SecurityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecurityConfig")
+            .field("require_master_key", &self.require_master_key)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OppwaSection {
+    pub test_base_url: String,
+    pub live_base_url: String,
+    pub timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub brands: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SimulatorSection {
+    pub enabled: bool,
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: String,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.into(), message: message.into() }
+}
+
+impl AppConfig {
+    /// Loads the layers for `profile` from `config_dir` and the process environment.
+    pub fn load(profile: &str, config_dir: &Path) -> Result<Self, ConfigError> {
+        use config::{Config, Environment, File, FileFormat};
+        let profile_file = config_dir.join(format!("{profile}.toml"));
+        if profile != "default" && !profile_file.exists() {
+            return Err(err("profile", format!("no file {}", profile_file.display())));
+        }
+        let built = Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .add_source(File::from(profile_file).required(false))
+            .add_source(Environment::with_prefix("PSPI").prefix_separator("__").separator("__"))
+            .build()
+            .map_err(|e| err("config", e.to_string()))?;
+        let mut cfg: AppConfig = built
+            .try_deserialize()
+            .map_err(|e| err("config", e.to_string()))?;
+        cfg.profile = profile.to_string();
+        Ok(cfg)
+    }
+
+    /// Checks every key whose value can be wrong in a way that would only show later.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        parse_url("server.public_base_url", &self.server.public_base_url)?;
+        parse_url("oppwa.test_base_url", &self.oppwa.test_base_url)?;
+        parse_url("oppwa.live_base_url", &self.oppwa.live_base_url)?;
+        if self.simulator.enabled {
+            parse_addr("simulator.listen", &self.simulator.listen)?;
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres:") || db.starts_with("postgresql:")) {
+            return Err(err("database.url", "must start with sqlite:, postgres: or postgresql:"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(err("database.max_connections", "must be at least 1"));
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return Err(err("server.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.oppwa.timeout_secs == 0 || self.oppwa.connect_timeout_secs == 0 {
+            return Err(err("oppwa.timeout_secs", "timeouts must be at least 1 second"));
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(err("log.format", "must be \"pretty\" or \"json\""));
+        }
+        self.validate_master_key()
+    }
+
+    fn validate_master_key(&self) -> Result<(), ConfigError> {
+        let key = self.security.master_key.trim();
+        if key.is_empty() {
+            return Err(err(
+                "security.master_key",
+                "is required (64 hex characters; set PSPI__SECURITY__MASTER_KEY)",
+            ));
+        }
+        if crate::crypto::Sealer::from_hex(key).is_err() {
+            return Err(err("security.master_key", "must be 64 hex characters (32 bytes)"));
+        }
+        if self.security.require_master_key && key.eq_ignore_ascii_case(DEV_MASTER_KEY) {
+            return Err(err(
+                "security.master_key",
+                "is the published development key; set a real one (PSPI__SECURITY__MASTER_KEY)",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        parse_addr("server.listen", &self.server.listen)
+    }
+
+    pub fn public_base_url(&self) -> String {
+        self.server.public_base_url.trim_end_matches('/').to_string()
+    }
+}
+
+fn parse_addr(key: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse().map_err(|_| err(key, format!("'{v}' is not a socket address like 127.0.0.1:8080")))
+}
+
+fn parse_url(key: &str, v: &str) -> Result<Url, ConfigError> {
+    let u = Url::parse(v).map_err(|_| err(key, format!("'{v}' is not an absolute URL")))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(err(key, "must be an http(s) URL"));
+    }
+    Ok(u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_profile_is_valid_and_production_needs_a_key() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let cfg = AppConfig::load("default", &dir).expect("default loads");
+        cfg.validate().expect("default validates");
+        let prod = AppConfig::load("production", &dir).expect("production loads");
+        let e = prod.validate().expect_err("no key in production");
+        assert_eq!(e.key, "security.master_key");
+        let mut bad = cfg.clone();
+        bad.server.listen = "nonsense".into();
+        assert_eq!(bad.validate().expect_err("bad listen").key, "server.listen");
+    }
+}

@@ -1,0 +1,236 @@
+//! Business logic, one module per resource. A flow validates, takes the per-transaction lock,
+//! commits the new transaction before calling the PSP (so the same Billwerk transactionId
+//! never reaches the PSP twice), calls the PSP outside any DB transaction, then commits the
+//! outcome with a version check.
+
+pub mod checkout;
+pub mod outcome;
+pub mod payment;
+pub mod preauth;
+pub mod refund;
+pub mod settings;
+pub mod views;
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::contract::ApiError;
+use crate::crypto::Sealer;
+use crate::domain::{Clock, PaymentErrorCode, Ticks, TxKind};
+use crate::psp::{PaymentProvider, PspSettings, Registry};
+use crate::store::{MerchantRecord, Store, StoreError, TransactionRecord, TxUpdate};
+
+/// Everything a flow needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub providers: Registry,
+    pub sealer: Arc<Sealer>,
+    pub clock: Arc<dyn Clock>,
+    /// Public base URL of this service (no trailing slash).
+    pub public_base_url: String,
+    pub locks: KeyedLocks,
+}
+
+/// The authenticated merchant and its PSP adapter.
+#[derive(Clone, Debug)]
+pub struct Merchant {
+    pub record: MerchantRecord,
+    pub provider: Arc<dyn PaymentProvider>,
+}
+
+impl Merchant {
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        ApiError::internal()
+    }
+}
+
+/// In-process locks per key, so concurrent duplicates of one request wait for the first and
+/// then see its result. Across replicas the unique (merchant, transactionId) row is the guard.
+#[derive(Clone, Debug, Default)]
+pub struct KeyedLocks(Arc<DashMap<String, Arc<Mutex<()>>>>);
+
+/// Holds a key's lock; dropping it releases the lock and forgets idle keys.
+pub struct KeyGuard {
+    map: KeyedLocks,
+    key: String,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl KeyedLocks {
+    pub async fn lock(&self, merchant_id: &str, key: &str) -> KeyGuard {
+        let key = format!("{merchant_id}/{key}");
+        let m = self.0.entry(key.clone()).or_default().clone();
+        let guard = m.lock_owned().await;
+        KeyGuard { map: self.clone(), key, guard: Some(guard) }
+    }
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        self.guard.take();
+        self.map.0.remove_if(&self.key, |_, m| Arc::strong_count(m) == 1);
+    }
+}
+
+impl App {
+    pub fn now(&self) -> Ticks {
+        self.clock.now()
+    }
+
+    /// The merchant's decrypted PSP settings; a merchant without settings cannot transact.
+    pub async fn settings(&self, m: &Merchant) -> Result<PspSettings, ApiError> {
+        self.stored_settings(m.id()).await?.ok_or_else(|| {
+            ApiError::code(
+                PaymentErrorCode::InvalidConfiguration,
+                "PSP settings are not configured for this merchant; PUT /api/Settings first",
+            )
+        })
+    }
+
+    pub async fn stored_settings(&self, merchant_id: &str) -> Result<Option<PspSettings>, ApiError> {
+        let Some(sealed) = self.store.get_settings(merchant_id).await? else {
+            return Ok(None);
+        };
+        let plain = self.sealer.open(&sealed).map_err(|e| {
+            tracing::error!(error = %e, merchant = merchant_id, "cannot open sealed settings");
+            ApiError::internal()
+        })?;
+        let map = serde_json::from_slice(&plain).map_err(|e| {
+            tracing::error!(error = %e, merchant = merchant_id, "sealed settings are not JSON");
+            ApiError::internal()
+        })?;
+        Ok(Some(PspSettings(map)))
+    }
+
+    /// A transaction of this merchant and kind by Billwerk id; 404 otherwise.
+    pub async fn find(&self, m: &Merchant, kind: TxKind, id: &str) -> Result<TransactionRecord, ApiError> {
+        match self.store.get_transaction(m.id(), id).await? {
+            Some(tx) if tx.kind == kind => Ok(tx),
+            _ => Err(ApiError::not_found(format!("{} {id}", kind.as_str()))),
+        }
+    }
+
+    /// Applies `decide(current)` with optimistic concurrency, re-reading on a version conflict.
+    /// `decide` returning `None` means nothing to change.
+    pub async fn transition(
+        &self,
+        mut tx: TransactionRecord,
+        decide: impl Fn(&TransactionRecord) -> Option<TxUpdate>,
+    ) -> Result<TransactionRecord, ApiError> {
+        for _ in 0..8 {
+            let Some(update) = decide(&tx) else { return Ok(tx) };
+            let at = Ticks::next_after(self.now(), tx.last_updated);
+            match self.store.apply_update(&tx.merchant_id, &tx.id, tx.last_updated, at, &update).await {
+                Ok(t) => return Ok(t),
+                Err(StoreError::Conflict) => {
+                    tx = self
+                        .store
+                        .get_transaction_by_id(&tx.merchant_id, &tx.id)
+                        .await?
+                        .ok_or_else(ApiError::internal)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::error!(tx = %tx.id, "gave up after repeated version conflicts");
+        Err(ApiError::internal())
+    }
+}
+
+/// A repeated POST may reuse a transactionId only for the same request: same kind, amount,
+/// currency and agreement. Anything else is a client error, never a second PSP call.
+pub fn check_replay(
+    existing: &TransactionRecord,
+    kind: TxKind,
+    money: &crate::domain::Money,
+    agreement_id: Option<&str>,
+) -> Result<(), ApiError> {
+    let field = "transactionId";
+    if existing.kind != kind {
+        return Err(ApiError::invalid(
+            field,
+            format!("{} was already used for a {}", existing.billwerk_id, existing.kind.as_str()),
+        ));
+    }
+    let same_amount = existing.requested_amount == money.amount;
+    let same_currency = existing.currency == money.currency.code();
+    let same_agreement = agreement_id.is_none() || existing.agreement_id.as_deref() == agreement_id;
+    if !(same_amount && same_currency && same_agreement) {
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "{} was already used with a different amount, currency or agreement",
+                existing.billwerk_id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A new transaction row in state `Initiated`, before anything is sent to the PSP.
+pub fn new_record(
+    m: &Merchant,
+    kind: TxKind,
+    billwerk_id: &str,
+    money: &crate::domain::Money,
+    webhook_target: &url::Url,
+    now: Ticks,
+) -> TransactionRecord {
+    TransactionRecord {
+        id: crate::domain::new_id(),
+        merchant_id: m.id().to_string(),
+        kind,
+        billwerk_id: billwerk_id.to_string(),
+        agreement_id: None,
+        role: None,
+        currency: money.currency.code().to_string(),
+        requested_amount: money.amount,
+        authorized_amount: rust_decimal::Decimal::ZERO,
+        status: crate::domain::TxStatus::Initiated,
+        psp_tx_id: None,
+        webhook_target: webhook_target.to_string(),
+        parent_id: None,
+        is_initial: false,
+        expires_at: None,
+        checkout_id: None,
+        checkout_token: None,
+        success_url: None,
+        error_url: None,
+        abort_url: None,
+        language: None,
+        reference_text: None,
+        planned_execution_date: None,
+        booking_date: None,
+        error: None,
+        needs_reconcile: false,
+        created_at: now,
+        last_updated: now,
+    }
+}
+
+impl App {
+    /// A merchant by id with its adapter (for routes that are not called with a bearer token).
+    pub async fn merchant(&self, id: &str) -> Result<Merchant, ApiError> {
+        let record = self
+            .store
+            .find_merchant(id)
+            .await?
+            .filter(|r| r.id == id)
+            .ok_or_else(|| ApiError::not_found("merchant"))?;
+        let provider = self.providers.get(&record.psp).ok_or_else(|| {
+            tracing::error!(psp = %record.psp, "merchant bound to an unknown PSP adapter");
+            ApiError::internal()
+        })?;
+        Ok(Merchant { record, provider })
+    }
+}

@@ -1,0 +1,170 @@
+//! Payments: a capture of a preauth (`preauthTransactionId` present) or a merchant-initiated
+//! charge on the stored agreement (recurring).
+
+use rust_decimal::Decimal;
+
+use super::{App, Merchant, check_replay, new_record, outcome, views};
+use crate::contract::ApiError;
+use crate::contract::requests::PaymentRequest;
+use crate::contract::responses::PaymentResponse;
+use crate::contract::validate as v;
+use crate::domain::{AgreementStatus, Money, PaymentErrorCode, TxKind, TxStatus};
+use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
+use crate::store::{Inserted, TransactionRecord};
+
+/// `POST /api/Payment`.
+pub async fn create(app: &App, m: &Merchant, req: PaymentRequest) -> Result<PaymentResponse, ApiError> {
+    let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
+    let money = v::money(req.requested_amount, req.currency.as_deref(), false)?;
+    let webhook = v::absolute_url("webhookTarget", req.webhook_target.as_deref())?;
+    let agreement_id = v::required("agreementId", req.agreement_id.as_deref())?.to_string();
+    let preauth_id = match req.preauth_transaction_id.as_deref().map(str::trim) {
+        Some(p) if !p.is_empty() => Some(v::tx_id("preauthTransactionId", Some(p))?),
+        _ => None,
+    };
+    let reference = v::optional_text("transactionReferenceText", req.transaction_reference_text.as_deref())?;
+
+    let _guard = app.locks.lock(m.id(), id.as_str()).await;
+    if let Some(existing) = app.store.get_transaction(m.id(), id.as_str()).await? {
+        check_replay(&existing, TxKind::Payment, &money, Some(&agreement_id))?;
+        return views::payment(app, &existing).await;
+    }
+    let settings = app.settings(m).await?;
+    let preauth = match &preauth_id {
+        Some(p) => Some(capturable(app, m, p.as_str(), &money, &agreement_id).await?),
+        None => None,
+    };
+    // A preauth that reserved nothing (card registration, SEPA mandate) cannot be captured:
+    // its first payment is a charge on the agreement instead.
+    let capture_of = preauth.filter(|p| !p.authorized_amount.is_zero());
+    let stored = match &capture_of {
+        Some(_) => None,
+        None => Some(stored_method(app, m, &agreement_id).await?),
+    };
+
+    let mut rec = new_record(m, TxKind::Payment, id.as_str(), &money, &webhook, app.now());
+    rec.agreement_id = Some(agreement_id.clone());
+    rec.role = req.payment_means_reference.as_ref().and_then(|p| p.role);
+    rec.reference_text = reference.clone();
+    rec.planned_execution_date = req.planned_execution_date;
+    rec.parent_id = capture_of.as_ref().map(|p| p.id.clone());
+    // Payments on the cardholder-initiated channel are captures of an initial preauth.
+    rec.is_initial = capture_of.as_ref().is_some_and(|p| p.is_initial);
+    let tx = match app.store.insert_transaction(&rec, "payment received").await? {
+        Inserted::New(t) => t,
+        Inserted::Existing(e) => {
+            check_replay(&e, TxKind::Payment, &money, Some(&agreement_id))?;
+            return views::payment(app, &e).await;
+        }
+    };
+    let tx = match (capture_of, stored) {
+        (Some(p), _) => capture(app, m, &settings, tx, &p, money).await?,
+        (None, Some(s)) => charge(app, m, &settings, tx, s, money, reference).await?,
+        (None, None) => return Err(ApiError::internal()),
+    };
+    views::payment(app, &tx).await
+}
+
+/// The preauth to capture: this merchant's, succeeded, same currency and agreement, and with
+/// enough authorized amount left after earlier captures.
+async fn capturable(
+    app: &App,
+    m: &Merchant,
+    preauth_id: &str,
+    money: &Money,
+    agreement_id: &str,
+) -> Result<TransactionRecord, ApiError> {
+    let field = "preauthTransactionId";
+    let p = match app.store.get_transaction(m.id(), preauth_id).await? {
+        Some(p) if p.kind == TxKind::Preauth => p,
+        _ => return Err(ApiError::invalid(field, format!("unknown preauth {preauth_id}"))),
+    };
+    if p.status != TxStatus::Succeeded {
+        return Err(ApiError::invalid(field, format!("preauth {preauth_id} is {}, not Succeeded", p.status)));
+    }
+    if p.currency != money.currency.code() {
+        return Err(ApiError::code(
+            PaymentErrorCode::InvalidCurrency,
+            format!("currency: {} differs from the preauth's {}", money.currency, p.currency),
+        ));
+    }
+    if p.agreement_id.as_deref() != Some(agreement_id) {
+        return Err(ApiError::invalid("agreementId", "differs from the preauth's agreement"));
+    }
+    if !p.authorized_amount.is_zero() {
+        let captured: Decimal = app
+            .store
+            .list_children(m.id(), &p.id)
+            .await?
+            .iter()
+            .filter(|c| c.kind == TxKind::Payment && !matches!(c.status, TxStatus::Failed | TxStatus::Cancelled))
+            .map(|c| c.requested_amount)
+            .sum();
+        let left = p.authorized_amount - captured;
+        if money.amount > left {
+            return Err(ApiError::code(
+                PaymentErrorCode::InvalidAmount,
+                format!("requestedAmount: {} exceeds the {left} left to capture on the preauth", money.amount),
+            ));
+        }
+    }
+    Ok(p)
+}
+
+async fn stored_method(app: &App, m: &Merchant, agreement_id: &str) -> Result<StoredMethod, ApiError> {
+    match app.store.get_agreement(m.id(), agreement_id).await? {
+        Some(a) if a.status == AgreementStatus::Active => match a.registration_id {
+            Some(registration_id) => Ok(StoredMethod {
+                registration_id,
+                is_debit: a.is_debit,
+                initial_transaction_id: a.initial_psp_tx_id,
+            }),
+            None => Err(ApiError::invalid("agreementId", "the agreement has no stored payment means")),
+        },
+        Some(_) => Err(ApiError::code(PaymentErrorCode::BearerInvalid, "agreementId: the agreement is inactive")),
+        None => Err(ApiError::invalid("agreementId", format!("unknown agreement {agreement_id}"))),
+    }
+}
+
+async fn capture(
+    app: &App,
+    m: &Merchant,
+    settings: &PspSettings,
+    tx: TransactionRecord,
+    preauth: &TransactionRecord,
+    money: Money,
+) -> Result<TransactionRecord, ApiError> {
+    let Some(psp_id) = preauth.psp_tx_id.clone() else {
+        return Err(ApiError::invalid("preauthTransactionId", "the preauth has no PSP transaction"));
+    };
+    let req = FollowUp {
+        merchant_tx_id: tx.billwerk_id.clone(),
+        psp_transaction_id: psp_id,
+        amount: Some(money),
+        merchant_initiated: !preauth.is_initial,
+    };
+    let r = m.provider.capture(settings, &req).await;
+    let now = app.now();
+    app.transition(tx, |t| outcome::update_for(t, &r, now, false)).await
+}
+
+async fn charge(
+    app: &App,
+    m: &Merchant,
+    settings: &PspSettings,
+    tx: TransactionRecord,
+    stored: StoredMethod,
+    money: Money,
+    reference_text: Option<String>,
+) -> Result<TransactionRecord, ApiError> {
+    let req = StoredCharge { merchant_tx_id: tx.billwerk_id.clone(), amount: money, stored, reference_text };
+    let r = m.provider.charge_stored(settings, &req).await;
+    let now = app.now();
+    app.transition(tx, |t| outcome::update_for(t, &r, now, false)).await
+}
+
+/// `GET /api/Payment/{id}`.
+pub async fn get(app: &App, m: &Merchant, id: &str) -> Result<PaymentResponse, ApiError> {
+    let tx = app.find(m, TxKind::Payment, id).await?;
+    views::payment(app, &tx).await
+}

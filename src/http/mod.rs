@@ -1,0 +1,64 @@
+//! HTTP surface: the Billwerk API under `/api`, the hosted checkout pages, health probes.
+//! Every error a caller can see is the contract's error object.
+
+pub mod api;
+pub mod checkout;
+pub mod extract;
+pub mod path;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::contract::ApiError;
+use crate::domain::PaymentErrorCode;
+use crate::flows::App;
+
+/// The application's routes (before path normalization; see `service`).
+pub fn router(app: App, body_limit: usize) -> Router {
+    let api = Router::new()
+        .route("/api/Preauth", post(api::create_preauth))
+        .route("/api/Preauth/Finalize", post(api::finalize_preauth))
+        .route("/api/Preauth/{id}", get(api::get_preauth))
+        .route("/api/Preauth/{id}/Cancel", post(api::cancel_preauth))
+        .route("/api/Payment", post(api::create_payment))
+        .route("/api/Payment/{id}", get(api::get_payment))
+        .route("/api/Refund", post(api::create_refund))
+        .route("/api/Refund/{id}", get(api::get_refund))
+        .route("/api/IntegrationInfo", get(api::integration_info))
+        .route("/api/Settings", get(api::get_settings).put(api::put_settings))
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .merge(api)
+        .route("/checkout/{token}", get(checkout::page))
+        .route("/checkout/{token}/return", get(checkout::returned).post(checkout::returned))
+        .route("/checkout/{token}/abort", get(checkout::abort))
+        .route("/health/live", get(|| async { "ok" }))
+        .route("/health/ready", get(ready))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::with_status(StatusCode::NOT_FOUND, PaymentErrorCode::InvalidData, "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::with_status(StatusCode::METHOD_NOT_ALLOWED, PaymentErrorCode::InvalidData, "method not allowed on this endpoint")
+}
+
+async fn ready(State(app): State<App>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(3), app.store.list_merchants()).await {
+        Ok(Ok(_)) => "ready".into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    }
+}

@@ -1,0 +1,338 @@
+//! Test harness: the real app on port 0 over a fresh database (SQLite by default, Postgres when
+//! PSPI_TEST_BACKEND=postgres), the OPPWA simulator on port 0, typed request helpers, and a
+//! scripted "browser" for the hosted checkout.
+
+use std::sync::Arc;
+
+use psp_integrator::config::AppConfig;
+use psp_integrator::domain::SystemClock;
+use psp_integrator::sim::oppwa::{self as sim, Fault, Sim, SimConfig, SimHandle};
+use psp_integrator::startup;
+use psp_integrator::store::{self, Store, scratch::ScratchDb};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub sim: SimHandle,
+    pub store: Arc<dyn Store>,
+    pub token: String,
+    pub merchant_id: String,
+    shutdown: CancellationToken,
+    scratch: Option<ScratchDb>,
+}
+
+/// Which database the suite runs on. With PSPI_TEST_BACKEND=postgres an unreachable server fails
+/// the test; it never silently falls back.
+async fn scratch_db() -> ScratchDb {
+    match std::env::var("PSPI_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let admin = store::scratch::postgres_admin_url_from_env()
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_string());
+            store::scratch::ScratchDb::postgres(&admin)
+                .await
+                .expect("PSPI_TEST_BACKEND=postgres but Postgres is not reachable")
+        }
+        _ => store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db"),
+    }
+}
+
+pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut cfg = AppConfig::load("default", &dir).expect("default config");
+    cfg.database.url = db_url.to_string();
+    cfg.oppwa.test_base_url = sim_url.to_string();
+    cfg.oppwa.live_base_url = sim_url.to_string();
+    cfg.oppwa.timeout_secs = 10;
+    cfg.simulator.enabled = false;
+    cfg
+}
+
+impl TestApp {
+    /// A running app with one merchant whose OPPWA settings point at the simulator.
+    pub async fn spawn() -> TestApp {
+        let app = Self::spawn_with(|_| {}).await;
+        let (status, body) = app.put_settings(&app.token, sandbox_settings()).await;
+        assert_eq!(status, StatusCode::OK, "sandbox settings accepted: {body}");
+        app
+    }
+
+    /// A running app with one merchant and no settings; `tweak` adjusts the configuration.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut AppConfig)) -> TestApp {
+        psp_integrator::telemetry::init("warn", false);
+        let shutdown = CancellationToken::new();
+        let sim = Sim::spawn(SimConfig::default(), "127.0.0.1:0".parse().expect("addr"), shutdown.clone())
+            .await
+            .expect("simulator starts");
+        let scratch = scratch_db().await;
+        let mut cfg = config_for(&sim.base_url, &scratch.url);
+        tweak(&mut cfg);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        cfg.server.public_base_url = format!("http://{addr}");
+        cfg.validate().expect("valid test config");
+        let store = store::connect(&cfg.database.url, 5).await.expect("store");
+        store.migrate().await.expect("migrate");
+        let app = startup::build_app(&cfg, store.clone(), Arc::new(SystemClock)).expect("app");
+        let providers = app.providers.clone();
+        startup::serve(app, listener, cfg.server.body_limit_bytes, shutdown.clone()).expect("serve");
+        let (m, token) =
+            psp_integrator::admin::create_merchant(store.as_ref(), &providers, &SystemClock, "acme", "oppwa")
+                .await
+                .expect("merchant");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        TestApp {
+            base: format!("http://{addr}"),
+            client,
+            sim,
+            store,
+            token,
+            merchant_id: m.id,
+            shutdown,
+            scratch: Some(scratch),
+        }
+    }
+
+    /// Another merchant on the same app, with sandbox settings; returns its token.
+    pub async fn second_merchant(&self, name: &str) -> String {
+        let providers = startup::providers(&config_for(&self.sim.base_url, "sqlite://unused.db"));
+        let (_, token) =
+            psp_integrator::admin::create_merchant(self.store.as_ref(), &providers, &SystemClock, name, "oppwa")
+                .await
+                .expect("merchant");
+        let (status, body) = self.put_settings(&token, sandbox_settings()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        token
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<&Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(&self.token), Some(&body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, Some(&self.token), None).await
+    }
+
+    pub async fn put_settings(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, "/api/Settings", Some(token), Some(&body)).await
+    }
+
+    /// Number of PSP transactions the simulator holds for a merchantTransactionId.
+    pub fn psp_calls(&self, billwerk_id: &str) -> usize {
+        self.sim.sim.count_by_merchant_tx_id(billwerk_id)
+    }
+
+    pub fn fault(&self, f: Fault) {
+        self.sim.sim.set_fault(f);
+    }
+
+    /// A card preauth that the shopper completes on the hosted page; returns the preauth body.
+    pub async fn card_preauth(&self, tx: &str, agreement: &str, amount: f64, card: &str) -> Value {
+        let (status, body) = self.post("/api/Preauth", preauth_body(tx, agreement, amount)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "Initiated");
+        let redirect = body["redirectUrl"].as_str().expect("redirectUrl").to_string();
+        let landing = self.pay_on_checkout(&redirect, card).await;
+        assert_eq!(landing, "https://merchant.example/success", "browser lands on Billwerk's success URL");
+        let (status, body) = self.get(&format!("/api/Preauth/{tx}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Plays the shopper: opens our page, submits the card at the PSP, follows the redirects
+    /// back through our return URL; returns where the browser finally lands.
+    pub async fn pay_on_checkout(&self, redirect_url: &str, card: &str) -> String {
+        let page = self.client.get(redirect_url).send().await.expect("page");
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.expect("html");
+        let checkout_id = between(&html, "checkoutId=", "\"").expect("checkout id in widget script");
+        let return_url = between(&html, "action=\"", "\"").expect("form action").replace("&amp;", "&");
+        let res = self.submit_card(&checkout_id, &return_url, card).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "PSP redirects back to our return URL");
+        let back = location(&res);
+        assert!(back.starts_with(&return_url), "PSP returns to {back}");
+        let res = self.client.get(&back).send().await.expect("return");
+        assert!(res.status().is_redirection(), "return answers a redirect, got {}", res.status());
+        location(&res)
+    }
+
+    /// The simulator's hosted card form submission (what paymentWidgets.js posts).
+    pub async fn submit_card(&self, checkout_id: &str, shopper_result_url: &str, card: &str) -> reqwest::Response {
+        let form = [
+            ("paymentBrand", brand(card)),
+            ("card.number", card),
+            ("card.holder", "Jane Jones"),
+            ("card.expiryMonth", "12"),
+            ("card.expiryYear", "2034"),
+            ("card.cvv", if card.len() == 15 { "1234" } else { "123" }),
+            ("shopperResultUrl", shopper_result_url),
+        ];
+        self.client
+            .post(format!("{}/v1/checkouts/{checkout_id}/submit", self.sim.base_url))
+            .form(&form)
+            .send()
+            .await
+            .expect("submit card")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(s) = self.scratch.take() {
+            // Dropping the database is async; run it on its own thread and runtime and wait, so
+            // the test process never exits with its database still present.
+            let done = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    rt.block_on(async move {
+                        let _ = s.drop_db().await;
+                    });
+                }
+            });
+            let _ = done.join();
+        }
+    }
+}
+
+fn brand(card: &str) -> &'static str {
+    match card.as_bytes().first() {
+        Some(b'5') => "MASTER",
+        Some(b'3') => "AMEX",
+        _ => "VISA",
+    }
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .expect("Location header")
+        .to_string()
+}
+
+pub fn between(s: &str, start: &str, end: &str) -> Option<String> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(s[i..j].to_string())
+}
+
+pub fn sandbox_settings() -> Value {
+    json!({ "merchantSettings": [
+        { "keyName": "AccessToken", "keyValue": sim::SANDBOX_ACCESS_TOKEN },
+        { "keyName": "EntityId", "keyValue": sim::SANDBOX_ENTITY_ID },
+        { "keyName": "MitEntityId", "keyValue": sim::SANDBOX_MIT_ENTITY_ID },
+        { "keyName": "WebhookSecret", "keyValue": sim::SANDBOX_WEBHOOK_SECRET },
+        { "keyName": "Environment", "keyValue": "Test" }
+    ]})
+}
+
+/// A Billwerk transaction id unique per call: `{yyyyMMdd}-{24 hex}`.
+pub fn tx_id() -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("20261122-{}", &hex[..24])
+}
+
+pub fn agreement_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..24].to_string()
+}
+
+pub const WEBHOOK: &str = "https://billwerk.example/PSPWebhooks/ExternalIntegration";
+
+pub fn fixture(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/billwerk").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+/// The card preauth fixture with fresh ids and the given amount.
+pub fn preauth_body(tx: &str, agreement: &str, amount: f64) -> Value {
+    let mut b = fixture("preauth-creditcard-redirect.json");
+    b["transactionId"] = json!(tx);
+    b["agreementId"] = json!(agreement);
+    b["requestedAmount"] = json!(amount);
+    b["webhookTarget"] = json!(WEBHOOK);
+    b
+}
+
+pub fn sepa_preauth_body(tx: &str, agreement: &str) -> Value {
+    let mut b = fixture("preauth-debit-initial-bearer.json");
+    b["transactionId"] = json!(tx);
+    b["agreementId"] = json!(agreement);
+    b["webhookTarget"] = json!(WEBHOOK);
+    b
+}
+
+pub fn capture_body(tx: &str, preauth: &str, agreement: &str, amount: f64) -> Value {
+    let mut b = fixture("payment-capture.json");
+    b["transactionId"] = json!(tx);
+    b["preauthTransactionId"] = json!(preauth);
+    b["agreementId"] = json!(agreement);
+    b["requestedAmount"] = json!(amount);
+    b["webhookTarget"] = json!(WEBHOOK);
+    b
+}
+
+pub fn recurring_body(tx: &str, agreement: &str, amount: f64) -> Value {
+    let mut b = fixture("payment-recurring.json");
+    b["transactionId"] = json!(tx);
+    b["agreementId"] = json!(agreement);
+    b["requestedAmount"] = json!(amount);
+    b["webhookTarget"] = json!(WEBHOOK);
+    b
+}
+
+pub fn refund_body(tx: &str, payment: &str, amount: f64) -> Value {
+    let mut b = fixture("refund.json");
+    b["transactionId"] = json!(tx);
+    b["paymentTransactionId"] = json!(payment);
+    b["requestedAmount"] = json!(amount);
+    b["webhookTarget"] = json!(WEBHOOK);
+    b
+}
+
+/// `lastUpdated` and `receivedAt`: UTC with exactly 7 fractional digits.
+pub fn assert_wire_time(v: &Value) {
+    let s = v.as_str().unwrap_or_else(|| panic!("timestamp is a string: {v}"));
+    let ok = s.len() == 28
+        && s.ends_with('Z')
+        && s.as_bytes()[19] == b'.'
+        && chrono::DateTime::parse_from_rfc3339(s).is_ok();
+    assert!(ok, "timestamp {s} has the form yyyy-MM-ddTHH:mm:ss.fffffffZ");
+}
+
+/// The exact set of keys of a JSON object.
+pub fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    k.sort();
+    k
+}
+
+/// Asserts an error object with the given status, errorCode and a field name in the message.
+pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, code: &str, mentions: &str) {
+    assert_eq!(status.as_u16(), want_status, "status for {body}");
+    assert_eq!(body["errorCode"], code, "errorCode in {body}");
+    let msg = body["errorMessage"].as_str().unwrap_or_default();
+    assert!(msg.contains(mentions), "errorMessage '{msg}' mentions '{mentions}'");
+    assert_wire_time(&body["receivedAt"]);
+    assert!(body["status"].is_string(), "status present in {body}");
+}
