@@ -1,1 +1,3 @@
 //! OPPWA adapter (stateless translator).
+
+pub mod result_codes;
