@@ -12,7 +12,7 @@ use crate::psp::{Decline, MethodValidity, Outcome, PspError, PspResult};
 
 impl Oppwa {
     /// The entities to search: the main one, then the MIT channel when configured.
-    fn entities<'a>(s: &'a OppwaSettings) -> impl Iterator<Item = &'a str> {
+    fn entities(s: &OppwaSettings) -> impl Iterator<Item = &str> {
         std::iter::once(s.entity_id.as_str()).chain(s.mit_entity_id.as_deref())
     }
 
@@ -106,7 +106,7 @@ impl Oppwa {
             .await;
         let resp = match money_response(reply) {
             Ok(resp) => resp,
-            Err(result) => return unclear_read(result),
+            Err(result) => return unclear_read(*result),
         };
         if resp.code() == NO_SESSION {
             return self.after_lapsed_session(s, merchant_tx_id).await;

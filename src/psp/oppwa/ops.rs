@@ -41,7 +41,7 @@ impl Oppwa {
             .await;
         let resp = match money_response(reply) {
             Ok(resp) => resp,
-            Err(result) => return PreauthStart::Done(result),
+            Err(result) => return PreauthStart::Done(*result),
         };
         match (resp.outcome(), resp.id.as_deref()) {
             (Outcome::Pending, Some(id)) if is_safe_id(id) => PreauthStart::Redirect(Checkout {
@@ -70,7 +70,7 @@ impl Oppwa {
             .await;
         let resp = match money_response(reply) {
             Ok(resp) => resp,
-            Err(result) => return PreauthStart::Done(result),
+            Err(result) => return PreauthStart::Done(*result),
         };
         let mut result = to_result(&resp, resp.outcome());
         if result.outcome == Outcome::Succeeded {

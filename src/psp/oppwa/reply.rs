@@ -17,27 +17,28 @@ fn is_auth_status(status: u16) -> bool {
 }
 
 /// The parsed answer of a money call, or the final result when there is nothing to decide on.
-pub fn money_response(reply: Reply) -> Result<OppwaResponse, PspResult> {
-    let reply = reply.map_err(|e| PspResult::unknown(e.to_string()))?;
+pub fn money_response(reply: Reply) -> Result<OppwaResponse, Box<PspResult>> {
+    let reply = reply.map_err(|e| Box::new(PspResult::unknown(e.to_string())))?;
     let parsed = response::parse(&reply.body);
     if is_auth_status(reply.status) {
         let psp_code = parsed.as_ref().map(|p| p.code().to_string());
-        return Err(PspResult {
-            result_code: psp_code.clone(),
-            ..PspResult::bare(decline(
-                PaymentErrorCode::LoginError,
-                psp_code,
-                TOKEN_REJECTED,
-            ))
-        });
+        let outcome = decline(
+            PaymentErrorCode::LoginError,
+            psp_code.clone(),
+            TOKEN_REJECTED,
+        );
+        return Err(Box::new(PspResult {
+            result_code: psp_code,
+            ..PspResult::bare(outcome)
+        }));
     }
     if reply.status >= 500 {
         let reason = format!("OPPWA answered HTTP {}", reply.status);
-        return Err(PspResult::unknown(reason));
+        return Err(Box::new(PspResult::unknown(reason)));
     }
     parsed.ok_or_else(|| {
         let reason = format!("OPPWA answer without result code (HTTP {})", reply.status);
-        PspResult::unknown(reason)
+        Box::new(PspResult::unknown(reason))
     })
 }
 
@@ -45,7 +46,7 @@ pub fn money_response(reply: Reply) -> Result<OppwaResponse, PspResult> {
 pub fn money_result(reply: Reply) -> PspResult {
     match money_response(reply) {
         Ok(resp) => response::to_result(&resp, resp.outcome()),
-        Err(result) => result,
+        Err(result) => *result,
     }
 }
 
