@@ -13,6 +13,10 @@ mod transformers;
 
 #[cfg(test)]
 mod http_tests;
+#[cfg(test)]
+mod lookup_tests;
+#[cfg(test)]
+mod test_server;
 
 use std::time::Duration;
 
