@@ -1,0 +1,121 @@
+//! HTTP transport to OPPWA: Bearer auth, form-encoded POST bodies, `entityId` in the body for
+//! POST and in the query for GET, timeouts, and transport errors kept apart from answers.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+const FORM: &str = "application/x-www-form-urlencoded; charset=UTF-8";
+
+/// An HTTP answer, whatever its status; the body is interpreted by the caller.
+#[derive(Debug, Clone)]
+pub struct RawReply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// No (complete) answer arrived; the request may or may not have been processed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("timeout waiting for OPPWA")]
+    Timeout,
+    #[error("connection problem with OPPWA: {0}")]
+    Connection(String),
+}
+
+/// Where and as whom a call goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub base_url: &'a str,
+    pub token: &'a SecretString,
+    pub entity_id: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+impl HttpClient {
+    pub fn new(timeout: Duration, connect_timeout: Duration) -> Self {
+        let built = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+            // A redirected POST could be replayed elsewhere; a 3xx is treated as no answer.
+            .redirect(reqwest::redirect::Policy::none())
+            .build();
+        let http = built.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "building the OPPWA HTTP client failed; using defaults");
+            reqwest::Client::new()
+        });
+        Self { http, timeout }
+    }
+
+    /// POSTs `params` (with `entityId` first) form-encoded to `path`.
+    pub async fn post(
+        &self,
+        target: Target<'_>,
+        path: &str,
+        params: &[(String, String)],
+    ) -> Result<RawReply, TransportError> {
+        let mut form: Vec<(&str, &str)> = vec![("entityId", target.entity_id)];
+        form.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let body = serde_urlencoded::to_string(&form)
+            .map_err(|e| TransportError::Connection(format!("encoding the request: {e}")))?;
+        let request = self
+            .http
+            .post(url(target.base_url, path))
+            .header(reqwest::header::CONTENT_TYPE, FORM)
+            .body(body);
+        self.send(target, request).await
+    }
+
+    /// GETs `path` with `entityId` and `query` in the query string.
+    pub async fn get(
+        &self,
+        target: Target<'_>,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<RawReply, TransportError> {
+        let mut all: Vec<(&str, &str)> = vec![("entityId", target.entity_id)];
+        all.extend_from_slice(query);
+        let request = self.http.get(url(target.base_url, path)).query(&all);
+        self.send(target, request).await
+    }
+
+    async fn send(
+        &self,
+        target: Target<'_>,
+        request: reqwest::RequestBuilder,
+    ) -> Result<RawReply, TransportError> {
+        let response = request
+            .bearer_auth(target.token.expose_secret())
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport_error)?;
+        tracing::debug!(status, bytes = body.len(), "OPPWA answered");
+        Ok(RawReply {
+            status,
+            body: body.to_vec(),
+        })
+    }
+}
+
+fn url(base: &str, path: &str) -> String {
+    format!("{}{}", base.trim_end_matches('/'), path)
+}
+
+/// The URL is dropped from the error text: it can carry registration ids.
+fn transport_error(e: reqwest::Error) -> TransportError {
+    if e.is_timeout() {
+        TransportError::Timeout
+    } else {
+        let e = e.without_url();
+        tracing::warn!(error = %e, "OPPWA transport error");
+        TransportError::Connection(e.to_string())
+    }
+}

@@ -1,0 +1,220 @@
+//! OPPWA response bodies (serde, unknown fields ignored, scalars read leniently) and their
+//! translation into `PspResult`s and bearers.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::result_codes;
+use crate::domain::Bearer;
+use crate::psp::{Outcome, PspResult, Registration};
+
+/// A string, or a number/bool written as text; anything else counts as absent.
+fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    })
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ResultInfo {
+    #[serde(deserialize_with = "lenient")]
+    pub code: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CardInfo {
+    #[serde(deserialize_with = "lenient")]
+    pub bin: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub last4_digits: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub holder: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub expiry_month: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub expiry_year: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StandingInstructionInfo {
+    #[serde(deserialize_with = "lenient")]
+    pub initial_transaction_id: Option<String>,
+}
+
+/// A payment, checkout, registration or query answer; which fields are set depends on the call.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct OppwaResponse {
+    #[serde(deserialize_with = "lenient")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub registration_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub payment_type: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub payment_brand: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub amount: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub currency: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub timestamp: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub integrity: Option<String>,
+    pub result: ResultInfo,
+    pub result_details: Value,
+    pub card: Option<CardInfo>,
+    pub standing_instruction: Option<StandingInstructionInfo>,
+    pub payments: Vec<OppwaResponse>,
+}
+
+impl OppwaResponse {
+    pub fn code(&self) -> &str {
+        self.result.code.as_deref().unwrap_or_default()
+    }
+
+    pub fn description(&self) -> &str {
+        self.result.description.as_deref().unwrap_or_default()
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        result_codes::outcome(self.code(), self.description())
+    }
+
+    fn result_detail(&self, key: &str) -> Option<String> {
+        match self.result_details.get(key)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The body as an OPPWA answer, or `None` when it is not JSON or carries no `result.code`.
+pub fn parse(body: &[u8]) -> Option<OppwaResponse> {
+    let parsed: OppwaResponse = serde_json::from_slice(body).ok()?;
+    let has_code = parsed
+        .result
+        .code
+        .as_deref()
+        .is_some_and(|c| !c.trim().is_empty());
+    has_code.then_some(parsed)
+}
+
+/// `YYYY-MM-DD HH:MM:SS+0000`, optionally with milliseconds.
+pub fn parse_timestamp(ts: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(ts.trim(), "%Y-%m-%d %H:%M:%S%.f%z")
+        .ok()
+        .map(|dt| dt.with_timezone(&Utc))
+}
+
+fn booking_date(ts: Option<&str>) -> Option<NaiveDate> {
+    ts.and_then(parse_timestamp).map(|dt| dt.date_naive())
+}
+
+/// Every field of the answer that `PspResult` carries, with the given outcome.
+pub fn to_result(resp: &OppwaResponse, outcome: Outcome) -> PspResult {
+    PspResult {
+        outcome,
+        psp_transaction_id: resp.id.clone(),
+        amount: resp
+            .amount
+            .as_deref()
+            .and_then(|a| Decimal::from_str(a.trim()).ok()),
+        currency: resp.currency.clone(),
+        result_code: resp.result.code.clone(),
+        description: resp.result.description.clone(),
+        registration: None,
+        payment_type: resp.payment_type.clone(),
+        booking_date: booking_date(resp.timestamp.as_deref()),
+    }
+}
+
+/// A payment read back (checkout result, status, query): with the card registration when it
+/// succeeded and stored a card.
+pub fn payment_result(resp: &OppwaResponse) -> PspResult {
+    let mut result = to_result(resp, resp.outcome());
+    if result.outcome == Outcome::Succeeded {
+        result.registration = card_registration(resp);
+    }
+    result
+}
+
+/// The card token of a successful CIT, with the bearer Billwerk shows.
+pub fn card_registration(resp: &OppwaResponse) -> Option<Registration> {
+    let registration_id = resp.registration_id.clone().filter(|r| !r.is_empty())?;
+    let card = resp.card.as_ref()?;
+    let mut bearer = Bearer::new();
+    let mut put = |key: &str, value: Option<&String>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            bearer.insert(key.to_string(), v.clone());
+        }
+    };
+    put("RegistrationId", Some(&registration_id));
+    put("CardType", resp.payment_brand.as_ref());
+    put("Last4CardNumber", card.last4_digits.as_ref());
+    put("Holder", card.holder.as_ref());
+    put("ExpiryMonth", card.expiry_month.as_ref());
+    put("ExpiryYear", card.expiry_year.as_ref());
+    if let (Some(bin), Some(last4)) = (&card.bin, &card.last4_digits) {
+        bearer.insert("MaskedCardPan".into(), format!("{bin}******{last4}"));
+    }
+    let initial = resp
+        .standing_instruction
+        .as_ref()
+        .and_then(|si| si.initial_transaction_id.clone())
+        .filter(|id| !id.is_empty())
+        .or_else(|| resp.result_detail("CardholderInitiatedTransactionID"))
+        .or_else(|| resp.id.clone());
+    Some(Registration {
+        registration_id,
+        bearer,
+        initial_transaction_id: initial,
+        is_debit: false,
+    })
+}
+
+/// The bearer of a SEPA registration; the IBAN is masked.
+pub fn sepa_bearer(holder: &str, iban: &str, mandate_id: &str, registration_id: &str) -> Bearer {
+    Bearer::from([
+        ("Holder".to_string(), holder.trim().to_string()),
+        ("IBAN".to_string(), mask_iban(iban)),
+        ("MandateId".to_string(), mandate_id.to_string()),
+        ("RegistrationId".to_string(), registration_id.to_string()),
+    ])
+}
+
+/// Keeps the first and last four characters; short values are masked completely.
+pub fn mask_iban(iban: &str) -> String {
+    let chars: Vec<char> = iban.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
+}
+
+/// The newest payment of a query answer, by `timestamp` (later list position breaks ties).
+pub fn newest_payment(resp: &OppwaResponse) -> Option<&OppwaResponse> {
+    resp.payments
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, p)| (p.timestamp.as_deref().and_then(parse_timestamp), *i))
+        .map(|(_, p)| p)
+}
+
+#[cfg(test)]
+#[path = "response_tests.rs"]
+mod tests;
