@@ -48,8 +48,10 @@ pub async fn create(app: &App, m: &Merchant, req: PaymentRequest) -> Result<Paym
     rec.reference_text = reference.clone();
     rec.planned_execution_date = req.planned_execution_date;
     rec.parent_id = capture_of.as_ref().map(|p| p.id.clone());
-    // Payments on the cardholder-initiated channel are captures of an initial preauth.
-    rec.is_initial = capture_of.as_ref().is_some_and(|p| p.is_initial);
+    // `is_initial` on a payment marks the main (cardholder-initiated) channel, which its
+    // refunds must use too: captures of an initial preauth, and SEPA debits.
+    rec.is_initial = capture_of.as_ref().is_some_and(|p| p.is_initial)
+        || stored.as_ref().is_some_and(|s| s.is_debit);
     let tx = match app.store.insert_transaction(&rec, "payment received").await? {
         Inserted::New(t) => t,
         Inserted::Existing(e) => {

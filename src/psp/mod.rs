@@ -175,6 +175,7 @@ pub struct CheckoutPage {
 
 /// The outcome of an initial preauth request.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // built once per request; boxing buys nothing
 pub enum PreauthStart {
     /// The shopper must complete a hosted checkout; completion comes later.
     Redirect(Checkout),

@@ -103,11 +103,13 @@ impl Oppwa {
         }
         let path = format!("/v1/registrations/{registration}/payments");
         let params = tf::stored_payment_params(req, payment_type);
-        money_result(
-            self.http
-                .post(self.target(s, s.mit_entity()), &path, &params)
-                .await,
-        )
+        // SEPA registrations live on the main channel; the MIT channel is for cards.
+        let entity = if req.stored.is_debit {
+            &s.entity_id
+        } else {
+            s.mit_entity()
+        };
+        money_result(self.http.post(self.target(s, entity), &path, &params).await)
     }
 
     pub(super) async fn follow_up(
