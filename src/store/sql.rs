@@ -1,0 +1,193 @@
+//! `SqlStore`: the one `Store` implementation, over sqlx's `Any` driver so SQLite and Postgres share
+//! every query. SQL text uses `$N` placeholders (accepted by both) and only column types that `Any`
+//! decodes alike; what differs per backend lives in `sqlite.rs` / `postgres.rs`.
+
+use std::sync::Once;
+
+use async_trait::async_trait;
+use sqlx::AnyPool;
+
+use super::{
+    AgreementRecord, Chargeback, HistoryEntry, Inserted, MerchantRecord, PaymentItem, Store,
+    StoreResult, TransactionRecord, TxUpdate,
+};
+use crate::domain::Ticks;
+
+/// Which SQL dialect the pool speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Appended to a `SELECT` that claims work rows (e.g. the outbox): `FOR UPDATE SKIP LOCKED`
+    /// on Postgres, nothing on SQLite (whose writers are serialised anyway).
+    pub fn row_lock_suffix(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => super::sqlite::ROW_LOCK_SUFFIX,
+            Dialect::Postgres => super::postgres::ROW_LOCK_SUFFIX,
+        }
+    }
+}
+
+/// The SQL-backed store; cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pub(super) pool: AnyPool,
+    pub(super) dialect: Dialect,
+}
+
+/// `Any` needs its drivers registered once per process before the first connect.
+pub(super) fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+impl SqlStore {
+    pub(super) fn new(pool: AnyPool, dialect: Dialect) -> Self {
+        Self { pool, dialect }
+    }
+
+    /// The underlying pool, for modules (e.g. the outbox worker) that run their own SQL.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Closes the pool and waits for its connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &super::sqlite::MIGRATOR,
+            Dialect::Postgres => &super::postgres::MIGRATOR,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_merchant(&self, m: &MerchantRecord, token_hash: &[u8]) -> StoreResult<()> {
+        self.create_merchant_impl(m, token_hash).await
+    }
+
+    async fn list_merchants(&self) -> StoreResult<Vec<MerchantRecord>> {
+        self.list_merchants_impl().await
+    }
+
+    async fn merchant_by_token_hash(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(MerchantRecord, Vec<u8>)>> {
+        self.merchant_by_token_hash_impl(token_hash).await
+    }
+
+    async fn find_merchant(&self, id_or_name: &str) -> StoreResult<Option<MerchantRecord>> {
+        self.find_merchant_impl(id_or_name).await
+    }
+
+    async fn rotate_token(&self, merchant_id: &str, token_hash: &[u8]) -> StoreResult<()> {
+        self.rotate_token_impl(merchant_id, token_hash).await
+    }
+
+    async fn get_settings(&self, merchant_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.get_settings_impl(merchant_id).await
+    }
+
+    async fn put_settings(&self, merchant_id: &str, sealed: &[u8], at: Ticks) -> StoreResult<()> {
+        self.put_settings_impl(merchant_id, sealed, at).await
+    }
+
+    async fn get_agreement(
+        &self,
+        merchant_id: &str,
+        agreement_id: &str,
+    ) -> StoreResult<Option<AgreementRecord>> {
+        self.get_agreement_impl(merchant_id, agreement_id).await
+    }
+
+    async fn insert_transaction(
+        &self,
+        tx: &TransactionRecord,
+        note: &str,
+    ) -> StoreResult<Inserted> {
+        self.insert_transaction_impl(tx, note).await
+    }
+
+    async fn get_transaction(
+        &self,
+        merchant_id: &str,
+        billwerk_id: &str,
+    ) -> StoreResult<Option<TransactionRecord>> {
+        self.tx_where(
+            "merchant_id = $1 AND billwerk_id = $2",
+            merchant_id,
+            billwerk_id,
+        )
+        .await
+    }
+
+    async fn get_transaction_by_id(
+        &self,
+        merchant_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<TransactionRecord>> {
+        self.tx_where("merchant_id = $1 AND id = $2", merchant_id, id)
+            .await
+    }
+
+    async fn get_by_checkout_token(&self, token: &str) -> StoreResult<Option<TransactionRecord>> {
+        self.get_by_checkout_token_impl(token).await
+    }
+
+    async fn apply_update(
+        &self,
+        merchant_id: &str,
+        tx_id: &str,
+        expected: Ticks,
+        at: Ticks,
+        update: &TxUpdate,
+    ) -> StoreResult<TransactionRecord> {
+        self.apply_update_impl(merchant_id, tx_id, expected, at, update)
+            .await
+    }
+
+    async fn list_items(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<PaymentItem>> {
+        self.list_items_impl(merchant_id, tx_id).await
+    }
+
+    async fn list_chargebacks(
+        &self,
+        merchant_id: &str,
+        tx_id: &str,
+    ) -> StoreResult<Vec<Chargeback>> {
+        self.list_chargebacks_impl(merchant_id, tx_id).await
+    }
+
+    async fn list_children(
+        &self,
+        merchant_id: &str,
+        parent_id: &str,
+    ) -> StoreResult<Vec<TransactionRecord>> {
+        self.list_children_impl(merchant_id, parent_id).await
+    }
+
+    async fn history(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<HistoryEntry>> {
+        self.history_impl(merchant_id, tx_id).await
+    }
+}

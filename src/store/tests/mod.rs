@@ -1,0 +1,202 @@
+//! Store tests, run against SQLite always and against Postgres when `PSPI_TEST_POSTGRES_URL` is
+//! set (then an unreachable server fails the test). Each test gets its own fresh database.
+
+use std::future::Future;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::*;
+
+mod basics;
+mod updates;
+
+use basics::*;
+use updates::*;
+
+async fn with_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(SqlStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = ScratchDb::sqlite().await.expect("scratch sqlite");
+    let store = connect_sqlite(&db.url).await.expect("connect sqlite");
+    store.migrate().await.expect("migrate sqlite");
+    test(store).await;
+}
+
+async fn with_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(SqlStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(admin) = postgres_admin_url_from_env() else {
+        return;
+    };
+    let db = ScratchDb::postgres(&admin).await.expect("scratch postgres");
+    let store = connect_postgres(&db.url, 10)
+        .await
+        .expect("connect postgres");
+    store.migrate().await.expect("migrate postgres");
+    test(store).await;
+    db.drop_db().await.expect("drop scratch database");
+}
+
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::with_sqlite(super::$name).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::with_postgres(super::$name).await
+                }
+            )*
+        }
+    };
+}
+
+store_tests!(
+    corrupt_rows_are_reported,
+    migrate_twice_is_noop,
+    merchants,
+    settings,
+    idempotent_insert,
+    apply_update_cas,
+    items_chargebacks_agreement,
+    touch_parent_bumps_strictly,
+    outbox_coalesces,
+    tenant_isolation,
+    decimals_round_trip,
+    concurrent_updates,
+);
+
+pub(super) fn merchant(id: &str) -> MerchantRecord {
+    MerchantRecord {
+        id: id.into(),
+        name: format!("name-{id}"),
+        psp: "oppwa".into(),
+        created_at: Ticks(7),
+    }
+}
+
+pub(super) fn record(merchant_id: &str, billwerk_id: &str) -> TransactionRecord {
+    TransactionRecord {
+        id: format!("tx-{merchant_id}-{billwerk_id}"),
+        merchant_id: merchant_id.into(),
+        kind: TxKind::Payment,
+        billwerk_id: billwerk_id.into(),
+        agreement_id: Some("agr-1".into()),
+        role: Some(Role::CreditCard),
+        currency: "EUR".into(),
+        requested_amount: Decimal::from_str("12.50").expect("decimal"),
+        authorized_amount: Decimal::ZERO,
+        status: TxStatus::Initiated,
+        psp_tx_id: None,
+        webhook_target: "https://billwerk.example/hook".into(),
+        parent_id: None,
+        is_initial: true,
+        expires_at: None,
+        checkout_id: None,
+        checkout_token: Some(format!("tok-{merchant_id}-{billwerk_id}")),
+        success_url: Some("https://ok".into()),
+        error_url: None,
+        abort_url: None,
+        language: Some("de".into()),
+        reference_text: None,
+        planned_execution_date: NaiveDate::from_ymd_opt(2024, 2, 29),
+        booking_date: None,
+        error: None,
+        needs_reconcile: false,
+        created_at: Ticks(100),
+        last_updated: Ticks(100),
+    }
+}
+
+pub(super) async fn setup(
+    store: &SqlStore,
+    merchant_id: &str,
+    billwerk_id: &str,
+) -> TransactionRecord {
+    if store
+        .find_merchant(merchant_id)
+        .await
+        .expect("find")
+        .is_none()
+    {
+        let hash = format!("hash-{merchant_id}");
+        store
+            .create_merchant(&merchant(merchant_id), hash.as_bytes())
+            .await
+            .expect("create");
+    }
+    let tx = record(merchant_id, billwerk_id);
+    match store
+        .insert_transaction(&tx, "created")
+        .await
+        .expect("insert")
+    {
+        Inserted::New(t) => t,
+        Inserted::Existing(_) => panic!("expected a new transaction"),
+    }
+}
+
+pub(super) fn item(amount: &str, day: u32) -> PaymentItem {
+    PaymentItem {
+        external_item_id: Some(format!("item-{day}")),
+        amount: Decimal::from_str(amount).expect("decimal"),
+        booking_date: NaiveDate::from_ymd_opt(2024, 1, day).expect("date"),
+        description: None,
+    }
+}
+
+pub(super) fn agreement(status: AgreementStatus) -> AgreementRecord {
+    AgreementRecord {
+        merchant_id: "m1".into(),
+        agreement_id: "agr-1".into(),
+        status,
+        role: Some(Role::Debit),
+        currency: Some("EUR".into()),
+        bearer: [("IBAN".to_string(), "DE02…".to_string())]
+            .into_iter()
+            .collect(),
+        registration_id: Some("reg".into()),
+        initial_psp_tx_id: None,
+        is_debit: true,
+        updated_at: Ticks(300),
+    }
+}
+
+#[tokio::test]
+async fn connect_by_scheme_and_redact() {
+    let db = ScratchDb::sqlite().await.expect("scratch");
+    let store = connect(&db.url, 2).await.expect("connect");
+    assert_eq!(store.backend(), "sqlite");
+    store.migrate().await.expect("migrate");
+    let err = connect("mysql://u:secret@h/db", 2)
+        .await
+        .expect_err("unsupported")
+        .to_string();
+    assert!(err.contains("mysql") && !err.contains("secret"), "{err}");
+    assert_eq!(
+        redact_url("postgres://u:secret@h:5432/db"),
+        "postgres://u:***@h:5432/db"
+    );
+    assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+}
+
+#[tokio::test]
+async fn memory_sqlite_works() {
+    let store = connect("sqlite::memory:", 1).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    assert!(store.list_merchants().await.expect("list").is_empty());
+}

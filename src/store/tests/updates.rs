@@ -1,0 +1,302 @@
+//! `apply_update`: compare-and-set, appended children, parent bump, outbox coalescing and
+//! concurrency.
+
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::domain::{PaymentErrorCode, TxError};
+
+pub(super) async fn apply_update_cas(store: SqlStore) {
+    let tx = setup(&store, "m1", "b1").await;
+    let err = TxError {
+        code: PaymentErrorCode::Rejected,
+        message: "no".into(),
+        psp_code: Some("800".into()),
+        received_at: Ticks(5),
+    };
+    let u = TxUpdate {
+        status: Some(TxStatus::Pending),
+        psp_tx_id: Some("psp-1".into()),
+        error: Some(Some(err.clone())),
+        needs_reconcile: Some(true),
+        add_items: vec![item("1.00", 1)],
+        notify: Some(WebhookType::Payment),
+        note: "pending".into(),
+        ..TxUpdate::default()
+    };
+    let fresh = store
+        .apply_update("m1", &tx.id, Ticks(100), Ticks(200), &u)
+        .await
+        .expect("update");
+    assert_eq!(
+        (fresh.status, fresh.last_updated),
+        (TxStatus::Pending, Ticks(200))
+    );
+    assert_eq!(
+        (fresh.psp_tx_id.as_deref(), fresh.error.as_ref()),
+        (Some("psp-1"), Some(&err))
+    );
+    assert!(fresh.needs_reconcile);
+    assert_eq!(
+        fresh.checkout_token, tx.checkout_token,
+        "None fields are kept"
+    );
+    // A stale stamp changes nothing at all.
+    let stale = TxUpdate {
+        status: Some(TxStatus::Failed),
+        add_items: vec![item("2.00", 2)],
+        notify: Some(WebhookType::Refund),
+        ..u.clone()
+    };
+    let res = store
+        .apply_update("m1", &tx.id, Ticks(100), Ticks(300), &stale)
+        .await;
+    assert!(matches!(res, Err(StoreError::Conflict)), "{res:?}");
+    assert_eq!(
+        store
+            .get_transaction_by_id("m1", &tx.id)
+            .await
+            .expect("get"),
+        Some(fresh.clone())
+    );
+    assert_eq!(store.history("m1", &tx.id).await.expect("history").len(), 2);
+    assert_eq!(
+        store.list_items("m1", &tx.id).await.expect("items").len(),
+        1
+    );
+    assert_eq!(
+        outbox_rows(&store).await,
+        vec![("pending".into(), WebhookType::Payment.number())]
+    );
+    let clear = TxUpdate {
+        error: Some(None),
+        note: "clear".into(),
+        ..TxUpdate::default()
+    };
+    let cleared = store
+        .apply_update("m1", &tx.id, Ticks(200), Ticks(250), &clear)
+        .await
+        .expect("clear");
+    assert_eq!((cleared.error, cleared.status), (None, TxStatus::Pending));
+    let missing = store
+        .apply_update("m1", "nope", Ticks(1), Ticks(2), &clear)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+}
+
+/// (state, webhook_type) of every outbox row.
+async fn outbox_rows(store: &SqlStore) -> Vec<(String, i64)> {
+    sqlx::query_as::<_, (String, i64)>("SELECT state, webhook_type FROM outbox ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .expect("outbox rows")
+}
+
+pub(super) async fn items_chargebacks_agreement(store: SqlStore) {
+    let tx = setup(&store, "m1", "b1").await;
+    let cb = Chargeback {
+        external_item_id: Some("cb-1".into()),
+        amount: Decimal::from_str("-3.30").expect("decimal"),
+        booking_date: NaiveDate::from_ymd_opt(2024, 3, 1).expect("date"),
+        description: Some("disputed".into()),
+        fee_amount: Some(Decimal::from_str("0.75").expect("decimal")),
+        reason: ChargebackReason::UserInitiated,
+        psp_reason_code: Some("MD06".into()),
+        psp_reason_message: None,
+    };
+    let u1 = TxUpdate {
+        add_items: vec![item("5.00", 3), item("1.10", 1)],
+        add_chargebacks: vec![cb.clone()],
+        agreement: Some(agreement(AgreementStatus::Pending)),
+        ..TxUpdate::default()
+    };
+    store
+        .apply_update("m1", &tx.id, Ticks(100), Ticks(200), &u1)
+        .await
+        .expect("u1");
+    let u2 = TxUpdate {
+        add_items: vec![item("0.01", 2)],
+        agreement: Some(agreement(AgreementStatus::Active)),
+        ..TxUpdate::default()
+    };
+    store
+        .apply_update("m1", &tx.id, Ticks(200), Ticks(300), &u2)
+        .await
+        .expect("u2");
+    let items = store.list_items("m1", &tx.id).await.expect("items");
+    assert_eq!(
+        items,
+        vec![item("5.00", 3), item("1.10", 1), item("0.01", 2)],
+        "insertion order"
+    );
+    assert_eq!(
+        store.list_chargebacks("m1", &tx.id).await.expect("cbs"),
+        vec![cb]
+    );
+    let agr = store.get_agreement("m1", "agr-1").await.expect("agreement");
+    assert_eq!(agr, Some(agreement(AgreementStatus::Active)));
+    assert_eq!(
+        store
+            .get_agreement("m2", "agr-1")
+            .await
+            .expect("other merchant"),
+        None
+    );
+    let history = store.history("m1", &tx.id).await.expect("history");
+    assert_eq!(
+        history.iter().map(|h| h.status).collect::<Vec<_>>(),
+        vec![TxStatus::Initiated; 3]
+    );
+}
+
+pub(super) async fn touch_parent_bumps_strictly(store: SqlStore) {
+    let parent = setup(&store, "m1", "pay").await;
+    let mut child = record("m1", "ref");
+    child.kind = TxKind::Refund;
+    child.parent_id = Some(parent.id.clone());
+    child.checkout_token = None;
+    store
+        .insert_transaction(&child, "created")
+        .await
+        .expect("child");
+    let touch = TxUpdate {
+        touch_parent: Some(parent.id.clone()),
+        ..TxUpdate::default()
+    };
+    // The child's new stamp (100) is not after the parent's (100): the parent moves by one tick.
+    let _ = store
+        .apply_update("m1", &child.id, Ticks(100), Ticks(100), &touch)
+        .await;
+    let p = store
+        .get_transaction_by_id("m1", &parent.id)
+        .await
+        .expect("get")
+        .expect("parent");
+    assert_eq!(p.last_updated, Ticks(101));
+    store
+        .apply_update("m1", &child.id, Ticks(100), Ticks(500), &touch)
+        .await
+        .expect("touch");
+    let p = store
+        .get_transaction_by_id("m1", &parent.id)
+        .await
+        .expect("get")
+        .expect("parent");
+    assert_eq!(p.last_updated, Ticks(500));
+    let children = store
+        .list_children("m1", &parent.id)
+        .await
+        .expect("children");
+    assert_eq!(
+        children.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        vec![child.id.as_str()]
+    );
+}
+
+pub(super) async fn outbox_coalesces(store: SqlStore) {
+    let tx = setup(&store, "m1", "b1").await;
+    let n1 = TxUpdate {
+        notify: Some(WebhookType::Payment),
+        ..TxUpdate::default()
+    };
+    let n2 = TxUpdate {
+        notify: Some(WebhookType::Agreement),
+        ..TxUpdate::default()
+    };
+    store
+        .apply_update("m1", &tx.id, Ticks(100), Ticks(200), &n1)
+        .await
+        .expect("n1");
+    store
+        .apply_update("m1", &tx.id, Ticks(200), Ticks(300), &n2)
+        .await
+        .expect("n2");
+    assert_eq!(
+        outbox_rows(&store).await,
+        vec![("pending".into(), WebhookType::Agreement.number())]
+    );
+    let row: (Option<String>, String, i64) = sqlx::query_as(
+        "SELECT agreement_id, target_url, updated_at FROM outbox WHERE merchant_id = $1",
+    )
+    .bind("m1")
+    .fetch_one(store.pool())
+    .await
+    .expect("row");
+    assert_eq!(row, (Some("agr-1".into()), tx.webhook_target.clone(), 300));
+    // Once delivered, the next change queues a new row.
+    sqlx::query("UPDATE outbox SET state = 'delivered'")
+        .execute(store.pool())
+        .await
+        .expect("deliver");
+    store
+        .apply_update("m1", &tx.id, Ticks(300), Ticks(400), &n1)
+        .await
+        .expect("n3");
+    assert_eq!(outbox_rows(&store).await.len(), 2);
+}
+
+pub(super) async fn concurrent_updates(store: SqlStore) {
+    let tx = setup(&store, "m1", "b1").await;
+    // Same expected stamp from 8 tasks: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..8i64 {
+        let (store, id) = (store.clone(), tx.id.clone());
+        tasks.push(tokio::spawn(async move {
+            let u = TxUpdate {
+                add_items: vec![item("1", 1)],
+                ..TxUpdate::default()
+            };
+            store
+                .apply_update("m1", &id, Ticks(100), Ticks(200 + i), &u)
+                .await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.expect("join") {
+            Ok(_) => wins += 1,
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    // Read-modify-write with retries: no update is lost.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, id) = (store.clone(), tx.id.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let cur = store
+                    .get_transaction_by_id("m1", &id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let u = TxUpdate {
+                    add_items: vec![item("1", 2)],
+                    ..TxUpdate::default()
+                };
+                let at = Ticks(cur.last_updated.0 + 1);
+                match store
+                    .apply_update("m1", &id, cur.last_updated, at, &u)
+                    .await
+                {
+                    Err(StoreError::Conflict) => continue,
+                    other => return other,
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("update");
+    }
+    assert_eq!(
+        store.list_items("m1", &tx.id).await.expect("items").len(),
+        9
+    );
+    assert_eq!(
+        store.history("m1", &tx.id).await.expect("history").len(),
+        10
+    );
+}
