@@ -56,7 +56,7 @@ pub fn serve(app: App, listener: TcpListener, body_limit: usize, shutdown: Cance
     let router = crate::http::router(app, body_limit);
     let service = tower::util::MapRequestLayer::new(crate::http::path::normalize).layer(router);
     let task = tokio::spawn(async move {
-        axum::serve(listener, tower::ServiceExt::<axum::extract::Request>::into_make_service(service))
+        axum::serve(listener, <_ as axum::ServiceExt<axum::extract::Request>>::into_make_service(service))
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
     });
