@@ -200,3 +200,16 @@ async fn memory_sqlite_works() {
     store.migrate().await.expect("migrate");
     assert!(store.list_merchants().await.expect("list").is_empty());
 }
+
+#[tokio::test]
+async fn sqlite_creates_missing_directories() {
+    let db = ScratchDb::sqlite().await.expect("scratch");
+    let dir = db
+        .url
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("pspi.db?mode=rwc");
+    let url = format!("sqlite://{dir}nested/deeper/x.db");
+    let store = connect(&url, 1).await.expect("connect without mode=rwc");
+    store.migrate().await.expect("migrate");
+    assert!(std::path::Path::new(&format!("{dir}nested/deeper/x.db")).exists());
+}
