@@ -183,7 +183,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Option<AgreementRecord>>;
 
     /// Inserts unless (merchant, billwerk_id) exists; records the first history entry.
-    async fn insert_transaction(&self, tx: &TransactionRecord, note: &str) -> StoreResult<Inserted>;
+    async fn insert_transaction(&self, tx: &TransactionRecord, note: &str)
+    -> StoreResult<Inserted>;
     async fn get_transaction(
         &self,
         merchant_id: &str,
@@ -208,8 +209,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<TransactionRecord>;
 
     async fn list_items(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<PaymentItem>>;
-    async fn list_chargebacks(&self, merchant_id: &str, tx_id: &str)
-    -> StoreResult<Vec<Chargeback>>;
+    async fn list_chargebacks(
+        &self,
+        merchant_id: &str,
+        tx_id: &str,
+    ) -> StoreResult<Vec<Chargeback>>;
     /// Refund transactions whose parent is this payment.
     async fn list_children(
         &self,
