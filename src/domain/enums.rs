@@ -160,14 +160,31 @@ impl PaymentErrorCode {
     pub fn http_status(self) -> u16 {
         use PaymentErrorCode::*;
         match self {
-            BearerInvalid | BearerExpired | InvalidData | InvalidAmount | InvalidCountry
-            | InvalidCurrency | InvalidBic | InvalidIBAN | InvalidNationalIdNumber
-            | InsufficientBalance | Rejected | Canceled => 422,
+            BearerInvalid
+            | BearerExpired
+            | InvalidData
+            | InvalidAmount
+            | InvalidCountry
+            | InvalidCurrency
+            | InvalidBic
+            | InvalidIBAN
+            | InvalidNationalIdNumber
+            | InsufficientBalance
+            | Rejected
+            | Canceled => 422,
             LoginError => 401,
             LimitExceeded => 429,
-            UnmappedError | AlreadyExecuted | RateLimit | InvalidPreconditions | InternalError
-            | InvalidConfiguration | PermissionDenied | PSPConnectionTimeout
-            | InternalProviderError | PSPConnectionProblem | FailedCustomerUpdate => 500,
+            UnmappedError
+            | AlreadyExecuted
+            | RateLimit
+            | InvalidPreconditions
+            | InternalError
+            | InvalidConfiguration
+            | PermissionDenied
+            | PSPConnectionTimeout
+            | InternalProviderError
+            | PSPConnectionProblem
+            | FailedCustomerUpdate => 500,
         }
     }
 }
@@ -185,7 +202,10 @@ mod tests {
         let r: Role = serde_json::from_str("\"ideal\"").expect("mixed case name");
         assert_eq!(r, Role::iDEAL);
         assert!(serde_json::from_str::<Role>("42").is_err());
-        assert_eq!(serde_json::to_string(&TxStatus::Cancelled).ok().as_deref(), Some("\"Cancelled\""));
+        assert_eq!(
+            serde_json::to_string(&TxStatus::Cancelled).ok().as_deref(),
+            Some("\"Cancelled\"")
+        );
         assert_eq!(CancellationStatus::NotCancelled.number(), -1);
     }
 

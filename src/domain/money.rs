@@ -113,11 +113,26 @@ mod tests {
     #[test]
     fn amount_rules() {
         let d = |s: &str| Decimal::from_str(s).expect("decimal");
-        assert_eq!(Money::new(d("0"), eur(), true).map(|m| m.fixed()), Ok("0.00".into()));
-        assert_eq!(Money::new(d("0"), eur(), false), Err(AmountError::NotPositive));
+        assert_eq!(
+            Money::new(d("0"), eur(), true).map(|m| m.fixed()),
+            Ok("0.00".into())
+        );
+        assert_eq!(
+            Money::new(d("0"), eur(), false),
+            Err(AmountError::NotPositive)
+        );
         assert_eq!(Money::new(d("-1"), eur(), true), Err(AmountError::Negative));
-        assert!(matches!(Money::new(d("1.001"), eur(), true), Err(AmountError::TooPrecise(..))));
-        assert_eq!(Money::new(d("15.50"), eur(), false).map(|m| m.fixed()), Ok("15.50".into()));
-        assert_eq!(Money::new(d("15.50"), eur(), false).map(|m| m.amount.to_string()), Ok("15.5".into()));
+        assert!(matches!(
+            Money::new(d("1.001"), eur(), true),
+            Err(AmountError::TooPrecise(..))
+        ));
+        assert_eq!(
+            Money::new(d("15.50"), eur(), false).map(|m| m.fixed()),
+            Ok("15.50".into())
+        );
+        assert_eq!(
+            Money::new(d("15.50"), eur(), false).map(|m| m.amount.to_string()),
+            Ok("15.5".into())
+        );
     }
 }

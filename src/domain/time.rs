@@ -25,12 +25,16 @@ impl Ticks {
     /// `yyyy-MM-ddTHH:mm:ss.fffffffZ`, as the contract writes `DateTime` fields.
     pub fn to_wire(self) -> String {
         let frac = self.0.rem_euclid(10_000_000);
-        format!("{}.{frac:07}Z", self.to_datetime().format("%Y-%m-%dT%H:%M:%S"))
+        format!(
+            "{}.{frac:07}Z",
+            self.to_datetime().format("%Y-%m-%dT%H:%M:%S")
+        )
     }
 
     /// ISO-8601 with `Z` for `DateTimeOffset` fields such as `expiresAt`.
     pub fn to_iso(self) -> String {
-        self.to_datetime().to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        self.to_datetime()
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
     }
 
     pub fn date(self) -> NaiveDate {

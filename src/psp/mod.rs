@@ -19,7 +19,10 @@ pub struct PspSettings(pub BTreeMap<String, String>);
 
 impl PspSettings {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 }
 

@@ -1,1 +1,226 @@
-//! The OPPWA simulator.
+//! OPPWA (ACI / PAY.ON Open Payment Platform) simulator: S2S payments, back-office, registrations,
+//! reporting, COPYandPAY and gateway 3-D Secure, written from `contract/oppwa.md` (§11).
+//!
+//! Owns configuration, the shared [`Sim`] handle, the router, fault injection and the `/__admin` API.
+//! Independent of `crate::psp` on purpose: a misreading in the adapter must not hide here.
+
+// Handlers return `Result<Response, Response>` so `?` can answer early with an error body;
+// the 128-byte `Response` in `Err` is fine for a simulator and boxing would only add noise.
+#![allow(clippy::result_large_err)]
+
+mod admin;
+mod api;
+mod checkout;
+mod codes;
+mod forms;
+mod instrument;
+mod money;
+mod payments;
+mod registrations;
+mod respond;
+mod state;
+mod threeds;
+mod util;
+mod widget;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+
+use state::State;
+
+pub const SANDBOX_ACCESS_TOKEN: &str = "sim-sandbox-access-token-0000000000000000";
+pub const SANDBOX_ENTITY_ID: &str = "8a8294174b7ecb28014b9699220015ca";
+pub const SANDBOX_MIT_ENTITY_ID: &str = "8a8294174b7ecb28014b9699220015cb";
+pub const SANDBOX_WEBHOOK_SECRET: &str =
+    "000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f";
+
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub access_token: String,
+    /// ECOM channel (3DS).
+    pub entity_id: String,
+    /// Recurring/MOTO channel (never 3DS).
+    pub mit_entity_id: String,
+    /// Stored only; used by webhook delivery later.
+    pub webhook_secret: String,
+    /// How browsers/clients reach the sim, no trailing slash.
+    pub public_base_url: String,
+    pub checkout_lifetime_secs: i64,
+    /// `false`: several partial captures up to the PA amount.
+    pub single_capture: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            access_token: SANDBOX_ACCESS_TOKEN.into(),
+            entity_id: SANDBOX_ENTITY_ID.into(),
+            mit_entity_id: SANDBOX_MIT_ENTITY_ID.into(),
+            webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
+            public_base_url: String::new(),
+            checkout_lifetime_secs: 1800,
+            single_capture: false,
+        }
+    }
+}
+
+/// Transport faults for `/v1/*` requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum Fault {
+    #[default]
+    None,
+    /// Process the request fully, then wait this long before answering.
+    Delay { millis: u64 },
+    /// Process the request fully, then drop the connection without a complete response.
+    DropAfterProcessing,
+    /// Drop/refuse before processing anything (HTTP 503, no JSON).
+    Unavailable,
+}
+
+struct Inner {
+    config: SimConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Clone)]
+pub struct Sim {
+    inner: Arc<Inner>,
+}
+
+pub struct SimHandle {
+    pub base_url: String,
+    pub addr: SocketAddr,
+    pub sim: Sim,
+}
+
+impl Sim {
+    pub fn new(mut config: SimConfig) -> Self {
+        config.public_base_url = config.public_base_url.trim_end_matches('/').to_string();
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// Runs `f` under the state lock, after expiring abandoned 3DS challenges.
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State, &SimConfig) -> R) -> R {
+        let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.expire();
+        f(&mut st, &self.inner.config)
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    pub fn router(&self) -> Router {
+        let v1 = Router::new()
+            .route("/v1/payments", post(api::post_payment))
+            .route(
+                "/v1/payments/{id}",
+                post(api::post_backoffice).get(api::get_payment),
+            )
+            .route("/v1/registrations", post(registrations::post_registration))
+            .route(
+                "/v1/registrations/{id}",
+                axum::routing::delete(registrations::delete_registration),
+            )
+            .route(
+                "/v1/registrations/{id}/payments",
+                post(registrations::post_registration_payment),
+            )
+            .route("/v1/query", get(api::query_list))
+            .route("/v1/query/{id}", get(api::query_one))
+            .route("/v1/resultcodes", get(api::result_codes))
+            .route("/v1/checkouts", post(checkout::create))
+            .route("/v1/checkouts/{id}/payment", get(checkout::status))
+            .route("/v1/checkouts/{id}/form", get(widget::hosted_form))
+            .route("/v1/checkouts/{id}/submit", post(checkout::submit))
+            .route("/v1/paymentWidgets.js", get(widget::script))
+            .route(
+                "/v1/threeds/{id}/acs",
+                get(threeds::acs_page).post(threeds::acs_page),
+            )
+            .route("/v1/threeds/{id}/method", post(threeds::method_page))
+            .route("/v1/threeds/{id}/complete", post(threeds::complete))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                admin::fault_layer,
+            ));
+        v1.merge(admin::routes()).with_state(self.clone())
+    }
+
+    /// Binds `addr` (port 0 allowed), fills an empty `public_base_url`, serves until `shutdown`.
+    pub async fn spawn(
+        mut config: SimConfig,
+        addr: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<SimHandle> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        if config.public_base_url.is_empty() {
+            config.public_base_url = format!("http://{addr}");
+        }
+        let sim = Sim::new(config);
+        let app = sim.router();
+        tokio::spawn(async move {
+            let stop = async move { shutdown.cancelled().await };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::warn!(error = %e, "oppwa simulator stopped");
+            }
+        });
+        let base_url = sim.config().public_base_url.clone();
+        Ok(SimHandle {
+            base_url,
+            addr,
+            sim,
+        })
+    }
+
+    /// Every PA/DB/CP/RV/RF as its API JSON, in creation order.
+    pub fn transactions(&self) -> Vec<serde_json::Value> {
+        self.with_state(|st, _| st.txs.iter().map(state::Tx::json).collect())
+    }
+
+    pub fn count_by_merchant_tx_id(&self, merchant_transaction_id: &str) -> usize {
+        self.with_state(|st, _| {
+            st.txs
+                .iter()
+                .filter(|t| t.merchant_tx_id.as_deref() == Some(merchant_transaction_id))
+                .count()
+        })
+    }
+
+    pub fn set_fault(&self, fault: Fault) {
+        self.with_state(|st, _| st.fault = fault);
+    }
+
+    /// The next money operation (payment, back-office, registration, checkout payment) gets `code`.
+    pub fn force_next_result(&self, code: &str) {
+        self.with_state(|st, _| st.forced = Some(code.to_string()));
+    }
+
+    pub fn advance_clock(&self, secs: i64) {
+        self.with_state(|st, _| st.clock_offset += secs);
+    }
+
+    pub(crate) fn fault(&self) -> Fault {
+        self.with_state(|st, _| st.fault)
+    }
+
+    pub(crate) fn reset(&self) {
+        self.with_state(|st, _| *st = State::default());
+    }
+}
