@@ -109,6 +109,7 @@ pub(crate) fn start(
 /// `GET|POST /v1/threeds/{id}/acs`: the simulated issuer page.
 pub(crate) async fn acs_page(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
     let pending = sim.with_state(|st, _| st.tx(&id).map(Tx::awaiting_3ds));
+    let base = html_escape(&sim.config().public_base_url);
     let Some(true) = pending else {
         return html(
             StatusCode::NOT_FOUND,
@@ -121,7 +122,7 @@ pub(crate) async fn acs_page(State(sim): State<Sim>, Path(id): Path<String>) -> 
     let id_e = html_escape(&id);
     let body = format!(
         r#"<p>Simulated issuer authentication for transaction <code>{id_e}</code>.</p>
-<form method="POST" action="/v1/threeds/{id_e}/complete">
+<form method="POST" action="{base}/v1/threeds/{id_e}/complete">
 <button type="submit" name="outcome" value="authenticate">Authenticate</button>
 <button type="submit" name="outcome" value="fail">Fail authentication</button>
 <button type="submit" name="outcome" value="cancel">Cancel</button>
