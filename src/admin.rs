@@ -38,14 +38,22 @@ pub async fn create_merchant(
     if store.find_merchant(name).await?.is_some() {
         return Err(AdminError::Duplicate(name.into()));
     }
-    let record = MerchantRecord { id: new_id(), name: name.into(), psp, created_at: clock.now() };
+    let record = MerchantRecord {
+        id: new_id(),
+        name: name.into(),
+        psp,
+        created_at: clock.now(),
+    };
     let token = new_token();
     store.create_merchant(&record, &hash_token(&token)).await?;
     Ok((record, token))
 }
 
 /// Replaces a merchant's token; the old one stops working at once.
-pub async fn rotate_token(store: &dyn Store, id_or_name: &str) -> Result<(MerchantRecord, String), AdminError> {
+pub async fn rotate_token(
+    store: &dyn Store,
+    id_or_name: &str,
+) -> Result<(MerchantRecord, String), AdminError> {
     let record = store
         .find_merchant(id_or_name)
         .await?

@@ -81,7 +81,10 @@ pub struct ConfigError {
 }
 
 fn err(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.into(), message: message.into() }
+    ConfigError {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 impl AppConfig {
@@ -90,12 +93,19 @@ impl AppConfig {
         use config::{Config, Environment, File, FileFormat};
         let profile_file = config_dir.join(format!("{profile}.toml"));
         if profile != "default" && !profile_file.exists() {
-            return Err(err("profile", format!("no file {}", profile_file.display())));
+            return Err(err(
+                "profile",
+                format!("no file {}", profile_file.display()),
+            ));
         }
         let built = Config::builder()
             .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
             .add_source(File::from(profile_file).required(false))
-            .add_source(Environment::with_prefix("PSPI").prefix_separator("__").separator("__"))
+            .add_source(
+                Environment::with_prefix("PSPI")
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
             .build()
             .map_err(|e| err("config", e.to_string()))?;
         let mut cfg: AppConfig = built
@@ -115,8 +125,14 @@ impl AppConfig {
             parse_addr("simulator.listen", &self.simulator.listen)?;
         }
         let db = &self.database.url;
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres:") || db.starts_with("postgresql:")) {
-            return Err(err("database.url", "must start with sqlite:, postgres: or postgresql:"));
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres:")
+            || db.starts_with("postgresql:"))
+        {
+            return Err(err(
+                "database.url",
+                "must start with sqlite:, postgres: or postgresql:",
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(err("database.max_connections", "must be at least 1"));
@@ -125,7 +141,10 @@ impl AppConfig {
             return Err(err("server.body_limit_bytes", "must be at least 1024"));
         }
         if self.oppwa.timeout_secs == 0 || self.oppwa.connect_timeout_secs == 0 {
-            return Err(err("oppwa.timeout_secs", "timeouts must be at least 1 second"));
+            return Err(err(
+                "oppwa.timeout_secs",
+                "timeouts must be at least 1 second",
+            ));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(err("log.format", "must be \"pretty\" or \"json\""));
@@ -142,7 +161,10 @@ impl AppConfig {
             ));
         }
         if crate::crypto::Sealer::from_hex(key).is_err() {
-            return Err(err("security.master_key", "must be 64 hex characters (32 bytes)"));
+            return Err(err(
+                "security.master_key",
+                "must be 64 hex characters (32 bytes)",
+            ));
         }
         if self.security.require_master_key && key.eq_ignore_ascii_case(DEV_MASTER_KEY) {
             return Err(err(
@@ -158,12 +180,20 @@ impl AppConfig {
     }
 
     pub fn public_base_url(&self) -> String {
-        self.server.public_base_url.trim_end_matches('/').to_string()
+        self.server
+            .public_base_url
+            .trim_end_matches('/')
+            .to_string()
     }
 }
 
 fn parse_addr(key: &str, v: &str) -> Result<SocketAddr, ConfigError> {
-    v.parse().map_err(|_| err(key, format!("'{v}' is not a socket address like 127.0.0.1:8080")))
+    v.parse().map_err(|_| {
+        err(
+            key,
+            format!("'{v}' is not a socket address like 127.0.0.1:8080"),
+        )
+    })
 }
 
 fn parse_url(key: &str, v: &str) -> Result<Url, ConfigError> {

@@ -37,7 +37,9 @@ impl Sealer {
     pub fn from_hex(hex_key: &str) -> Result<Self, SealError> {
         let bytes = hex::decode(hex_key.trim()).map_err(|_| SealError::BadKey)?;
         let arr: [u8; 32] = bytes.try_into().map_err(|_| SealError::BadKey)?;
-        Ok(Self { key: SecretBox::new(Box::new(arr)) })
+        Ok(Self {
+            key: SecretBox::new(Box::new(arr)),
+        })
     }
 
     fn cipher(&self) -> Aes256Gcm {
@@ -46,7 +48,10 @@ impl Sealer {
 
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ct = self.cipher().encrypt(&nonce, plaintext).map_err(|_| SealError::Seal)?;
+        let ct = self
+            .cipher()
+            .encrypt(&nonce, plaintext)
+            .map_err(|_| SealError::Seal)?;
         let mut out = Vec::with_capacity(1 + nonce.len() + ct.len());
         out.push(VERSION);
         out.extend_from_slice(&nonce);

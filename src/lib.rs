@@ -9,6 +9,6 @@ pub mod flows;
 pub mod http;
 pub mod psp;
 pub mod sim;
-pub mod store;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

@@ -12,7 +12,11 @@ use psp_integrator::{admin, store, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "psp-integrator", version, about = "Billwerk+ Transform Integrator for OPPWA payment service providers")]
+#[command(
+    name = "psp-integrator",
+    version,
+    about = "Billwerk+ Transform Integrator for OPPWA payment service providers"
+)]
 struct Cli {
     /// Configuration profile: config/{profile}.toml is layered over the defaults.
     #[arg(long, env = "PSPI_PROFILE", default_value = "default", global = true)]
@@ -142,7 +146,9 @@ fn command_db_url(c: &Command) -> Option<String> {
         Command::Migrate { database_url }
         | Command::Merchants(MerchantsCommand::Create { database_url, .. })
         | Command::Merchants(MerchantsCommand::List { database_url })
-        | Command::Merchants(MerchantsCommand::RotateToken { database_url, .. }) => database_url.clone(),
+        | Command::Merchants(MerchantsCommand::RotateToken { database_url, .. }) => {
+            database_url.clone()
+        }
         Command::Sim(_) => None,
     }
 }
@@ -173,16 +179,27 @@ async fn serve(cfg: AppConfig) -> Result<(), StartupError> {
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
-    server.task.await.map_err(|e| StartupError::Other(e.to_string()))??;
+    server
+        .task
+        .await
+        .map_err(|e| StartupError::Other(e.to_string()))??;
     Ok(())
 }
 
-async fn start_sim(listen: &str, shutdown: CancellationToken) -> Result<psp_integrator::sim::oppwa::SimHandle, StartupError> {
+async fn start_sim(
+    listen: &str,
+    shutdown: CancellationToken,
+) -> Result<psp_integrator::sim::oppwa::SimHandle, StartupError> {
     use psp_integrator::sim::oppwa::{Sim, SimConfig};
-    let addr = listen
-        .parse()
-        .map_err(|_| StartupError::Other(format!("simulator.listen: '{listen}' is not a socket address")))?;
-    let config = SimConfig { public_base_url: String::new(), ..SimConfig::default() };
+    let addr = listen.parse().map_err(|_| {
+        StartupError::Other(format!(
+            "simulator.listen: '{listen}' is not a socket address"
+        ))
+    })?;
+    let config = SimConfig {
+        public_base_url: String::new(),
+        ..SimConfig::default()
+    };
     let handle = Sim::spawn(config, addr, shutdown)
         .await
         .map_err(|e| StartupError::Other(format!("simulator.listen {listen}: {e}")))?;
@@ -206,26 +223,43 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
     match cmd {
         MerchantsCommand::Create { name, psp, .. } => {
             let providers = startup::providers(cfg);
-            let (m, token) = admin::create_merchant(store.as_ref(), &providers, &SystemClock, &name, &psp)
-                .await
-                .map_err(|e| StartupError::Other(e.to_string()))?;
-            println!("merchant created\n  id:    {}\n  name:  {}\n  psp:   {}", m.id, m.name, m.psp);
+            let (m, token) =
+                admin::create_merchant(store.as_ref(), &providers, &SystemClock, &name, &psp)
+                    .await
+                    .map_err(|e| StartupError::Other(e.to_string()))?;
+            println!(
+                "merchant created\n  id:    {}\n  name:  {}\n  psp:   {}",
+                m.id, m.name, m.psp
+            );
             println!("  token: {token}\n(store the token now: it is shown only once)");
         }
         MerchantsCommand::List { .. } => {
             let list = store.list_merchants().await?;
             if list.is_empty() {
-                println!("no merchants yet: psp-integrator merchants create --name NAME --psp oppwa");
+                println!(
+                    "no merchants yet: psp-integrator merchants create --name NAME --psp oppwa"
+                );
             }
             for m in list {
-                println!("{}  {:<24} {:<6} created {}  notifications: {base}/psp/{}/{}/notifications", m.id, m.name, m.psp, m.created_at.to_wire(), m.psp, m.id);
+                println!(
+                    "{}  {:<24} {:<6} created {}  notifications: {base}/psp/{}/{}/notifications",
+                    m.id,
+                    m.name,
+                    m.psp,
+                    m.created_at.to_wire(),
+                    m.psp,
+                    m.id
+                );
             }
         }
         MerchantsCommand::RotateToken { id_or_name, .. } => {
             let (m, token) = admin::rotate_token(store.as_ref(), &id_or_name)
                 .await
                 .map_err(|e| StartupError::Other(e.to_string()))?;
-            println!("new token for {} ({}): {token}\n(the previous token no longer works)", m.name, m.id);
+            println!(
+                "new token for {} ({}): {token}\n(the previous token no longer works)",
+                m.name, m.id
+            );
         }
     }
     Ok(())
@@ -235,13 +269,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

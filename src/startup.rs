@@ -31,7 +31,11 @@ pub fn providers(cfg: &AppConfig) -> Registry {
 }
 
 /// Builds the application state on an open store.
-pub fn build_app(cfg: &AppConfig, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<App, StartupError> {
+pub fn build_app(
+    cfg: &AppConfig,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> Result<App, StartupError> {
     let sealer = Sealer::from_hex(&cfg.security.master_key)
         .map_err(|e| StartupError::Other(format!("security.master_key: {e}")))?;
     Ok(App {
@@ -51,14 +55,22 @@ pub struct Server {
 }
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then drains in-flight requests.
-pub fn serve(app: App, listener: TcpListener, body_limit: usize, shutdown: CancellationToken) -> std::io::Result<Server> {
+pub fn serve(
+    app: App,
+    listener: TcpListener,
+    body_limit: usize,
+    shutdown: CancellationToken,
+) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
     let router = crate::http::router(app, body_limit);
     let service = tower::util::MapRequestLayer::new(crate::http::path::normalize).layer(router);
     let task = tokio::spawn(async move {
-        axum::serve(listener, <_ as axum::ServiceExt<axum::extract::Request>>::into_make_service(service))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
+        axum::serve(
+            listener,
+            <_ as axum::ServiceExt<axum::extract::Request>>::into_make_service(service),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
     });
     Ok(Server { addr, task })
 }

@@ -29,11 +29,16 @@ pub struct ApiError {
 impl ApiError {
     /// An error whose HTTP status follows the contract's table for `code`.
     pub fn code(code: PaymentErrorCode, message: impl Into<String>) -> Self {
-        let http = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let http =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Self::with_status(http, code, message)
     }
 
-    pub fn with_status(http: StatusCode, code: PaymentErrorCode, message: impl Into<String>) -> Self {
+    pub fn with_status(
+        http: StatusCode,
+        code: PaymentErrorCode,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             http,
             body: ErrorObject {
@@ -53,7 +58,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: impl std::fmt::Display) -> Self {
-        Self::with_status(StatusCode::NOT_FOUND, PaymentErrorCode::InvalidData, format!("{what} not found"))
+        Self::with_status(
+            StatusCode::NOT_FOUND,
+            PaymentErrorCode::InvalidData,
+            format!("{what} not found"),
+        )
     }
 
     pub fn unauthorized() -> Self {
@@ -68,7 +77,10 @@ impl ApiError {
 
     /// A 500 whose body never carries internal detail (that goes to the log).
     pub fn internal() -> Self {
-        Self::code(PaymentErrorCode::InternalError, "internal error; the request can be retried")
+        Self::code(
+            PaymentErrorCode::InternalError,
+            "internal error; the request can be retried",
+        )
     }
 
     /// The error object for a transaction whose current state is an error.

@@ -14,16 +14,18 @@ const MAX_TEXT: usize = 512;
 
 pub fn tx_id(field: &str, value: Option<&str>) -> Result<BillwerkTxId, ApiError> {
     let v = required(field, value)?;
-    BillwerkTxId::parse(v).ok_or_else(|| {
-        ApiError::invalid(field, "must have the format {yyyyMMdd}-{24 hex digits}")
-    })
+    BillwerkTxId::parse(v)
+        .ok_or_else(|| ApiError::invalid(field, "must have the format {yyyyMMdd}-{24 hex digits}"))
 }
 
 pub fn required<'a>(field: &str, value: Option<&'a str>) -> Result<&'a str, ApiError> {
     match value.map(str::trim) {
         Some(v) if !v.is_empty() => {
             if v.len() > MAX_TEXT {
-                Err(ApiError::invalid(field, format!("is longer than {MAX_TEXT} characters")))
+                Err(ApiError::invalid(
+                    field,
+                    format!("is longer than {MAX_TEXT} characters"),
+                ))
             } else {
                 Ok(v)
             }
@@ -34,9 +36,10 @@ pub fn required<'a>(field: &str, value: Option<&'a str>) -> Result<&'a str, ApiE
 
 pub fn optional_text(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
     match value.map(str::trim) {
-        Some(v) if v.len() > MAX_TEXT => {
-            Err(ApiError::invalid(field, format!("is longer than {MAX_TEXT} characters")))
-        }
+        Some(v) if v.len() > MAX_TEXT => Err(ApiError::invalid(
+            field,
+            format!("is longer than {MAX_TEXT} characters"),
+        )),
         Some(v) if !v.is_empty() => Ok(Some(v.to_string())),
         _ => Ok(None),
     }
@@ -44,18 +47,27 @@ pub fn optional_text(field: &str, value: Option<&str>) -> Result<Option<String>,
 
 pub fn currency(value: Option<&str>) -> Result<Currency, ApiError> {
     let v = required("currency", value)?;
-    Currency::parse(v)
-        .ok_or_else(|| ApiError::invalid("currency", format!("'{v}' is not an ISO-4217 currency code")))
+    Currency::parse(v).ok_or_else(|| {
+        ApiError::invalid(
+            "currency",
+            format!("'{v}' is not an ISO-4217 currency code"),
+        )
+    })
 }
 
 /// `allow_zero`: preauths take 0 (card verification / mandate set-up); payments and refunds not.
-pub fn money(amount: Option<Decimal>, cur: Option<&str>, allow_zero: bool) -> Result<Money, ApiError> {
+pub fn money(
+    amount: Option<Decimal>,
+    cur: Option<&str>,
+    allow_zero: bool,
+) -> Result<Money, ApiError> {
     let amount = amount.ok_or_else(|| ApiError::invalid("requestedAmount", "is required"))?;
     let currency = currency(cur)?;
     Money::new(amount, currency, allow_zero).map_err(|e| match e {
-        AmountError::Negative | AmountError::NotPositive | AmountError::TooPrecise(..) | AmountError::TooLarge => {
-            ApiError::invalid("requestedAmount", e)
-        }
+        AmountError::Negative
+        | AmountError::NotPositive
+        | AmountError::TooPrecise(..)
+        | AmountError::TooLarge => ApiError::invalid("requestedAmount", e),
     })
 }
 
@@ -91,9 +103,18 @@ pub struct ReturnUrls {
 pub fn return_urls(pmr: &PaymentMeansReference) -> Result<ReturnUrls, ApiError> {
     let f = "paymentMeansReference";
     Ok(ReturnUrls {
-        success: optional_url(&format!("{f}.successReturnUrl"), pmr.success_return_url.as_deref())?,
-        error: optional_url(&format!("{f}.errorReturnUrl"), pmr.error_return_url.as_deref())?,
-        abort: optional_url(&format!("{f}.abortReturnUrl"), pmr.abort_return_url.as_deref())?,
+        success: optional_url(
+            &format!("{f}.successReturnUrl"),
+            pmr.success_return_url.as_deref(),
+        )?,
+        error: optional_url(
+            &format!("{f}.errorReturnUrl"),
+            pmr.error_return_url.as_deref(),
+        )?,
+        abort: optional_url(
+            &format!("{f}.abortReturnUrl"),
+            pmr.abort_return_url.as_deref(),
+        )?,
     })
 }
 
@@ -119,9 +140,15 @@ pub fn sepa_account(pmr: &PaymentMeansReference) -> Result<SepaAccount, ApiError
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let holder = get("Holder").ok_or_else(|| ApiError::invalid(&format!("{base}.Holder"), "is required"))?;
-    let raw_iban = get("IBAN").ok_or_else(|| ApiError::invalid(&format!("{base}.IBAN"), "is required"))?;
-    let iban: String = raw_iban.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    let holder =
+        get("Holder").ok_or_else(|| ApiError::invalid(&format!("{base}.Holder"), "is required"))?;
+    let raw_iban =
+        get("IBAN").ok_or_else(|| ApiError::invalid(&format!("{base}.IBAN"), "is required"))?;
+    let iban: String = raw_iban
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
     if !iban_is_valid(&iban) {
         return Err(ApiError::code(
             PaymentErrorCode::InvalidIBAN,
@@ -152,7 +179,11 @@ pub fn iban_is_valid(iban: &str) -> bool {
             Some(v) => v,
             None => return false,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
@@ -180,7 +211,9 @@ pub fn payer(p: Option<&PayerData>) -> Payer {
         street,
         postcode: clean(&addr.postal_code),
         city: clean(&addr.city),
-        country: clean(&addr.country).filter(|c| c.len() == 2).map(|c| c.to_ascii_uppercase()),
+        country: clean(&addr.country)
+            .filter(|c| c.len() == 2)
+            .map(|c| c.to_ascii_uppercase()),
         language: clean(&p.language).map(|l| l.to_ascii_lowercase()),
         customer_id: clean(&p.external_customer_id),
     }

@@ -1,7 +1,7 @@
 //! Timestamps in 100-nanosecond ticks since the Unix epoch: the contract writes `lastUpdated`
 //! with 7 fractional digits, and storing ticks keeps "strictly increasing" exact.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 /// A UTC instant with 100 ns resolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,12 +29,6 @@ impl Ticks {
             "{}.{frac:07}Z",
             self.to_datetime().format("%Y-%m-%dT%H:%M:%S")
         )
-    }
-
-    /// ISO-8601 with `Z` for `DateTimeOffset` fields such as `expiresAt`.
-    pub fn to_iso(self) -> String {
-        self.to_datetime()
-            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
     }
 
     pub fn date(self) -> NaiveDate {

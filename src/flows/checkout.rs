@@ -14,7 +14,10 @@ pub enum BrowserReply {
     Html(String),
     Redirect(String),
     /// A plain page for the shopper when Billwerk gave no return URL (or the link is stale).
-    Message { title: String, text: String },
+    Message {
+        title: String,
+        text: String,
+    },
 }
 
 async fn by_token(app: &App, token: &str) -> Result<(Merchant, TransactionRecord), ApiError> {
@@ -42,7 +45,8 @@ pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
     }
     let settings = app.settings(&m).await?;
     let currency = Currency::parse(&tx.currency).ok_or_else(ApiError::internal)?;
-    let amount = Money::new(tx.requested_amount, currency, true).map_err(|_| ApiError::internal())?;
+    let amount =
+        Money::new(tx.requested_amount, currency, true).map_err(|_| ApiError::internal())?;
     let base = format!("{}/checkout/{token}", app.public_base_url);
     let html = m.provider.checkout_page(
         &settings,
@@ -59,7 +63,11 @@ pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
 }
 
 /// `GET /checkout/{token}/return?id=…`: the PSP sends the shopper back here.
-pub async fn returned(app: &App, token: &str, checkout_id: Option<&str>) -> Result<BrowserReply, ApiError> {
+pub async fn returned(
+    app: &App,
+    token: &str,
+    checkout_id: Option<&str>,
+) -> Result<BrowserReply, ApiError> {
     let (m, tx) = by_token(app, token).await?;
     if checkout_id.is_some_and(|id| Some(id) != tx.checkout_id.as_deref()) {
         return Err(ApiError::invalid("id", "does not belong to this checkout"));
@@ -83,7 +91,12 @@ pub async fn abort(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
                     psp_code: None,
                     received_at: now,
                 };
-                outcome::local(TxStatus::Cancelled, Some(err), "shopper aborted", Some(WebhookType::Preauth))
+                outcome::local(
+                    TxStatus::Cancelled,
+                    Some(err),
+                    "shopper aborted",
+                    Some(WebhookType::Preauth),
+                )
             })
         })
         .await?;
@@ -92,17 +105,28 @@ pub async fn abort(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
 
 /// Asks the PSP for the checkout's result and records it (once; later calls see the stored
 /// state). `notify` queues a Billwerk webhook, since nobody is waiting for this answer.
-pub async fn complete(app: &App, m: &Merchant, tx: TransactionRecord, notify: bool) -> Result<TransactionRecord, ApiError> {
+pub async fn complete(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+    notify: bool,
+) -> Result<TransactionRecord, ApiError> {
     let _guard = app.locks.lock(m.id(), &tx.billwerk_id).await;
     let tx = app.find(m, TxKind::Preauth, &tx.billwerk_id).await?;
-    let Some(checkout_id) = tx.checkout_id.clone() else { return Ok(tx) };
+    let Some(checkout_id) = tx.checkout_id.clone() else {
+        return Ok(tx);
+    };
     if !matches!(tx.status, TxStatus::Initiated | TxStatus::Pending) {
         return Ok(tx);
     }
     let settings = app.settings(m).await?;
-    let r = m.provider.complete_checkout(&settings, &checkout_id, &tx.billwerk_id).await;
+    let r = m
+        .provider
+        .complete_checkout(&settings, &checkout_id, &tx.billwerk_id)
+        .await;
     let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, now, notify)).await
+    app.transition(tx, |t| outcome::update_for(t, &r, now, notify))
+        .await
 }
 
 /// Where the shopper goes once the preauth has a state.

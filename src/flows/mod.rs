@@ -71,14 +71,20 @@ impl KeyedLocks {
         let key = format!("{merchant_id}/{key}");
         let m = self.0.entry(key.clone()).or_default().clone();
         let guard = m.lock_owned().await;
-        KeyGuard { map: self.clone(), key, guard: Some(guard) }
+        KeyGuard {
+            map: self.clone(),
+            key,
+            guard: Some(guard),
+        }
     }
 }
 
 impl Drop for KeyGuard {
     fn drop(&mut self) {
         self.guard.take();
-        self.map.0.remove_if(&self.key, |_, m| Arc::strong_count(m) == 1);
+        self.map
+            .0
+            .remove_if(&self.key, |_, m| Arc::strong_count(m) == 1);
     }
 }
 
@@ -97,7 +103,10 @@ impl App {
         })
     }
 
-    pub async fn stored_settings(&self, merchant_id: &str) -> Result<Option<PspSettings>, ApiError> {
+    pub async fn stored_settings(
+        &self,
+        merchant_id: &str,
+    ) -> Result<Option<PspSettings>, ApiError> {
         let Some(sealed) = self.store.get_settings(merchant_id).await? else {
             return Ok(None);
         };
@@ -113,7 +122,12 @@ impl App {
     }
 
     /// A transaction of this merchant and kind by Billwerk id; 404 otherwise.
-    pub async fn find(&self, m: &Merchant, kind: TxKind, id: &str) -> Result<TransactionRecord, ApiError> {
+    pub async fn find(
+        &self,
+        m: &Merchant,
+        kind: TxKind,
+        id: &str,
+    ) -> Result<TransactionRecord, ApiError> {
         match self.store.get_transaction(m.id(), id).await? {
             Some(tx) if tx.kind == kind => Ok(tx),
             _ => Err(ApiError::not_found(format!("{} {id}", kind.as_str()))),
@@ -128,9 +142,15 @@ impl App {
         decide: impl Fn(&TransactionRecord) -> Option<TxUpdate>,
     ) -> Result<TransactionRecord, ApiError> {
         for _ in 0..8 {
-            let Some(update) = decide(&tx) else { return Ok(tx) };
+            let Some(update) = decide(&tx) else {
+                return Ok(tx);
+            };
             let at = Ticks::next_after(self.now(), tx.last_updated);
-            match self.store.apply_update(&tx.merchant_id, &tx.id, tx.last_updated, at, &update).await {
+            match self
+                .store
+                .apply_update(&tx.merchant_id, &tx.id, tx.last_updated, at, &update)
+                .await
+            {
                 Ok(t) => return Ok(t),
                 Err(StoreError::Conflict) => {
                     tx = self
@@ -159,7 +179,11 @@ pub fn check_replay(
     if existing.kind != kind {
         return Err(ApiError::invalid(
             field,
-            format!("{} was already used for a {}", existing.billwerk_id, existing.kind.as_str()),
+            format!(
+                "{} was already used for a {}",
+                existing.billwerk_id,
+                existing.kind.as_str()
+            ),
         ));
     }
     let same_amount = existing.requested_amount == money.amount;

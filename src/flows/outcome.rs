@@ -13,7 +13,12 @@ use crate::store::{AgreementRecord, PaymentItem, TransactionRecord, TxUpdate};
 pub const AUTH_VALIDITY_SECS: i64 = 7 * 24 * 3600;
 
 /// The update a PSP result implies for `tx`, or `None` if it would not move it forward.
-pub fn update_for(tx: &TransactionRecord, r: &PspResult, now: Ticks, notify: bool) -> Option<TxUpdate> {
+pub fn update_for(
+    tx: &TransactionRecord,
+    r: &PspResult,
+    now: Ticks,
+    notify: bool,
+) -> Option<TxUpdate> {
     let r = &guard_amount(tx, r);
     let status = match &r.outcome {
         Outcome::Succeeded => TxStatus::Succeeded,
@@ -59,7 +64,11 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
     match tx.kind {
         TxKind::Preauth => {
             u.authorized_amount = Some(amount);
-            u.expires_at = Some(if amount.is_zero() { FAR_FUTURE } else { now.plus_seconds(AUTH_VALIDITY_SECS) });
+            u.expires_at = Some(if amount.is_zero() {
+                FAR_FUTURE
+            } else {
+                now.plus_seconds(AUTH_VALIDITY_SECS)
+            });
             u.agreement = r.registration.as_ref().and_then(|reg| {
                 Some(AgreementRecord {
                     merchant_id: tx.merchant_id.clone(),
@@ -79,7 +88,14 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
             external_item_id: r.psp_transaction_id.clone(),
             amount,
             booking_date: date,
-            description: Some(if tx.parent_id.is_some() { "Capture" } else { "Payment" }.into()),
+            description: Some(
+                if tx.parent_id.is_some() {
+                    "Capture"
+                } else {
+                    "Payment"
+                }
+                .into(),
+            ),
         }),
         TxKind::Refund => {
             u.booking_date = Some(date);
@@ -92,7 +108,10 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
 /// success: it stays Pending for reconciliation and an operator's eyes.
 fn guard_amount(tx: &TransactionRecord, r: &PspResult) -> PspResult {
     let amount_differs = r.amount.is_some_and(|a| a != tx.requested_amount);
-    let currency_differs = r.currency.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case(&tx.currency));
+    let currency_differs = r
+        .currency
+        .as_deref()
+        .is_some_and(|c| !c.eq_ignore_ascii_case(&tx.currency));
     if matches!(r.outcome, Outcome::Succeeded) && (amount_differs || currency_differs) {
         tracing::warn!(tx = %tx.id, "PSP reported a different amount or currency; not applied");
         let mut out = r.clone();
@@ -111,7 +130,12 @@ fn note(r: &PspResult) -> String {
 }
 
 /// A local state change with no PSP result behind it (e.g. a shopper abort).
-pub fn local(status: TxStatus, error: Option<TxError>, note: &str, notify: Option<WebhookType>) -> TxUpdate {
+pub fn local(
+    status: TxStatus,
+    error: Option<TxError>,
+    note: &str,
+    notify: Option<WebhookType>,
+) -> TxUpdate {
     TxUpdate {
         status: Some(status),
         error: error.map(Some),

@@ -13,7 +13,11 @@ use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
 use crate::store::{Inserted, TransactionRecord};
 
 /// `POST /api/Payment`.
-pub async fn create(app: &App, m: &Merchant, req: PaymentRequest) -> Result<PaymentResponse, ApiError> {
+pub async fn create(
+    app: &App,
+    m: &Merchant,
+    req: PaymentRequest,
+) -> Result<PaymentResponse, ApiError> {
     let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
     let money = v::money(req.requested_amount, req.currency.as_deref(), false)?;
     let webhook = v::absolute_url("webhookTarget", req.webhook_target.as_deref())?;
@@ -22,7 +26,10 @@ pub async fn create(app: &App, m: &Merchant, req: PaymentRequest) -> Result<Paym
         Some(p) if !p.is_empty() => Some(v::tx_id("preauthTransactionId", Some(p))?),
         _ => None,
     };
-    let reference = v::optional_text("transactionReferenceText", req.transaction_reference_text.as_deref())?;
+    let reference = v::optional_text(
+        "transactionReferenceText",
+        req.transaction_reference_text.as_deref(),
+    )?;
 
     let _guard = app.locks.lock(m.id(), id.as_str()).await;
     if let Some(existing) = app.store.get_transaction(m.id(), id.as_str()).await? {
@@ -52,7 +59,11 @@ pub async fn create(app: &App, m: &Merchant, req: PaymentRequest) -> Result<Paym
     // refunds must use too: captures of an initial preauth, and SEPA debits.
     rec.is_initial = capture_of.as_ref().is_some_and(|p| p.is_initial)
         || stored.as_ref().is_some_and(|s| s.is_debit);
-    let tx = match app.store.insert_transaction(&rec, "payment received").await? {
+    let tx = match app
+        .store
+        .insert_transaction(&rec, "payment received")
+        .await?
+    {
         Inserted::New(t) => t,
         Inserted::Existing(e) => {
             check_replay(&e, TxKind::Payment, &money, Some(&agreement_id))?;
@@ -79,19 +90,33 @@ async fn capturable(
     let field = "preauthTransactionId";
     let p = match app.store.get_transaction(m.id(), preauth_id).await? {
         Some(p) if p.kind == TxKind::Preauth => p,
-        _ => return Err(ApiError::invalid(field, format!("unknown preauth {preauth_id}"))),
+        _ => {
+            return Err(ApiError::invalid(
+                field,
+                format!("unknown preauth {preauth_id}"),
+            ));
+        }
     };
     if p.status != TxStatus::Succeeded {
-        return Err(ApiError::invalid(field, format!("preauth {preauth_id} is {}, not Succeeded", p.status)));
+        return Err(ApiError::invalid(
+            field,
+            format!("preauth {preauth_id} is {}, not Succeeded", p.status),
+        ));
     }
     if p.currency != money.currency.code() {
         return Err(ApiError::code(
             PaymentErrorCode::InvalidCurrency,
-            format!("currency: {} differs from the preauth's {}", money.currency, p.currency),
+            format!(
+                "currency: {} differs from the preauth's {}",
+                money.currency, p.currency
+            ),
         ));
     }
     if p.agreement_id.as_deref() != Some(agreement_id) {
-        return Err(ApiError::invalid("agreementId", "differs from the preauth's agreement"));
+        return Err(ApiError::invalid(
+            "agreementId",
+            "differs from the preauth's agreement",
+        ));
     }
     if !p.authorized_amount.is_zero() {
         let captured: Decimal = app
@@ -99,21 +124,31 @@ async fn capturable(
             .list_children(m.id(), &p.id)
             .await?
             .iter()
-            .filter(|c| c.kind == TxKind::Payment && !matches!(c.status, TxStatus::Failed | TxStatus::Cancelled))
+            .filter(|c| {
+                c.kind == TxKind::Payment
+                    && !matches!(c.status, TxStatus::Failed | TxStatus::Cancelled)
+            })
             .map(|c| c.requested_amount)
             .sum();
         let left = p.authorized_amount - captured;
         if money.amount > left {
             return Err(ApiError::code(
                 PaymentErrorCode::InvalidAmount,
-                format!("requestedAmount: {} exceeds the {left} left to capture on the preauth", money.amount),
+                format!(
+                    "requestedAmount: {} exceeds the {left} left to capture on the preauth",
+                    money.amount
+                ),
             ));
         }
     }
     Ok(p)
 }
 
-async fn stored_method(app: &App, m: &Merchant, agreement_id: &str) -> Result<StoredMethod, ApiError> {
+async fn stored_method(
+    app: &App,
+    m: &Merchant,
+    agreement_id: &str,
+) -> Result<StoredMethod, ApiError> {
     match app.store.get_agreement(m.id(), agreement_id).await? {
         Some(a) if a.status == AgreementStatus::Active => match a.registration_id {
             Some(registration_id) => Ok(StoredMethod {
@@ -121,10 +156,19 @@ async fn stored_method(app: &App, m: &Merchant, agreement_id: &str) -> Result<St
                 is_debit: a.is_debit,
                 initial_transaction_id: a.initial_psp_tx_id,
             }),
-            None => Err(ApiError::invalid("agreementId", "the agreement has no stored payment means")),
+            None => Err(ApiError::invalid(
+                "agreementId",
+                "the agreement has no stored payment means",
+            )),
         },
-        Some(_) => Err(ApiError::code(PaymentErrorCode::BearerInvalid, "agreementId: the agreement is inactive")),
-        None => Err(ApiError::invalid("agreementId", format!("unknown agreement {agreement_id}"))),
+        Some(_) => Err(ApiError::code(
+            PaymentErrorCode::BearerInvalid,
+            "agreementId: the agreement is inactive",
+        )),
+        None => Err(ApiError::invalid(
+            "agreementId",
+            format!("unknown agreement {agreement_id}"),
+        )),
     }
 }
 
@@ -137,7 +181,10 @@ async fn capture(
     money: Money,
 ) -> Result<TransactionRecord, ApiError> {
     let Some(psp_id) = preauth.psp_tx_id.clone() else {
-        return Err(ApiError::invalid("preauthTransactionId", "the preauth has no PSP transaction"));
+        return Err(ApiError::invalid(
+            "preauthTransactionId",
+            "the preauth has no PSP transaction",
+        ));
     };
     let req = FollowUp {
         merchant_tx_id: tx.billwerk_id.clone(),
@@ -147,7 +194,8 @@ async fn capture(
     };
     let r = m.provider.capture(settings, &req).await;
     let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, now, false)).await
+    app.transition(tx, |t| outcome::update_for(t, &r, now, false))
+        .await
 }
 
 async fn charge(
@@ -159,10 +207,16 @@ async fn charge(
     money: Money,
     reference_text: Option<String>,
 ) -> Result<TransactionRecord, ApiError> {
-    let req = StoredCharge { merchant_tx_id: tx.billwerk_id.clone(), amount: money, stored, reference_text };
+    let req = StoredCharge {
+        merchant_tx_id: tx.billwerk_id.clone(),
+        amount: money,
+        stored,
+        reference_text,
+    };
     let r = m.provider.charge_stored(settings, &req).await;
     let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, now, false)).await
+    app.transition(tx, |t| outcome::update_for(t, &r, now, false))
+        .await
 }
 
 /// `GET /api/Payment/{id}`.

@@ -10,12 +10,17 @@ use crate::contract::responses::{CancellationResponse, PreauthResponse};
 use crate::contract::validate as v;
 use crate::domain::{CancellationStatus, Role, TxKind, TxStatus, time::FAR_FUTURE};
 use crate::psp::{
-    FollowUp, InitialMethod, InitialPreauth, Outcome, PreauthStart, PspResult, StoredCharge, StoredMethod,
+    FollowUp, InitialMethod, InitialPreauth, Outcome, PreauthStart, PspResult, StoredCharge,
+    StoredMethod,
 };
 use crate::store::{Inserted, TransactionRecord, TxUpdate};
 
 /// `POST /api/Preauth`.
-pub async fn create(app: &App, m: &Merchant, req: PreauthRequest) -> Result<PreauthResponse, ApiError> {
+pub async fn create(
+    app: &App,
+    m: &Merchant,
+    req: PreauthRequest,
+) -> Result<PreauthResponse, ApiError> {
     let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
     let money = v::money(req.requested_amount, req.currency.as_deref(), true)?;
     let webhook = v::absolute_url("webhookTarget", req.webhook_target.as_deref())?;
@@ -32,8 +37,13 @@ pub async fn create(app: &App, m: &Merchant, req: PreauthRequest) -> Result<Prea
     }
     let urls = v::return_urls(&pmr)?;
     let is_initial = req.is_initial.unwrap_or(true);
-    let sepa = (role == Role::Debit && is_initial).then(|| v::sepa_account(&pmr)).transpose()?;
-    let reference = v::optional_text("transactionReferenceText", req.transaction_reference_text.as_deref())?;
+    let sepa = (role == Role::Debit && is_initial)
+        .then(|| v::sepa_account(&pmr))
+        .transpose()?;
+    let reference = v::optional_text(
+        "transactionReferenceText",
+        req.transaction_reference_text.as_deref(),
+    )?;
 
     let _guard = app.locks.lock(m.id(), id.as_str()).await;
     if let Some(existing) = app.store.get_transaction(m.id(), id.as_str()).await? {
@@ -41,7 +51,11 @@ pub async fn create(app: &App, m: &Merchant, req: PreauthRequest) -> Result<Prea
         return views::preauth(app, &existing).await;
     }
     let settings = app.settings(m).await?;
-    let stored = if is_initial { None } else { Some(stored_method(app, m, &agreement_id).await?) };
+    let stored = if is_initial {
+        None
+    } else {
+        Some(stored_method(app, m, &agreement_id).await?)
+    };
 
     let mut rec = new_record(m, TxKind::Preauth, id.as_str(), &money, &webhook, app.now());
     rec.agreement_id = Some(agreement_id.clone());
@@ -55,7 +69,11 @@ pub async fn create(app: &App, m: &Merchant, req: PreauthRequest) -> Result<Prea
     if is_initial && role == Role::CreditCard {
         rec.checkout_token = Some(crate::domain::new_id());
     }
-    let tx = match app.store.insert_transaction(&rec, "preauth received").await? {
+    let tx = match app
+        .store
+        .insert_transaction(&rec, "preauth received")
+        .await?
+    {
         Inserted::New(t) => t,
         Inserted::Existing(e) => {
             check_replay(&e, TxKind::Preauth, &money, Some(&agreement_id))?;
@@ -113,12 +131,17 @@ async fn start_initial(
         }
         PreauthStart::Done(r) => {
             let now = app.now();
-            app.transition(tx, |t| outcome::update_for(t, &r, now, false)).await
+            app.transition(tx, |t| outcome::update_for(t, &r, now, false))
+                .await
         }
     }
 }
 
-async fn stored_method(app: &App, m: &Merchant, agreement_id: &str) -> Result<StoredMethod, ApiError> {
+async fn stored_method(
+    app: &App,
+    m: &Merchant,
+    agreement_id: &str,
+) -> Result<StoredMethod, ApiError> {
     let a = app.store.get_agreement(m.id(), agreement_id).await?;
     match a {
         Some(a) if a.status == crate::domain::AgreementStatus::Active => match a.registration_id {
@@ -127,10 +150,19 @@ async fn stored_method(app: &App, m: &Merchant, agreement_id: &str) -> Result<St
                 is_debit: a.is_debit,
                 initial_transaction_id: a.initial_psp_tx_id,
             }),
-            None => Err(ApiError::invalid("agreementId", "the agreement has no stored payment means")),
+            None => Err(ApiError::invalid(
+                "agreementId",
+                "the agreement has no stored payment means",
+            )),
         },
-        Some(_) => Err(ApiError::invalid("agreementId", "the agreement is not active")),
-        None => Err(ApiError::invalid("agreementId", format!("unknown agreement {agreement_id}"))),
+        Some(_) => Err(ApiError::invalid(
+            "agreementId",
+            "the agreement is not active",
+        )),
+        None => Err(ApiError::invalid(
+            "agreementId",
+            format!("unknown agreement {agreement_id}"),
+        )),
     }
 }
 
@@ -160,9 +192,15 @@ async fn authorize_stored(
         true,
     )
     .map_err(|_| ApiError::internal())?;
-    let req = StoredCharge { merchant_tx_id: tx.billwerk_id.clone(), amount: money, stored, reference_text };
+    let req = StoredCharge {
+        merchant_tx_id: tx.billwerk_id.clone(),
+        amount: money,
+        stored,
+        reference_text,
+    };
     let r = m.provider.authorize_stored(settings, &req).await;
-    app.transition(tx, |t| outcome::update_for(t, &r, now, false)).await
+    app.transition(tx, |t| outcome::update_for(t, &r, now, false))
+        .await
 }
 
 /// A SEPA mandate reference: unique, upper case, within the 35 characters SEPA allows.
@@ -179,7 +217,11 @@ pub async fn get(app: &App, m: &Merchant, id: &str) -> Result<PreauthResponse, A
 }
 
 /// `POST /api/Preauth/Finalize`: completes a checkout preauth by asking the PSP.
-pub async fn finalize(app: &App, m: &Merchant, req: FinalizeRequest) -> Result<PreauthResponse, ApiError> {
+pub async fn finalize(
+    app: &App,
+    m: &Merchant,
+    req: FinalizeRequest,
+) -> Result<PreauthResponse, ApiError> {
     let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
     let tx = app.find(m, TxKind::Preauth, id.as_str()).await?;
     let tx = super::checkout::complete(app, m, tx, false).await?;
@@ -187,19 +229,35 @@ pub async fn finalize(app: &App, m: &Merchant, req: FinalizeRequest) -> Result<P
 }
 
 /// `POST /api/Preauth/{id}/Cancel`.
-pub async fn cancel(app: &App, m: &Merchant, id: &str, _req: CancelRequest) -> Result<CancellationResponse, ApiError> {
+pub async fn cancel(
+    app: &App,
+    m: &Merchant,
+    id: &str,
+    _req: CancelRequest,
+) -> Result<CancellationResponse, ApiError> {
     let tx = app.find(m, TxKind::Preauth, id).await?;
     let _guard = app.locks.lock(m.id(), id).await;
-    let tx = app.find(m, TxKind::Preauth, tx.billwerk_id.as_str()).await?;
+    let tx = app
+        .find(m, TxKind::Preauth, tx.billwerk_id.as_str())
+        .await?;
     let status = cancel_locked(app, m, tx).await?;
-    Ok(CancellationResponse { cancellation_status: status, transaction_id: id.to_string() })
+    Ok(CancellationResponse {
+        cancellation_status: status,
+        transaction_id: id.to_string(),
+    })
 }
 
-async fn cancel_locked(app: &App, m: &Merchant, tx: TransactionRecord) -> Result<CancellationStatus, ApiError> {
+async fn cancel_locked(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+) -> Result<CancellationStatus, ApiError> {
     let cancelled = |note: &'static str| outcome::local(TxStatus::Cancelled, None, note, None);
     match tx.status {
         TxStatus::Cancelled => return Ok(CancellationStatus::Succeeded),
-        TxStatus::Failed | TxStatus::Expired | TxStatus::Pending => return Ok(CancellationStatus::NotCancelled),
+        TxStatus::Failed | TxStatus::Expired | TxStatus::Pending => {
+            return Ok(CancellationStatus::NotCancelled);
+        }
         TxStatus::Initiated => {
             let u = cancelled("cancelled before the shopper paid");
             app.transition(tx, move |_| Some(u.clone())).await?;
@@ -208,7 +266,10 @@ async fn cancel_locked(app: &App, m: &Merchant, tx: TransactionRecord) -> Result
         TxStatus::Succeeded => {}
     }
     let captures = app.store.list_children(m.id(), &tx.id).await?;
-    if captures.iter().any(|c| !matches!(c.status, TxStatus::Failed | TxStatus::Cancelled)) {
+    if captures
+        .iter()
+        .any(|c| !matches!(c.status, TxStatus::Failed | TxStatus::Cancelled))
+    {
         return Ok(CancellationStatus::NotCancelled);
     }
     let psp_id = match (&tx.psp_tx_id, tx.authorized_amount.is_zero()) {

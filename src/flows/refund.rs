@@ -10,11 +10,18 @@ use crate::psp::FollowUp;
 use crate::store::Inserted;
 
 /// `POST /api/Refund`.
-pub async fn create(app: &App, m: &Merchant, req: RefundRequest) -> Result<RefundResponse, ApiError> {
+pub async fn create(
+    app: &App,
+    m: &Merchant,
+    req: RefundRequest,
+) -> Result<RefundResponse, ApiError> {
     let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
     let money = v::money(req.requested_amount, req.currency.as_deref(), false)?;
     let webhook = v::absolute_url("webhookTarget", req.webhook_target.as_deref())?;
-    let payment_id = v::tx_id("paymentTransactionId", req.payment_transaction_id.as_deref())?;
+    let payment_id = v::tx_id(
+        "paymentTransactionId",
+        req.payment_transaction_id.as_deref(),
+    )?;
 
     let _guard = app.locks.lock(m.id(), id.as_str()).await;
     if let Some(existing) = app.store.get_transaction(m.id(), id.as_str()).await? {
@@ -24,30 +31,52 @@ pub async fn create(app: &App, m: &Merchant, req: RefundRequest) -> Result<Refun
     let settings = app.settings(m).await?;
     // The payment's lock makes "check refundable, then reserve it" atomic within this process.
     let payment_guard = app.locks.lock(m.id(), payment_id.as_str()).await;
-    let payment = match app.store.get_transaction(m.id(), payment_id.as_str()).await? {
+    let payment = match app
+        .store
+        .get_transaction(m.id(), payment_id.as_str())
+        .await?
+    {
         Some(p) if p.kind == TxKind::Payment => p,
-        _ => return Err(ApiError::invalid("paymentTransactionId", format!("unknown payment {payment_id}"))),
+        _ => {
+            return Err(ApiError::invalid(
+                "paymentTransactionId",
+                format!("unknown payment {payment_id}"),
+            ));
+        }
     };
     if payment.currency != money.currency.code() {
         return Err(ApiError::code(
             PaymentErrorCode::InvalidCurrency,
-            format!("currency: {} differs from the payment's {}", money.currency, payment.currency),
+            format!(
+                "currency: {} differs from the payment's {}",
+                money.currency, payment.currency
+            ),
         ));
     }
     let balance = views::payment_balance(app, &payment).await?;
     if money.amount > balance.refundable {
         return Err(ApiError::code(
             PaymentErrorCode::InvalidAmount,
-            format!("requestedAmount: {} exceeds the refundable amount {}", money.amount, balance.refundable),
+            format!(
+                "requestedAmount: {} exceeds the refundable amount {}",
+                money.amount, balance.refundable
+            ),
         ));
     }
     let Some(psp_id) = payment.psp_tx_id.clone() else {
-        return Err(ApiError::invalid("paymentTransactionId", "the payment has no PSP transaction"));
+        return Err(ApiError::invalid(
+            "paymentTransactionId",
+            "the payment has no PSP transaction",
+        ));
     };
     let mut rec = new_record(m, TxKind::Refund, id.as_str(), &money, &webhook, app.now());
     rec.parent_id = Some(payment.id.clone());
     rec.agreement_id = payment.agreement_id.clone();
-    let tx = match app.store.insert_transaction(&rec, "refund received").await? {
+    let tx = match app
+        .store
+        .insert_transaction(&rec, "refund received")
+        .await?
+    {
         Inserted::New(t) => t,
         Inserted::Existing(e) => {
             check_replay(&e, TxKind::Refund, &money, None)?;
@@ -64,7 +93,9 @@ pub async fn create(app: &App, m: &Merchant, req: RefundRequest) -> Result<Refun
     };
     let r = m.provider.refund(&settings, &req).await;
     let now = app.now();
-    let tx = app.transition(tx, |t| outcome::update_for(t, &r, now, false)).await?;
+    let tx = app
+        .transition(tx, |t| outcome::update_for(t, &r, now, false))
+        .await?;
     views::refund(&tx)
 }
 

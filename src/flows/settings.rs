@@ -66,7 +66,10 @@ fn describe(f: &SettingField) -> SettingDescription {
         key_name: f.key.into(),
         required: f.required,
         predefined_values: (!f.predefined_values.is_empty()).then(|| {
-            f.predefined_values.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+            f.predefined_values
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect()
         }),
         place_holder: f.placeholder.map(Into::into),
     }
@@ -92,15 +95,26 @@ pub async fn get(app: &App, m: &Merchant) -> Result<SettingsResponse, ApiError> 
         .iter()
         .map(|f| {
             let value = stored.get(f.key).unwrap_or_default();
-            let shown = if f.secret && !value.is_empty() { mask(value) } else { value.to_string() };
-            SettingValueDto { key_name: f.key.into(), key_value: shown }
+            let shown = if f.secret && !value.is_empty() {
+                mask(value)
+            } else {
+                value.to_string()
+            };
+            SettingValueDto {
+                key_name: f.key.into(),
+                key_value: shown,
+            }
         })
         .collect();
     Ok(SettingsResponse { merchant_settings })
 }
 
 /// `PUT /api/Settings`.
-pub async fn put(app: &App, m: &Merchant, req: SettingsRequest) -> Result<IntegrationSettingsResponse, ApiError> {
+pub async fn put(
+    app: &App,
+    m: &Merchant,
+    req: SettingsRequest,
+) -> Result<IntegrationSettingsResponse, ApiError> {
     let values = req
         .into_values()
         .ok_or_else(|| ApiError::invalid("merchantSettings", "is required"))?;
@@ -112,13 +126,24 @@ pub async fn put(app: &App, m: &Merchant, req: SettingsRequest) -> Result<Integr
         let field = schema
             .iter()
             .find(|f| f.key.eq_ignore_ascii_case(name))
-            .ok_or_else(|| ApiError::invalid(&format!("merchantSettings[{i}].keyName"), format!("unknown setting '{name}'")))?;
-        let mut value = sv.key_value.as_deref().map(str::trim).unwrap_or_default().to_string();
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    &format!("merchantSettings[{i}].keyName"),
+                    format!("unknown setting '{name}'"),
+                )
+            })?;
+        let mut value = sv
+            .key_value
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string();
         // A masked value sent back unchanged means "keep the stored secret".
-        if let Some(old) = previous.get(field.key) {
-            if field.secret && value == mask(old) {
-                value = old.to_string();
-            }
+        if let Some(old) = previous.get(field.key)
+            && field.secret
+            && value == mask(old)
+        {
+            value = old.to_string();
         }
         if !value.is_empty() {
             map.insert(field.key.to_string(), value);
@@ -132,12 +157,19 @@ pub async fn put(app: &App, m: &Merchant, req: SettingsRequest) -> Result<Integr
         let code = match e.code {
             // A rejected credential in the settings form is a data problem of this request;
             // LoginError would make Billwerk disable the PSP.
-            PaymentErrorCode::LoginError | PaymentErrorCode::PermissionDenied => PaymentErrorCode::InvalidData,
+            PaymentErrorCode::LoginError | PaymentErrorCode::PermissionDenied => {
+                PaymentErrorCode::InvalidData
+            }
             other => other,
         };
         let message = format!("the PSP did not accept these settings: {}", e.message);
-        let http = if code == PaymentErrorCode::InvalidData { 422 } else { code.http_status() };
-        let status = axum::http::StatusCode::from_u16(http).unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        let http = if code == PaymentErrorCode::InvalidData {
+            422
+        } else {
+            code.http_status()
+        };
+        let status = axum::http::StatusCode::from_u16(http)
+            .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
         ApiError::with_status(status, code, message).with_psp_code(e.psp_code)
     })?;
     let json = serde_json::to_vec(&settings.0).map_err(|_| ApiError::internal())?;

@@ -19,7 +19,9 @@ fn error_state(tx: &TransactionRecord) -> Result<(), ApiError> {
 }
 
 async fn bearer(app: &App, tx: &TransactionRecord) -> Result<Bearer, ApiError> {
-    let Some(agreement_id) = &tx.agreement_id else { return Ok(Bearer::new()) };
+    let Some(agreement_id) = &tx.agreement_id else {
+        return Ok(Bearer::new());
+    };
     if tx.status == TxStatus::Initiated {
         return Ok(Bearer::new());
     }
@@ -34,7 +36,9 @@ async fn bearer(app: &App, tx: &TransactionRecord) -> Result<Bearer, ApiError> {
 pub async fn preauth(app: &App, tx: &TransactionRecord) -> Result<PreauthResponse, ApiError> {
     error_state(tx)?;
     let redirect_url = match (&tx.status, &tx.checkout_token) {
-        (TxStatus::Initiated, Some(token)) => Some(format!("{}/checkout/{token}", app.public_base_url)),
+        (TxStatus::Initiated, Some(token)) => {
+            Some(format!("{}/checkout/{token}", app.public_base_url))
+        }
         _ => None,
     };
     Ok(PreauthResponse {
@@ -44,7 +48,7 @@ pub async fn preauth(app: &App, tx: &TransactionRecord) -> Result<PreauthRespons
         currency: tx.currency.clone(),
         requested_amount: tx.requested_amount,
         authorized_amount: tx.authorized_amount,
-        expires_at: tx.expires_at.unwrap_or(tx.created_at).to_iso(),
+        expires_at: tx.expires_at.unwrap_or(tx.created_at).to_wire(),
         bearer: bearer(app, tx).await?,
         redirect_url,
         redirect_data: None,
@@ -63,7 +67,11 @@ pub struct Balance {
 
 /// Refunds in flight and chargebacks also reduce what can still be refunded, so that
 /// `refundedAmount + refundableAmount` never exceeds the amount paid.
-pub fn balance(items: &[PaymentItem], chargebacks: &[Chargeback], refunds: &[TransactionRecord]) -> Balance {
+pub fn balance(
+    items: &[PaymentItem],
+    chargebacks: &[Chargeback],
+    refunds: &[TransactionRecord],
+) -> Balance {
     let paid: Decimal = items.iter().map(|i| i.amount).sum();
     let refunded: Decimal = refunds
         .iter()
@@ -72,12 +80,18 @@ pub fn balance(items: &[PaymentItem], chargebacks: &[Chargeback], refunds: &[Tra
         .sum();
     let in_flight: Decimal = refunds
         .iter()
-        .filter(|r| r.kind == TxKind::Refund && matches!(r.status, TxStatus::Initiated | TxStatus::Pending))
+        .filter(|r| {
+            r.kind == TxKind::Refund && matches!(r.status, TxStatus::Initiated | TxStatus::Pending)
+        })
         .map(|r| r.requested_amount)
         .sum();
     let charged_back: Decimal = chargebacks.iter().map(|c| c.amount).sum();
     let refundable = (paid - refunded - in_flight - charged_back).max(Decimal::ZERO);
-    Balance { paid, refunded, refundable }
+    Balance {
+        paid,
+        refunded,
+        refundable,
+    }
 }
 
 pub async fn payment_balance(app: &App, tx: &TransactionRecord) -> Result<Balance, ApiError> {
@@ -106,7 +120,9 @@ pub async fn payment(app: &App, tx: &TransactionRecord) -> Result<PaymentRespons
         refunded_amount: b.refunded,
         refundable_amount: b.refundable,
         bearer: bearer(app, tx).await?,
-        due_date: tx.planned_execution_date.map(|d| format!("{d}T00:00:00.0000000Z")),
+        due_date: tx
+            .planned_execution_date
+            .map(|d| format!("{d}T00:00:00.0000000Z")),
         last_updated: tx.last_updated.to_wire(),
         status: tx.status,
     })
@@ -142,7 +158,11 @@ pub fn refund(tx: &TransactionRecord) -> Result<RefundResponse, ApiError> {
         psp_transaction_id: tx.psp_tx_id.clone(),
         currency: tx.currency.clone(),
         requested_amount: tx.requested_amount,
-        refunded_amount: if tx.status == TxStatus::Succeeded { tx.requested_amount } else { Decimal::ZERO },
+        refunded_amount: if tx.status == TxStatus::Succeeded {
+            tx.requested_amount
+        } else {
+            Decimal::ZERO
+        },
         booking_date: tx.booking_date.unwrap_or_else(|| tx.created_at.date()),
         description: None,
         last_updated: tx.last_updated.to_wire(),

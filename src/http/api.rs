@@ -30,7 +30,11 @@ where
     })
 }
 
-pub async fn create_preauth(State(app): State<App>, m: Merchant, BillwerkJson(req): BillwerkJson<PreauthRequest>) -> Reply {
+pub async fn create_preauth(
+    State(app): State<App>,
+    m: Merchant,
+    BillwerkJson(req): BillwerkJson<PreauthRequest>,
+) -> Reply {
     ok(detached(async move { preauth::create(&app, &m, req).await }).await?)
 }
 
@@ -47,11 +51,19 @@ pub async fn cancel_preauth(
     ok(detached(async move { preauth::cancel(&app, &m, &id, req).await }).await?)
 }
 
-pub async fn finalize_preauth(State(app): State<App>, m: Merchant, BillwerkJson(req): BillwerkJson<FinalizeRequest>) -> Reply {
+pub async fn finalize_preauth(
+    State(app): State<App>,
+    m: Merchant,
+    BillwerkJson(req): BillwerkJson<FinalizeRequest>,
+) -> Reply {
     ok(detached(async move { preauth::finalize(&app, &m, req).await }).await?)
 }
 
-pub async fn create_payment(State(app): State<App>, m: Merchant, BillwerkJson(req): BillwerkJson<PaymentRequest>) -> Reply {
+pub async fn create_payment(
+    State(app): State<App>,
+    m: Merchant,
+    BillwerkJson(req): BillwerkJson<PaymentRequest>,
+) -> Reply {
     ok(detached(async move { payment::create(&app, &m, req).await }).await?)
 }
 
@@ -59,7 +71,11 @@ pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<Str
     ok(payment::get(&app, &m, &id).await?)
 }
 
-pub async fn create_refund(State(app): State<App>, m: Merchant, BillwerkJson(req): BillwerkJson<RefundRequest>) -> Reply {
+pub async fn create_refund(
+    State(app): State<App>,
+    m: Merchant,
+    BillwerkJson(req): BillwerkJson<RefundRequest>,
+) -> Reply {
     ok(detached(async move { refund::create(&app, &m, req).await }).await?)
 }
 
@@ -75,6 +91,10 @@ pub async fn get_settings(State(app): State<App>, m: Merchant) -> Reply {
     ok(settings::get(&app, &m).await?)
 }
 
-pub async fn put_settings(State(app): State<App>, m: Merchant, BillwerkJson(req): BillwerkJson<SettingsRequest>) -> Reply {
+pub async fn put_settings(
+    State(app): State<App>,
+    m: Merchant,
+    BillwerkJson(req): BillwerkJson<SettingsRequest>,
+) -> Reply {
     ok(detached(async move { settings::put(&app, &m, req).await }).await?)
 }

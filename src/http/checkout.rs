@@ -6,8 +6,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::contract::ApiError;
-use crate::flows::checkout::{self, BrowserReply};
 use crate::flows::App;
+use crate::flows::checkout::{self, BrowserReply};
 
 #[derive(Debug, Deserialize)]
 pub struct ReturnQuery {
@@ -18,14 +18,31 @@ fn reply(r: Result<BrowserReply, ApiError>) -> Response {
     let mut res = match r {
         Ok(BrowserReply::Html(html)) => Html(html).into_response(),
         Ok(BrowserReply::Redirect(url)) => Redirect::to(&url).into_response(),
-        Ok(BrowserReply::Message { title, text }) => Html(message_page(&title, &text)).into_response(),
+        Ok(BrowserReply::Message { title, text }) => {
+            Html(message_page(&title, &text)).into_response()
+        }
         Err(e) => {
-            let status = if e.http == StatusCode::NOT_FOUND { StatusCode::NOT_FOUND } else { e.http };
-            (status, Html(message_page("Payment page unavailable", &e.body.error_message))).into_response()
+            let status = if e.http == StatusCode::NOT_FOUND {
+                StatusCode::NOT_FOUND
+            } else {
+                e.http
+            };
+            (
+                status,
+                Html(message_page(
+                    "Payment page unavailable",
+                    &e.body.error_message,
+                )),
+            )
+                .into_response()
         }
     };
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     res
 }
 
@@ -33,7 +50,11 @@ pub async fn page(State(app): State<App>, Path(token): Path<String>) -> Response
     reply(checkout::page(&app, &token).await)
 }
 
-pub async fn returned(State(app): State<App>, Path(token): Path<String>, Query(q): Query<ReturnQuery>) -> Response {
+pub async fn returned(
+    State(app): State<App>,
+    Path(token): Path<String>,
+    Query(q): Query<ReturnQuery>,
+) -> Response {
     reply(checkout::returned(&app, &token, q.id.as_deref()).await)
 }
 

@@ -44,17 +44,36 @@ pub struct BillwerkJson<T>(pub T);
 pub struct OptionalJson<T>(pub T);
 
 fn json_content_type(value: &str) -> bool {
-    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    mime == "application/json" || mime == "text/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json"
+        || mime == "text/json"
+        || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 async fn read(req: Request, app: &App) -> Result<(Option<String>, Bytes), ApiError> {
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let bytes = Bytes::from_request(req, app).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::with_status(StatusCode::PAYLOAD_TOO_LARGE, PaymentErrorCode::InvalidData, "request body is too large")
+            ApiError::with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                PaymentErrorCode::InvalidData,
+                "request body is too large",
+            )
         } else {
-            ApiError::with_status(StatusCode::BAD_REQUEST, PaymentErrorCode::InvalidData, "request body could not be read")
+            ApiError::with_status(
+                StatusCode::BAD_REQUEST,
+                PaymentErrorCode::InvalidData,
+                "request body could not be read",
+            )
         }
     })?;
     Ok((ct, bytes))
@@ -97,7 +116,11 @@ impl<T: DeserializeOwned + Default> FromRequest<App> for OptionalJson<T> {
 /// Parses JSON bytes into `T`, naming the field on a type error.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::with_status(StatusCode::BAD_REQUEST, PaymentErrorCode::InvalidData, format!("malformed JSON: {e}"))
+        ApiError::with_status(
+            StatusCode::BAD_REQUEST,
+            PaymentErrorCode::InvalidData,
+            format!("malformed JSON: {e}"),
+        )
     })?;
     if !value.is_object() {
         return Err(ApiError::invalid("body", "must be a JSON object"));
@@ -105,7 +128,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = canon::canonicalize(value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         ApiError::invalid(&field, e.into_inner())
     })
 }

@@ -32,28 +32,44 @@ pub fn router(app: App, body_limit: usize) -> Router {
         .route("/api/Refund", post(api::create_refund))
         .route("/api/Refund/{id}", get(api::get_refund))
         .route("/api/IntegrationInfo", get(api::integration_info))
-        .route("/api/Settings", get(api::get_settings).put(api::put_settings))
+        .route(
+            "/api/Settings",
+            get(api::get_settings).put(api::put_settings),
+        )
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .merge(api)
         .route("/checkout/{token}", get(checkout::page))
-        .route("/checkout/{token}/return", get(checkout::returned).post(checkout::returned))
+        .route(
+            "/checkout/{token}/return",
+            get(checkout::returned).post(checkout::returned),
+        )
         .route("/checkout/{token}/abort", get(checkout::abort))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }
 
 async fn not_found() -> ApiError {
-    ApiError::with_status(StatusCode::NOT_FOUND, PaymentErrorCode::InvalidData, "no such endpoint")
+    ApiError::with_status(
+        StatusCode::NOT_FOUND,
+        PaymentErrorCode::InvalidData,
+        "no such endpoint",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::with_status(StatusCode::METHOD_NOT_ALLOWED, PaymentErrorCode::InvalidData, "method not allowed on this endpoint")
+    ApiError::with_status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        PaymentErrorCode::InvalidData,
+        "method not allowed on this endpoint",
+    )
 }
 
 async fn ready(State(app): State<App>) -> Response {

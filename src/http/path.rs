@@ -6,14 +6,23 @@ use axum::extract::Request;
 use axum::http::Uri;
 
 const SEGMENTS: &[&str] = &[
-    "api", "Preauth", "Payment", "Refund", "Cancel", "Finalize", "IntegrationInfo", "Settings",
+    "api",
+    "Preauth",
+    "Payment",
+    "Refund",
+    "Cancel",
+    "Finalize",
+    "IntegrationInfo",
+    "Settings",
 ];
 
 /// Rewrites the request's path in place when it is under `/api`.
 pub fn normalize(mut req: Request) -> Request {
     let path = req.uri().path();
     let mut parts = path.split('/');
-    let (Some(""), Some(first)) = (parts.next(), parts.next()) else { return req };
+    let (Some(""), Some(first)) = (parts.next(), parts.next()) else {
+        return req;
+    };
     if !first.eq_ignore_ascii_case("api") {
         return req;
     }
@@ -52,13 +61,19 @@ mod tests {
     use super::*;
 
     fn norm(p: &str) -> String {
-        let req = Request::builder().uri(p).body(axum::body::Body::empty()).expect("request");
+        let req = Request::builder()
+            .uri(p)
+            .body(axum::body::Body::empty())
+            .expect("request");
         normalize(req).uri().to_string()
     }
 
     #[test]
     fn rewrites_literals_only() {
-        assert_eq!(norm("/API/preauth/20221108-636bd596c10cfc318b1bfabb/cancel"), "/api/Preauth/20221108-636bd596c10cfc318b1bfabb/Cancel");
+        assert_eq!(
+            norm("/API/preauth/20221108-636bd596c10cfc318b1bfabb/cancel"),
+            "/api/Preauth/20221108-636bd596c10cfc318b1bfabb/Cancel"
+        );
         assert_eq!(norm("/api/PAYMENT/x?a=b"), "/api/Payment/x?a=b");
         assert_eq!(norm("/api/preauth/finalize"), "/api/Preauth/Finalize");
         assert_eq!(norm("/api/integrationinfo"), "/api/IntegrationInfo");

@@ -14,7 +14,12 @@ async fn checkout_preauth_capture_recurring_refund() {
     let p = app.card_preauth(&pre, &agr, 300.0, VISA).await;
     assert_eq!(p["status"], "Succeeded");
     assert_eq!(p["authorizedAmount"], json!(300));
-    assert!(!p["pspTransactionId"].as_str().unwrap_or_default().is_empty());
+    assert!(
+        !p["pspTransactionId"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
     assert_eq!(p["bearer"]["MaskedCardPan"], "420000******0000");
     assert_eq!(p["bearer"]["Last4CardNumber"], "0000");
     assert_eq!(p["bearer"]["CardType"], "VISA");
@@ -22,7 +27,9 @@ async fn checkout_preauth_capture_recurring_refund() {
     assert!(p.get("redirectUrl").is_none(), "no redirect once completed");
 
     let cap = tx_id();
-    let (s, c) = app.post("/api/Payment", capture_body(&cap, &pre, &agr, 120.5)).await;
+    let (s, c) = app
+        .post("/api/Payment", capture_body(&cap, &pre, &agr, 120.5))
+        .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     assert_eq!(c["status"], "Succeeded");
     assert_eq!(c["payments"][0]["amount"], json!(120.5));
@@ -30,26 +37,37 @@ async fn checkout_preauth_capture_recurring_refund() {
     assert_eq!(c["refundedAmount"], json!(0));
     assert_eq!(c["bearer"]["Last4CardNumber"], "0000");
 
-    let (s, e) = app.post("/api/Payment", capture_body(&tx_id(), &pre, &agr, 200.0)).await;
+    let (s, e) = app
+        .post("/api/Payment", capture_body(&tx_id(), &pre, &agr, 200.0))
+        .await;
     assert_error(s, &e, 422, "InvalidAmount", "left to capture");
 
     let rec = tx_id();
-    let (s, r) = app.post("/api/Payment", recurring_body(&rec, &agr, 49.99)).await;
+    let (s, r) = app
+        .post("/api/Payment", recurring_body(&rec, &agr, 49.99))
+        .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["status"], "Succeeded");
     assert_eq!(r["payments"][0]["amount"], json!(49.99));
 
     let refund = tx_id();
-    let (s, rf) = app.post("/api/Refund", refund_body(&refund, &cap, 20.25)).await;
+    let (s, rf) = app
+        .post("/api/Refund", refund_body(&refund, &cap, 20.25))
+        .await;
     assert_eq!(s, StatusCode::OK, "{rf}");
     assert_eq!(rf["status"], "Succeeded");
     assert_eq!(rf["refundedAmount"], json!(20.25));
     let (_, c2) = app.get(&format!("/api/Payment/{cap}")).await;
     assert_eq!(c2["refundedAmount"], json!(20.25));
     assert_eq!(c2["refundableAmount"], json!(100.25));
-    assert!(c2["lastUpdated"].as_str() > c["lastUpdated"].as_str(), "payment version moved with its refund");
+    assert!(
+        c2["lastUpdated"].as_str() > c["lastUpdated"].as_str(),
+        "payment version moved with its refund"
+    );
 
-    let (s, e) = app.post("/api/Refund", refund_body(&tx_id(), &cap, 100.26)).await;
+    let (s, e) = app
+        .post("/api/Refund", refund_body(&tx_id(), &cap, 100.26))
+        .await;
     assert_error(s, &e, 422, "InvalidAmount", "refundable");
     let (_, rget) = app.get(&format!("/api/Refund/{refund}")).await;
     assert_eq!(rget["status"], "Succeeded");
@@ -65,7 +83,9 @@ async fn zero_amount_preauth_registers_the_card_and_capture_charges_it() {
     assert_eq!(p["authorizedAmount"], json!(0));
     assert_eq!(p["expiresAt"], "9999-12-31T23:59:59.9999999Z");
     assert_eq!(p["bearer"]["CardType"], "MASTER");
-    let (s, c) = app.post("/api/Payment", capture_body(&tx_id(), &pre, &agr, 10.0)).await;
+    let (s, c) = app
+        .post("/api/Payment", capture_body(&tx_id(), &pre, &agr, 10.0))
+        .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     assert_eq!(c["status"], "Succeeded");
 }
@@ -83,7 +103,9 @@ async fn non_initial_preauth_uses_the_stored_card() {
     assert_eq!(p["status"], "Succeeded");
     assert_eq!(p["authorizedAmount"], json!(75));
     assert_eq!(app.psp_calls(&pre2), 1);
-    let (s, c) = app.post("/api/Payment", capture_body(&tx_id(), &pre2, &agr, 75.0)).await;
+    let (s, c) = app
+        .post("/api/Payment", capture_body(&tx_id(), &pre2, &agr, 75.0))
+        .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     assert_eq!(c["status"], "Succeeded");
 }
@@ -93,14 +115,30 @@ async fn cancel_reverses_an_uncaptured_preauth() {
     let app = TestApp::spawn().await;
     let (pre, agr) = (tx_id(), agreement_id());
     app.card_preauth(&pre, &agr, 50.0, VISA).await;
-    let (s, c) = app.post(&format!("/api/Preauth/{pre}/Cancel"), fixture("preauth-cancel.json")).await;
+    let (s, c) = app
+        .post(
+            &format!("/api/Preauth/{pre}/Cancel"),
+            fixture("preauth-cancel.json"),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{c}");
-    assert_eq!(c, json!({"cancellationStatus": "Succeeded", "transactionId": pre}));
+    assert_eq!(
+        c,
+        json!({"cancellationStatus": "Succeeded", "transactionId": pre})
+    );
     let (_, p) = app.get(&format!("/api/Preauth/{pre}")).await;
     assert_eq!(p["status"], "Cancelled");
-    let (s, c) = app.post(&format!("/api/Preauth/{pre}/Cancel"), json!({})).await;
-    assert_eq!((s, c["cancellationStatus"].clone()), (StatusCode::OK, json!("Succeeded")), "idempotent");
-    let (s, e) = app.post("/api/Payment", capture_body(&tx_id(), &pre, &agr, 5.0)).await;
+    let (s, c) = app
+        .post(&format!("/api/Preauth/{pre}/Cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (s, c["cancellationStatus"].clone()),
+        (StatusCode::OK, json!("Succeeded")),
+        "idempotent"
+    );
+    let (s, e) = app
+        .post("/api/Payment", capture_body(&tx_id(), &pre, &agr, 5.0))
+        .await;
     assert_error(s, &e, 422, "InvalidData", "Cancelled");
 }
 
@@ -108,8 +146,15 @@ async fn cancel_reverses_an_uncaptured_preauth() {
 async fn finalize_completes_a_checkout_the_shopper_paid() {
     let app = TestApp::spawn().await;
     let (pre, agr) = (tx_id(), agreement_id());
-    let (_, p) = app.post("/api/Preauth", preauth_body(&pre, &agr, 30.0)).await;
-    let page = app.client.get(p["redirectUrl"].as_str().expect("url")).send().await.expect("page");
+    let (_, p) = app
+        .post("/api/Preauth", preauth_body(&pre, &agr, 30.0))
+        .await;
+    let page = app
+        .client
+        .get(p["redirectUrl"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("page");
     let html = page.text().await.expect("html");
     let checkout = between(&html, "checkoutId=", "\"").expect("checkout id");
     let ret = between(&html, "action=\"", "\"").expect("action");
@@ -117,7 +162,10 @@ async fn finalize_completes_a_checkout_the_shopper_paid() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     // The browser never comes back; Billwerk finalizes.
     let (s, f) = app
-        .post("/api/Preauth/Finalize", json!({"transactionId": pre, "finalizationData": {"id": checkout}}))
+        .post(
+            "/api/Preauth/Finalize",
+            json!({"transactionId": pre, "finalizationData": {"id": checkout}}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{f}");
     assert_eq!(f["status"], "Succeeded");
@@ -128,7 +176,9 @@ async fn finalize_completes_a_checkout_the_shopper_paid() {
 async fn shopper_abort_cancels_and_returns_to_the_abort_url() {
     let app = TestApp::spawn().await;
     let pre = tx_id();
-    let (_, p) = app.post("/api/Preauth", preauth_body(&pre, &agreement_id(), 30.0)).await;
+    let (_, p) = app
+        .post("/api/Preauth", preauth_body(&pre, &agreement_id(), 30.0))
+        .await;
     let url = format!("{}/abort", p["redirectUrl"].as_str().expect("url"));
     let res = app.client.get(url).send().await.expect("abort");
     assert!(res.status().is_redirection());
@@ -142,9 +192,13 @@ async fn shopper_abort_cancels_and_returns_to_the_abort_url() {
 async fn declined_card_on_checkout_lands_on_the_error_url() {
     let app = TestApp::spawn().await;
     let pre = tx_id();
-    let (_, p) = app.post("/api/Preauth", preauth_body(&pre, &agreement_id(), 30.0)).await;
+    let (_, p) = app
+        .post("/api/Preauth", preauth_body(&pre, &agreement_id(), 30.0))
+        .await;
     app.sim.sim.force_next_result("800.100.151");
-    let landing = app.pay_on_checkout(p["redirectUrl"].as_str().expect("url"), VISA).await;
+    let landing = app
+        .pay_on_checkout(p["redirectUrl"].as_str().expect("url"), VISA)
+        .await;
     assert_eq!(landing, "https://merchant.example/error");
     let (s, e) = app.get(&format!("/api/Preauth/{pre}")).await;
     assert_error(s, &e, 422, "BearerInvalid", "");

@@ -10,47 +10,114 @@ use crate::harness::*;
 async fn preauth_payment_refund_bodies_have_exactly_the_contract_fields() {
     let app = TestApp::spawn().await;
     let (pre, agr) = (tx_id(), agreement_id());
-    let (s, init) = app.post("/api/Preauth", preauth_body(&pre, &agr, 12.0)).await;
+    let (s, init) = app
+        .post("/api/Preauth", preauth_body(&pre, &agr, 12.0))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         keys(&init),
-        ["authorizedAmount", "bearer", "currency", "expiresAt", "externalTransactionId", "lastUpdated",
-         "pspTransactionId", "redirectUrl", "requestedAmount", "status", "transactionId"]
+        [
+            "authorizedAmount",
+            "bearer",
+            "currency",
+            "expiresAt",
+            "externalTransactionId",
+            "lastUpdated",
+            "pspTransactionId",
+            "redirectUrl",
+            "requestedAmount",
+            "status",
+            "transactionId"
+        ]
     );
     assert_eq!(init["transactionId"], pre);
     assert_eq!(init["status"], "Initiated");
-    assert_eq!(init["authorizedAmount"], json!(0), "mandatory zero is written");
+    assert_eq!(
+        init["authorizedAmount"],
+        json!(0),
+        "mandatory zero is written"
+    );
     assert_eq!(init["bearer"], json!({}));
     assert_eq!(init["pspTransactionId"], "");
     assert_wire_time(&init["lastUpdated"]);
-    assert!(chrono::DateTime::parse_from_rfc3339(init["expiresAt"].as_str().unwrap_or_default()).is_ok());
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(init["expiresAt"].as_str().unwrap_or_default())
+            .is_ok()
+    );
 
-    let done = app.card_preauth(&tx_id(), &agr, 12.0, "4200000000000000").await;
+    let done = app
+        .card_preauth(&tx_id(), &agr, 12.0, "4200000000000000")
+        .await;
     assert_eq!(
         keys(&done),
-        ["authorizedAmount", "bearer", "currency", "expiresAt", "externalTransactionId", "lastUpdated",
-         "pspTransactionId", "requestedAmount", "status", "transactionId"]
+        [
+            "authorizedAmount",
+            "bearer",
+            "currency",
+            "expiresAt",
+            "externalTransactionId",
+            "lastUpdated",
+            "pspTransactionId",
+            "requestedAmount",
+            "status",
+            "transactionId"
+        ]
     );
     assert!(done["lastUpdated"].as_str() > init["lastUpdated"].as_str());
 
     let pay = tx_id();
-    let (_, p) = app.post("/api/Payment", recurring_body(&pay, &agr, 7.5)).await;
+    let (_, p) = app
+        .post("/api/Payment", recurring_body(&pay, &agr, 7.5))
+        .await;
     assert_eq!(
         keys(&p),
-        ["bearer", "chargebacks", "currency", "externalTransactionId", "lastUpdated", "payments",
-         "pspTransactionId", "refundableAmount", "refundedAmount", "requestedAmount", "status", "transactionId"]
+        [
+            "bearer",
+            "chargebacks",
+            "currency",
+            "externalTransactionId",
+            "lastUpdated",
+            "payments",
+            "pspTransactionId",
+            "refundableAmount",
+            "refundedAmount",
+            "requestedAmount",
+            "status",
+            "transactionId"
+        ]
     );
-    assert_eq!(keys(&p["payments"][0]), ["amount", "bookingDate", "description", "externalItemId"]);
-    assert!(chrono::NaiveDate::parse_from_str(p["payments"][0]["bookingDate"].as_str().unwrap_or_default(), "%Y-%m-%d").is_ok());
+    assert_eq!(
+        keys(&p["payments"][0]),
+        ["amount", "bookingDate", "description", "externalItemId"]
+    );
+    assert!(
+        chrono::NaiveDate::parse_from_str(
+            p["payments"][0]["bookingDate"].as_str().unwrap_or_default(),
+            "%Y-%m-%d"
+        )
+        .is_ok()
+    );
     assert_eq!(p["refundedAmount"], json!(0));
     assert_eq!(p["chargebacks"], json!([]));
     assert_eq!(p["currency"], "EUR");
 
-    let (_, r) = app.post("/api/Refund", refund_body(&tx_id(), &pay, 2.5)).await;
+    let (_, r) = app
+        .post("/api/Refund", refund_body(&tx_id(), &pay, 2.5))
+        .await;
     assert_eq!(
         keys(&r),
-        ["bookingDate", "currency", "description", "externalTransactionId", "lastUpdated", "pspTransactionId",
-         "refundedAmount", "requestedAmount", "status", "transactionId"]
+        [
+            "bookingDate",
+            "currency",
+            "description",
+            "externalTransactionId",
+            "lastUpdated",
+            "pspTransactionId",
+            "refundedAmount",
+            "requestedAmount",
+            "status",
+            "transactionId"
+        ]
     );
     assert_wire_time(&r["lastUpdated"]);
 }
@@ -69,8 +136,22 @@ async fn integration_info_declares_card_and_debit() {
     assert_eq!(i["debitMethodInfo"]["hasSupportInitialBearer"], true);
     assert_eq!(i["debitMethodInfo"]["supportBackendPayments"], true);
     assert!(i["onAccountMethodInfo"].is_null());
-    let names: Vec<&str> = i["merchantSettings"].as_array().expect("settings").iter().filter_map(|s| s["keyName"].as_str()).collect();
-    assert_eq!(names, ["AccessToken", "EntityId", "MitEntityId", "WebhookSecret", "Environment"]);
+    let names: Vec<&str> = i["merchantSettings"]
+        .as_array()
+        .expect("settings")
+        .iter()
+        .filter_map(|s| s["keyName"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "AccessToken",
+            "EntityId",
+            "MitEntityId",
+            "WebhookSecret",
+            "Environment"
+        ]
+    );
     let env = &i["merchantSettings"][4];
     assert_eq!(env["required"], true);
     assert!(env["predefinedValues"].is_object());
@@ -97,7 +178,8 @@ async fn paths_property_names_and_enums_are_case_insensitive() {
     assert_eq!(s, StatusCode::OK);
     let mut sepa = sepa_preauth_body(&tx_id(), &agreement_id());
     sepa["paymentMeansReference"]["role"] = json!("debit");
-    sepa["paymentMeansReference"]["initialBearer"] = json!({"holder": "Jo", "iban": "GB33BUKB20201555555555"});
+    sepa["paymentMeansReference"]["initialBearer"] =
+        json!({"holder": "Jo", "iban": "GB33BUKB20201555555555"});
     let (s, p) = app.post("/api/preauth", sepa).await;
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(p["bearer"]["Holder"], "Jo");

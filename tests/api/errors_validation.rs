@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 use crate::harness::*;
 
 async fn rejected(app: &TestApp, path: &str, body: Value, code: &str, field: &str) {
-    let id = body["transactionId"].as_str().unwrap_or_default().to_string();
+    let id = body["transactionId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let (s, e) = app.post(path, body).await;
     assert_error(s, &e, 422, code, field);
     if !id.is_empty() {
@@ -31,7 +34,11 @@ async fn preauth_rules() {
         ("currency", json!("EURO"), "currency"),
         ("currency", json!("XYZ"), "currency"),
         ("webhookTarget", json!("/relative/path"), "webhookTarget"),
-        ("webhookTarget", json!("ftp://billwerk.example/x"), "webhookTarget"),
+        (
+            "webhookTarget",
+            json!("ftp://billwerk.example/x"),
+            "webhookTarget",
+        ),
         ("agreementId", json!(""), "agreementId"),
         ("agreementId", Value::Null, "agreementId"),
         ("isInitial", json!("maybe"), "isInitial"),
@@ -43,10 +50,24 @@ async fn preauth_rules() {
     }
     let mut b = base();
     b["paymentMeansReference"]["role"] = json!("OnAccount");
-    rejected(&app, "/api/Preauth", b, "InvalidData", "paymentMeansReference.role").await;
+    rejected(
+        &app,
+        "/api/Preauth",
+        b,
+        "InvalidData",
+        "paymentMeansReference.role",
+    )
+    .await;
     let mut b = base();
     b["paymentMeansReference"]["role"] = json!(99);
-    rejected(&app, "/api/Preauth", b, "InvalidData", "paymentMeansReference.role").await;
+    rejected(
+        &app,
+        "/api/Preauth",
+        b,
+        "InvalidData",
+        "paymentMeansReference.role",
+    )
+    .await;
     let mut b = base();
     b["paymentMeansReference"]["successReturnUrl"] = json!("not a url");
     rejected(&app, "/api/Preauth", b, "InvalidData", "successReturnUrl").await;
@@ -57,15 +78,57 @@ async fn payment_and_refund_rules() {
     let app = TestApp::spawn().await;
     let agr = agreement_id();
     for amount in [0.0, -5.0] {
-        rejected(&app, "/api/Payment", recurring_body(&tx_id(), &agr, amount), "InvalidData", "requestedAmount").await;
-        rejected(&app, "/api/Refund", refund_body(&tx_id(), &tx_id(), amount), "InvalidData", "requestedAmount").await;
+        rejected(
+            &app,
+            "/api/Payment",
+            recurring_body(&tx_id(), &agr, amount),
+            "InvalidData",
+            "requestedAmount",
+        )
+        .await;
+        rejected(
+            &app,
+            "/api/Refund",
+            refund_body(&tx_id(), &tx_id(), amount),
+            "InvalidData",
+            "requestedAmount",
+        )
+        .await;
     }
     let mut b = recurring_body(&tx_id(), &agr, 5.0);
     b["preauthTransactionId"] = json!("nope");
-    rejected(&app, "/api/Payment", b, "InvalidData", "preauthTransactionId").await;
-    rejected(&app, "/api/Payment", capture_body(&tx_id(), &tx_id(), &agr, 5.0), "InvalidData", "unknown preauth").await;
-    rejected(&app, "/api/Refund", refund_body(&tx_id(), "x", 5.0), "InvalidData", "paymentTransactionId").await;
-    rejected(&app, "/api/Payment", recurring_body(&tx_id(), &agr, 5.0), "InvalidData", "unknown agreement").await;
+    rejected(
+        &app,
+        "/api/Payment",
+        b,
+        "InvalidData",
+        "preauthTransactionId",
+    )
+    .await;
+    rejected(
+        &app,
+        "/api/Payment",
+        capture_body(&tx_id(), &tx_id(), &agr, 5.0),
+        "InvalidData",
+        "unknown preauth",
+    )
+    .await;
+    rejected(
+        &app,
+        "/api/Refund",
+        refund_body(&tx_id(), "x", 5.0),
+        "InvalidData",
+        "paymentTransactionId",
+    )
+    .await;
+    rejected(
+        &app,
+        "/api/Payment",
+        recurring_body(&tx_id(), &agr, 5.0),
+        "InvalidData",
+        "unknown agreement",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -94,27 +157,58 @@ async fn malformed_bodies_are_client_errors_with_the_error_object() {
         assert_eq!(e["errorCode"], "InvalidData");
         assert_wire_time(&e["receivedAt"]);
     }
-    let res = send("{}", "application/vnd.billwerk+json").await.expect("send");
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "+json types are JSON");
+    let res = send("{}", "application/vnd.billwerk+json")
+        .await
+        .expect("send");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "+json types are JSON"
+    );
     let big = "x".repeat(300_000);
-    let res = app.client.post(format!("{}/api/Preauth", app.base)).bearer_auth(&app.token)
-        .header("content-type", "application/json").body(format!("{{\"a\":\"{big}\"}}")).send().await.expect("send");
+    let res = app
+        .client
+        .post(format!("{}/api/Preauth", app.base))
+        .bearer_auth(&app.token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"a\":\"{big}\"}}"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]
 async fn unknown_ids_routes_and_methods() {
     let app = TestApp::spawn().await;
-    for path in ["/api/Preauth/20221108-636bd596c10cfc318b1bfabb", "/api/Payment/unknown", "/api/Refund/x"] {
+    for path in [
+        "/api/Preauth/20221108-636bd596c10cfc318b1bfabb",
+        "/api/Payment/unknown",
+        "/api/Refund/x",
+    ] {
         let (s, e) = app.get(path).await;
         assert_error(s, &e, 404, "InvalidData", "not found");
     }
-    let (s, e) = app.post("/api/Preauth/20221108-636bd596c10cfc318b1bfabb/Cancel", json!({})).await;
+    let (s, e) = app
+        .post(
+            "/api/Preauth/20221108-636bd596c10cfc318b1bfabb/Cancel",
+            json!({}),
+        )
+        .await;
     assert_error(s, &e, 404, "InvalidData", "not found");
-    let (s, e) = app.post("/api/Preauth/Finalize", json!({"transactionId": tx_id()})).await;
+    let (s, e) = app
+        .post("/api/Preauth/Finalize", json!({"transactionId": tx_id()}))
+        .await;
     assert_error(s, &e, 404, "InvalidData", "not found");
     let (s, e) = app.get("/api/Nothing").await;
     assert_error(s, &e, 404, "InvalidData", "no such endpoint");
-    let (s, e) = app.send(reqwest::Method::DELETE, "/api/Settings", Some(&app.token), None).await;
+    let (s, e) = app
+        .send(
+            reqwest::Method::DELETE,
+            "/api/Settings",
+            Some(&app.token),
+            None,
+        )
+        .await;
     assert_error(s, &e, 405, "InvalidData", "method");
 }

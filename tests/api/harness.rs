@@ -35,7 +35,9 @@ async fn scratch_db() -> ScratchDb {
                 .await
                 .expect("PSPI_TEST_BACKEND=postgres but Postgres is not reachable")
         }
-        _ => store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db"),
+        _ => store::scratch::ScratchDb::sqlite()
+            .await
+            .expect("sqlite scratch db"),
     }
 }
 
@@ -63,13 +65,19 @@ impl TestApp {
     pub async fn spawn_with(tweak: impl FnOnce(&mut AppConfig)) -> TestApp {
         psp_integrator::telemetry::init("warn", false);
         let shutdown = CancellationToken::new();
-        let sim = Sim::spawn(SimConfig::default(), "127.0.0.1:0".parse().expect("addr"), shutdown.clone())
-            .await
-            .expect("simulator starts");
+        let sim = Sim::spawn(
+            SimConfig::default(),
+            "127.0.0.1:0".parse().expect("addr"),
+            shutdown.clone(),
+        )
+        .await
+        .expect("simulator starts");
         let scratch = scratch_db().await;
         let mut cfg = config_for(&sim.base_url, &scratch.url);
         tweak(&mut cfg);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         cfg.server.public_base_url = format!("http://{addr}");
         cfg.validate().expect("valid test config");
@@ -77,11 +85,17 @@ impl TestApp {
         store.migrate().await.expect("migrate");
         let app = startup::build_app(&cfg, store.clone(), Arc::new(SystemClock)).expect("app");
         let providers = app.providers.clone();
-        startup::serve(app, listener, cfg.server.body_limit_bytes, shutdown.clone()).expect("serve");
-        let (m, token) =
-            psp_integrator::admin::create_merchant(store.as_ref(), &providers, &SystemClock, "acme", "oppwa")
-                .await
-                .expect("merchant");
+        startup::serve(app, listener, cfg.server.body_limit_bytes, shutdown.clone())
+            .expect("serve");
+        let (m, token) = psp_integrator::admin::create_merchant(
+            store.as_ref(),
+            &providers,
+            &SystemClock,
+            "acme",
+            "oppwa",
+        )
+        .await
+        .expect("merchant");
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -101,16 +115,27 @@ impl TestApp {
     /// Another merchant on the same app, with sandbox settings; returns its token.
     pub async fn second_merchant(&self, name: &str) -> String {
         let providers = startup::providers(&config_for(&self.sim.base_url, "sqlite://unused.db"));
-        let (_, token) =
-            psp_integrator::admin::create_merchant(self.store.as_ref(), &providers, &SystemClock, name, "oppwa")
-                .await
-                .expect("merchant");
+        let (_, token) = psp_integrator::admin::create_merchant(
+            self.store.as_ref(),
+            &providers,
+            &SystemClock,
+            name,
+            "oppwa",
+        )
+        .await
+        .expect("merchant");
         let (status, body) = self.put_settings(&token, sandbox_settings()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         token
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<&Value>) -> (StatusCode, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -121,20 +146,32 @@ impl TestApp {
         let res = req.send().await.expect("request sent");
         let status = res.status();
         let text = res.text().await.expect("body");
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, Some(&self.token), Some(&body)).await
+        self.send(reqwest::Method::POST, path, Some(&self.token), Some(&body))
+            .await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, Some(&self.token), None).await
+        self.send(reqwest::Method::GET, path, Some(&self.token), None)
+            .await
     }
 
     pub async fn put_settings(&self, token: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::PUT, "/api/Settings", Some(token), Some(&body)).await
+        self.send(
+            reqwest::Method::PUT,
+            "/api/Settings",
+            Some(token),
+            Some(&body),
+        )
+        .await
     }
 
     /// Number of PSP transactions the simulator holds for a merchantTransactionId.
@@ -148,12 +185,20 @@ impl TestApp {
 
     /// A card preauth that the shopper completes on the hosted page; returns the preauth body.
     pub async fn card_preauth(&self, tx: &str, agreement: &str, amount: f64, card: &str) -> Value {
-        let (status, body) = self.post("/api/Preauth", preauth_body(tx, agreement, amount)).await;
+        let (status, body) = self
+            .post("/api/Preauth", preauth_body(tx, agreement, amount))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["status"], "Initiated");
-        let redirect = body["redirectUrl"].as_str().expect("redirectUrl").to_string();
+        let redirect = body["redirectUrl"]
+            .as_str()
+            .expect("redirectUrl")
+            .to_string();
         let landing = self.pay_on_checkout(&redirect, card).await;
-        assert_eq!(landing, "https://merchant.example/success", "browser lands on Billwerk's success URL");
+        assert_eq!(
+            landing, "https://merchant.example/success",
+            "browser lands on Billwerk's success URL"
+        );
         let (status, body) = self.get(&format!("/api/Preauth/{tx}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
@@ -165,19 +210,35 @@ impl TestApp {
         let page = self.client.get(redirect_url).send().await.expect("page");
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.expect("html");
-        let checkout_id = between(&html, "checkoutId=", "\"").expect("checkout id in widget script");
-        let return_url = between(&html, "action=\"", "\"").expect("form action").replace("&amp;", "&");
+        let checkout_id =
+            between(&html, "checkoutId=", "\"").expect("checkout id in widget script");
+        let return_url = between(&html, "action=\"", "\"")
+            .expect("form action")
+            .replace("&amp;", "&");
         let res = self.submit_card(&checkout_id, &return_url, card).await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER, "PSP redirects back to our return URL");
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "PSP redirects back to our return URL"
+        );
         let back = location(&res);
         assert!(back.starts_with(&return_url), "PSP returns to {back}");
         let res = self.client.get(&back).send().await.expect("return");
-        assert!(res.status().is_redirection(), "return answers a redirect, got {}", res.status());
+        assert!(
+            res.status().is_redirection(),
+            "return answers a redirect, got {}",
+            res.status()
+        );
         location(&res)
     }
 
     /// The simulator's hosted card form submission (what paymentWidgets.js posts).
-    pub async fn submit_card(&self, checkout_id: &str, shopper_result_url: &str, card: &str) -> reqwest::Response {
+    pub async fn submit_card(
+        &self,
+        checkout_id: &str,
+        shopper_result_url: &str,
+        card: &str,
+    ) -> reqwest::Response {
         let form = [
             ("paymentBrand", brand(card)),
             ("card.number", card),
@@ -188,7 +249,10 @@ impl TestApp {
             ("shopperResultUrl", shopper_result_url),
         ];
         self.client
-            .post(format!("{}/v1/checkouts/{checkout_id}/submit", self.sim.base_url))
+            .post(format!(
+                "{}/v1/checkouts/{checkout_id}/submit",
+                self.sim.base_url
+            ))
             .form(&form)
             .send()
             .await
@@ -203,7 +267,10 @@ impl Drop for TestApp {
             // Dropping the database is async; run it on its own thread and runtime and wait, so
             // the test process never exits with its database still present.
             let done = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     rt.block_on(async move {
                         let _ = s.drop_db().await;
                     });
@@ -259,8 +326,11 @@ pub fn agreement_id() -> String {
 pub const WEBHOOK: &str = "https://billwerk.example/PSPWebhooks/ExternalIntegration";
 
 pub fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/billwerk").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/billwerk")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture is JSON")
 }
 
@@ -312,27 +382,44 @@ pub fn refund_body(tx: &str, payment: &str, amount: f64) -> Value {
 
 /// `lastUpdated` and `receivedAt`: UTC with exactly 7 fractional digits.
 pub fn assert_wire_time(v: &Value) {
-    let s = v.as_str().unwrap_or_else(|| panic!("timestamp is a string: {v}"));
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("timestamp is a string: {v}"));
     let ok = s.len() == 28
         && s.ends_with('Z')
         && s.as_bytes()[19] == b'.'
         && chrono::DateTime::parse_from_rfc3339(s).is_ok();
-    assert!(ok, "timestamp {s} has the form yyyy-MM-ddTHH:mm:ss.fffffffZ");
+    assert!(
+        ok,
+        "timestamp {s} has the form yyyy-MM-ddTHH:mm:ss.fffffffZ"
+    );
 }
 
 /// The exact set of keys of a JSON object.
 pub fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
     k.sort();
     k
 }
 
 /// Asserts an error object with the given status, errorCode and a field name in the message.
-pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, code: &str, mentions: &str) {
+pub fn assert_error(
+    status: StatusCode,
+    body: &Value,
+    want_status: u16,
+    code: &str,
+    mentions: &str,
+) {
     assert_eq!(status.as_u16(), want_status, "status for {body}");
     assert_eq!(body["errorCode"], code, "errorCode in {body}");
     let msg = body["errorMessage"].as_str().unwrap_or_default();
-    assert!(msg.contains(mentions), "errorMessage '{msg}' mentions '{mentions}'");
+    assert!(
+        msg.contains(mentions),
+        "errorMessage '{msg}' mentions '{mentions}'"
+    );
     assert_wire_time(&body["receivedAt"]);
     assert!(body["status"].is_string(), "status present in {body}");
 }

@@ -10,7 +10,8 @@ use crate::harness::*;
 async fn replay_returns_the_current_state_without_calling_the_psp() {
     let app = TestApp::spawn().await;
     let agr = agreement_id();
-    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000").await;
+    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000")
+        .await;
     let pay = tx_id();
     let body = recurring_body(&pay, &agr, 15.0);
     let (s1, first) = app.post("/api/Payment", body.clone()).await;
@@ -40,7 +41,8 @@ async fn replay_returns_the_current_state_without_calling_the_psp() {
 async fn concurrent_duplicates_reach_the_psp_once() {
     let app = TestApp::spawn().await;
     let agr = agreement_id();
-    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000").await;
+    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000")
+        .await;
     let pay = tx_id();
     let body = recurring_body(&pay, &agr, 33.0);
     let calls = (0..6).map(|_| app.post("/api/Payment", body.clone()));
@@ -48,13 +50,17 @@ async fn concurrent_duplicates_reach_the_psp_once() {
     for (s, b) in &results {
         assert_eq!(*s, StatusCode::OK, "{b}");
         assert_eq!(b["status"], "Succeeded");
-        assert_eq!(b["externalTransactionId"], results[0].1["externalTransactionId"]);
+        assert_eq!(
+            b["externalTransactionId"],
+            results[0].1["externalTransactionId"]
+        );
     }
     assert_eq!(app.psp_calls(&pay), 1, "exactly one charge at the PSP");
 
     let pre = tx_id();
     let pbody = preauth_body(&pre, &agreement_id(), 5.0);
-    let results = futures::future::join_all((0..4).map(|_| app.post("/api/Preauth", pbody.clone()))).await;
+    let results =
+        futures::future::join_all((0..4).map(|_| app.post("/api/Preauth", pbody.clone()))).await;
     for (s, b) in &results {
         assert_eq!(*s, StatusCode::OK, "{b}");
         assert_eq!(b["redirectUrl"], results[0].1["redirectUrl"]);

@@ -8,7 +8,8 @@ use crate::harness::*;
 
 async fn recurring_ready(app: &TestApp) -> String {
     let agr = agreement_id();
-    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000").await;
+    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000")
+        .await;
     agr
 }
 
@@ -31,15 +32,23 @@ async fn declines_map_to_error_codes_and_get_repeats_them() {
     for (code, http, error_code, status) in cases {
         let pay = tx_id();
         app.sim.sim.force_next_result(code);
-        let (s, e) = app.post("/api/Payment", recurring_body(&pay, &agr, 10.0)).await;
+        let (s, e) = app
+            .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
+            .await;
         assert_error(s, &e, http, error_code, "");
         assert_eq!(e["pspErrorCode"], code);
         assert_eq!(e["status"], status, "{code}");
         let (s2, e2) = app.get(&format!("/api/Payment/{pay}")).await;
         assert_eq!(s2, s, "GET repeats the error for {code}");
         assert_eq!(e2["errorCode"], error_code);
-        let (s3, e3) = app.post("/api/Payment", recurring_body(&pay, &agr, 10.0)).await;
-        assert_eq!((s3, &e3["errorCode"]), (s, &e["errorCode"]), "replay repeats the error");
+        let (s3, e3) = app
+            .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
+            .await;
+        assert_eq!(
+            (s3, &e3["errorCode"]),
+            (s, &e["errorCode"]),
+            "replay repeats the error"
+        );
         assert_eq!(app.psp_calls(&pay), 1, "{code}: one PSP call");
     }
 }
@@ -50,7 +59,9 @@ async fn uncertain_timeout_code_stays_pending() {
     let agr = recurring_ready(&app).await;
     let pay = tx_id();
     app.sim.sim.force_next_result("900.100.300");
-    let (s, p) = app.post("/api/Payment", recurring_body(&pay, &agr, 10.0)).await;
+    let (s, p) = app
+        .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
+        .await;
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(p["status"], "Pending");
 }
@@ -63,14 +74,23 @@ async fn psp_timeout_leaves_the_payment_pending_and_never_charges_twice() {
     let agr = recurring_ready(&app).await;
     let pay = tx_id();
     app.fault(Fault::Delay { millis: 2500 });
-    let (s, p) = app.post("/api/Payment", recurring_body(&pay, &agr, 10.0)).await;
+    let (s, p) = app
+        .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
+        .await;
     app.fault(Fault::None);
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(p["status"], "Pending");
-    let (_, again) = app.post("/api/Payment", recurring_body(&pay, &agr, 10.0)).await;
+    let (_, again) = app
+        .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
+        .await;
     assert_eq!(again["status"], "Pending");
     assert_eq!(app.psp_calls(&pay), 1, "the PSP saw exactly one charge");
-    let rec = app.store.get_transaction(&app.merchant_id, &pay).await.expect("read").expect("row");
+    let rec = app
+        .store
+        .get_transaction(&app.merchant_id, &pay)
+        .await
+        .expect("read")
+        .expect("row");
     assert!(rec.needs_reconcile, "marked for reconciliation");
 }
 
@@ -81,7 +101,9 @@ async fn dropped_connection_and_unavailable_psp_stay_pending() {
     for fault in [Fault::DropAfterProcessing, Fault::Unavailable] {
         let pay = tx_id();
         app.fault(fault);
-        let (s, p) = app.post("/api/Payment", recurring_body(&pay, &agr, 10.0)).await;
+        let (s, p) = app
+            .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
+            .await;
         app.fault(Fault::None);
         assert_eq!(s, StatusCode::OK, "{fault:?}: {p}");
         assert_eq!(p["status"], "Pending", "{fault:?}");

@@ -9,7 +9,9 @@ use crate::harness::*;
 async fn sepa_preauth_then_debit_stays_pending() {
     let app = TestApp::spawn().await;
     let (pre, agr) = (tx_id(), agreement_id());
-    let (s, p) = app.post("/api/Preauth", sepa_preauth_body(&pre, &agr)).await;
+    let (s, p) = app
+        .post("/api/Preauth", sepa_preauth_body(&pre, &agr))
+        .await;
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(p["status"], "Succeeded");
     assert_eq!(p["authorizedAmount"], json!(0));
@@ -17,7 +19,10 @@ async fn sepa_preauth_then_debit_stays_pending() {
     assert_eq!(p["bearer"]["IBAN"], "DE89**************3000");
     let mandate = p["bearer"]["MandateId"].as_str().expect("mandate id");
     assert!(mandate.len() <= 35 && !mandate.is_empty());
-    assert!(!p.to_string().contains("DE89370400440532013000"), "full IBAN never echoed");
+    assert!(
+        !p.to_string().contains("DE89370400440532013000"),
+        "full IBAN never echoed"
+    );
 
     let debit = tx_id();
     let mut body = recurring_body(&debit, &agr, 25.0);
@@ -34,7 +39,9 @@ async fn sepa_preauth_then_debit_stays_pending() {
     assert_eq!(g["status"], "Pending");
     assert_eq!(g["dueDate"], "2026-12-01T00:00:00.0000000Z");
 
-    let (s, e) = app.post("/api/Refund", refund_body(&tx_id(), &debit, 5.0)).await;
+    let (s, e) = app
+        .post("/api/Refund", refund_body(&tx_id(), &debit, 5.0))
+        .await;
     assert_error(s, &e, 422, "InvalidAmount", "refundable");
 }
 
