@@ -47,6 +47,7 @@ CREATE TABLE transactions (
     is_initial             BIGINT NOT NULL,
     expires_at             BIGINT,
     checkout_id            TEXT,
+    checkout_integrity     TEXT,
     checkout_token         TEXT,
     success_url            TEXT,
     error_url              TEXT,

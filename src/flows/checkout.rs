@@ -52,7 +52,7 @@ pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
         &settings,
         &CheckoutPage {
             checkout_id,
-            integrity: None,
+            integrity: tx.checkout_integrity.clone(),
             return_url: format!("{base}/return"),
             abort_url: format!("{base}/abort"),
             amount,

@@ -227,6 +227,7 @@ pub fn new_record(
         is_initial: false,
         expires_at: None,
         checkout_id: None,
+        checkout_integrity: None,
         checkout_token: None,
         success_url: None,
         error_url: None,

@@ -123,6 +123,7 @@ async fn start_initial(
         PreauthStart::Redirect(c) => {
             let update = TxUpdate {
                 checkout_id: Some(c.checkout_id.clone()),
+                checkout_integrity: c.integrity.clone(),
                 expires_at: Some(c.expires_at),
                 note: "checkout created".into(),
                 ..TxUpdate::default()

@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{App, Merchant};
+use super::App;
 use crate::contract::ApiError;
 use crate::contract::responses::{
     ChargebackDto, PaymentItemDto, PaymentResponse, PreauthResponse, RefundResponse,
@@ -167,20 +167,5 @@ pub fn refund(tx: &TransactionRecord) -> Result<RefundResponse, ApiError> {
         description: None,
         last_updated: tx.last_updated.to_wire(),
         status: tx.status,
-    })
-}
-
-/// The current state of any transaction kind, as its GET would answer.
-pub enum View {
-    Preauth(PreauthResponse),
-    Payment(PaymentResponse),
-    Refund(RefundResponse),
-}
-
-pub async fn any(app: &App, _m: &Merchant, tx: &TransactionRecord) -> Result<View, ApiError> {
-    Ok(match tx.kind {
-        TxKind::Preauth => View::Preauth(preauth(app, tx).await?),
-        TxKind::Payment => View::Payment(payment(app, tx).await?),
-        TxKind::Refund => View::Refund(refund(tx)?),
     })
 }

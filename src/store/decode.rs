@@ -20,7 +20,7 @@ use crate::domain::{
 /// The columns of `transactions`, in the order `transaction` reads them.
 pub(super) const TX_COLUMNS: &str = "id, merchant_id, kind, billwerk_id, agreement_id, role, \
     currency, requested_amount, authorized_amount, status, psp_tx_id, webhook_target, parent_id, \
-    is_initial, expires_at, checkout_id, checkout_token, success_url, error_url, abort_url, \
+    is_initial, expires_at, checkout_id, checkout_integrity, checkout_token, success_url, error_url, abort_url, \
     language, reference_text, planned_execution_date, booking_date, error, needs_reconcile, \
     created_at, last_updated";
 
@@ -126,6 +126,7 @@ pub(super) fn transaction(row: &AnyRow) -> StoreResult<TransactionRecord> {
         is_initial: flag(row, "is_initial")?,
         expires_at: opt_ticks(row, "expires_at")?,
         checkout_id: get(row, "checkout_id")?,
+        checkout_integrity: get(row, "checkout_integrity")?,
         checkout_token: get(row, "checkout_token")?,
         success_url: get(row, "success_url")?,
         error_url: get(row, "error_url")?,

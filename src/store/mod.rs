@@ -42,6 +42,8 @@ pub struct TransactionRecord {
     pub is_initial: bool,
     pub expires_at: Option<Ticks>,
     pub checkout_id: Option<String>,
+    /// Sub-resource integrity of the PSP's widget script for this checkout.
+    pub checkout_integrity: Option<String>,
     /// Unguessable token in the URL of our hosted checkout page.
     pub checkout_token: Option<String>,
     pub success_url: Option<String>,
@@ -114,6 +116,7 @@ pub struct TxUpdate {
     pub authorized_amount: Option<Decimal>,
     pub expires_at: Option<Ticks>,
     pub checkout_id: Option<String>,
+    pub checkout_integrity: Option<String>,
     pub booking_date: Option<NaiveDate>,
     /// `Some(None)` clears a recorded error, `Some(Some(e))` sets it.
     pub error: Option<Option<TxError>>,

@@ -28,7 +28,8 @@ const UPDATE_TX: &str = "UPDATE transactions SET status = COALESCE($1, status), 
     expires_at = COALESCE($4, expires_at), checkout_id = COALESCE($5, checkout_id), \
     booking_date = COALESCE($6, booking_date), \
     error = CASE WHEN $7 = 1 THEN $8 ELSE error END, \
-    needs_reconcile = COALESCE($9, needs_reconcile), last_updated = $10 \
+    needs_reconcile = COALESCE($9, needs_reconcile), last_updated = $10, \
+    checkout_integrity = COALESCE($14, checkout_integrity) \
     WHERE id = $11 AND merchant_id = $12 AND last_updated = $13";
 
 fn bind_insert<'q>(tx: &'q TransactionRecord) -> StoreResult<AnyQuery<'q>> {
@@ -88,7 +89,8 @@ fn bind_update<'q>(
         .bind(at.0)
         .bind(tx_id)
         .bind(merchant_id)
-        .bind(expected.0))
+        .bind(expected.0)
+        .bind(u.checkout_integrity.as_deref()))
 }
 
 pub(super) async fn insert_history(

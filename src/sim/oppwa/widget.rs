@@ -180,10 +180,15 @@ pub(crate) async fn script(State(sim): State<Sim>, RawQuery(q): RawQuery) -> Res
     };
     (
         status,
-        [(
-            header::CONTENT_TYPE,
-            "application/javascript; charset=utf-8",
-        )],
+        // The merchant page loads the script cross-origin with `crossorigin="anonymous"` (SRI),
+        // which browsers only allow with a CORS grant.
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
         body,
     )
         .into_response()

@@ -106,6 +106,7 @@ pub(super) fn record(merchant_id: &str, billwerk_id: &str) -> TransactionRecord 
         is_initial: true,
         expires_at: None,
         checkout_id: None,
+        checkout_integrity: None,
         checkout_token: Some(format!("tok-{merchant_id}-{billwerk_id}")),
         success_url: Some("https://ok".into()),
         error_url: None,
