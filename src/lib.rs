@@ -6,6 +6,7 @@ pub mod contract;
 pub mod crypto;
 pub mod domain;
 pub mod flows;
+pub mod html;
 pub mod http;
 pub mod psp;
 pub mod sim;

@@ -259,3 +259,35 @@ impl App {
         Ok(Merchant { record, provider })
     }
 }
+
+impl App {
+    /// The stored payment means of an active agreement, for merchant-initiated operations.
+    pub async fn stored_method(
+        &self,
+        m: &Merchant,
+        agreement_id: &str,
+    ) -> Result<crate::psp::StoredMethod, ApiError> {
+        use crate::domain::AgreementStatus;
+        match self.store.get_agreement(m.id(), agreement_id).await? {
+            Some(a) if a.status == AgreementStatus::Active => match a.registration_id {
+                Some(registration_id) => Ok(crate::psp::StoredMethod {
+                    registration_id,
+                    is_debit: a.is_debit,
+                    initial_transaction_id: a.initial_psp_tx_id,
+                }),
+                None => Err(ApiError::invalid(
+                    "agreementId",
+                    "the agreement has no stored payment means",
+                )),
+            },
+            Some(_) => Err(ApiError::code(
+                PaymentErrorCode::BearerInvalid,
+                "agreementId: the agreement is inactive",
+            )),
+            None => Err(ApiError::invalid(
+                "agreementId",
+                format!("unknown agreement {agreement_id}"),
+            )),
+        }
+    }
+}

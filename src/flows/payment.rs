@@ -8,7 +8,7 @@ use crate::contract::ApiError;
 use crate::contract::requests::PaymentRequest;
 use crate::contract::responses::PaymentResponse;
 use crate::contract::validate as v;
-use crate::domain::{AgreementStatus, Money, PaymentErrorCode, TxKind, TxStatus};
+use crate::domain::{Money, PaymentErrorCode, TxKind, TxStatus};
 use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
 use crate::store::{Inserted, TransactionRecord};
 
@@ -46,7 +46,7 @@ pub async fn create(
     let capture_of = preauth.filter(|p| !p.authorized_amount.is_zero());
     let stored = match &capture_of {
         Some(_) => None,
-        None => Some(stored_method(app, m, &agreement_id).await?),
+        None => Some(app.stored_method(m, &agreement_id).await?),
     };
 
     let mut rec = new_record(m, TxKind::Payment, id.as_str(), &money, &webhook, app.now());
@@ -142,34 +142,6 @@ async fn capturable(
         }
     }
     Ok(p)
-}
-
-async fn stored_method(
-    app: &App,
-    m: &Merchant,
-    agreement_id: &str,
-) -> Result<StoredMethod, ApiError> {
-    match app.store.get_agreement(m.id(), agreement_id).await? {
-        Some(a) if a.status == AgreementStatus::Active => match a.registration_id {
-            Some(registration_id) => Ok(StoredMethod {
-                registration_id,
-                is_debit: a.is_debit,
-                initial_transaction_id: a.initial_psp_tx_id,
-            }),
-            None => Err(ApiError::invalid(
-                "agreementId",
-                "the agreement has no stored payment means",
-            )),
-        },
-        Some(_) => Err(ApiError::code(
-            PaymentErrorCode::BearerInvalid,
-            "agreementId: the agreement is inactive",
-        )),
-        None => Err(ApiError::invalid(
-            "agreementId",
-            format!("unknown agreement {agreement_id}"),
-        )),
-    }
 }
 
 async fn capture(

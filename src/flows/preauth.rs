@@ -54,7 +54,7 @@ pub async fn create(
     let stored = if is_initial {
         None
     } else {
-        Some(stored_method(app, m, &agreement_id).await?)
+        Some(app.stored_method(m, &agreement_id).await?)
     };
 
     let mut rec = new_record(m, TxKind::Preauth, id.as_str(), &money, &webhook, app.now());
@@ -135,35 +135,6 @@ async fn start_initial(
             app.transition(tx, |t| outcome::update_for(t, &r, now, false))
                 .await
         }
-    }
-}
-
-async fn stored_method(
-    app: &App,
-    m: &Merchant,
-    agreement_id: &str,
-) -> Result<StoredMethod, ApiError> {
-    let a = app.store.get_agreement(m.id(), agreement_id).await?;
-    match a {
-        Some(a) if a.status == crate::domain::AgreementStatus::Active => match a.registration_id {
-            Some(registration_id) => Ok(StoredMethod {
-                registration_id,
-                is_debit: a.is_debit,
-                initial_transaction_id: a.initial_psp_tx_id,
-            }),
-            None => Err(ApiError::invalid(
-                "agreementId",
-                "the agreement has no stored payment means",
-            )),
-        },
-        Some(_) => Err(ApiError::invalid(
-            "agreementId",
-            "the agreement is not active",
-        )),
-        None => Err(ApiError::invalid(
-            "agreementId",
-            format!("unknown agreement {agreement_id}"),
-        )),
     }
 }
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::contract::ApiError;
 use crate::flows::App;
 use crate::flows::checkout::{self, BrowserReply};
+use crate::html::escape;
 
 #[derive(Debug, Deserialize)]
 pub struct ReturnQuery {
@@ -60,22 +61,6 @@ pub async fn returned(
 
 pub async fn abort(State(app): State<App>, Path(token): Path<String>) -> Response {
     reply(checkout::abort(&app, &token).await)
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn message_page(title: &str, text: &str) -> String {

@@ -1,22 +1,7 @@
 //! Our page hosting the COPYandPAY widget (spec §3.2). Every interpolated value is escaped.
 
+use crate::html::escape;
 use crate::psp::CheckoutPage;
-
-/// HTML-escapes text for element content and double-quoted attributes.
-pub fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 /// A language tag safe to place inside a script literal (`de`, `en-GB`).
 fn locale(language: Option<&str>) -> Option<&str> {

@@ -54,20 +54,7 @@ pub(crate) fn fmt_amount(d: Decimal) -> String {
     d.to_string()
 }
 
-pub(crate) fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use crate::html::escape as html_escape;
 
 /// Appends `id` and `resourcePath` to a shopper result url, respecting an existing query.
 pub(crate) fn result_redirect(shopper_result_url: &str, id: &str, resource_path: &str) -> String {
