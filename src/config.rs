@@ -22,6 +22,8 @@ pub struct AppConfig {
     pub oppwa: OppwaSection,
     pub simulator: SimulatorSection,
     pub log: LogConfig,
+    pub webhooks: WebhooksSection,
+    pub reconciler: ReconcilerSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +66,31 @@ pub struct OppwaSection {
 pub struct SimulatorSection {
     pub enabled: bool,
     pub listen: String,
+}
+
+/// Outbound Billwerk webhooks (outbox worker) and the webhookTarget allow-list.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhooksSection {
+    pub allowed_hosts: Vec<String>,
+    pub allow_private_targets: bool,
+    pub request_timeout_secs: u64,
+    pub first_retry_secs: u64,
+    pub max_retry_secs: u64,
+    pub give_up_after_secs: u64,
+    pub batch_size: u32,
+    pub lease_secs: u64,
+    pub poll_interval_ms: u64,
+}
+
+/// The reconciler of unknown PSP outcomes and lapsed checkouts.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReconcilerSection {
+    pub first_delay_secs: u64,
+    pub max_delay_secs: u64,
+    pub not_found_grace_secs: u64,
+    pub checkout_grace_secs: u64,
+    pub poll_interval_secs: u64,
+    pub batch_size: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -159,7 +159,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the service persists.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: OutboxStore + NotificationStore + Send + Sync + std::fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> StoreResult<()>;
@@ -230,6 +230,8 @@ mod children;
 mod connect;
 mod decode;
 mod merchants;
+pub mod notifications;
+pub mod outbox;
 mod postgres;
 mod reads;
 pub mod scratch;
@@ -241,6 +243,8 @@ mod write;
 mod tests;
 
 pub use connect::{connect, redact_url};
+pub use notifications::NotificationStore;
+pub use outbox::OutboxStore;
 pub use postgres::connect_postgres;
 pub use scratch::{ScratchDb, postgres_admin_url_from_env};
 pub use sql::{Dialect, SqlStore};
