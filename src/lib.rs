@@ -8,6 +8,7 @@ pub mod domain;
 pub mod flows;
 pub mod html;
 pub mod http;
+pub mod outbox;
 pub mod psp;
 pub mod sim;
 pub mod startup;

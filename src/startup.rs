@@ -45,6 +45,8 @@ pub fn build_app(
         clock,
         public_base_url: cfg.public_base_url(),
         locks: KeyedLocks::default(),
+        recheck_after_secs: i64::try_from(cfg.reconciler.first_delay_secs).unwrap_or(60),
+        targets: Arc::new(crate::outbox::policy::TargetPolicy::new(&cfg.webhooks)),
     })
 }
 

@@ -125,7 +125,7 @@ pub async fn complete(
         .complete_checkout(&settings, &checkout_id, &tx.billwerk_id)
         .await;
     let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, now, notify))
+    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, notify)))
         .await
 }
 

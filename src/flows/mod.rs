@@ -4,9 +4,11 @@
 //! outcome with a version check.
 
 pub mod checkout;
+pub mod notification;
 pub mod outcome;
 pub mod payment;
 pub mod preauth;
+pub mod reconcile;
 pub mod refund;
 pub mod settings;
 pub mod views;
@@ -32,6 +34,10 @@ pub struct App {
     /// Public base URL of this service (no trailing slash).
     pub public_base_url: String,
     pub locks: KeyedLocks,
+    /// Seconds until the first PSP status query after an unknown outcome.
+    pub recheck_after_secs: i64,
+    /// Decides which webhookTarget hosts are acceptable.
+    pub targets: Arc<crate::outbox::policy::TargetPolicy>,
 }
 
 /// The authenticated merchant and its PSP adapter.
@@ -91,6 +97,14 @@ impl Drop for KeyGuard {
 impl App {
     pub fn now(&self) -> Ticks {
         self.clock.now()
+    }
+
+    pub fn stamp(&self, now: Ticks, notify: bool) -> outcome::Stamp {
+        outcome::Stamp {
+            now,
+            notify,
+            recheck_after: self.recheck_after_secs,
+        }
     }
 
     /// The merchant's decrypted PSP settings; a merchant without settings cannot transact.
@@ -240,6 +254,8 @@ pub fn new_record(
         needs_reconcile: false,
         created_at: now,
         last_updated: now,
+        next_reconcile_at: None,
+        reconcile_attempts: 0,
     }
 }
 
@@ -289,5 +305,16 @@ impl App {
                 format!("unknown agreement {agreement_id}"),
             )),
         }
+    }
+}
+
+impl App {
+    /// `webhookTarget`: an absolute http(s) URL whose host the allow-list accepts (SSRF guard).
+    pub fn webhook_target(&self, value: Option<&str>) -> Result<url::Url, ApiError> {
+        let url = crate::contract::validate::absolute_url("webhookTarget", value)?;
+        self.targets
+            .check(&url)
+            .map_err(|e| ApiError::invalid("webhookTarget", e))?;
+        Ok(url)
     }
 }

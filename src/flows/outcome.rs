@@ -12,13 +12,19 @@ use crate::store::{AgreementRecord, PaymentItem, TransactionRecord, TxUpdate};
 /// How long a card authorization is reported valid (`expiresAt`), as card schemes allow.
 pub const AUTH_VALIDITY_SECS: i64 = 7 * 24 * 3600;
 
+/// When and how a result is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp {
+    pub now: Ticks,
+    /// Queue a Billwerk webhook (nobody is waiting for a synchronous answer).
+    pub notify: bool,
+    /// Seconds until the reconciler first asks the PSP about an unknown outcome.
+    pub recheck_after: i64,
+}
+
 /// The update a PSP result implies for `tx`, or `None` if it would not move it forward.
-pub fn update_for(
-    tx: &TransactionRecord,
-    r: &PspResult,
-    now: Ticks,
-    notify: bool,
-) -> Option<TxUpdate> {
+pub fn update_for(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Option<TxUpdate> {
+    let (now, notify) = (stamp.now, stamp.notify);
     let r = &guard_amount(tx, r);
     let status = match &r.outcome {
         Outcome::Succeeded => TxStatus::Succeeded,
@@ -36,6 +42,8 @@ pub fn update_for(
         status: (status != tx.status).then_some(status),
         psp_tx_id: r.psp_transaction_id.clone(),
         needs_reconcile: Some(unknown),
+        next_reconcile_at: unknown.then(|| now.plus_seconds(stamp.recheck_after)),
+        reconcile_attempts: Some(0),
         notify: notify.then(|| tx.kind.webhook_type()),
         note: note(r),
         ..TxUpdate::default()

@@ -20,7 +20,7 @@ pub async fn create(
 ) -> Result<PaymentResponse, ApiError> {
     let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
     let money = v::money(req.requested_amount, req.currency.as_deref(), false)?;
-    let webhook = v::absolute_url("webhookTarget", req.webhook_target.as_deref())?;
+    let webhook = app.webhook_target(req.webhook_target.as_deref())?;
     let agreement_id = v::required("agreementId", req.agreement_id.as_deref())?.to_string();
     let preauth_id = match req.preauth_transaction_id.as_deref().map(str::trim) {
         Some(p) if !p.is_empty() => Some(v::tx_id("preauthTransactionId", Some(p))?),
@@ -166,7 +166,7 @@ async fn capture(
     };
     let r = m.provider.capture(settings, &req).await;
     let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, now, false))
+    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
         .await
 }
 
@@ -187,7 +187,7 @@ async fn charge(
     };
     let r = m.provider.charge_stored(settings, &req).await;
     let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, now, false))
+    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
         .await
 }
 

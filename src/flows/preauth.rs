@@ -23,7 +23,7 @@ pub async fn create(
 ) -> Result<PreauthResponse, ApiError> {
     let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
     let money = v::money(req.requested_amount, req.currency.as_deref(), true)?;
-    let webhook = v::absolute_url("webhookTarget", req.webhook_target.as_deref())?;
+    let webhook = app.webhook_target(req.webhook_target.as_deref())?;
     let agreement_id = v::required("agreementId", req.agreement_id.as_deref())?.to_string();
     let pmr = req.payment_means_reference.clone().unwrap_or_default();
     let role = pmr
@@ -132,7 +132,7 @@ async fn start_initial(
         }
         PreauthStart::Done(r) => {
             let now = app.now();
-            app.transition(tx, |t| outcome::update_for(t, &r, now, false))
+            app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
                 .await
         }
     }
@@ -171,7 +171,7 @@ async fn authorize_stored(
         reference_text,
     };
     let r = m.provider.authorize_stored(settings, &req).await;
-    app.transition(tx, |t| outcome::update_for(t, &r, now, false))
+    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
         .await
 }
 

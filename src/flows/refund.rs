@@ -17,7 +17,7 @@ pub async fn create(
 ) -> Result<RefundResponse, ApiError> {
     let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
     let money = v::money(req.requested_amount, req.currency.as_deref(), false)?;
-    let webhook = v::absolute_url("webhookTarget", req.webhook_target.as_deref())?;
+    let webhook = app.webhook_target(req.webhook_target.as_deref())?;
     let payment_id = v::tx_id(
         "paymentTransactionId",
         req.payment_transaction_id.as_deref(),
@@ -94,7 +94,7 @@ pub async fn create(
     let r = m.provider.refund(&settings, &req).await;
     let now = app.now();
     let tx = app
-        .transition(tx, |t| outcome::update_for(t, &r, now, false))
+        .transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
         .await?;
     views::refund(&tx)
 }

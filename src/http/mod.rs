@@ -4,6 +4,7 @@
 pub mod api;
 pub mod checkout;
 pub mod extract;
+pub mod notifications;
 pub mod path;
 
 use std::time::Duration;
@@ -45,6 +46,10 @@ pub fn router(app: App, body_limit: usize) -> Router {
             get(checkout::returned).post(checkout::returned),
         )
         .route("/checkout/{token}/abort", get(checkout::abort))
+        .route(
+            "/psp/{psp}/{merchant}/notifications",
+            post(notifications::receive),
+        )
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .fallback(not_found)

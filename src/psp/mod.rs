@@ -263,6 +263,68 @@ pub struct PspError {
     pub message: String,
 }
 
+/// The raw parts of an inbound PSP notification.
+#[derive(Debug, Clone, Copy)]
+pub struct InboundNotification<'a> {
+    pub body: &'a [u8],
+    pub iv: Option<&'a str>,
+    pub tag: Option<&'a str>,
+}
+
+/// Why a notification was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotificationError {
+    /// Not provably from the PSP (missing headers, bad encoding, failed authentication tag).
+    #[error("not authentic: {0}")]
+    Unauthentic(String),
+    /// Authentic, but not in a shape we understand.
+    #[error("not understood: {0}")]
+    Malformed(String),
+}
+
+/// Why a chargeback happened, as far as the PSP says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargebackInfo {
+    pub reason: crate::domain::ChargebackReason,
+    pub reason_code: Option<String>,
+    pub reason_message: Option<String>,
+}
+
+/// A payment-like event (authorization, debit, capture, reversal, refund, chargeback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentEvent {
+    /// `PA`, `DB`, `CP`, `RV`, `RF`, `CB`, … as the PSP names it.
+    pub payment_type: String,
+    pub merchant_tx_id: Option<String>,
+    /// The transaction this one refers to (a capture's authorization, a chargeback's debit).
+    pub referenced_id: Option<String>,
+    /// The checkout the payment was made through, if any.
+    pub checkout_id: Option<String>,
+    /// The event's own state; `psp_transaction_id` is the event's transaction id.
+    pub result: PspResult,
+    pub chargeback: Option<ChargebackInfo>,
+}
+
+/// What a notification says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PspEvent {
+    /// The PSP's activation test.
+    Test,
+    Payment(Box<PaymentEvent>),
+    RegistrationDeleted {
+        registration_id: String,
+    },
+    /// Authentic but of no consequence here (risk, schedule, registration created, …).
+    Ignored(String),
+}
+
+/// A decoded notification with the key that identifies its event across redeliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PspNotification {
+    pub dedupe_key: String,
+    pub event: PspEvent,
+}
+
 /// A payment service provider adapter.
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + fmt::Debug {
@@ -310,6 +372,13 @@ pub trait PaymentProvider: Send + Sync + fmt::Debug {
         settings: &PspSettings,
         merchant_tx_id: &str,
     ) -> Result<Option<PspResult>, PspError>;
+
+    /// Authenticates and decodes an inbound notification with the merchant's settings.
+    fn decode_notification(
+        &self,
+        settings: &PspSettings,
+        inbound: &InboundNotification<'_>,
+    ) -> Result<PspNotification, NotificationError>;
 }
 
 /// Adapters by name.

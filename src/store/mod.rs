@@ -59,6 +59,9 @@ pub struct TransactionRecord {
     pub created_at: Ticks,
     /// Version stamp; strictly increasing per transaction.
     pub last_updated: Ticks,
+    /// When the reconciler next asks the PSP (with `needs_reconcile`).
+    pub next_reconcile_at: Option<Ticks>,
+    pub reconcile_attempts: i64,
 }
 
 /// A money movement inside a payment (`payments[]`).
@@ -121,6 +124,8 @@ pub struct TxUpdate {
     /// `Some(None)` clears a recorded error, `Some(Some(e))` sets it.
     pub error: Option<Option<TxError>>,
     pub needs_reconcile: Option<bool>,
+    pub next_reconcile_at: Option<Ticks>,
+    pub reconcile_attempts: Option<i64>,
     pub add_items: Vec<PaymentItem>,
     pub add_chargebacks: Vec<Chargeback>,
     pub agreement: Option<AgreementRecord>,
@@ -243,7 +248,7 @@ mod write;
 mod tests;
 
 pub use connect::{connect, redact_url};
-pub use notifications::NotificationStore;
+pub use notifications::{NotificationChange, NotificationRecord, NotificationStore};
 pub use outbox::OutboxStore;
 pub use postgres::connect_postgres;
 pub use scratch::{ScratchDb, postgres_admin_url_from_env};

@@ -1,13 +1,203 @@
-//! Inbound PSP notifications (raw, de-duplicated) and the look-ups the notification flow and the
-//! reconciler need.
+//! Inbound PSP notifications (stored as received, de-duplicated) and the look-ups the
+//! notification flow and the reconciler need.
 
 use async_trait::async_trait;
 
+use super::decode::{self, AGREEMENT_COLUMNS, TX_COLUMNS};
 use super::sql::SqlStore;
+use super::{AgreementRecord, StoreError, StoreResult, TransactionRecord, TxUpdate};
+use crate::domain::{Ticks, TxKind};
+
+/// An authentic notification as received, with what we made of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub merchant_id: String,
+    pub psp: String,
+    /// Identifies the event: a redelivery or a copy from a second webhook has the same key.
+    pub dedupe_key: String,
+    pub received_at: Ticks,
+    pub iv: String,
+    pub tag: String,
+    /// The body exactly as received (ciphertext): no personal data in clear at rest.
+    pub body: Vec<u8>,
+    pub event: String,
+    pub psp_tx_id: Option<String>,
+    pub transaction_id: Option<String>,
+    /// `applied`, `stale`, `amount mismatch`, `unknown transaction`, …
+    pub outcome: String,
+}
+
+/// A versioned transaction change to commit together with a notification.
+#[derive(Debug, Clone)]
+pub struct NotificationChange {
+    pub tx_id: String,
+    pub expected: Ticks,
+    pub at: Ticks,
+    pub update: TxUpdate,
+}
 
 /// Notification and reconciliation queries.
 #[async_trait]
-pub trait NotificationStore: Send + Sync {}
+pub trait NotificationStore: Send + Sync {
+    /// Stores `n` and applies `change` in one DB transaction. `Ok(false)`: a duplicate, nothing
+    /// written. `Err(Conflict)`: the transaction's version moved; nothing written, retry.
+    async fn record_notification(
+        &self,
+        n: &NotificationRecord,
+        change: Option<&NotificationChange>,
+    ) -> StoreResult<bool>;
+    async fn count_notifications(&self, merchant_id: &str) -> StoreResult<i64>;
+    async fn transaction_by_psp_id(
+        &self,
+        merchant_id: &str,
+        psp_tx_id: &str,
+    ) -> StoreResult<Option<TransactionRecord>>;
+    async fn agreement_by_registration(
+        &self,
+        merchant_id: &str,
+        registration_id: &str,
+    ) -> StoreResult<Option<AgreementRecord>>;
+    /// The newest preauth of an agreement (the one a type-4 webhook names).
+    async fn latest_preauth_of_agreement(
+        &self,
+        merchant_id: &str,
+        agreement_id: &str,
+    ) -> StoreResult<Option<TransactionRecord>>;
+    /// Transactions due for a PSP status query, across merchants: unknown outcomes whose
+    /// next query time has come, and checkouts that expired before `checkouts_expired_by`.
+    async fn reconcile_due(
+        &self,
+        now: Ticks,
+        checkouts_expired_by: Ticks,
+        limit: i64,
+    ) -> StoreResult<Vec<TransactionRecord>>;
+}
 
 #[async_trait]
-impl NotificationStore for SqlStore {}
+impl NotificationStore for SqlStore {
+    async fn record_notification(
+        &self,
+        n: &NotificationRecord,
+        change: Option<&NotificationChange>,
+    ) -> StoreResult<bool> {
+        let mut db = self.pool().begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO notifications (merchant_id, psp, dedupe_key, received_at, iv, tag, body, \
+             event, psp_tx_id, transaction_id, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (merchant_id, dedupe_key) DO NOTHING",
+        )
+        .bind(&n.merchant_id)
+        .bind(&n.psp)
+        .bind(&n.dedupe_key)
+        .bind(n.received_at.0)
+        .bind(&n.iv)
+        .bind(&n.tag)
+        .bind(&n.body)
+        .bind(&n.event)
+        .bind(&n.psp_tx_id)
+        .bind(&n.transaction_id)
+        .bind(&n.outcome)
+        .execute(&mut *db)
+        .await?;
+        if done.rows_affected() == 0 {
+            db.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(c) = change {
+            let applied = self
+                .update_in(
+                    &mut db,
+                    &n.merchant_id,
+                    &c.tx_id,
+                    c.expected,
+                    c.at,
+                    &c.update,
+                )
+                .await?;
+            if applied.is_none() {
+                db.rollback().await?;
+                return Err(self.miss(&n.merchant_id, &c.tx_id).await);
+            }
+        }
+        db.commit().await?;
+        Ok(true)
+    }
+
+    async fn count_notifications(&self, merchant_id: &str) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .fetch_one(self.pool())
+            .await?;
+        sqlx::Row::try_get::<i64, _>(&row, "n").map_err(StoreError::from)
+    }
+
+    async fn transaction_by_psp_id(
+        &self,
+        merchant_id: &str,
+        psp_tx_id: &str,
+    ) -> StoreResult<Option<TransactionRecord>> {
+        self.tx_where(
+            "merchant_id = $1 AND psp_tx_id = $2",
+            merchant_id,
+            psp_tx_id,
+        )
+        .await
+    }
+
+    async fn agreement_by_registration(
+        &self,
+        merchant_id: &str,
+        registration_id: &str,
+    ) -> StoreResult<Option<AgreementRecord>> {
+        let sql = format!(
+            "SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE merchant_id = $1 AND registration_id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(merchant_id)
+            .bind(registration_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(decode::agreement).transpose()
+    }
+
+    async fn latest_preauth_of_agreement(
+        &self,
+        merchant_id: &str,
+        agreement_id: &str,
+    ) -> StoreResult<Option<TransactionRecord>> {
+        let sql = format!(
+            "SELECT {TX_COLUMNS} FROM transactions WHERE merchant_id = $1 AND agreement_id = $2 \
+             AND kind = $3 ORDER BY created_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(merchant_id)
+            .bind(agreement_id)
+            .bind(TxKind::Preauth.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(decode::transaction).transpose()
+    }
+
+    async fn reconcile_due(
+        &self,
+        now: Ticks,
+        checkouts_expired_by: Ticks,
+        limit: i64,
+    ) -> StoreResult<Vec<TransactionRecord>> {
+        let sql = format!(
+            "SELECT {TX_COLUMNS} FROM transactions WHERE \
+             (needs_reconcile = 1 AND COALESCE(next_reconcile_at, 0) <= $1) \
+             OR (status = 'Initiated' AND checkout_id IS NOT NULL AND expires_at <= $2 \
+                 AND COALESCE(next_reconcile_at, 0) <= $1) \
+             ORDER BY last_updated LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now.0)
+            .bind(checkouts_expired_by.0)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(decode::transaction).collect()
+    }
+}

@@ -29,7 +29,9 @@ const UPDATE_TX: &str = "UPDATE transactions SET status = COALESCE($1, status), 
     booking_date = COALESCE($6, booking_date), \
     error = CASE WHEN $7 = 1 THEN $8 ELSE error END, \
     needs_reconcile = COALESCE($9, needs_reconcile), last_updated = $10, \
-    checkout_integrity = COALESCE($14, checkout_integrity) \
+    checkout_integrity = COALESCE($14, checkout_integrity), \
+    next_reconcile_at = COALESCE($15, next_reconcile_at), \
+    reconcile_attempts = COALESCE($16, reconcile_attempts) \
     WHERE id = $11 AND merchant_id = $12 AND last_updated = $13";
 
 fn bind_insert<'q>(tx: &'q TransactionRecord) -> StoreResult<AnyQuery<'q>> {
@@ -90,7 +92,9 @@ fn bind_update<'q>(
         .bind(tx_id)
         .bind(merchant_id)
         .bind(expected.0)
-        .bind(u.checkout_integrity.as_deref()))
+        .bind(u.checkout_integrity.as_deref())
+        .bind(u.next_reconcile_at.map(|t| t.0))
+        .bind(u.reconcile_attempts))
 }
 
 pub(super) async fn insert_history(
@@ -163,24 +167,52 @@ impl SqlStore {
         let mut db = self.pool.begin().await?;
         // The write comes first: a SQLite transaction that reads first holds a read snapshot and
         // can fail with SQLITE_BUSY instead of waiting when it later tries to write.
+        match self
+            .update_in(&mut db, merchant_id, tx_id, expected, at, u)
+            .await?
+        {
+            Some(fresh) => {
+                db.commit().await?;
+                Ok(fresh)
+            }
+            None => {
+                db.rollback().await?;
+                Err(self.miss(merchant_id, tx_id).await)
+            }
+        }
+    }
+
+    /// Applies `u` on an open DB transaction; `None` when the version check did not match.
+    pub(super) async fn update_in(
+        &self,
+        db: &mut AnyConnection,
+        merchant_id: &str,
+        tx_id: &str,
+        expected: Ticks,
+        at: Ticks,
+        u: &TxUpdate,
+    ) -> StoreResult<Option<TransactionRecord>> {
         let done = bind_update(u, merchant_id, tx_id, expected, at)?
             .execute(&mut *db)
             .await?;
         if done.rows_affected() == 0 {
-            db.rollback().await?;
-            let exists = self
-                .tx_where("merchant_id = $1 AND id = $2", merchant_id, tx_id)
-                .await?;
-            return Err(if exists.is_some() {
-                StoreError::Conflict
-            } else {
-                StoreError::NotFound
-            });
+            return Ok(None);
         }
-        let fresh = read_tx(&mut db, merchant_id, tx_id).await?;
-        insert_history(&mut db, &fresh, at, &u.note).await?;
-        self.apply_children(&mut db, &fresh, at, u).await?;
-        db.commit().await?;
-        Ok(fresh)
+        let fresh = read_tx(db, merchant_id, tx_id).await?;
+        insert_history(db, &fresh, at, &u.note).await?;
+        self.apply_children(db, &fresh, at, u).await?;
+        Ok(Some(fresh))
+    }
+
+    /// Why a versioned update matched no row: a moved version, or no such transaction.
+    pub(super) async fn miss(&self, merchant_id: &str, tx_id: &str) -> StoreError {
+        match self
+            .tx_where("merchant_id = $1 AND id = $2", merchant_id, tx_id)
+            .await
+        {
+            Ok(Some(_)) => StoreError::Conflict,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => e,
+        }
     }
 }

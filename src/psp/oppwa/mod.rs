@@ -3,6 +3,7 @@
 
 mod client;
 mod lookup;
+pub mod notifications;
 mod ops;
 mod page;
 mod reply;
@@ -28,9 +29,9 @@ use self::settings::{Environment, OppwaSettings};
 use self::transformers::SepaAccount;
 use crate::domain::PaymentErrorCode;
 use crate::psp::{
-    Capabilities, CheckoutPage, FollowUp, InitialMethod, InitialPreauth, MethodValidity,
-    PaymentProvider, PreauthStart, PspError, PspResult, PspSettings, SettingField, SettingsError,
-    StoredCharge,
+    Capabilities, CheckoutPage, FollowUp, InboundNotification, InitialMethod, InitialPreauth,
+    MethodValidity, NotificationError, PaymentProvider, PreauthStart, PspError, PspNotification,
+    PspResult, PspSettings, SettingField, SettingsError, StoredCharge,
 };
 
 /// Deployment-level configuration; never taken from merchant settings.
@@ -222,5 +223,23 @@ impl PaymentProvider for Oppwa {
     ) -> Result<Option<PspResult>, PspError> {
         let s = settings_or!(settings, |e| Err(settings_error(e)));
         self.find(&s, merchant_tx_id).await
+    }
+
+    fn decode_notification(
+        &self,
+        settings: &PspSettings,
+        inbound: &InboundNotification<'_>,
+    ) -> Result<PspNotification, NotificationError> {
+        use secrecy::ExposeSecret;
+        let s = settings::OppwaSettings::parse(settings)
+            .map_err(|e| NotificationError::Unauthentic(format!("settings unusable: {e}")))?;
+        let (Some(iv), Some(tag)) = (inbound.iv, inbound.tag) else {
+            return Err(NotificationError::Unauthentic(
+                "missing X-Initialization-Vector or X-Authentication-Tag".into(),
+            ));
+        };
+        let plain =
+            notifications::decrypt(s.webhook_secret.expose_secret(), iv, tag, inbound.body)?;
+        notifications::decode(&plain)
     }
 }

@@ -93,7 +93,7 @@ impl OppwaResponse {
         result_codes::outcome(self.code(), self.description())
     }
 
-    fn result_detail(&self, key: &str) -> Option<String> {
+    pub(super) fn result_detail(&self, key: &str) -> Option<String> {
         match self.result_details.get(key)? {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
             _ => None,

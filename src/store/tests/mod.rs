@@ -119,6 +119,8 @@ pub(super) fn record(merchant_id: &str, billwerk_id: &str) -> TransactionRecord 
         needs_reconcile: false,
         created_at: Ticks(100),
         last_updated: Ticks(100),
+        next_reconcile_at: None,
+        reconcile_attempts: 0,
     }
 }
 

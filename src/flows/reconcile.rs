@@ -1,0 +1,178 @@
+//! The reconciler: asks the PSP about transactions whose outcome we do not know (timeouts,
+//! dropped connections) and about checkouts past their lifetime, then records what it learns
+//! with a Billwerk webhook. It asks by our merchantTransactionId when the PSP id never reached
+//! us; a transaction the PSP has still never heard of after a grace period did not happen.
+
+use super::{App, outcome};
+use crate::config::ReconcilerSection;
+use crate::domain::{PaymentErrorCode, Ticks, TxStatus};
+use crate::psp::{Decline, Outcome, PspResult};
+use crate::store::{TransactionRecord, TxUpdate};
+
+/// Timing of the reconciler, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub first_delay: i64,
+    pub max_delay: i64,
+    pub not_found_grace: i64,
+    pub checkout_grace: i64,
+    pub batch: i64,
+}
+
+impl From<&ReconcilerSection> for Policy {
+    fn from(c: &ReconcilerSection) -> Self {
+        let s = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        Policy {
+            first_delay: s(c.first_delay_secs),
+            max_delay: s(c.max_delay_secs),
+            not_found_grace: s(c.not_found_grace_secs),
+            checkout_grace: s(c.checkout_grace_secs),
+            batch: i64::from(c.batch_size),
+        }
+    }
+}
+
+impl Policy {
+    /// Doubling from the first delay, capped.
+    pub fn delay(&self, attempts: i64) -> i64 {
+        let factor = 1_i64
+            .checked_shl(u32::try_from(attempts.clamp(0, 30)).unwrap_or(30))
+            .unwrap_or(i64::MAX);
+        self.first_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    pub examined: usize,
+    pub resolved: usize,
+    pub rescheduled: usize,
+}
+
+/// One round over every due transaction.
+pub async fn run_once(
+    app: &App,
+    policy: &Policy,
+    now: Ticks,
+) -> Result<Report, crate::store::StoreError> {
+    let due = app
+        .store
+        .reconcile_due(now, now.plus_seconds(-policy.checkout_grace), policy.batch)
+        .await?;
+    let mut report = Report {
+        examined: due.len(),
+        ..Report::default()
+    };
+    for tx in due {
+        match reconcile_one(app, policy, now, tx).await {
+            Ok(true) => report.resolved += 1,
+            Ok(false) => report.rescheduled += 1,
+            Err(e) => {
+                tracing::warn!(error = ?e.body.error_message, "reconciling a transaction failed")
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// `Ok(true)` when the transaction's outcome is now known.
+async fn reconcile_one(
+    app: &App,
+    policy: &Policy,
+    now: Ticks,
+    tx: TransactionRecord,
+) -> Result<bool, crate::contract::ApiError> {
+    let m = app.merchant(&tx.merchant_id).await?;
+    let _guard = app.locks.lock(m.id(), &tx.billwerk_id).await;
+    let Some(tx) = app.store.get_transaction_by_id(m.id(), &tx.id).await? else {
+        return Ok(false);
+    };
+    let checkout = tx.status == TxStatus::Initiated && tx.checkout_id.is_some();
+    if !tx.needs_reconcile && !checkout {
+        return Ok(true);
+    }
+    let settings = app.settings(&m).await?;
+    let found: Option<PspResult> = match (&tx.checkout_id, &tx.psp_tx_id) {
+        (Some(c), _) if checkout => Some(
+            m.provider
+                .complete_checkout(&settings, c, &tx.billwerk_id)
+                .await,
+        ),
+        (_, Some(id)) => m.provider.fetch_status(&settings, id).await.ok(),
+        (_, None) => match m
+            .provider
+            .find_by_merchant_tx_id(&settings, &tx.billwerk_id)
+            .await
+        {
+            Ok(Some(r)) => Some(r),
+            Ok(None) if now.0 - tx.created_at.0 > policy.not_found_grace * 10_000_000 => {
+                Some(never_arrived())
+            }
+            Ok(None) | Err(_) => None,
+        },
+    };
+    let known = found.filter(|r| match &r.outcome {
+        Outcome::Succeeded | Outcome::Declined(_) => true,
+        Outcome::Pending => !checkout,
+        Outcome::Unknown(_) => false,
+    });
+    let stamp = app.stamp(now, true);
+    match known {
+        Some(r) => {
+            app.transition(tx, |t| {
+                outcome::update_for(t, &r, &stamp).or_else(|| settle(t))
+            })
+            .await?;
+            Ok(true)
+        }
+        None => {
+            let attempts = tx.reconcile_attempts + 1;
+            let update = TxUpdate {
+                needs_reconcile: Some(true),
+                next_reconcile_at: Some(now.plus_seconds(policy.delay(attempts))),
+                reconcile_attempts: Some(attempts),
+                note: format!("reconcile attempt {attempts}: outcome still unknown"),
+                ..TxUpdate::default()
+            };
+            app.transition(tx, move |_| Some(update.clone())).await?;
+            Ok(false)
+        }
+    }
+}
+
+/// The result is already recorded (e.g. by a notification meanwhile): just stop asking.
+fn settle(t: &TransactionRecord) -> Option<TxUpdate> {
+    t.needs_reconcile.then(|| TxUpdate {
+        needs_reconcile: Some(false),
+        note: "reconciled: no change".into(),
+        ..TxUpdate::default()
+    })
+}
+
+fn never_arrived() -> PspResult {
+    PspResult::bare(Outcome::Declined(Decline {
+        code: PaymentErrorCode::PSPConnectionProblem,
+        status: TxStatus::Failed,
+        psp_code: None,
+        message: "the PSP never received this transaction".into(),
+    }))
+}
+
+/// Runs rounds until `shutdown`, pausing `interval` between them.
+pub async fn run(
+    app: App,
+    policy: Policy,
+    interval: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        if let Err(e) = run_once(&app, &policy, app.now()).await {
+            tracing::warn!(error = %e, "reconciler round failed");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! Outbound Billwerk webhooks (placeholder until the outbox worker lands).
+pub mod policy;
