@@ -35,7 +35,9 @@ pub fn update_for(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Optio
         return None;
     }
     let unknown = matches!(r.outcome, Outcome::Unknown(_));
-    if status == tx.status && !unknown && r.psp_transaction_id.is_none() {
+    // Nothing new: same status and no new PSP id (e.g. a pending event after we recorded it).
+    let new_psp_id = r.psp_transaction_id.is_some() && r.psp_transaction_id != tx.psp_tx_id;
+    if status == tx.status && !unknown && !new_psp_id {
         return None;
     }
     let mut u = TxUpdate {

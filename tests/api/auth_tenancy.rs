@@ -37,7 +37,7 @@ async fn missing_or_wrong_token_is_401_and_writes_nothing() {
 #[tokio::test]
 async fn rotated_token_replaces_the_old_one() {
     let app = TestApp::spawn().await;
-    let (_, new_token) = psp_integrator::admin::rotate_token(app.store.as_ref(), "acme")
+    let (_, new_token) = psp_integrator::admin::rotate_token(app.store.as_ref(), &app.merchant_id)
         .await
         .expect("rotate");
     let (s, _) = app

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use psp_integrator::config::AppConfig;
 use psp_integrator::domain::SystemClock;
 use psp_integrator::sim::oppwa::{self as sim, Fault, Sim, SimConfig, SimHandle};
+use psp_integrator::sim::billwerk::{BillwerkStandIn, StandInHandle};
 use psp_integrator::startup;
 use psp_integrator::store::{self, Store, scratch::ScratchDb};
 use reqwest::StatusCode;
@@ -14,6 +15,9 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
+    pub app: psp_integrator::flows::App,
+    pub cfg: AppConfig,
+    pub standin: StandInHandle,
     pub base: String,
     pub client: reqwest::Client,
     pub sim: SimHandle,
@@ -26,7 +30,7 @@ pub struct TestApp {
 
 /// Which database the suite runs on. With PSPI_TEST_BACKEND=postgres an unreachable server fails
 /// the test; it never silently falls back.
-async fn scratch_db() -> ScratchDb {
+pub async fn scratch_db() -> ScratchDb {
     match std::env::var("PSPI_TEST_BACKEND").as_deref() {
         Ok("postgres") => {
             let admin = store::scratch::postgres_admin_url_from_env()
@@ -49,6 +53,9 @@ pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
     cfg.oppwa.live_base_url = sim_url.to_string();
     cfg.oppwa.timeout_secs = 10;
     cfg.simulator.enabled = false;
+    // The Billwerk stand-in listens on loopback.
+    cfg.webhooks.allowed_hosts.push("127.0.0.1".into());
+    cfg.webhooks.allow_private_targets = true;
     cfg
 }
 
@@ -63,6 +70,12 @@ impl TestApp {
 
     /// A running app with one merchant and no settings; `tweak` adjusts the configuration.
     pub async fn spawn_with(tweak: impl FnOnce(&mut AppConfig)) -> TestApp {
+        let scratch = scratch_db().await;
+        Self::spawn_on(scratch, tweak).await
+    }
+
+    /// A running app over an existing database (e.g. after a crash), with a new merchant.
+    pub async fn spawn_on(scratch: ScratchDb, tweak: impl FnOnce(&mut AppConfig)) -> TestApp {
         psp_integrator::telemetry::init("warn", false);
         let shutdown = CancellationToken::new();
         let sim = Sim::spawn(
@@ -72,7 +85,9 @@ impl TestApp {
         )
         .await
         .expect("simulator starts");
-        let scratch = scratch_db().await;
+        let standin = BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), shutdown.clone())
+            .await
+            .expect("stand-in starts");
         let mut cfg = config_for(&sim.base_url, &scratch.url);
         tweak(&mut cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -85,13 +100,14 @@ impl TestApp {
         store.migrate().await.expect("migrate");
         let app = startup::build_app(&cfg, store.clone(), Arc::new(SystemClock)).expect("app");
         let providers = app.providers.clone();
-        startup::serve(app, listener, cfg.server.body_limit_bytes, shutdown.clone())
+        startup::serve(app.clone(), listener, cfg.server.body_limit_bytes, shutdown.clone())
             .expect("serve");
+        let name = format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let (m, token) = psp_integrator::admin::create_merchant(
             store.as_ref(),
             &providers,
             &SystemClock,
-            "acme",
+            &name,
             "oppwa",
         )
         .await
@@ -101,6 +117,9 @@ impl TestApp {
             .build()
             .expect("client");
         TestApp {
+            app,
+            cfg,
+            standin,
             base: format!("http://{addr}"),
             client,
             sim,
@@ -422,4 +441,61 @@ pub fn assert_error(
     );
     assert_wire_time(&body["receivedAt"]);
     assert!(body["status"].is_string(), "status present in {body}");
+}
+
+/// Notification and webhook plumbing for the asynchronous tests.
+impl TestApp {
+    pub fn notification_url(&self) -> String {
+        format!("{}/psp/oppwa/{}/notifications", self.base, self.merchant_id)
+    }
+
+    /// Where our webhooks to Billwerk go: the recording stand-in.
+    pub fn hook_target(&self) -> String {
+        self.standin.url("/PSPWebhooks/ExternalIntegration")
+    }
+
+    /// Configures the simulator's webhook at our notification URL and activates it.
+    pub async fn connect_psp_webhooks(&self) {
+        let id = self.sim.sim.add_webhook(sim::WebhookConfig {
+            url: self.notification_url(),
+            secret_hex: sim::SANDBOX_WEBHOOK_SECRET.to_string(),
+            entity_id: None,
+            types: vec![],
+            fields: "ALL".into(),
+        });
+        let status = self.sim.sim.activate_webhook(id).await.expect("activation test sent");
+        assert_eq!(status, 200, "our endpoint answers the activation test");
+    }
+
+    /// The PSP delivers every notification that is due; returns how many got a 200.
+    pub async fn psp_delivers(&self) -> usize {
+        let reports = self.sim.sim.deliver_due().await;
+        reports.iter().filter(|r| r.status == Some(200)).count()
+    }
+
+    pub fn worker(&self) -> psp_integrator::outbox::worker::Worker {
+        psp_integrator::outbox::worker::Worker::new(
+            self.store.clone(),
+            &self.cfg.webhooks,
+            Arc::new(SystemClock),
+        )
+        .expect("worker")
+    }
+
+    /// Runs the outbox worker once as if at `now + secs`.
+    pub async fn drain_outbox(&self, secs: i64) {
+        let now = psp_integrator::domain::Clock::now(&SystemClock).plus_seconds(secs);
+        self.worker().run_once(now).await;
+    }
+
+    /// Webhooks the Billwerk stand-in received, as JSON bodies.
+    pub fn webhooks(&self) -> Vec<Value> {
+        self.standin.received().into_iter().map(|r| r.body).collect()
+    }
+}
+
+/// A body with its webhookTarget replaced.
+pub fn targeted(mut body: Value, target: &str) -> Value {
+    body["webhookTarget"] = json!(target);
+    body
 }
