@@ -32,6 +32,8 @@ mod widget;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod webhook_flow_tests;
+#[cfg(test)]
 mod webhook_tests;
 
 pub use crypto::{EncryptedNotification, encrypt_notification};
