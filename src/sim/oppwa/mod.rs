@@ -34,6 +34,8 @@ mod tests;
 #[cfg(test)]
 mod webhook_flow_tests;
 #[cfg(test)]
+mod webhook_retry_tests;
+#[cfg(test)]
 mod webhook_tests;
 
 pub use crypto::{EncryptedNotification, encrypt_notification};
