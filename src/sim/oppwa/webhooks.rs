@@ -54,7 +54,7 @@ impl WebhookConfig {
 
     fn wants(&self, event_type: &str, entity: Option<&str>) -> bool {
         let plural = format!("{event_type}S");
-        let type_ok = self.types.is_empty() || self.types.iter().any(|t| *t == plural);
+        let type_ok = self.types.is_empty() || self.types.contains(&plural);
         let entity_ok = match &self.entity_id {
             None => true,
             Some(e) => entity == Some(e.as_str()),
