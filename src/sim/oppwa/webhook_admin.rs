@@ -1,5 +1,17 @@
 //! `/__admin` endpoints for webhooks, async completion, chargebacks and admin-side deregistration.
-//! Request and response JSON is camelCase.
+//! Request and response JSON is camelCase (snake_case accepted as an alias on input):
+//!
+//! * `POST /__admin/webhooks` `{"url","secretHex","entityId"?,"types"?:[…],"fields"?}` → `{"id","active":false}`
+//! * `GET /__admin/webhooks` → `[{"id","url","entityId","types","fields","active"}]`
+//! * `POST /__admin/webhooks/{id}/activate` → `{"id","status","active"}` (502 `{"error"}` if unreachable)
+//! * `POST /__admin/webhooks/deliver` → `{"reports":[{"webhookId","url","type","status","error","attempt"}],"pending"}`
+//! * `POST /__admin/webhooks/faults` `{"duplicate","reverseOrder","hold"}` → `{"faults":…}`
+//! * `GET /__admin/webhooks/attempts` → `[{"time","webhookId","url","type","status","error","attempt"}]`
+//! * `POST /__admin/payments/{id}/complete` `{"code"}` → the transaction JSON
+//! * `POST /__admin/payments/{id}/chargeback` `{"amount","reasonCode"?}` → the CB transaction JSON
+//! * `POST /__admin/registrations/{id}/delete` → `{"id","deleted":true}`
+//!
+//! Errors are HTTP 400 `{"error":"…"}`.
 
 use axum::Json;
 use axum::Router;

@@ -161,3 +161,21 @@ async fn non_customer_data_and_entity_levels() {
     assert_eq!(p["card"]["last4Digits"], "0000");
     assert_eq!(p["id"], full[0]["payload"]["id"]);
 }
+
+#[tokio::test]
+async fn auto_deliver_sends_without_admin_calls() {
+    let e = env_with(SimConfig {
+        auto_deliver: true,
+        ..Default::default()
+    })
+    .await;
+    e.hook(e.hook_config("ALL")).await;
+    let id = id_of(&e.card_payment("DB", "1.00", "a-1").await);
+    for _ in 0..40 {
+        if !e.rx.msgs().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ids(&e.rx.msgs()), vec![id]);
+}
