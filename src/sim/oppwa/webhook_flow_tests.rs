@@ -256,3 +256,34 @@ async fn chargeback_creates_cb_and_event() {
     let msgs = e.rx.msgs();
     assert!(msgs.iter().any(|m| m["payload"] == cb));
 }
+
+#[tokio::test]
+async fn abandoned_3ds_challenge_emits_pending_then_final() {
+    let e = env().await;
+    e.hook(e.hook_config("ALL")).await;
+    let p = [
+        ("entityId", SANDBOX_ENTITY_ID),
+        ("amount", "7.00"),
+        ("currency", "EUR"),
+        ("paymentType", "DB"),
+        ("paymentBrand", "VISA"),
+        ("card.number", "4711100000000000"),
+        ("card.expiryMonth", "05"),
+        ("card.expiryYear", "2034"),
+        ("card.cvv", "123"),
+        ("shopperResultUrl", "https://shop.example/return"),
+    ];
+    let v = e.post("/v1/payments", &p).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(code(&v), "000.200.000");
+    e.sim.advance_clock(31 * 60);
+    e.sim.deliver_due().await;
+    let seen = payment_ids(&e.rx.msgs());
+    assert_eq!(
+        seen,
+        vec![
+            (id.clone(), "000.200.000".into()),
+            (id, "100.396.103".into())
+        ]
+    );
+}
