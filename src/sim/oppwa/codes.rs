@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 pub(crate) const OK_INTERNAL: &str = "000.100.110";
 pub(crate) const OK_EXTERNAL: &str = "000.100.112";
 pub(crate) const PENDING: &str = "000.200.000";
+/// Chargeback group `^(000\.100\.2)`: the simulator's chargebacks all use this one.
+pub(crate) const CHARGEBACK: &str = "000.100.200";
 pub(crate) const CHECKOUT_CREATED: &str = "000.200.100";
 pub(crate) const REQUEST_OK: &str = "000.000.100";
 pub(crate) const FRICTIONLESS: &str = "000.400.110";
@@ -39,6 +41,7 @@ const TABLE: &[(&str, &str)] = &[
         "000.100.112",
         "Request successfully processed in 'Merchant in Connector Test Mode'",
     ),
+    ("000.100.200", "Reason not Specified"),
     ("000.200.000", "transaction pending"),
     ("000.200.100", "successfully created checkout"),
     ("000.200.101", "successfully updated checkout"),

@@ -12,6 +12,10 @@ mod admin;
 mod api;
 mod checkout;
 mod codes;
+mod control;
+mod crypto;
+mod delivery;
+mod events;
 mod forms;
 mod instrument;
 mod money;
@@ -21,10 +25,22 @@ mod respond;
 mod state;
 mod threeds;
 mod util;
+mod webhook_admin;
+mod webhooks;
 mod widget;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhook_flow_tests;
+#[cfg(test)]
+mod webhook_retry_tests;
+#[cfg(test)]
+mod webhook_tests;
+
+pub use crypto::{EncryptedNotification, encrypt_notification};
+pub use delivery::DeliveryReport;
+pub use webhooks::{Attempt as WebhookAttempt, WebhookConfig, WebhookFaults};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -48,13 +64,17 @@ pub struct SimConfig {
     pub entity_id: String,
     /// Recurring/MOTO channel (never 3DS).
     pub mit_entity_id: String,
-    /// Stored only; used by webhook delivery later.
+    /// Default secret for webhooks configured with an empty `secret_hex`.
     pub webhook_secret: String,
     /// How browsers/clients reach the sim, no trailing slash.
     pub public_base_url: String,
     pub checkout_lifetime_secs: i64,
     /// `false`: several partial captures up to the PA amount.
     pub single_capture: bool,
+    /// `spawn` calls `deliver_due` every second (for humans running the sim; tests drive it).
+    pub auto_deliver: bool,
+    /// Pending transactions succeed once this much sim-clock time has passed (§11.14).
+    pub settle_after_secs: Option<i64>,
 }
 
 impl Default for SimConfig {
@@ -67,6 +87,8 @@ impl Default for SimConfig {
             public_base_url: String::new(),
             checkout_lifetime_secs: 1800,
             single_capture: false,
+            auto_deliver: false,
+            settle_after_secs: None,
         }
     }
 }
@@ -87,6 +109,10 @@ pub enum Fault {
 struct Inner {
     config: SimConfig,
     state: Mutex<State>,
+    /// Webhook sender: 30 s per attempt (§6.4).
+    client: reqwest::Client,
+    /// Serialises `deliver_due` so the auto loop and the admin API never send a message twice.
+    delivering: tokio::sync::Mutex<()>,
 }
 
 #[derive(Clone)]
@@ -107,6 +133,8 @@ impl Sim {
             inner: Arc::new(Inner {
                 config,
                 state: Mutex::new(State::default()),
+                client: webhook_client(),
+                delivering: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -115,7 +143,9 @@ impl Sim {
     pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State, &SimConfig) -> R) -> R {
         let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         st.expire();
-        f(&mut st, &self.inner.config)
+        let out = f(&mut st, &self.inner.config);
+        st.collect_events();
+        out
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -156,7 +186,9 @@ impl Sim {
                 self.clone(),
                 admin::fault_layer,
             ));
-        v1.merge(admin::routes()).with_state(self.clone())
+        v1.merge(admin::routes())
+            .merge(webhook_admin::routes())
+            .with_state(self.clone())
     }
 
     /// Binds `addr` (port 0 allowed), fills an empty `public_base_url`, serves until `shutdown`.
@@ -171,6 +203,9 @@ impl Sim {
             config.public_base_url = format!("http://{addr}");
         }
         let sim = Sim::new(config);
+        if sim.config().auto_deliver {
+            delivery::spawn_auto_delivery(sim.clone(), shutdown.clone());
+        }
         let app = sim.router();
         tokio::spawn(async move {
             let stop = async move { shutdown.cancelled().await };
@@ -212,15 +247,36 @@ impl Sim {
         self.with_state(|st, _| st.forced = Some(code.to_string()));
     }
 
+    /// Moves the sim clock; settles pending transactions when `settle_after_secs` is set.
     pub fn advance_clock(&self, secs: i64) {
-        self.with_state(|st, _| st.clock_offset += secs);
+        self.with_state(|st, cfg| {
+            st.clock_offset += secs;
+            if let Some(after) = cfg.settle_after_secs {
+                st.settle_due(after);
+            }
+        });
     }
 
     pub(crate) fn fault(&self) -> Fault {
         self.with_state(|st, _| st.fault)
     }
 
+    /// Clears everything but the webhook configuration and faults.
     pub(crate) fn reset(&self) {
-        self.with_state(|st, _| *st = State::default());
+        self.with_state(|st, _| {
+            let webhooks = std::mem::take(&mut st.hooks.webhooks);
+            let (faults, next_id) = (st.hooks.faults, st.hooks.next_id);
+            *st = State::default();
+            st.hooks.webhooks = webhooks;
+            st.hooks.faults = faults;
+            st.hooks.next_id = next_id;
+        });
     }
+}
+
+fn webhook_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
 }

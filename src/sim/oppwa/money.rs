@@ -66,6 +66,7 @@ pub(crate) fn run(st: &mut State, cfg: &SimConfig, op: BackOffice<'_>) -> usize 
         redirect: None,
         checkout_id: None,
         updated_at: now,
+        reason_code: None,
     });
     let idx = st.txs.len() - 1;
     st.finalize(idx, &code);

@@ -86,6 +86,7 @@ pub(crate) fn create(st: &mut State, base: &str, np: NewPayment<'_>) -> usize {
         redirect: None,
         checkout_id: np.checkout_id,
         updated_at: now,
+        reason_code: None,
     };
     st.txs.push(tx);
     let idx = st.txs.len() - 1;

@@ -62,6 +62,7 @@ fn register(st: &mut SimState, cfg: &SimConfig, headers: &HeaderMap, body: &[u8]
             brand,
             instrument: inst,
             deregistered: false,
+            entity_id: Some(entity.clone()),
         };
         st.regs.insert(id, reg);
     }

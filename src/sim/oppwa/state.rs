@@ -88,6 +88,8 @@ pub(crate) struct Tx {
     pub redirect: Option<Value>,
     pub checkout_id: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// Chargebacks: `resultDetails.ReasonCode`.
+    pub reason_code: Option<String>,
 }
 
 impl Tx {
@@ -162,6 +164,9 @@ impl Tx {
         if let (Some(s), Value::Object(m)) = (&self.scheme_id, &mut d) {
             m.insert("CardholderInitiatedTransactionID".into(), s.clone().into());
         }
+        if let (Some(r), Value::Object(m)) = (&self.reason_code, &mut d) {
+            m.insert("ReasonCode".into(), r.clone().into());
+        }
         d
     }
 }
@@ -176,6 +181,8 @@ pub(crate) struct Registration {
     pub brand: String,
     pub instrument: Instrument,
     pub deregistered: bool,
+    /// Where it was created; picks the channel-level webhooks.
+    pub entity_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -197,6 +204,8 @@ pub(crate) struct State {
     pub fault: Fault,
     pub forced: Option<String>,
     pub clock_offset: i64,
+    pub outbox: super::events::Outbox,
+    pub hooks: super::webhooks::Hooks,
 }
 
 impl State {
@@ -255,6 +264,7 @@ impl State {
     /// Sets the final code; on success issues the scheme id and stores the registration.
     pub(crate) fn finalize(&mut self, idx: usize, code: &str) {
         let now = self.now();
+        let entity_id = self.txs.get(idx).and_then(|t| self.tx_entity(t));
         let Some(tx) = self.txs.get_mut(idx) else {
             return;
         };
@@ -278,6 +288,7 @@ impl State {
                     brand,
                     instrument: inst,
                     deregistered: false,
+                    entity_id,
                 },
             );
         }
