@@ -1,6 +1,7 @@
 //! psp-integrator: a Billwerk+ Transform (Frisbii Transform) Integrator for OPPWA PSPs.
 
 pub mod admin;
+pub mod admin_deliveries;
 pub mod config;
 pub mod contract;
 pub mod crypto;
@@ -8,6 +9,7 @@ pub mod domain;
 pub mod flows;
 pub mod html;
 pub mod http;
+pub mod outbox;
 pub mod psp;
 pub mod sim;
 pub mod startup;
