@@ -20,6 +20,8 @@ use crate::domain::{Clock, SystemClock, Ticks};
 pub struct Received {
     /// The JSON body (`Value::String` of the raw text if it was not JSON).
     pub body: serde_json::Value,
+    /// The body exactly as sent.
+    pub raw: String,
     pub path: String,
     pub content_type: Option<String>,
     pub user_agent: Option<String>,
@@ -135,7 +137,8 @@ async fn record(
             .map(str::to_owned)
     };
     let received = Received {
-        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.clone())),
+        raw: text,
         path: uri.path().to_owned(),
         content_type: header_text(header::CONTENT_TYPE),
         user_agent: header_text(header::USER_AGENT),
