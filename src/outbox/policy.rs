@@ -160,14 +160,20 @@ mod tests {
     #[test]
     fn wildcards_exact_names_and_case() {
         let p = policy(&["*.Billwerk.com", "billwerk.example"], false);
-        assert!(ok(&p, "https://sample.billwerk.com/PSPWebhooks/ExternalIntegration"));
+        assert!(ok(
+            &p,
+            "https://sample.billwerk.com/PSPWebhooks/ExternalIntegration"
+        ));
         assert!(ok(&p, "https://a.b.BILLWERK.com/x"));
         assert!(ok(&p, "https://sample.billwerk.com./x"));
         assert!(!ok(&p, "https://billwerk.com/x"), "wildcard needs a label");
         assert!(!ok(&p, "https://evilbillwerk.com/x"));
         assert!(!ok(&p, "https://billwerk.com.evil.net/x"));
         assert!(ok(&p, "https://Billwerk.Example/hook"));
-        assert!(!ok(&p, "https://sub.billwerk.example/hook"), "exact means exact");
+        assert!(
+            !ok(&p, "https://sub.billwerk.example/hook"),
+            "exact means exact"
+        );
         assert!(!ok(&p, "https://other.example/hook"));
     }
 
@@ -214,7 +220,10 @@ mod tests {
             "http://LOCALHOST/h",
         ] {
             assert!(!ok(&strict, url), "{url} must be refused");
-            assert!(ok(&open, url), "{url} must be allowed when private targets are");
+            assert!(
+                ok(&open, url),
+                "{url} must be allowed when private targets are"
+            );
         }
     }
 
@@ -231,7 +240,14 @@ mod tests {
 
     #[test]
     fn private_ranges() {
-        for ip in ["127.8.9.1", "10.0.0.1", "100.64.0.1", "169.254.0.1", "::", "fc00::"] {
+        for ip in [
+            "127.8.9.1",
+            "10.0.0.1",
+            "100.64.0.1",
+            "169.254.0.1",
+            "::",
+            "fc00::",
+        ] {
             assert!(is_private_ip(ip.parse().expect("ip")), "{ip}");
         }
         for ip in ["8.8.8.8", "100.128.0.1", "2001:4860::8888", "172.32.0.1"] {

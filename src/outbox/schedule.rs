@@ -41,7 +41,9 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -66,7 +68,10 @@ mod tests {
     #[test]
     fn doubles_with_equal_jitter_and_caps() {
         assert_eq!(next_delay(0, S(30), S(3600), 0.0, None), S(15));
-        assert_eq!(next_delay(0, S(30), S(3600), 0.999_999_9, None).as_secs(), 29);
+        assert_eq!(
+            next_delay(0, S(30), S(3600), 0.999_999_9, None).as_secs(),
+            29
+        );
         assert_eq!(next_delay(1, S(30), S(3600), 0.0, None), S(30));
         assert_eq!(next_delay(3, S(30), S(3600), 0.5, None), S(180));
         assert_eq!(next_delay(20, S(30), S(3600), 0.0, None), S(1800));

@@ -14,8 +14,8 @@ use crate::domain::{Clock, ManualClock, Role, SystemClock, Ticks, TxKind, TxStat
 use crate::sim::billwerk::{BillwerkStandIn, StandInHandle};
 use crate::store::outbox::{OutboxRow, OutboxState};
 use crate::store::{
-    Inserted, MerchantRecord, OutboxStore, ScratchDb, SqlStore, Store, TransactionRecord,
-    TxUpdate, connect_postgres, connect_sqlite, postgres_admin_url_from_env,
+    Inserted, MerchantRecord, OutboxStore, ScratchDb, SqlStore, Store, TransactionRecord, TxUpdate,
+    connect_postgres, connect_sqlite, postgres_admin_url_from_env,
 };
 
 mod cases;
@@ -138,7 +138,10 @@ pub(super) async fn new_tx(env: &Env, billwerk_id: &str, target: &str) -> Transa
             psp: "oppwa".into(),
             created_at: env.t0,
         };
-        env.store.create_merchant(&m, b"hash-m1").await.expect("merchant");
+        env.store
+            .create_merchant(&m, b"hash-m1")
+            .await
+            .expect("merchant");
     }
     let tx = TransactionRecord {
         id: format!("tx-{billwerk_id}"),
@@ -171,7 +174,12 @@ pub(super) async fn new_tx(env: &Env, billwerk_id: &str, target: &str) -> Transa
         created_at: env.t0,
         last_updated: env.t0,
     };
-    match env.store.insert_transaction(&tx, "created").await.expect("insert") {
+    match env
+        .store
+        .insert_transaction(&tx, "created")
+        .await
+        .expect("insert")
+    {
         Inserted::New(t) => t,
         Inserted::Existing(_) => panic!("expected a new transaction"),
     }

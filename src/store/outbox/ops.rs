@@ -4,8 +4,8 @@
 use sqlx::{AnyConnection, Row};
 
 use super::{
-    Attempt, DeliveryFilter, Finish, Finished, OUTBOX_COLUMNS, OutboxRow, Redelivered,
-    attempt_row, outbox_row,
+    Attempt, DeliveryFilter, Finish, Finished, OUTBOX_COLUMNS, OutboxRow, Redelivered, attempt_row,
+    outbox_row,
 };
 use crate::domain::Ticks;
 use crate::store::sql::SqlStore;
@@ -33,7 +33,10 @@ impl SqlStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        let mut out = rows.iter().map(outbox_row).collect::<StoreResult<Vec<_>>>()?;
+        let mut out = rows
+            .iter()
+            .map(outbox_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         out.sort_by_key(|r| (r.next_attempt_at, r.id));
         Ok(out)
     }
