@@ -1,6 +1,7 @@
 //! psp-integrator: a Billwerk+ Transform (Frisbii Transform) Integrator for OPPWA PSPs.
 
 pub mod admin;
+pub mod admin_deliveries;
 pub mod config;
 pub mod contract;
 pub mod crypto;

@@ -1,2 +1,3 @@
 //! Simulators of payment service providers, for tests, demos and sandboxes.
+pub mod billwerk;
 pub mod oppwa;

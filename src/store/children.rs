@@ -145,8 +145,9 @@ async fn touch_parent(
     Ok(())
 }
 
-/// One pending row per (merchant, transaction): a newer change overwrites the pending one, and
-/// bumps `updated_at` so a worker that claimed the older version can tell it was superseded.
+/// One pending row per (merchant, transaction, topic): a newer change overwrites the pending one
+/// and bumps `version`, so a worker that claimed the older content does not mark it delivered.
+/// Agreement webhooks have their own topic so they never replace the transaction's own.
 async fn enqueue(
     conn: &mut AnyConnection,
     tx: &TransactionRecord,
@@ -154,14 +155,19 @@ async fn enqueue(
     agreement_id: Option<&str>,
     at: Ticks,
 ) -> StoreResult<()> {
+    let topic = match kind {
+        WebhookType::Agreement => "agreement",
+        _ => "transaction",
+    };
     sqlx::query(
         "INSERT INTO outbox (merchant_id, transaction_id, billwerk_id, agreement_id, \
-         webhook_type, target_url, state, attempts, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7) \
-         ON CONFLICT (merchant_id, transaction_id) WHERE state = 'pending' DO UPDATE SET \
+         webhook_type, target_url, state, attempts, next_attempt_at, created_at, updated_at, \
+         topic, version, pending_since) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7, $8, 0, $7) \
+         ON CONFLICT (merchant_id, transaction_id, topic) WHERE state = 'pending' DO UPDATE SET \
          webhook_type = excluded.webhook_type, agreement_id = excluded.agreement_id, \
          target_url = excluded.target_url, updated_at = excluded.updated_at, \
-         next_attempt_at = excluded.next_attempt_at",
+         next_attempt_at = excluded.next_attempt_at, version = outbox.version + 1",
     )
     .bind(&tx.merchant_id)
     .bind(&tx.id)
@@ -170,6 +176,7 @@ async fn enqueue(
     .bind(kind.number())
     .bind(&tx.webhook_target)
     .bind(at.0)
+    .bind(topic)
     .execute(conn)
     .await?;
     Ok(())

@@ -206,6 +206,10 @@ pub(super) async fn outbox_coalesces(store: SqlStore) {
         notify: Some(WebhookType::Agreement),
         ..TxUpdate::default()
     };
+    let n3 = TxUpdate {
+        notify: Some(WebhookType::Refund),
+        ..TxUpdate::default()
+    };
     store
         .apply_update("m1", &tx.id, Ticks(100), Ticks(200), &n1)
         .await
@@ -214,28 +218,45 @@ pub(super) async fn outbox_coalesces(store: SqlStore) {
         .apply_update("m1", &tx.id, Ticks(200), Ticks(300), &n2)
         .await
         .expect("n2");
+    store
+        .apply_update("m1", &tx.id, Ticks(300), Ticks(350), &n3)
+        .await
+        .expect("n3");
+    // Agreement webhooks have their own topic; the transaction's own coalesce.
     assert_eq!(
         outbox_rows(&store).await,
-        vec![("pending".into(), WebhookType::Agreement.number())]
+        vec![
+            ("pending".into(), WebhookType::Refund.number()),
+            ("pending".into(), WebhookType::Agreement.number())
+        ]
     );
-    let row: (Option<String>, String, i64) = sqlx::query_as(
-        "SELECT agreement_id, target_url, updated_at FROM outbox WHERE merchant_id = $1",
+    let row: (Option<String>, String, i64, i64) = sqlx::query_as(
+        "SELECT agreement_id, target_url, updated_at, version FROM outbox \
+         WHERE merchant_id = $1 AND topic = 'agreement'",
     )
     .bind("m1")
     .fetch_one(store.pool())
     .await
     .expect("row");
-    assert_eq!(row, (Some("agr-1".into()), tx.webhook_target.clone(), 300));
+    assert_eq!(
+        row,
+        (Some("agr-1".into()), tx.webhook_target.clone(), 300, 0)
+    );
+    let version: (i64,) = sqlx::query_as("SELECT version FROM outbox WHERE topic = 'transaction'")
+        .fetch_one(store.pool())
+        .await
+        .expect("version");
+    assert_eq!(version.0, 1, "bumped by the coalesced change");
     // Once delivered, the next change queues a new row.
     sqlx::query("UPDATE outbox SET state = 'delivered'")
         .execute(store.pool())
         .await
         .expect("deliver");
     store
-        .apply_update("m1", &tx.id, Ticks(300), Ticks(400), &n1)
+        .apply_update("m1", &tx.id, Ticks(350), Ticks(400), &n1)
         .await
-        .expect("n3");
-    assert_eq!(outbox_rows(&store).await.len(), 2);
+        .expect("n4");
+    assert_eq!(outbox_rows(&store).await.len(), 3);
 }
 
 pub(super) async fn concurrent_updates(store: SqlStore) {

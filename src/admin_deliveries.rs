@@ -1,0 +1,92 @@
+//! Operator functions for webhook deliveries, used by the CLI: list what failed, redeliver one, or
+//! everything dead or delivered since a time.
+
+use std::fmt::Write;
+
+use crate::domain::{Clock, SystemClock, Ticks};
+use crate::store::outbox::{Attempt, DeliveryFilter, OutboxRow, OutboxState, Redelivered};
+use crate::store::{Store, StoreResult};
+
+/// A delivery with its most recent attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverySummary {
+    pub row: OutboxRow,
+    pub last_attempt: Option<Attempt>,
+}
+
+/// Dead rows, and pending rows with at least one failed attempt, updated since `since`; newest
+/// first.
+pub async fn list_failed(
+    store: &dyn Store,
+    since: Option<Ticks>,
+) -> StoreResult<Vec<DeliverySummary>> {
+    let filter = DeliveryFilter {
+        states: vec![OutboxState::Pending, OutboxState::Dead],
+        since,
+        merchant_id: None,
+        limit: 0,
+    };
+    let mut out = Vec::new();
+    for row in store.list_deliveries(&filter).await? {
+        let failed = row.state == OutboxState::Dead || row.attempts > 0;
+        if !failed {
+            continue;
+        }
+        let last_attempt = store.list_attempts(row.id).await?.pop();
+        out.push(DeliverySummary { row, last_attempt });
+    }
+    Ok(out)
+}
+
+/// Makes one dead or delivered row pending again, due now.
+pub async fn redeliver_one(store: &dyn Store, id: i64) -> StoreResult<Redelivered> {
+    store.redeliver(id, SystemClock.now()).await
+}
+
+/// Redelivers every dead or delivered row updated since `since`; returns how many.
+pub async fn redeliver_since(store: &dyn Store, since: Ticks) -> StoreResult<u64> {
+    store.redeliver_since(since, SystemClock.now()).await
+}
+
+/// A plain-text table for the terminal.
+pub fn format_table(rows: &[DeliverySummary]) -> String {
+    let mut out = format!(
+        "{:>8}  {:<9}  {:<12}  {:<36}  {:>4}  {:>8}  {:<28}  {}\n",
+        "ID", "STATE", "MERCHANT", "TRANSACTION", "TYPE", "ATTEMPTS", "NEXT/UPDATED", "LAST RESULT"
+    );
+    for s in rows {
+        let r = &s.row;
+        let when = match r.state {
+            OutboxState::Pending => r.next_attempt_at,
+            _ => r.updated_at,
+        };
+        let _ = writeln!(
+            out,
+            "{:>8}  {:<9}  {:<12}  {:<36}  {:>4}  {:>8}  {:<28}  {}",
+            r.id,
+            r.state.as_str(),
+            r.merchant_id,
+            r.billwerk_id,
+            r.webhook_type,
+            r.attempts,
+            when.to_wire(),
+            last_result(s)
+        );
+    }
+    out
+}
+
+fn last_result(s: &DeliverySummary) -> String {
+    let text = match &s.last_attempt {
+        Some(a) => match (a.http_status, &a.error) {
+            (_, Some(e)) => e.clone(),
+            (Some(code), None) => format!("HTTP {code} ({} ms)", a.latency_ms),
+            (None, None) => String::new(),
+        },
+        None => s.row.last_error.clone().unwrap_or_default(),
+    };
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(80)
+        .collect()
+}

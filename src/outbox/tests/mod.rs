@@ -1,0 +1,226 @@
+//! Outbox worker tests against a recording Billwerk stand-in, on SQLite always and on Postgres when
+//! `PSPI_TEST_POSTGRES_URL` is set (an unreachable server fails). Each test gets a fresh database.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use tokio_util::sync::CancellationToken;
+
+use super::Worker;
+use crate::config::WebhooksSection;
+use crate::domain::{Clock, ManualClock, Role, SystemClock, Ticks, TxKind, TxStatus, WebhookType};
+use crate::sim::billwerk::{BillwerkStandIn, StandInHandle};
+use crate::store::outbox::{OutboxRow, OutboxState};
+use crate::store::{
+    Inserted, MerchantRecord, OutboxStore, ScratchDb, SqlStore, Store, TransactionRecord, TxUpdate,
+    connect_postgres, connect_sqlite, postgres_admin_url_from_env,
+};
+
+mod cases;
+mod more;
+
+use cases::*;
+use more::*;
+
+/// A fresh database, the stand-in and a time base (the wall clock at the start).
+pub(super) struct Env {
+    pub store: SqlStore,
+    pub url: String,
+    pub hook: StandInHandle,
+    pub t0: Ticks,
+    _shutdown: tokio_util::sync::DropGuard,
+}
+
+async fn env_for(store: SqlStore, url: String) -> Env {
+    store.migrate().await.expect("migrate");
+    let token = CancellationToken::new();
+    let hook = BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), token.clone())
+        .await
+        .expect("stand-in");
+    Env {
+        store,
+        url,
+        hook,
+        t0: SystemClock.now(),
+        _shutdown: token.drop_guard(),
+    }
+}
+
+async fn with_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Env) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = ScratchDb::sqlite().await.expect("scratch sqlite");
+    let store = connect_sqlite(&db.url).await.expect("connect sqlite");
+    test(env_for(store, db.url.clone()).await).await;
+}
+
+async fn with_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Env) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(admin) = postgres_admin_url_from_env() else {
+        return;
+    };
+    let db = ScratchDb::postgres(&admin).await.expect("scratch postgres");
+    let store = connect_postgres(&db.url, 10).await.expect("connect pg");
+    test(env_for(store.clone(), db.url.clone()).await).await;
+    store.close().await;
+    db.drop_db().await.expect("drop scratch database");
+}
+
+macro_rules! outbox_tests {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::with_sqlite(super::$name).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::with_postgres(super::$name).await
+                }
+            )*
+        }
+    };
+}
+
+outbox_tests!(
+    burst_coalesces_to_one_webhook,
+    change_during_delivery_is_not_lost,
+    retries_until_recovery,
+    retry_after_is_honoured,
+    horizon_then_redeliver,
+    body_shape_and_agreement_topic,
+    refused_target_is_dead_not_sent,
+    two_workers_deliver_each_once,
+    crash_after_claim_is_redelivered,
+);
+
+pub(super) fn cfg() -> WebhooksSection {
+    WebhooksSection {
+        allowed_hosts: vec!["127.0.0.1".into()],
+        allow_private_targets: true,
+        request_timeout_secs: 5,
+        first_retry_secs: 30,
+        max_retry_secs: 3600,
+        give_up_after_secs: 259_200,
+        batch_size: 50,
+        lease_secs: 60,
+        poll_interval_ms: 10,
+    }
+}
+
+pub(super) fn worker(store: &SqlStore, cfg: WebhooksSection) -> Worker {
+    let clock = Arc::new(ManualClock::new(Ticks(0)));
+    Worker::new(Arc::new(store.clone()), cfg, clock).expect("worker")
+}
+
+pub(super) fn secs(t: Ticks, s: i64) -> Ticks {
+    t.plus_seconds(s)
+}
+
+/// A merchant `m1` (created once) and a new payment whose webhookTarget is `target`.
+pub(super) async fn new_tx(env: &Env, billwerk_id: &str, target: &str) -> TransactionRecord {
+    if env.store.find_merchant("m1").await.expect("find").is_none() {
+        let m = MerchantRecord {
+            id: "m1".into(),
+            name: "merchant one".into(),
+            psp: "oppwa".into(),
+            created_at: env.t0,
+        };
+        env.store
+            .create_merchant(&m, b"hash-m1")
+            .await
+            .expect("merchant");
+    }
+    let tx = TransactionRecord {
+        id: format!("tx-{billwerk_id}"),
+        merchant_id: "m1".into(),
+        kind: TxKind::Payment,
+        billwerk_id: billwerk_id.into(),
+        agreement_id: Some("agr-1".into()),
+        role: Some(Role::CreditCard),
+        currency: "EUR".into(),
+        requested_amount: Decimal::from_str("12.50").expect("decimal"),
+        authorized_amount: Decimal::ZERO,
+        status: TxStatus::Initiated,
+        psp_tx_id: None,
+        webhook_target: target.into(),
+        parent_id: None,
+        is_initial: true,
+        expires_at: None,
+        checkout_id: None,
+        checkout_integrity: None,
+        checkout_token: None,
+        success_url: None,
+        error_url: None,
+        abort_url: None,
+        language: None,
+        reference_text: None,
+        planned_execution_date: None,
+        booking_date: None,
+        error: None,
+        needs_reconcile: false,
+        created_at: env.t0,
+        last_updated: env.t0,
+    };
+    match env
+        .store
+        .insert_transaction(&tx, "created")
+        .await
+        .expect("insert")
+    {
+        Inserted::New(t) => t,
+        Inserted::Existing(_) => panic!("expected a new transaction"),
+    }
+}
+
+/// Applies a change at `at` that queues a webhook of `kind`.
+pub(super) async fn change(
+    env: &Env,
+    tx: &TransactionRecord,
+    at: Ticks,
+    status: TxStatus,
+    kind: WebhookType,
+) -> TransactionRecord {
+    let at = Ticks::next_after(at, tx.last_updated);
+    let u = TxUpdate {
+        status: Some(status),
+        notify: Some(kind),
+        note: "test".into(),
+        ..TxUpdate::default()
+    };
+    env.store
+        .apply_update("m1", &tx.id, tx.last_updated, at, &u)
+        .await
+        .expect("apply_update")
+}
+
+pub(super) async fn rows(env: &Env) -> Vec<OutboxRow> {
+    let f = crate::store::outbox::DeliveryFilter::default();
+    let mut rows = env.store.list_deliveries(&f).await.expect("list");
+    rows.reverse();
+    rows
+}
+
+pub(super) async fn only_row(env: &Env) -> OutboxRow {
+    let mut all = rows(env).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    all.remove(0)
+}
+
+pub(super) fn type_of(body: &serde_json::Value) -> i64 {
+    body["Type"].to_string().parse().expect("numeric Type")
+}
+
+pub(super) const PENDING: OutboxState = OutboxState::Pending;
