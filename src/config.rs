@@ -80,6 +80,8 @@ pub struct WebhooksSection {
     pub batch_size: u32,
     pub lease_secs: u64,
     pub poll_interval_ms: u64,
+    pub coalesce_quiet_ms: u64,
+    pub coalesce_max_wait_ms: u64,
 }
 
 /// The reconciler of unknown PSP outcomes and lapsed checkouts.

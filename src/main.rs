@@ -40,9 +40,32 @@ enum Command {
     /// Onboard merchants (Billwerk accounts) and manage their API tokens.
     #[command(subcommand)]
     Merchants(MerchantsCommand),
+    /// Inspect and redeliver Billwerk webhooks.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
     /// Run a PSP simulator on its own.
     #[command(subcommand)]
     Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum DeliveriesCommand {
+    /// Failed (still retrying) and dead webhooks, with their last attempt.
+    List {
+        /// Only those updated since this time (RFC 3339, e.g. 2026-11-22T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Send a webhook again now: one by id, or every dead or delivered one since a time.
+    Redeliver {
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        since: Option<String>,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Default)]
@@ -56,6 +79,12 @@ struct ServeArgs {
     /// Do not start the built-in OPPWA simulator even if the profile enables it.
     #[arg(long)]
     no_simulator: bool,
+    /// Serve the API only; run the webhook and reconciler workers elsewhere.
+    #[arg(long, conflicts_with = "workers_only")]
+    no_workers: bool,
+    /// Run only the webhook and reconciler workers (no HTTP API).
+    #[arg(long)]
+    workers_only: bool,
 }
 
 #[derive(Subcommand)]
@@ -119,7 +148,8 @@ async fn run(cli: Cli) -> Result<(), StartupError> {
             }
             cfg.validate()?;
             telemetry::init(&cfg.log.level, cfg.log.format == "json");
-            serve(cfg).await
+            let roles = Roles { api: !args.workers_only, workers: !args.no_workers };
+            serve(cfg, roles).await
         }
         Command::Migrate { .. } => {
             cfg.validate()?;
@@ -131,6 +161,10 @@ async fn run(cli: Cli) -> Result<(), StartupError> {
         Command::Merchants(m) => {
             cfg.validate()?;
             merchants(&cfg, m).await
+        }
+        Command::Deliveries(d) => {
+            cfg.validate()?;
+            deliveries(&cfg, d).await
         }
         Command::Sim(SimCommand::Oppwa { listen }) => {
             let listen = listen.unwrap_or(cfg.simulator.listen.clone());
@@ -146,14 +180,23 @@ fn command_db_url(c: &Command) -> Option<String> {
         Command::Migrate { database_url }
         | Command::Merchants(MerchantsCommand::Create { database_url, .. })
         | Command::Merchants(MerchantsCommand::List { database_url })
-        | Command::Merchants(MerchantsCommand::RotateToken { database_url, .. }) => {
+        | Command::Merchants(MerchantsCommand::RotateToken { database_url, .. })
+        | Command::Deliveries(DeliveriesCommand::List { database_url, .. })
+        | Command::Deliveries(DeliveriesCommand::Redeliver { database_url, .. }) => {
             database_url.clone()
         }
         Command::Sim(_) => None,
     }
 }
 
-async fn serve(cfg: AppConfig) -> Result<(), StartupError> {
+/// Which parts of the service this process runs.
+#[derive(Clone, Copy)]
+struct Roles {
+    api: bool,
+    workers: bool,
+}
+
+async fn serve(cfg: AppConfig, roles: Roles) -> Result<(), StartupError> {
     let shutdown = CancellationToken::new();
     let store = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
     store.migrate().await?;
@@ -162,27 +205,38 @@ async fn serve(cfg: AppConfig) -> Result<(), StartupError> {
         sim = Some(start_sim(&cfg.simulator.listen, shutdown.clone()).await?);
     }
     let app = startup::build_app(&cfg, store.clone(), Arc::new(SystemClock))?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen_addr()?)
-        .await
-        .map_err(|e| StartupError::Other(format!("server.listen {}: {e}", cfg.server.listen)))?;
-    let server = startup::serve(app, listener, cfg.server.body_limit_bytes, shutdown.clone())?;
-    tracing::info!(
-        addr = %server.addr,
-        profile = %cfg.profile,
-        database = %store::redact_url(&cfg.database.url),
-        backend = store.backend(),
-        "psp-integrator listening"
-    );
+    let mut tasks = Vec::new();
+    if roles.workers {
+        tasks.extend(startup::spawn_workers(&cfg, &app, shutdown.clone())?);
+        tracing::info!("webhook and reconciler workers running");
+    }
+    if roles.api {
+        let listener = tokio::net::TcpListener::bind(cfg.listen_addr()?)
+            .await
+            .map_err(|e| StartupError::Other(format!("server.listen {}: {e}", cfg.server.listen)))?;
+        let server = startup::serve(app, listener, cfg.server.body_limit_bytes, shutdown.clone())?;
+        tracing::info!(
+            addr = %server.addr,
+            profile = %cfg.profile,
+            database = %store::redact_url(&cfg.database.url),
+            backend = store.backend(),
+            "psp-integrator listening"
+        );
+        tasks.push(tokio::spawn(async move {
+            if let Ok(Err(e)) = server.task.await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        }));
+    }
     if sim.is_some() {
         tracing::warn!("the built-in OPPWA simulator is running: development use only");
     }
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
-    server
-        .task
-        .await
-        .map_err(|e| StartupError::Other(e.to_string()))??;
+    for t in tasks {
+        let _ = t.await;
+    }
     Ok(())
 }
 
@@ -196,8 +250,10 @@ async fn start_sim(
             "simulator.listen: '{listen}' is not a socket address"
         ))
     })?;
+    // A person trying the service gets the PSP's notifications without driving the admin API.
     let config = SimConfig {
         public_base_url: String::new(),
+        auto_deliver: true,
         ..SimConfig::default()
     };
     let handle = Sim::spawn(config, addr, shutdown)
@@ -260,6 +316,44 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
                 "new token for {} ({}): {token}\n(the previous token no longer works)",
                 m.name, m.id
             );
+        }
+    }
+    Ok(())
+}
+
+fn parse_time(key: &str, v: &str) -> Result<psp_integrator::domain::Ticks, StartupError> {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|d| psp_integrator::domain::Ticks::from_datetime(d.with_timezone(&chrono::Utc)))
+        .map_err(|_| StartupError::Other(format!("{key}: '{v}' is not an RFC 3339 time like 2026-11-22T00:00:00Z")))
+}
+
+async fn deliveries(cfg: &AppConfig, cmd: DeliveriesCommand) -> Result<(), StartupError> {
+    use psp_integrator::admin_deliveries as d;
+    let store = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    store.migrate().await?;
+    match cmd {
+        DeliveriesCommand::List { since, .. } => {
+            let since = since.map(|s| parse_time("--since", &s)).transpose()?;
+            let rows = d::list_failed(store.as_ref(), since).await?;
+            if rows.is_empty() {
+                println!("no failed or dead webhooks");
+            } else {
+                print!("{}", d::format_table(&rows));
+            }
+        }
+        DeliveriesCommand::Redeliver { id: Some(id), .. } => {
+            let r = d::redeliver_one(store.as_ref(), id).await.map_err(|e| match e {
+                store::StoreError::NotFound => StartupError::Other(format!("no dead or delivered webhook with id {id}")),
+                other => other.into(),
+            })?;
+            println!("webhook {id} queued for delivery ({r:?})");
+        }
+        DeliveriesCommand::Redeliver { since: Some(since), .. } => {
+            let n = d::redeliver_since(store.as_ref(), parse_time("--since", &since)?).await?;
+            println!("{n} webhook(s) queued for delivery");
+        }
+        DeliveriesCommand::Redeliver { .. } => {
+            return Err(StartupError::Other("redeliver needs an ID or --since TIME".into()));
         }
     }
     Ok(())

@@ -15,7 +15,7 @@ use crate::config::WebhooksSection;
 use crate::contract::responses::Webhook;
 use crate::domain::{Clock, Ticks, WebhookType};
 use crate::store::Store;
-use crate::store::outbox::{Attempt, Finish, Finished, OutboxRow};
+use crate::store::outbox::{Attempt, ClaimWindow, Finish, Finished, OutboxRow};
 
 /// Response bodies are kept up to this many characters.
 const EXCERPT_CHARS: usize = 512;
@@ -74,13 +74,21 @@ impl Worker {
         })
     }
 
+    fn window(&self, now: Ticks) -> ClaimWindow {
+        let ms = |v: u64| Ticks(now.0.saturating_sub(i64::try_from(v).unwrap_or(i64::MAX).saturating_mul(10_000)));
+        ClaimWindow {
+            settled_before: ms(self.cfg.coalesce_quiet_ms),
+            overdue_before: ms(self.cfg.coalesce_max_wait_ms),
+        }
+    }
+
     /// Claims the rows due at `now` and delivers them; never panics on store or HTTP errors.
     pub async fn run_once(&self, now: Ticks) -> RunReport {
         let mut report = RunReport::default();
         let lease_until = now.plus_seconds(i64::try_from(self.cfg.lease_secs).unwrap_or(60));
         let rows = match self
             .store
-            .claim_due(now, lease_until, self.cfg.batch_size.max(1))
+            .claim_due(now, lease_until, self.window(now), self.cfg.batch_size.max(1))
             .await
         {
             Ok(rows) => rows,

@@ -122,14 +122,31 @@ pub enum Redelivered {
 }
 
 /// Outbox operations beyond the enqueue that `apply_update` performs.
+/// Coalescing: a row is taken once its latest change is older than `settled_before` (a burst has
+/// gone quiet), or once it has been pending since before `overdue_before` (a steady stream of
+/// changes still gets delivered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimWindow {
+    pub settled_before: Ticks,
+    pub overdue_before: Ticks,
+}
+
+impl ClaimWindow {
+    /// No waiting: every due row.
+    pub fn immediate(now: Ticks) -> Self {
+        Self { settled_before: now, overdue_before: now }
+    }
+}
+
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Leases up to `limit` due pending rows (next_attempt_at <= now, lease free or expired)
-    /// until `lease_until`, oldest due first.
+    /// Leases up to `limit` due pending rows (next_attempt_at <= now, lease free or expired,
+    /// and settled per `window`) until `lease_until`, oldest due first.
     async fn claim_due(
         &self,
         now: Ticks,
         lease_until: Ticks,
+        window: ClaimWindow,
         limit: u32,
     ) -> StoreResult<Vec<OutboxRow>>;
     /// Records `attempt` and applies `result` to the claimed `row`, releasing the lease.
@@ -155,9 +172,10 @@ impl OutboxStore for SqlStore {
         &self,
         now: Ticks,
         lease_until: Ticks,
+        window: ClaimWindow,
         limit: u32,
     ) -> StoreResult<Vec<OutboxRow>> {
-        self.claim_due_impl(now, lease_until, limit).await
+        self.claim_due_impl(now, lease_until, window, limit).await
     }
 
     async fn finish(

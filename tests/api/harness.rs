@@ -476,7 +476,7 @@ impl TestApp {
     pub fn worker(&self) -> psp_integrator::outbox::worker::Worker {
         psp_integrator::outbox::worker::Worker::new(
             self.store.clone(),
-            &self.cfg.webhooks,
+            self.cfg.webhooks.clone(),
             Arc::new(SystemClock),
         )
         .expect("worker")

@@ -117,6 +117,8 @@ pub(super) fn cfg() -> WebhooksSection {
         batch_size: 50,
         lease_secs: 60,
         poll_interval_ms: 10,
+        coalesce_quiet_ms: 0,
+        coalesce_max_wait_ms: 0,
     }
 }
 
@@ -173,6 +175,8 @@ pub(super) async fn new_tx(env: &Env, billwerk_id: &str, target: &str) -> Transa
         needs_reconcile: false,
         created_at: env.t0,
         last_updated: env.t0,
+        next_reconcile_at: None,
+        reconcile_attempts: 0,
     };
     match env
         .store

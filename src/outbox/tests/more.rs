@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::*;
 use crate::domain::{AgreementStatus, Bearer};
 use crate::store::AgreementRecord;
+use crate::store::outbox::ClaimWindow;
 
 pub(super) async fn body_shape_and_agreement_topic(env: Env) {
     let tx = new_tx(
@@ -145,7 +146,7 @@ pub(super) async fn crash_after_claim_is_redelivered(env: Env) {
     // A worker claimed the row and died before sending.
     let claimed = env
         .store
-        .claim_due(now, secs(now, 60), 10)
+        .claim_due(now, secs(now, 60), ClaimWindow::immediate(now), 10)
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 1);

@@ -16,6 +16,7 @@ impl SqlStore {
         &self,
         now: Ticks,
         lease_until: Ticks,
+        window: super::ClaimWindow,
         limit: u32,
     ) -> StoreResult<Vec<OutboxRow>> {
         // One statement: the sub-select locks (and on Postgres skips already locked) rows, the
@@ -24,6 +25,7 @@ impl SqlStore {
             "UPDATE outbox SET lease_until = $1 WHERE id IN (SELECT id FROM outbox \
              WHERE state = 'pending' AND next_attempt_at <= $2 \
              AND (lease_until IS NULL OR lease_until <= $2) \
+             AND (updated_at <= $4 OR pending_since <= $5) \
              ORDER BY next_attempt_at, id LIMIT $3{}) RETURNING {OUTBOX_COLUMNS}",
             self.dialect.row_lock_suffix()
         );
@@ -31,6 +33,8 @@ impl SqlStore {
             .bind(lease_until.0)
             .bind(now.0)
             .bind(i64::from(limit))
+            .bind(window.settled_before.0)
+            .bind(window.overdue_before.0)
             .fetch_all(&self.pool)
             .await?;
         let mut out = rows
