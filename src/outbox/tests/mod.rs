@@ -104,6 +104,7 @@ outbox_tests!(
     refused_target_is_dead_not_sent,
     two_workers_deliver_each_once,
     crash_after_claim_is_redelivered,
+    run_loop_delivers_and_stops,
 );
 
 pub(super) fn cfg() -> WebhooksSection {

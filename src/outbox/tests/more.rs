@@ -178,3 +178,30 @@ pub(super) async fn crash_after_claim_is_redelivered(env: Env) {
     assert_eq!(late, crate::store::outbox::Finished::LeaseLost);
     assert_eq!(only_row(&env).await.state, OutboxState::Delivered);
 }
+
+pub(super) async fn run_loop_delivers_and_stops(env: Env) {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let w = Worker::new(Arc::new(env.store.clone()), cfg(), clock).expect("worker");
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(w.run(stop.clone()));
+    let tx = new_tx(&env, "b1", &env.hook.url("/hook")).await;
+    change(
+        &env,
+        &tx,
+        SystemClock.now(),
+        TxStatus::Succeeded,
+        WebhookType::Payment,
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while env.hook.received().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(5), running)
+        .await
+        .expect("stops on cancel")
+        .expect("join");
+    assert_eq!(env.hook.received().len(), 1);
+    assert_eq!(only_row(&env).await.state, OutboxState::Delivered);
+}

@@ -52,62 +52,13 @@ impl SqlStore {
         result: &Finish,
     ) -> StoreResult<Finished> {
         let mut tx = self.pool.begin().await?;
-        let lease = row.lease_until.map(|t| t.0);
         let finished = match result {
-            Finish::Delivered => {
-                let sql = "UPDATE outbox SET state = 'delivered', lease_until = NULL, \
-                    attempts = attempts + 1, last_error = NULL, updated_at = $4 \
-                    WHERE id = $1 AND lease_until = $2 AND version = $3 AND state = 'pending'";
-                let n = sqlx::query(sql)
-                    .bind(row.id)
-                    .bind(lease)
-                    .bind(row.version)
-                    .bind(attempt.at.0)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 1 {
-                    Finished::Delivered
-                } else {
-                    release(&mut tx, row, None).await?
-                }
-            }
+            Finish::Delivered => mark_final(&mut tx, row, "delivered", None, attempt.at).await?,
             Finish::Retry { next_attempt_at } => {
-                let sql = "UPDATE outbox SET lease_until = NULL, attempts = attempts + 1, \
-                    next_attempt_at = $3, last_error = $4 \
-                    WHERE id = $1 AND lease_until = $2 AND state = 'pending'";
-                let n = sqlx::query(sql)
-                    .bind(row.id)
-                    .bind(lease)
-                    .bind(next_attempt_at.0)
-                    .bind(attempt_error(attempt))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 1 {
-                    Finished::Rescheduled
-                } else {
-                    Finished::LeaseLost
-                }
+                reschedule(&mut tx, row, *next_attempt_at, attempt).await?
             }
             Finish::Dead { reason } => {
-                let sql = "UPDATE outbox SET state = 'dead', lease_until = NULL, \
-                    attempts = attempts + 1, last_error = $4, updated_at = $5 \
-                    WHERE id = $1 AND lease_until = $2 AND version = $3 AND state = 'pending'";
-                let n = sqlx::query(sql)
-                    .bind(row.id)
-                    .bind(lease)
-                    .bind(row.version)
-                    .bind(reason)
-                    .bind(attempt.at.0)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 1 {
-                    Finished::Dead
-                } else {
-                    release(&mut tx, row, Some(reason)).await?
-                }
+                mark_final(&mut tx, row, "dead", Some(reason), attempt.at).await?
             }
         };
         insert_attempt(&mut tx, row.id, attempt).await?;
@@ -249,6 +200,60 @@ impl SqlStore {
         }
         Ok(count)
     }
+}
+
+/// Delivered or dead, only for the version we sent; otherwise the row stays pending (released).
+async fn mark_final(
+    conn: &mut AnyConnection,
+    row: &OutboxRow,
+    state: &'static str,
+    reason: Option<&String>,
+    at: Ticks,
+) -> StoreResult<Finished> {
+    let n = sqlx::query(
+        "UPDATE outbox SET state = $4, lease_until = NULL, attempts = attempts + 1, \
+         last_error = $5, updated_at = $6 \
+         WHERE id = $1 AND lease_until = $2 AND version = $3 AND state = 'pending'",
+    )
+    .bind(row.id)
+    .bind(row.lease_until.map(|t| t.0))
+    .bind(row.version)
+    .bind(state)
+    .bind(reason.map(String::as_str))
+    .bind(at.0)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    match (n, state) {
+        (1, "delivered") => Ok(Finished::Delivered),
+        (1, _) => Ok(Finished::Dead),
+        _ => release(conn, row, reason).await,
+    }
+}
+
+async fn reschedule(
+    conn: &mut AnyConnection,
+    row: &OutboxRow,
+    next_attempt_at: Ticks,
+    attempt: &Attempt,
+) -> StoreResult<Finished> {
+    let n = sqlx::query(
+        "UPDATE outbox SET lease_until = NULL, attempts = attempts + 1, \
+         next_attempt_at = $3, last_error = $4 \
+         WHERE id = $1 AND lease_until = $2 AND state = 'pending'",
+    )
+    .bind(row.id)
+    .bind(row.lease_until.map(|t| t.0))
+    .bind(next_attempt_at.0)
+    .bind(attempt_error(attempt))
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(if n == 1 {
+        Finished::Rescheduled
+    } else {
+        Finished::LeaseLost
+    })
 }
 
 /// The row changed while we held it (or our lease is gone): release it if still ours, keep it
