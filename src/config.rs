@@ -133,7 +133,10 @@ impl AppConfig {
             .add_source(
                 Environment::with_prefix("PSPI")
                     .prefix_separator("__")
-                    .separator("__"),
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("webhooks.allowed_hosts"),
             )
             .build()
             .map_err(|e| err("config", e.to_string()))?;
@@ -247,6 +250,12 @@ mod tests {
         assert_eq!(e.key, "security.master_key");
         let mut bad = cfg.clone();
         bad.server.listen = "nonsense".into();
+        assert!(
+            cfg.webhooks
+                .allowed_hosts
+                .iter()
+                .any(|h| h == "*.billwerk.com")
+        );
         assert_eq!(bad.validate().expect_err("bad listen").key, "server.listen");
     }
 }

@@ -148,7 +148,10 @@ async fn run(cli: Cli) -> Result<(), StartupError> {
             }
             cfg.validate()?;
             telemetry::init(&cfg.log.level, cfg.log.format == "json");
-            let roles = Roles { api: !args.workers_only, workers: !args.no_workers };
+            let roles = Roles {
+                api: !args.workers_only,
+                workers: !args.no_workers,
+            };
             serve(cfg, roles).await
         }
         Command::Migrate { .. } => {
@@ -213,7 +216,9 @@ async fn serve(cfg: AppConfig, roles: Roles) -> Result<(), StartupError> {
     if roles.api {
         let listener = tokio::net::TcpListener::bind(cfg.listen_addr()?)
             .await
-            .map_err(|e| StartupError::Other(format!("server.listen {}: {e}", cfg.server.listen)))?;
+            .map_err(|e| {
+                StartupError::Other(format!("server.listen {}: {e}", cfg.server.listen))
+            })?;
         let server = startup::serve(app, listener, cfg.server.body_limit_bytes, shutdown.clone())?;
         tracing::info!(
             addr = %server.addr,
@@ -324,7 +329,11 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
 fn parse_time(key: &str, v: &str) -> Result<psp_integrator::domain::Ticks, StartupError> {
     chrono::DateTime::parse_from_rfc3339(v)
         .map(|d| psp_integrator::domain::Ticks::from_datetime(d.with_timezone(&chrono::Utc)))
-        .map_err(|_| StartupError::Other(format!("{key}: '{v}' is not an RFC 3339 time like 2026-11-22T00:00:00Z")))
+        .map_err(|_| {
+            StartupError::Other(format!(
+                "{key}: '{v}' is not an RFC 3339 time like 2026-11-22T00:00:00Z"
+            ))
+        })
 }
 
 async fn deliveries(cfg: &AppConfig, cmd: DeliveriesCommand) -> Result<(), StartupError> {
@@ -342,18 +351,26 @@ async fn deliveries(cfg: &AppConfig, cmd: DeliveriesCommand) -> Result<(), Start
             }
         }
         DeliveriesCommand::Redeliver { id: Some(id), .. } => {
-            let r = d::redeliver_one(store.as_ref(), id).await.map_err(|e| match e {
-                store::StoreError::NotFound => StartupError::Other(format!("no dead or delivered webhook with id {id}")),
-                other => other.into(),
-            })?;
+            let r = d::redeliver_one(store.as_ref(), id)
+                .await
+                .map_err(|e| match e {
+                    store::StoreError::NotFound => {
+                        StartupError::Other(format!("no dead or delivered webhook with id {id}"))
+                    }
+                    other => other.into(),
+                })?;
             println!("webhook {id} queued for delivery ({r:?})");
         }
-        DeliveriesCommand::Redeliver { since: Some(since), .. } => {
+        DeliveriesCommand::Redeliver {
+            since: Some(since), ..
+        } => {
             let n = d::redeliver_since(store.as_ref(), parse_time("--since", &since)?).await?;
             println!("{n} webhook(s) queued for delivery");
         }
         DeliveriesCommand::Redeliver { .. } => {
-            return Err(StartupError::Other("redeliver needs an ID or --since TIME".into()));
+            return Err(StartupError::Other(
+                "redeliver needs an ID or --since TIME".into(),
+            ));
         }
     }
     Ok(())

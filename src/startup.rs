@@ -51,12 +51,22 @@ pub fn build_app(
 }
 
 /// Starts the outbox worker and the reconciler; they stop when `shutdown` is cancelled.
-pub fn spawn_workers(cfg: &AppConfig, app: &App, shutdown: CancellationToken) -> Result<Vec<JoinHandle<()>>, StartupError> {
-    let worker = crate::outbox::Worker::new(app.store.clone(), cfg.webhooks.clone(), app.clock.clone())
-        .map_err(|e| StartupError::Other(format!("webhook client: {e}")))?;
+pub fn spawn_workers(
+    cfg: &AppConfig,
+    app: &App,
+    shutdown: CancellationToken,
+) -> Result<Vec<JoinHandle<()>>, StartupError> {
+    let worker =
+        crate::outbox::Worker::new(app.store.clone(), cfg.webhooks.clone(), app.clock.clone())
+            .map_err(|e| StartupError::Other(format!("webhook client: {e}")))?;
     let policy = crate::flows::reconcile::Policy::from(&cfg.reconciler);
     let interval = Duration::from_secs(cfg.reconciler.poll_interval_secs.max(1));
-    let recon = tokio::spawn(crate::flows::reconcile::run(app.clone(), policy, interval, shutdown.clone()));
+    let recon = tokio::spawn(crate::flows::reconcile::run(
+        app.clone(),
+        policy,
+        interval,
+        shutdown.clone(),
+    ));
     Ok(vec![tokio::spawn(worker.run(shutdown)), recon])
 }
 

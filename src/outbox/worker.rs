@@ -75,7 +75,12 @@ impl Worker {
     }
 
     fn window(&self, now: Ticks) -> ClaimWindow {
-        let ms = |v: u64| Ticks(now.0.saturating_sub(i64::try_from(v).unwrap_or(i64::MAX).saturating_mul(10_000)));
+        let ms = |v: u64| {
+            Ticks(
+                now.0
+                    .saturating_sub(i64::try_from(v).unwrap_or(i64::MAX).saturating_mul(10_000)),
+            )
+        };
         ClaimWindow {
             settled_before: ms(self.cfg.coalesce_quiet_ms),
             overdue_before: ms(self.cfg.coalesce_max_wait_ms),
@@ -88,7 +93,12 @@ impl Worker {
         let lease_until = now.plus_seconds(i64::try_from(self.cfg.lease_secs).unwrap_or(60));
         let rows = match self
             .store
-            .claim_due(now, lease_until, self.window(now), self.cfg.batch_size.max(1))
+            .claim_due(
+                now,
+                lease_until,
+                self.window(now),
+                self.cfg.batch_size.max(1),
+            )
             .await
         {
             Ok(rows) => rows,

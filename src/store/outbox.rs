@@ -134,7 +134,10 @@ pub struct ClaimWindow {
 impl ClaimWindow {
     /// No waiting: every due row.
     pub fn immediate(now: Ticks) -> Self {
-        Self { settled_before: now, overdue_before: now }
+        Self {
+            settled_before: now,
+            overdue_before: now,
+        }
     }
 }
 

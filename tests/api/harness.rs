@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use psp_integrator::config::AppConfig;
 use psp_integrator::domain::SystemClock;
-use psp_integrator::sim::oppwa::{self as sim, Fault, Sim, SimConfig, SimHandle};
 use psp_integrator::sim::billwerk::{BillwerkStandIn, StandInHandle};
+use psp_integrator::sim::oppwa::{self as sim, Fault, Sim, SimConfig, SimHandle};
 use psp_integrator::startup;
 use psp_integrator::store::{self, Store, scratch::ScratchDb};
 use reqwest::StatusCode;
@@ -85,9 +85,10 @@ impl TestApp {
         )
         .await
         .expect("simulator starts");
-        let standin = BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), shutdown.clone())
-            .await
-            .expect("stand-in starts");
+        let standin =
+            BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), shutdown.clone())
+                .await
+                .expect("stand-in starts");
         let mut cfg = config_for(&sim.base_url, &scratch.url);
         tweak(&mut cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -100,8 +101,13 @@ impl TestApp {
         store.migrate().await.expect("migrate");
         let app = startup::build_app(&cfg, store.clone(), Arc::new(SystemClock)).expect("app");
         let providers = app.providers.clone();
-        startup::serve(app.clone(), listener, cfg.server.body_limit_bytes, shutdown.clone())
-            .expect("serve");
+        startup::serve(
+            app.clone(),
+            listener,
+            cfg.server.body_limit_bytes,
+            shutdown.clone(),
+        )
+        .expect("serve");
         let name = format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let (m, token) = psp_integrator::admin::create_merchant(
             store.as_ref(),
@@ -463,7 +469,12 @@ impl TestApp {
             types: vec![],
             fields: "ALL".into(),
         });
-        let status = self.sim.sim.activate_webhook(id).await.expect("activation test sent");
+        let status = self
+            .sim
+            .sim
+            .activate_webhook(id)
+            .await
+            .expect("activation test sent");
         assert_eq!(status, 200, "our endpoint answers the activation test");
     }
 
@@ -490,7 +501,11 @@ impl TestApp {
 
     /// Webhooks the Billwerk stand-in received, as JSON bodies.
     pub fn webhooks(&self) -> Vec<Value> {
-        self.standin.received().into_iter().map(|r| r.body).collect()
+        self.standin
+            .received()
+            .into_iter()
+            .map(|r| r.body)
+            .collect()
     }
 }
 

@@ -11,18 +11,34 @@ use crate::harness::*;
 /// A SEPA mandate and a Pending debit on it; returns (debit id, its PSP id).
 async fn pending_debit(app: &TestApp) -> (String, String) {
     let agr = agreement_id();
-    let (s, _) = app.post("/api/Preauth", targeted(sepa_preauth_body(&tx_id(), &agr), &app.hook_target())).await;
+    let (s, _) = app
+        .post(
+            "/api/Preauth",
+            targeted(sepa_preauth_body(&tx_id(), &agr), &app.hook_target()),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let debit = tx_id();
     let mut body = targeted(recurring_body(&debit, &agr, 25.0), &app.hook_target());
     body["paymentMeansReference"]["role"] = json!("Debit");
     let (s, d) = app.post("/api/Payment", body).await;
-    assert_eq!((s, d["status"].as_str()), (StatusCode::OK, Some("Pending")), "{d}");
-    (debit, d["pspTransactionId"].as_str().expect("psp id").to_string())
+    assert_eq!(
+        (s, d["status"].as_str()),
+        (StatusCode::OK, Some("Pending")),
+        "{d}"
+    );
+    (
+        debit,
+        d["pspTransactionId"].as_str().expect("psp id").to_string(),
+    )
 }
 
 fn types_for(hooks: &[Value], tx: &str) -> Vec<i64> {
-    hooks.iter().filter(|h| h["TransactionId"] == tx).filter_map(|h| h["Type"].as_i64()).collect()
+    hooks
+        .iter()
+        .filter(|h| h["TransactionId"] == tx)
+        .filter_map(|h| h["Type"].as_i64())
+        .collect()
 }
 
 #[tokio::test]
@@ -46,22 +62,73 @@ async fn notifications_must_be_authentic_and_are_stored_once() {
     };
     let url = app.notification_url();
     let cases = [
-        (url.clone(), flip(&enc.body_hex), enc.iv_hex.clone(), enc.tag_hex.clone(), 400),
-        (url.clone(), enc.body_hex.clone(), enc.iv_hex.clone(), flip(&enc.tag_hex), 400),
-        (url.clone(), enc.body_hex.clone(), flip(&enc.iv_hex), enc.tag_hex.clone(), 400),
-        (url.clone(), "not hex".into(), enc.iv_hex.clone(), enc.tag_hex.clone(), 400),
-        (format!("{}/psp/oppwa/nope/notifications", app.base), enc.body_hex.clone(), enc.iv_hex.clone(), enc.tag_hex.clone(), 404),
+        (
+            url.clone(),
+            flip(&enc.body_hex),
+            enc.iv_hex.clone(),
+            enc.tag_hex.clone(),
+            400,
+        ),
+        (
+            url.clone(),
+            enc.body_hex.clone(),
+            enc.iv_hex.clone(),
+            flip(&enc.tag_hex),
+            400,
+        ),
+        (
+            url.clone(),
+            enc.body_hex.clone(),
+            flip(&enc.iv_hex),
+            enc.tag_hex.clone(),
+            400,
+        ),
+        (
+            url.clone(),
+            "not hex".into(),
+            enc.iv_hex.clone(),
+            enc.tag_hex.clone(),
+            400,
+        ),
+        (
+            format!("{}/psp/oppwa/nope/notifications", app.base),
+            enc.body_hex.clone(),
+            enc.iv_hex.clone(),
+            enc.tag_hex.clone(),
+            404,
+        ),
     ];
     for (u, b, iv, tag, want) in cases {
         let res = post(u, b, iv, tag).await.expect("send");
         assert_eq!(res.status().as_u16(), want);
     }
-    assert_eq!(app.store.count_notifications(&app.merchant_id).await.expect("count"), 0, "nothing written");
+    assert_eq!(
+        app.store
+            .count_notifications(&app.merchant_id)
+            .await
+            .expect("count"),
+        0,
+        "nothing written"
+    );
     for _ in 0..2 {
-        let res = post(url.clone(), enc.body_hex.clone(), enc.iv_hex.clone(), enc.tag_hex.clone()).await.expect("send");
+        let res = post(
+            url.clone(),
+            enc.body_hex.clone(),
+            enc.iv_hex.clone(),
+            enc.tag_hex.clone(),
+        )
+        .await
+        .expect("send");
         assert_eq!(res.status(), StatusCode::OK);
     }
-    assert_eq!(app.store.count_notifications(&app.merchant_id).await.expect("count"), 1, "duplicate stored once");
+    assert_eq!(
+        app.store
+            .count_notifications(&app.merchant_id)
+            .await
+            .expect("count"),
+        1,
+        "duplicate stored once"
+    );
 }
 
 #[tokio::test]
@@ -69,18 +136,33 @@ async fn duplicate_and_out_of_order_notifications_settle_once() {
     let app = TestApp::spawn().await;
     app.connect_psp_webhooks().await;
     let (debit, psp_id) = pending_debit(&app).await;
-    app.sim.sim.complete(&psp_id, "000.100.110").expect("settle the debit");
+    app.sim
+        .sim
+        .complete(&psp_id, "000.100.110")
+        .expect("settle the debit");
     // The pending event (queued at creation) now arrives after the final one, and twice.
-    app.sim.sim.set_webhook_faults(WebhookFaults { duplicate: true, reverse_order: true, hold: false });
+    app.sim.sim.set_webhook_faults(WebhookFaults {
+        duplicate: true,
+        reverse_order: true,
+        hold: false,
+    });
     assert!(app.psp_delivers().await >= 4, "all copies acknowledged");
     let (_, p) = app.get(&format!("/api/Payment/{debit}")).await;
     assert_eq!(p["status"], "Succeeded", "{p}");
     assert_eq!(p["payments"][0]["amount"], json!(25));
     app.drain_outbox(5).await;
-    assert_eq!(types_for(&app.webhooks(), &debit), vec![2], "exactly one webhook");
+    assert_eq!(
+        types_for(&app.webhooks(), &debit),
+        vec![2],
+        "exactly one webhook"
+    );
     assert!(app.webhooks().iter().all(|h| h["AgreementId"].is_null()));
     app.drain_outbox(3600).await;
-    assert_eq!(types_for(&app.webhooks(), &debit).len(), 1, "no redelivery of a delivered row");
+    assert_eq!(
+        types_for(&app.webhooks(), &debit).len(),
+        1,
+        "no redelivery of a delivered row"
+    );
 }
 
 #[tokio::test]
@@ -88,12 +170,18 @@ async fn fifty_quick_changes_yield_at_most_two_webhooks() {
     let app = TestApp::spawn().await;
     app.connect_psp_webhooks().await;
     let (debit, psp_id) = pending_debit(&app).await;
-    app.sim.sim.complete(&psp_id, "000.100.110").expect("settle");
+    app.sim
+        .sim
+        .complete(&psp_id, "000.100.110")
+        .expect("settle");
     app.psp_delivers().await;
     app.drain_outbox(5).await;
     let before = types_for(&app.webhooks(), &debit).len();
     for _ in 0..50 {
-        app.sim.sim.chargeback(&psp_id, "0.10", Some("MD06")).expect("chargeback");
+        app.sim
+            .sim
+            .chargeback(&psp_id, "0.10", Some("MD06"))
+            .expect("chargeback");
         app.psp_delivers().await;
         app.drain_outbox(0).await;
     }
@@ -103,7 +191,11 @@ async fn fifty_quick_changes_yield_at_most_two_webhooks() {
     let (_, p) = app.get(&format!("/api/Payment/{debit}")).await;
     assert_eq!(p["chargebacks"].as_array().map(Vec::len), Some(50));
     assert_eq!(p["chargebacks"][0]["reason"], "UserInitiated");
-    assert_eq!(p["refundableAmount"], json!(20), "25 paid − 50 × 0.10 charged back");
+    assert_eq!(
+        p["refundableAmount"],
+        json!(20),
+        "25 paid − 50 × 0.10 charged back"
+    );
 }
 
 #[tokio::test]
@@ -126,9 +218,19 @@ async fn billwerk_outage_then_recovery_loses_nothing() {
     assert!(failed >= 3, "Billwerk was tried ({failed} attempts)");
     app.standin.set_status(200);
     app.drain_outbox(6 * 3600).await;
-    let ok: Vec<Value> = app.standin.received().into_iter().filter(|r| r.status_returned == 200).map(|r| r.body).collect();
+    let ok: Vec<Value> = app
+        .standin
+        .received()
+        .into_iter()
+        .filter(|r| r.status_returned == 200)
+        .map(|r| r.body)
+        .collect();
     for (d, _) in &debits {
-        assert_eq!(types_for(&ok, d), vec![2], "{d} delivered once after recovery");
+        assert_eq!(
+            types_for(&ok, d),
+            vec![2],
+            "{d} delivered once after recovery"
+        );
     }
 }
 
@@ -137,8 +239,18 @@ async fn checkout_completed_by_notification_alone_and_registration_deletion() {
     let app = TestApp::spawn().await;
     app.connect_psp_webhooks().await;
     let (pre, agr) = (tx_id(), agreement_id());
-    let (_, p) = app.post("/api/Preauth", targeted(preauth_body(&pre, &agr, 20.0), &app.hook_target())).await;
-    let page = app.client.get(p["redirectUrl"].as_str().expect("url")).send().await.expect("page");
+    let (_, p) = app
+        .post(
+            "/api/Preauth",
+            targeted(preauth_body(&pre, &agr, 20.0), &app.hook_target()),
+        )
+        .await;
+    let page = app
+        .client
+        .get(p["redirectUrl"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("page");
     let html = page.text().await.expect("html");
     let checkout = between(&html, "checkoutId=", "\"").expect("checkout id");
     let ret = between(&html, "action=\"", "\"").expect("action");
@@ -151,7 +263,10 @@ async fn checkout_completed_by_notification_alone_and_registration_deletion() {
     app.drain_outbox(5).await;
     assert_eq!(types_for(&app.webhooks(), &pre), vec![1]);
 
-    let reg = got["bearer"]["RegistrationId"].as_str().expect("registration").to_string();
+    let reg = got["bearer"]["RegistrationId"]
+        .as_str()
+        .expect("registration")
+        .to_string();
     app.sim.sim.delete_registration(&reg).expect("delete");
     app.psp_delivers().await;
     app.drain_outbox(10).await;
@@ -160,21 +275,41 @@ async fn checkout_completed_by_notification_alone_and_registration_deletion() {
     assert_eq!(four.len(), 1);
     assert_eq!(four[0]["TransactionId"], pre);
     assert_eq!(four[0]["AgreementId"], agr);
-    let (s, e) = app.post("/api/Payment", targeted(recurring_body(&tx_id(), &agr, 5.0), &app.hook_target())).await;
+    let (s, e) = app
+        .post(
+            "/api/Payment",
+            targeted(recurring_body(&tx_id(), &agr, 5.0), &app.hook_target()),
+        )
+        .await;
     assert_error(s, &e, 422, "BearerInvalid", "inactive");
 }
 
 #[tokio::test]
 async fn webhook_target_outside_the_allow_list_is_refused() {
     let app = TestApp::spawn().await;
-    for target in ["https://evil.example/hook", "http://10.0.0.1/hook", "https://billwerk.com.evil.example/x"] {
+    for target in [
+        "https://evil.example/hook",
+        "http://10.0.0.1/hook",
+        "https://billwerk.com.evil.example/x",
+    ] {
         let pre = tx_id();
-        let (s, e) = app.post("/api/Preauth", targeted(preauth_body(&pre, &agreement_id(), 1.0), target)).await;
+        let (s, e) = app
+            .post(
+                "/api/Preauth",
+                targeted(preauth_body(&pre, &agreement_id(), 1.0), target),
+            )
+            .await;
         assert_error(s, &e, 422, "InvalidData", "webhookTarget");
         assert_eq!(app.psp_calls(&pre), 0);
     }
     let (s, _) = app
-        .post("/api/Preauth", targeted(preauth_body(&tx_id(), &agreement_id(), 1.0), "https://sample.billwerk.com/PSPWebhooks/ExternalIntegration"))
+        .post(
+            "/api/Preauth",
+            targeted(
+                preauth_body(&tx_id(), &agreement_id(), 1.0),
+                "https://sample.billwerk.com/PSPWebhooks/ExternalIntegration",
+            ),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
 }

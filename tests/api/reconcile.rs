@@ -15,7 +15,9 @@ fn policy(app: &TestApp) -> Policy {
 
 async fn reconcile_at(app: &TestApp, secs: i64) -> reconcile::Report {
     let now = SystemClock.now().plus_seconds(secs);
-    reconcile::run_once(&app.app, &policy(app), now).await.expect("reconcile round")
+    reconcile::run_once(&app.app, &policy(app), now)
+        .await
+        .expect("reconcile round")
 }
 
 #[tokio::test]
@@ -24,14 +26,24 @@ async fn psp_timeout_is_resolved_by_the_reconciler_with_one_webhook_and_one_char
     let (s, b) = app.put_settings(&app.token, sandbox_settings()).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let agr = agreement_id();
-    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000").await;
+    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000")
+        .await;
     let pay = tx_id();
     app.fault(Fault::Delay { millis: 2500 });
-    let (s, p) = app.post("/api/Payment", targeted(recurring_body(&pay, &agr, 10.0), &app.hook_target())).await;
+    let (s, p) = app
+        .post(
+            "/api/Payment",
+            targeted(recurring_body(&pay, &agr, 10.0), &app.hook_target()),
+        )
+        .await;
     app.fault(Fault::None);
     assert_eq!((s, p["status"].as_str()), (StatusCode::OK, Some("Pending")));
 
-    assert_eq!(reconcile_at(&app, 5).await.examined, 0, "not before the first delay");
+    assert_eq!(
+        reconcile_at(&app, 5).await.examined,
+        0,
+        "not before the first delay"
+    );
     let r = reconcile_at(&app, 61).await;
     assert_eq!((r.examined, r.resolved), (1, 1));
     let (_, g) = app.get(&format!("/api/Payment/{pay}")).await;
@@ -40,19 +52,36 @@ async fn psp_timeout_is_resolved_by_the_reconciler_with_one_webhook_and_one_char
     app.drain_outbox(70).await;
     let hooks = app.webhooks();
     assert_eq!(hooks.len(), 1, "{hooks:?}");
-    assert_eq!(hooks[0], json!({"TransactionId": pay, "AgreementId": null, "Type": 2}));
-    assert_eq!(app.psp_calls(&pay), 1, "the simulator saw exactly one charge");
-    assert_eq!(reconcile_at(&app, 120).await.examined, 0, "resolved transactions are not asked again");
+    assert_eq!(
+        hooks[0],
+        json!({"TransactionId": pay, "AgreementId": null, "Type": 2})
+    );
+    assert_eq!(
+        app.psp_calls(&pay),
+        1,
+        "the simulator saw exactly one charge"
+    );
+    assert_eq!(
+        reconcile_at(&app, 120).await.examined,
+        0,
+        "resolved transactions are not asked again"
+    );
 }
 
 #[tokio::test]
 async fn unavailable_psp_backs_off_then_never_arrived_fails() {
     let app = TestApp::spawn().await;
     let agr = agreement_id();
-    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000").await;
+    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000")
+        .await;
     let pay = tx_id();
     app.fault(Fault::Unavailable);
-    let (_, p) = app.post("/api/Payment", targeted(recurring_body(&pay, &agr, 10.0), &app.hook_target())).await;
+    let (_, p) = app
+        .post(
+            "/api/Payment",
+            targeted(recurring_body(&pay, &agr, 10.0), &app.hook_target()),
+        )
+        .await;
     assert_eq!(p["status"], "Pending");
     // Still unavailable: rescheduled with growing delays.
     assert_eq!(reconcile_at(&app, 61).await.rescheduled, 1);
@@ -70,9 +99,21 @@ async fn unavailable_psp_backs_off_then_never_arrived_fails() {
 async fn abandoned_checkout_expires() {
     let app = TestApp::spawn().await;
     let pre = tx_id();
-    let (_, p) = app.post("/api/Preauth", targeted(preauth_body(&pre, &agreement_id(), 20.0), &app.hook_target())).await;
+    let (_, p) = app
+        .post(
+            "/api/Preauth",
+            targeted(
+                preauth_body(&pre, &agreement_id(), 20.0),
+                &app.hook_target(),
+            ),
+        )
+        .await;
     assert_eq!(p["status"], "Initiated");
-    assert_eq!(reconcile_at(&app, 60).await.examined, 0, "checkout still open");
+    assert_eq!(
+        reconcile_at(&app, 60).await.examined,
+        0,
+        "checkout still open"
+    );
     app.sim.sim.advance_clock(31 * 60);
     let r = reconcile_at(&app, 32 * 60).await;
     assert_eq!(r.resolved, 1, "{r:?}");
@@ -80,5 +121,8 @@ async fn abandoned_checkout_expires() {
     assert_eq!(s.as_u16(), 422, "{e}");
     assert_eq!(e["status"], "Expired");
     app.drain_outbox(33 * 60).await;
-    assert_eq!(app.webhooks(), vec![json!({"TransactionId": pre, "AgreementId": null, "Type": 1})]);
+    assert_eq!(
+        app.webhooks(),
+        vec![json!({"TransactionId": pre, "AgreementId": null, "Type": 1})]
+    );
 }
