@@ -51,7 +51,7 @@ pub async fn redeliver_since(store: &dyn Store, since: Ticks) -> StoreResult<u64
 /// A plain-text table for the terminal.
 pub fn format_table(rows: &[DeliverySummary]) -> String {
     let mut out = format!(
-        "{:>8}  {:<9}  {:<12}  {:<36}  {:>4}  {:>8}  {:<28}  {}\n",
+        "{:>6}  {:<9}  {:<32}  {:<33}  {:>4}  {:>8}  {:<28}  {}\n",
         "ID", "STATE", "MERCHANT", "TRANSACTION", "TYPE", "ATTEMPTS", "NEXT/UPDATED", "LAST RESULT"
     );
     for s in rows {
@@ -62,7 +62,7 @@ pub fn format_table(rows: &[DeliverySummary]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:>8}  {:<9}  {:<12}  {:<36}  {:>4}  {:>8}  {:<28}  {}",
+            "{:>6}  {:<9}  {:<32}  {:<33}  {:>4}  {:>8}  {:<28}  {}",
             r.id,
             r.state.as_str(),
             r.merchant_id,

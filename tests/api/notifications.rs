@@ -313,3 +313,66 @@ async fn webhook_target_outside_the_allow_list_is_refused() {
         .await;
     assert_eq!(s, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn pending_refund_confirmed_by_notification_updates_the_payment() {
+    let app = TestApp::spawn().await;
+    app.connect_psp_webhooks().await;
+    let agr = agreement_id();
+    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000")
+        .await;
+    let pay = tx_id();
+    let (_, p) = app
+        .post(
+            "/api/Payment",
+            targeted(recurring_body(&pay, &agr, 40.0), &app.hook_target()),
+        )
+        .await;
+    assert_eq!(p["status"], "Succeeded");
+    let refund = tx_id();
+    app.sim.sim.force_next_result("000.200.000");
+    let (s, r) = app
+        .post(
+            "/api/Refund",
+            targeted(refund_body(&refund, &pay, 15.0), &app.hook_target()),
+        )
+        .await;
+    assert_eq!(
+        (s, r["status"].as_str()),
+        (StatusCode::OK, Some("Pending")),
+        "{r}"
+    );
+    assert_eq!(r["refundedAmount"], json!(0));
+    let (_, before) = app.get(&format!("/api/Payment/{pay}")).await;
+    assert_eq!(
+        before["refundableAmount"],
+        json!(25),
+        "a refund in flight is not refundable again"
+    );
+    assert_eq!(before["refundedAmount"], json!(0));
+
+    app.psp_delivers().await;
+    app.drain_outbox(5).await;
+    app.standin.clear();
+    let rf_psp = r["pspTransactionId"]
+        .as_str()
+        .expect("refund psp id")
+        .to_string();
+    app.sim
+        .sim
+        .complete(&rf_psp, "000.100.110")
+        .expect("confirm refund");
+    app.psp_delivers().await;
+    let (_, got) = app.get(&format!("/api/Refund/{refund}")).await;
+    assert_eq!(got["status"], "Succeeded", "{got}");
+    assert_eq!(got["refundedAmount"], json!(15));
+    let (_, after) = app.get(&format!("/api/Payment/{pay}")).await;
+    assert_eq!(after["refundedAmount"], json!(15));
+    assert_eq!(after["refundableAmount"], json!(25));
+    assert!(after["lastUpdated"].as_str() > before["lastUpdated"].as_str());
+    app.drain_outbox(10).await;
+    assert_eq!(
+        app.webhooks(),
+        vec![json!({"TransactionId": refund, "AgreementId": null, "Type": 3})]
+    );
+}
