@@ -268,6 +268,11 @@ impl App {
             .await?
             .filter(|r| r.id == id)
             .ok_or_else(|| ApiError::not_found("merchant"))?;
+        self.bind(record)
+    }
+
+    /// A merchant record with its PSP adapter.
+    pub fn bind(&self, record: MerchantRecord) -> Result<Merchant, ApiError> {
         let provider = self.providers.get(&record.psp).ok_or_else(|| {
             tracing::error!(psp = %record.psp, "merchant bound to an unknown PSP adapter");
             ApiError::internal()

@@ -287,12 +287,7 @@ fn forward(tx: TransactionRecord, u: TxUpdate, label: &str) -> Plan {
 
 /// An event about a different amount or currency than ours is recorded, never applied.
 fn mismatch(tx: &TransactionRecord, r: &PspResult) -> Option<String> {
-    let amount_differs = r.amount.is_some_and(|a| a != tx.requested_amount);
-    let currency_differs = r
-        .currency
-        .as_deref()
-        .is_some_and(|c| !c.eq_ignore_ascii_case(&tx.currency));
-    (amount_differs || currency_differs).then(|| {
+    outcome::differs(tx, r).then(|| {
         tracing::warn!(tx = %tx.id, "notification amount or currency differs from the transaction");
         "amount or currency mismatch: not applied".to_string()
     })

@@ -117,18 +117,23 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
 /// A PSP answer whose amount or currency differs from what we asked for is not trusted as a
 /// success: it stays Pending for reconciliation and an operator's eyes.
 fn guard_amount(tx: &TransactionRecord, r: &PspResult) -> PspResult {
-    let amount_differs = r.amount.is_some_and(|a| a != tx.requested_amount);
-    let currency_differs = r
-        .currency
-        .as_deref()
-        .is_some_and(|c| !c.eq_ignore_ascii_case(&tx.currency));
-    if matches!(r.outcome, Outcome::Succeeded) && (amount_differs || currency_differs) {
+    if matches!(r.outcome, Outcome::Succeeded) && differs(tx, r) {
         tracing::warn!(tx = %tx.id, "PSP reported a different amount or currency; not applied");
         let mut out = r.clone();
         out.outcome = Outcome::Unknown("amount or currency mismatch".into());
         return out;
     }
     r.clone()
+}
+
+/// Whether the PSP reports another amount or currency than the transaction's.
+pub fn differs(tx: &TransactionRecord, r: &PspResult) -> bool {
+    let amount_differs = r.amount.is_some_and(|a| a != tx.requested_amount);
+    let currency_differs = r
+        .currency
+        .as_deref()
+        .is_some_and(|c| !c.eq_ignore_ascii_case(&tx.currency));
+    amount_differs || currency_differs
 }
 
 fn note(r: &PspResult) -> String {

@@ -94,20 +94,27 @@ pub fn balance(
     }
 }
 
-pub async fn payment_balance(app: &App, tx: &TransactionRecord) -> Result<Balance, ApiError> {
+/// A payment's money movements, chargebacks and refunds.
+async fn parts(
+    app: &App,
+    tx: &TransactionRecord,
+) -> Result<(Vec<PaymentItem>, Vec<Chargeback>, Vec<TransactionRecord>), ApiError> {
     let m = &tx.merchant_id;
-    let items = app.store.list_items(m, &tx.id).await?;
-    let cbs = app.store.list_chargebacks(m, &tx.id).await?;
-    let refunds = app.store.list_children(m, &tx.id).await?;
+    Ok((
+        app.store.list_items(m, &tx.id).await?,
+        app.store.list_chargebacks(m, &tx.id).await?,
+        app.store.list_children(m, &tx.id).await?,
+    ))
+}
+
+pub async fn payment_balance(app: &App, tx: &TransactionRecord) -> Result<Balance, ApiError> {
+    let (items, cbs, refunds) = parts(app, tx).await?;
     Ok(balance(&items, &cbs, &refunds))
 }
 
 pub async fn payment(app: &App, tx: &TransactionRecord) -> Result<PaymentResponse, ApiError> {
     error_state(tx)?;
-    let m = &tx.merchant_id;
-    let items = app.store.list_items(m, &tx.id).await?;
-    let cbs = app.store.list_chargebacks(m, &tx.id).await?;
-    let refunds = app.store.list_children(m, &tx.id).await?;
+    let (items, cbs, refunds) = parts(app, tx).await?;
     let b = balance(&items, &cbs, &refunds);
     Ok(PaymentResponse {
         transaction_id: tx.billwerk_id.clone(),

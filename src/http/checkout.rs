@@ -1,7 +1,7 @@
 //! Browser-facing pages of the hosted checkout (no bearer token; the URL token is the key).
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -22,21 +22,14 @@ fn reply(r: Result<BrowserReply, ApiError>) -> Response {
         Ok(BrowserReply::Message { title, text }) => {
             Html(message_page(&title, &text)).into_response()
         }
-        Err(e) => {
-            let status = if e.http == StatusCode::NOT_FOUND {
-                StatusCode::NOT_FOUND
-            } else {
-                e.http
-            };
-            (
-                status,
-                Html(message_page(
-                    "Payment page unavailable",
-                    &e.body.error_message,
-                )),
-            )
-                .into_response()
-        }
+        Err(e) => (
+            e.http,
+            Html(message_page(
+                "Payment page unavailable",
+                &e.body.error_message,
+            )),
+        )
+            .into_response(),
     };
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

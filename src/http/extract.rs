@@ -33,7 +33,7 @@ impl FromRequestParts<App> for Merchant {
         if !hashes_equal(&hash, &stored) {
             return Err(ApiError::unauthorized());
         }
-        app.merchant(&record.id).await
+        app.bind(record)
     }
 }
 

@@ -168,6 +168,8 @@ pub trait Store: OutboxStore + NotificationStore + Send + Sync + std::fmt::Debug
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> StoreResult<()>;
+    /// A round trip to the database (readiness).
+    async fn ping(&self) -> StoreResult<()>;
 
     async fn create_merchant(&self, m: &MerchantRecord, token_hash: &[u8]) -> StoreResult<()>;
     async fn list_merchants(&self) -> StoreResult<Vec<MerchantRecord>>;

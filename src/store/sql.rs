@@ -73,6 +73,11 @@ impl Store for SqlStore {
         }
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         let migrator = match self.dialect {
             Dialect::Sqlite => &super::sqlite::MIGRATOR,
