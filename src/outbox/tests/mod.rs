@@ -64,6 +64,7 @@ where
     Fut: Future<Output = ()>,
 {
     let Some(admin) = postgres_admin_url_from_env() else {
+        eprintln!("skipped: set PSPI_TEST_POSTGRES_URL to run the Postgres variant");
         return;
     };
     let db = ScratchDb::postgres(&admin).await.expect("scratch postgres");
