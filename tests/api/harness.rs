@@ -352,7 +352,7 @@ pub const WEBHOOK: &str = "https://billwerk.example/PSPWebhooks/ExternalIntegrat
 
 pub fn fixture(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/billwerk")
+        .join("tests/fixtures/billwerk")
         .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));

@@ -63,10 +63,8 @@ where
     F: FnOnce(Env) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let Some(admin) = postgres_admin_url_from_env() else {
-        eprintln!("skipped: set PSPI_TEST_POSTGRES_URL to run the Postgres variant");
-        return;
-    };
+    let admin = postgres_admin_url_from_env()
+        .expect("the Postgres variants need PSPI_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
     let db = ScratchDb::postgres(&admin).await.expect("scratch postgres");
     let store = connect_postgres(&db.url, 10).await.expect("connect pg");
     test(env_for(store.clone(), db.url.clone()).await).await;
@@ -87,6 +85,7 @@ macro_rules! outbox_tests {
         mod on_postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "Postgres: PSPI_TEST_POSTGRES_URL=… cargo test --lib on_postgres -- --ignored"]
                 async fn $name() {
                     super::with_postgres(super::$name).await
                 }

@@ -171,7 +171,7 @@ mod tests {
     fn vectors() -> Vec<Value> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/oppwa/webhook-decryption-vectors.json"
+            "/tests/fixtures/oppwa/webhook-decryption-vectors.json"
         );
         let text = std::fs::read_to_string(path).expect("fixture");
         let v: Value = serde_json::from_str(&text).expect("json");
