@@ -4,6 +4,7 @@
 
 use super::{App, Merchant, outcome};
 use crate::contract::ApiError;
+use crate::domain::state::Trigger;
 use crate::domain::{Currency, Money, PaymentErrorCode, TxError, TxKind, TxStatus, WebhookType};
 use crate::psp::CheckoutPage;
 use crate::store::TransactionRecord;
@@ -84,20 +85,23 @@ pub async fn abort(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
     let now = app.now();
     let tx = app
         .transition(tx, |t| {
-            (t.status == TxStatus::Initiated).then(|| {
-                let err = TxError {
-                    code: PaymentErrorCode::Canceled,
-                    message: "the shopper cancelled the payment".into(),
-                    psp_code: None,
-                    received_at: now,
-                };
-                outcome::local(
-                    TxStatus::Cancelled,
-                    Some(err),
-                    "shopper aborted",
-                    Some(WebhookType::Preauth),
-                )
-            })
+            if t.status != TxStatus::Initiated {
+                return None;
+            }
+            let err = TxError {
+                code: PaymentErrorCode::Canceled,
+                message: "the shopper cancelled the payment".into(),
+                psp_code: None,
+                received_at: now,
+            };
+            outcome::local(
+                t,
+                TxStatus::Cancelled,
+                Trigger::Cancel,
+                Some(err),
+                "shopper aborted",
+                Some(WebhookType::Preauth),
+            )
         })
         .await?;
     Ok(finish(&tx))
