@@ -760,6 +760,14 @@ async fn verify(
             &tx,
             format!("{why}; the PSP reports another amount or currency"),
         ),
+        outcome::Effect::NoChange if !crate::domain::state::is_final(tx.status) => {
+            // Neither confirmed nor refuted yet: a later copy is evaluated again, and the
+            // reconciler keeps asking meanwhile.
+            Plan::unverified(
+                Some(&tx),
+                format!("{why}; the PSP still reports {}: not applied", tx.status),
+            )
+        }
         outcome::Effect::NoChange => {
             let claims_other = why.starts_with("reported");
             let label = format!("{why}; the PSP confirms {}: not applied", tx.status);

@@ -171,7 +171,8 @@ pub fn checked(tx: &TransactionRecord, r: &PspResult) -> PspResult {
     } else if tx.kind == TxKind::Preauth && tx.is_initial && r.registration.is_none() {
         tracing::warn!(tx = %tx.id, "PSP success without a stored payment method");
         out.outcome = Outcome::Declined(Decline {
-            code: PaymentErrorCode::InternalProviderError,
+            // 422, not 5xx: Billwerk must not retry a GET that will always say the same.
+            code: PaymentErrorCode::Rejected,
             status: TxStatus::Failed,
             psp_code: r.result_code.clone(),
             message: "the PSP accepted the payment but stored no payment method for the \
