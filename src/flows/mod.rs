@@ -312,14 +312,3 @@ impl App {
         }
     }
 }
-
-impl App {
-    /// `webhookTarget`: an absolute http(s) URL whose host the allow-list accepts (SSRF guard).
-    pub fn webhook_target(&self, value: Option<&str>) -> Result<url::Url, ApiError> {
-        let url = crate::contract::validate::absolute_url("webhookTarget", value)?;
-        self.targets
-            .check(&url)
-            .map_err(|e| ApiError::invalid("webhookTarget", e))?;
-        Ok(url)
-    }
-}

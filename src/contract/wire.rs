@@ -1,0 +1,308 @@
+//! Request bodies as JSON, read strictly: one parse that refuses ambiguity (a property sent twice,
+//! also in another letter case, at any depth) and typed accessors whose errors name the field and
+//! the rule in plain words. Property names are matched ignoring ASCII case (Billwerk's reference
+//! serializer does the same), so after the duplicate check a name has exactly one value.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use axum::http::StatusCode;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use crate::domain::PaymentErrorCode;
+
+/// Marks a duplicate-key error inside serde's error text, so it can be told from a syntax error.
+const DUPLICATE: &str = "\u{1}duplicate:";
+
+/// The key serde_json uses for numbers under `arbitrary_precision`; it is not a property name.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Parses a request body: valid JSON (else 400), no property twice in one object ignoring case
+/// (else 422 naming it), and an object at the top (else 422).
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    DupCheck { path: String::new() }
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(json_error)?;
+    match serde_json::from_slice::<Value>(bytes).map_err(json_error)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::invalid("body", "must be a JSON object")),
+    }
+}
+
+fn json_error(e: serde_json::Error) -> ApiError {
+    let text = e.to_string();
+    if let Some(rest) = text.strip_prefix(DUPLICATE) {
+        // serde_json appends " at line L column C"; the field name is what matters.
+        let field = rest.split(" at line ").next().unwrap_or(rest);
+        return ApiError::invalid(
+            field,
+            "is sent more than once (property names are matched ignoring case); send it once",
+        );
+    }
+    ApiError::with_status(
+        StatusCode::BAD_REQUEST,
+        PaymentErrorCode::InvalidData,
+        format!("body: is not valid JSON ({text})"),
+    )
+}
+
+/// Walks a JSON document without building it, failing on the first duplicate property.
+struct DupCheck {
+    path: String,
+}
+
+impl DupCheck {
+    fn child(&self, segment: &str) -> DupCheck {
+        let path = if self.path.is_empty() {
+            segment.to_string()
+        } else if segment.starts_with('[') {
+            format!("{}{segment}", self.path)
+        } else {
+            format!("{}.{segment}", self.path)
+        };
+        DupCheck { path }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for DupCheck {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DupCheck {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        while seq
+            .next_element_seed(self.child(&format!("[{i}]")))?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == NUMBER_TOKEN {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+            let child = self.child(&key);
+            if !seen.insert(key.to_ascii_lowercase()) {
+                return Err(de::Error::custom(format!("{DUPLICATE}{}", child.path)));
+            }
+            map.next_value_seed(child)?;
+        }
+        Ok(())
+    }
+}
+
+/// A JSON object of a request with its path (`payerData.address`), for field names in errors.
+#[derive(Clone)]
+pub struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+}
+
+/// What kind of JSON value a field holds, in words.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl<'a> Obj<'a> {
+    /// The top-level object of a body.
+    pub fn root(map: &'a Map<String, Value>) -> Self {
+        Self {
+            map,
+            path: String::new(),
+        }
+    }
+
+    /// The full name of a property of this object, e.g. `payerData.address.city`.
+    pub fn field(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    /// A property by name ignoring case; `null` counts as absent.
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
+    }
+
+    /// The object's entries as sent (for free-form maps such as `initialBearer`).
+    pub fn entries(&self) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        self.map.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn wrong_type(&self, name: &str, v: &Value, want: &str) -> ApiError {
+        ApiError::invalid(
+            &self.field(name),
+            format!("must be {want}, not {}", kind(v)),
+        )
+    }
+
+    /// A string property as sent (not trimmed); other types are refused.
+    pub fn string(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(v) => Err(self.wrong_type(name, v, "a string")),
+        }
+    }
+
+    /// A `true`/`false` property.
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.wrong_type(name, v, "true or false")),
+        }
+    }
+
+    /// A JSON number property, as its exact source text (strings are refused).
+    pub fn number_text(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(v) => Err(self.wrong_type(name, v, "a JSON number such as 10.5")),
+        }
+    }
+
+    /// A nested object property.
+    pub fn object(&self, name: &str) -> Result<Option<Obj<'a>>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Obj {
+                map,
+                path: self.field(name),
+            })),
+            Some(v) => Err(self.wrong_type(name, v, "an object")),
+        }
+    }
+
+    /// An array property.
+    pub fn array(&self, name: &str) -> Result<Option<&'a Vec<Value>>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => Ok(Some(items)),
+            Some(v) => Err(self.wrong_type(name, v, "an array")),
+        }
+    }
+
+    /// An object inside an array property, named like `merchantSettings[2]`.
+    pub fn element(&self, name: &str, index: usize, v: &'a Value) -> Result<Obj<'a>, ApiError> {
+        let path = format!("{}[{index}]", self.field(name));
+        match v {
+            Value::Object(map) => Ok(Obj { map, path }),
+            other => Err(ApiError::invalid(
+                &path,
+                format!("must be an object, not {}", kind(other)),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> (u16, String) {
+        match parse_object(body.as_bytes()) {
+            Ok(_) => (200, String::new()),
+            Err(e) => (e.http.as_u16(), e.body.error_message),
+        }
+    }
+
+    #[test]
+    fn duplicates_are_refused_at_any_depth_and_in_any_case() {
+        let (s, m) = message(r#"{"requestedAmount": 10, "REQUESTEDAMOUNT": 5000}"#);
+        assert_eq!(s, 422);
+        assert!(m.starts_with("REQUESTEDAMOUNT: is sent more than once"), "{m}");
+        let (s, m) = message(r#"{"a": {"b": [{"IBAN": "x", "iban": "y"}]}}"#);
+        assert_eq!(s, 422);
+        assert!(m.starts_with("a.b[0].iban:"), "{m}");
+        assert_eq!(message(r#"{"a": 1, "b": {"a": 2}}"#).0, 200);
+        assert_eq!(message(r#"{"n": 1.000000000000000000000000000000000001}"#).0, 200);
+    }
+
+    #[test]
+    fn syntax_errors_are_400_and_non_objects_422() {
+        assert_eq!(message("{").0, 400);
+        assert_eq!(message("{} x").0, 400);
+        assert_eq!(message("").0, 400);
+        assert_eq!(message("[1]").0, 422);
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert_eq!(message(&deep).0, 400);
+    }
+
+    #[test]
+    fn numbers_keep_their_exact_text() {
+        let map = parse_object(br#"{"Amount": 10.10}"#).expect("object");
+        let obj = Obj::root(&map);
+        assert_eq!(obj.number_text("amount").ok().flatten().as_deref(), Some("10.10"));
+        let map = parse_object(br#"{"amount": "10"}"#).expect("object");
+        let e = Obj::root(&map).number_text("amount").err().map(|e| e.body.error_message);
+        assert_eq!(
+            e.as_deref(),
+            Some("amount: must be a JSON number such as 10.5, not a string")
+        );
+    }
+}
