@@ -6,6 +6,19 @@ use serde::Serialize;
 
 use crate::domain::{PaymentErrorCode, Ticks, TxError, TxStatus};
 
+tokio::task_local! {
+    /// The correlation id of the request being answered; set by the HTTP edge for the whole
+    /// request, logged with every 5xx and shown in its body.
+    pub static CORRELATION_ID: String;
+}
+
+/// Marks a response whose body is already the error object (the HTTP edge leaves it alone).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorBody;
+
+/// The header that carries a 5xx answer's correlation id.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
 /// `PaymentErrorDto` as written to Billwerk.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -69,7 +82,7 @@ impl ApiError {
         let mut e = Self::with_status(
             StatusCode::UNAUTHORIZED,
             PaymentErrorCode::InvalidConfiguration,
-            "missing or invalid Integrator bearer token",
+            "Authorization: must be exactly one header 'Bearer <token>' with a valid Integrator token",
         );
         e.challenge = true;
         e
@@ -98,13 +111,54 @@ impl ApiError {
     }
 }
 
+/// What a 5xx body says instead of the detail: a fixed sentence per error code.
+fn generic_message(code: PaymentErrorCode) -> &'static str {
+    use PaymentErrorCode::*;
+    match code {
+        InvalidConfiguration => "the merchant's PSP configuration is missing or was not accepted",
+        PSPConnectionTimeout => "the PSP did not answer in time",
+        PSPConnectionProblem => "the PSP could not be reached",
+        InternalProviderError => "the PSP reported an internal error",
+        RateLimit => "the PSP is limiting requests; retry later",
+        AlreadyExecuted => "the operation was already executed at the PSP",
+        InvalidPreconditions => "the operation is not possible in the transaction's current state",
+        PermissionDenied => "the PSP does not permit this operation for the merchant",
+        _ => "internal error; the request can be retried",
+    }
+}
+
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    /// 5xx bodies carry only a generic sentence and a correlation id; the detail goes to the log
+    /// under the same id.
+    fn into_response(mut self) -> Response {
+        let mut correlation = None;
+        if self.http.is_server_error() {
+            let id = CORRELATION_ID
+                .try_with(Clone::clone)
+                .unwrap_or_else(|_| crate::domain::new_id());
+            tracing::error!(
+                correlation_id = %id,
+                status = self.http.as_u16(),
+                error_code = ?self.body.error_code,
+                psp_error_code = ?self.body.psp_error_code,
+                detail = %self.body.error_message,
+                "answered with a server error"
+            );
+            self.body.error_message = format!(
+                "{}; correlation id {id}",
+                generic_message(self.body.error_code)
+            );
+            correlation = HeaderValue::from_str(&id).ok();
+        }
         let mut res = (self.http, axum::Json(self.body)).into_response();
         if self.challenge {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(id) = correlation {
+            res.headers_mut().insert(CORRELATION_HEADER, id);
+        }
+        res.extensions_mut().insert(ErrorBody);
         res
     }
 }

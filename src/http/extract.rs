@@ -70,13 +70,13 @@ async fn read(req: Request, app: &App) -> Result<(Option<String>, Bytes), ApiErr
             ApiError::with_status(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 PaymentErrorCode::InvalidData,
-                "request body is too large",
+                "body: is too large (see server.body_limit_bytes)",
             )
         } else {
             ApiError::with_status(
                 StatusCode::BAD_REQUEST,
                 PaymentErrorCode::InvalidData,
-                "request body could not be read",
+                "body: could not be read",
             )
         }
     })?;
@@ -89,7 +89,7 @@ fn check_type(ct: Option<&str>) -> Result<(), ApiError> {
         _ => Err(ApiError::with_status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PaymentErrorCode::InvalidData,
-            "Content-Type must be application/json",
+            "Content-Type: must be application/json, text/json or application/*+json",
         )),
     }
 }
