@@ -115,9 +115,11 @@ impl ApiError {
 fn generic_message(code: PaymentErrorCode) -> &'static str {
     use PaymentErrorCode::*;
     match code {
-        InvalidConfiguration => "the merchant's PSP configuration is missing or was not accepted",
+        InvalidConfiguration => {
+            "the merchant's PSP settings are missing or were not accepted; check them with PUT /api/Settings"
+        }
         PSPConnectionTimeout => "the PSP did not answer in time",
-        PSPConnectionProblem => "the PSP could not be reached",
+        PSPConnectionProblem => "the PSP could not be reached or never received the request",
         InternalProviderError => "the PSP reported an internal error",
         RateLimit => "the PSP is limiting requests; retry later",
         AlreadyExecuted => "the operation was already executed at the PSP",
