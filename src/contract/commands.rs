@@ -249,7 +249,11 @@ pub fn money(obj: &Obj<'_>, allow_zero: bool) -> Result<Money, ApiError> {
 
 /// An amount from the exact text of a JSON number (`-?int(.frac)?(e[+-]?exp)?`), without any
 /// rounding or floating point.
-pub fn exact_amount(text: &str, currency: Currency, allow_zero: bool) -> Result<Decimal, AmountError> {
+pub fn exact_amount(
+    text: &str,
+    currency: Currency,
+    allow_zero: bool,
+) -> Result<Decimal, AmountError> {
     let (negative, rest) = match text.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, text),
@@ -311,7 +315,10 @@ pub fn exact_amount(text: &str, currency: Currency, allow_zero: bool) -> Result<
     }
     // At most 12 + 4 digits here, so this fits an i128 and a Decimal.
     let zeros = (point - len).max(0) as usize;
-    let whole: String = significant.chars().chain(std::iter::repeat_n('0', zeros)).collect();
+    let whole: String = significant
+        .chars()
+        .chain(std::iter::repeat_n('0', zeros))
+        .collect();
     let mantissa: i128 = whole.parse().map_err(|_| AmountError::TooLarge)?;
     let scale = u32::try_from(scale).map_err(|_| AmountError::TooLarge)?;
     Ok(Decimal::from_i128_with_scale(mantissa, scale))

@@ -171,3 +171,76 @@ impl crate::domain::SystemClock {
         Ticks::to_wire(self.now())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_5xx_body_has_only_a_generic_message_and_the_logged_correlation_id() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let res = tracing::subscriber::with_default(subscriber, || {
+            CORRELATION_ID.sync_scope("c0ffee".to_string(), || {
+                ApiError::code(
+                    PaymentErrorCode::PSPConnectionProblem,
+                    "connection problem with OPPWA: error sending request",
+                )
+                .into_response()
+            })
+        });
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            res.headers()
+                .get(CORRELATION_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            Some("c0ffee")
+        );
+        let bytes = axum::body::to_bytes(res.into_body(), 4096)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        let message = body["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.ends_with("correlation id c0ffee"), "{message}");
+        assert!(!message.contains("error sending request"), "{message}");
+        let logged = log
+            .0
+            .lock()
+            .map(|v| String::from_utf8_lossy(&v).to_string());
+        let logged = logged.unwrap_or_default();
+        assert!(logged.contains("correlation_id=c0ffee"), "{logged}");
+        assert!(
+            logged.contains("error sending request"),
+            "detail is logged: {logged}"
+        );
+    }
+
+    #[test]
+    fn client_errors_keep_their_message() {
+        let e = ApiError::invalid("currency", "XXX is not tender");
+        assert_eq!(e.body.error_message, "currency: XXX is not tender");
+        assert_eq!(e.http, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}

@@ -23,10 +23,12 @@ const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 /// (else 422 naming it), and an object at the top (else 422).
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    DupCheck { path: String::new() }
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(json_error)?;
+    DupCheck {
+        path: String::new(),
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end())
+    .map_err(json_error)?;
     match serde_json::from_slice::<Value>(bytes).map_err(json_error)? {
         Value::Object(map) => Ok(map),
         _ => Err(ApiError::invalid("body", "must be a JSON object")),
@@ -275,12 +277,18 @@ mod tests {
     fn duplicates_are_refused_at_any_depth_and_in_any_case() {
         let (s, m) = message(r#"{"requestedAmount": 10, "REQUESTEDAMOUNT": 5000}"#);
         assert_eq!(s, 422);
-        assert!(m.starts_with("REQUESTEDAMOUNT: is sent more than once"), "{m}");
+        assert!(
+            m.starts_with("REQUESTEDAMOUNT: is sent more than once"),
+            "{m}"
+        );
         let (s, m) = message(r#"{"a": {"b": [{"IBAN": "x", "iban": "y"}]}}"#);
         assert_eq!(s, 422);
         assert!(m.starts_with("a.b[0].iban:"), "{m}");
         assert_eq!(message(r#"{"a": 1, "b": {"a": 2}}"#).0, 200);
-        assert_eq!(message(r#"{"n": 1.000000000000000000000000000000000001}"#).0, 200);
+        assert_eq!(
+            message(r#"{"n": 1.000000000000000000000000000000000001}"#).0,
+            200
+        );
     }
 
     #[test]
@@ -297,9 +305,15 @@ mod tests {
     fn numbers_keep_their_exact_text() {
         let map = parse_object(br#"{"Amount": 10.10}"#).expect("object");
         let obj = Obj::root(&map);
-        assert_eq!(obj.number_text("amount").ok().flatten().as_deref(), Some("10.10"));
+        assert_eq!(
+            obj.number_text("amount").ok().flatten().as_deref(),
+            Some("10.10")
+        );
         let map = parse_object(br#"{"amount": "10"}"#).expect("object");
-        let e = Obj::root(&map).number_text("amount").err().map(|e| e.body.error_message);
+        let e = Obj::root(&map)
+            .number_text("amount")
+            .err()
+            .map(|e| e.body.error_message);
         assert_eq!(
             e.as_deref(),
             Some("amount: must be a JSON number such as 10.5, not a string")

@@ -20,7 +20,9 @@ pub enum CurrencyError {
     Unknown(String),
     #[error("{0} is an ISO-4217 fund code, not a currency a payment can be made in")]
     Fund(&'static str),
-    #[error("{0} is an ISO-4217 special code (no currency, test, metal or unit of account), not a currency a payment can be made in")]
+    #[error(
+        "{0} is an ISO-4217 special code (no currency, test, metal or unit of account), not a currency a payment can be made in"
+    )]
     Special(&'static str),
     #[error("{0} is no longer legal tender; use {1}")]
     Superseded(&'static str, &'static str),

@@ -25,10 +25,12 @@ where
     F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
 {
     use tracing::Instrument;
-    tokio::spawn(fut.in_current_span()).await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "flow task failed");
-        Err(ApiError::internal())
-    })
+    tokio::spawn(fut.in_current_span())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "flow task failed");
+            Err(ApiError::internal())
+        })
 }
 
 pub async fn create_preauth(

@@ -52,7 +52,8 @@ impl<S> ErrorBodyStream<S> {
 impl<S: AsyncWrite + Unpin> ErrorBodyStream<S> {
     fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.written < self.pending.len() {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
+            let n =
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -163,7 +164,11 @@ mod tests {
         let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
         let v: serde_json::Value = serde_json::from_str(body).expect("json body");
         assert_eq!(v["errorCode"], "InvalidData");
-        assert!(v["errorMessage"].as_str().is_some_and(|m| m.starts_with("path: ")));
+        assert!(
+            v["errorMessage"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("path: "))
+        );
         let ours = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n";
         assert!(rewrite(ours).is_none());
         assert!(rewrite(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());

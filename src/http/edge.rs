@@ -26,7 +26,9 @@ pub fn for_status(status: StatusCode) -> ApiError {
         408 => "request: took too long to arrive".to_string(),
         411 => "Content-Length: is required".to_string(),
         413 => "body: is too large".to_string(),
-        414 => format!("path: the request URI is too long; at most {MAX_URI} characters are accepted"),
+        414 => {
+            format!("path: the request URI is too long; at most {MAX_URI} characters are accepted")
+        }
         415 => "Content-Type: must be application/json".to_string(),
         429 => "request: too many requests; retry later".to_string(),
         431 => "headers: the request headers are too large".to_string(),
@@ -100,4 +102,33 @@ fn ensure_error_object(res: Response) -> Response {
     let mut replacement = for_status(status).into_response();
     replacement.headers_mut().extend(kept);
     replacement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_has_a_named_message_and_code() {
+        for s in [
+            400, 401, 404, 405, 408, 411, 413, 414, 415, 418, 429, 431, 500, 503,
+        ] {
+            let status = StatusCode::from_u16(s).expect("status");
+            let e = for_status(status);
+            assert_eq!(e.http, status);
+            assert!(
+                e.body.error_message.contains(": "),
+                "{s}: {}",
+                e.body.error_message
+            );
+        }
+        assert_eq!(
+            for_status(StatusCode::TOO_MANY_REQUESTS).body.error_code,
+            PaymentErrorCode::LimitExceeded
+        );
+        assert_eq!(
+            for_status(StatusCode::SERVICE_UNAVAILABLE).body.error_code,
+            PaymentErrorCode::InternalError
+        );
+    }
 }

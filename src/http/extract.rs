@@ -1,15 +1,15 @@
 //! Extractors: the merchant behind the bearer token, and Billwerk JSON bodies checked into
 //! commands (content type checked, parsed strictly, errors as the contract's error object).
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{StatusCode, header, request::Parts};
 use crate::contract::ApiError;
 use crate::contract::commands::FromBody;
 use crate::contract::wire::{self, Obj};
 use crate::crypto::{hash_token, hashes_equal};
 use crate::domain::PaymentErrorCode;
 use crate::flows::{App, Merchant};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
 
 impl FromRequestParts<App> for Merchant {
     type Rejection = ApiError;

@@ -26,14 +26,39 @@ async fn preauth_rules() {
     let app = TestApp::spawn().await;
     let base = || preauth_body(&tx_id(), &agreement_id(), 10.0);
     let cases: Vec<(&str, Value, &str, &str)> = vec![
-        ("transactionId", json!("2022-abc"), "InvalidData", "transactionId"),
+        (
+            "transactionId",
+            json!("2022-abc"),
+            "InvalidData",
+            "transactionId",
+        ),
         ("transactionId", Value::Null, "InvalidData", "transactionId"),
-        ("requestedAmount", json!(-1), "InvalidAmount", "requestedAmount"),
-        ("requestedAmount", json!(1.001), "InvalidAmount", "requestedAmount"),
-        ("requestedAmount", json!("ten"), "InvalidData", "requestedAmount"),
+        (
+            "requestedAmount",
+            json!(-1),
+            "InvalidAmount",
+            "requestedAmount",
+        ),
+        (
+            "requestedAmount",
+            json!(1.001),
+            "InvalidAmount",
+            "requestedAmount",
+        ),
+        (
+            "requestedAmount",
+            json!("ten"),
+            "InvalidData",
+            "requestedAmount",
+        ),
         ("currency", json!("EURO"), "InvalidCurrency", "currency"),
         ("currency", json!("XYZ"), "InvalidCurrency", "currency"),
-        ("webhookTarget", json!("/relative/path"), "InvalidData", "webhookTarget"),
+        (
+            "webhookTarget",
+            json!("/relative/path"),
+            "InvalidData",
+            "webhookTarget",
+        ),
         (
             "webhookTarget",
             json!("ftp://billwerk.example/x"),

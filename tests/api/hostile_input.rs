@@ -36,7 +36,10 @@ async fn raw_http(app: &TestApp, request: String) -> (StatusCode, Value) {
         .get(9..12)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("status line in {:.200}", text));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     let v = serde_json::from_str(body).unwrap_or(Value::Null);
     (StatusCode::from_u16(status).expect("status"), v)
 }
@@ -51,7 +54,14 @@ async fn untouched(app: &TestApp, kind: &str, id: &str) {
 /// The message is for people: no serde type paths or wording.
 fn plain(e: &Value) {
     let m = e["errorMessage"].as_str().unwrap_or_default();
-    for bad in ["serde", "$", "Decimal type", "invalid type", "u128", "expected"] {
+    for bad in [
+        "serde",
+        "$",
+        "Decimal type",
+        "invalid type",
+        "u128",
+        "expected",
+    ] {
         assert!(!m.contains(bad), "'{m}' contains '{bad}'");
     }
 }
@@ -85,7 +95,13 @@ async fn duplicate_keys_are_refused_naming_the_key() {
         let mut b = recurring_body(&tx, &agr, 10.0);
         b["paymentMeansReference"]["role"] = json!("Debit");
         let (s, e) = post_raw(&app, "/api/Payment", splice(b, extra)).await;
-        assert_error(s, &e, 422, "InvalidData", &format!("{key}: is sent more than once"));
+        assert_error(
+            s,
+            &e,
+            422,
+            "InvalidData",
+            &format!("{key}: is sent more than once"),
+        );
         plain(&e);
         untouched(&app, "Payment", &tx).await;
     }
@@ -95,7 +111,13 @@ async fn duplicate_keys_are_refused_naming_the_key() {
         r#""requestedamount": 5000"#,
     );
     let (s, e) = post_raw(&app, "/api/Refund", body).await;
-    assert_error(s, &e, 422, "InvalidData", "requestedamount: is sent more than once");
+    assert_error(
+        s,
+        &e,
+        422,
+        "InvalidData",
+        "requestedamount: is sent more than once",
+    );
     untouched(&app, "Refund", &tx).await;
     // Nested objects too: two IBANs in the SEPA bearer.
     let tx = tx_id();
@@ -117,7 +139,9 @@ async fn duplicate_keys_are_refused_naming_the_key() {
 async fn non_tender_currencies_are_refused() {
     let app = TestApp::spawn().await;
     let agr = agreement_id();
-    for code in ["XXX", "XTS", "XAU", "XDR", "BOV", "CLF", "USN", "XBA", "HRK", "xxx"] {
+    for code in [
+        "XXX", "XTS", "XAU", "XDR", "BOV", "CLF", "USN", "XBA", "HRK", "xxx",
+    ] {
         let tx = tx_id();
         let mut b = preauth_body(&tx, &agr, 10.0);
         b["currency"] = json!(code);
@@ -129,16 +153,32 @@ async fn non_tender_currencies_are_refused() {
     let mut b = recurring_body(&tx, &agr, 10.0);
     b["currency"] = json!("XXX");
     let (s, e) = app.post("/api/Payment", b).await;
-    assert_error(s, &e, 422, "InvalidCurrency", "XXX is an ISO-4217 special code");
+    assert_error(
+        s,
+        &e,
+        422,
+        "InvalidCurrency",
+        "XXX is an ISO-4217 special code",
+    );
     untouched(&app, "Payment", &tx).await;
     // More decimals than the currency has.
-    for (code, amount) in [("EUR", json!(10.001)), ("JPY", json!(10.5)), ("KWD", json!(1.0001))] {
+    for (code, amount) in [
+        ("EUR", json!(10.001)),
+        ("JPY", json!(10.5)),
+        ("KWD", json!(1.0001)),
+    ] {
         let tx = tx_id();
         let mut b = preauth_body(&tx, &agr, 1.0);
         b["currency"] = json!(code);
         b["requestedAmount"] = amount;
         let (s, e) = app.post("/api/Preauth", b).await;
-        assert_error(s, &e, 422, "InvalidAmount", &format!("more decimals than {code} allows"));
+        assert_error(
+            s,
+            &e,
+            422,
+            "InvalidAmount",
+            &format!("more decimals than {code} allows"),
+        );
         untouched(&app, "Preauth", &tx).await;
     }
 }
@@ -179,7 +219,13 @@ async fn control_characters_and_over_long_fields_are_refused() {
     let mut b = preauth_body(&tx, &agreement_id(), 10.0);
     b["payerData"]["firstName"] = json!("J".repeat(49));
     let (s, e) = app.post("/api/Preauth", b).await;
-    assert_error(s, &e, 422, "InvalidData", "payerData.firstName: is 49 characters");
+    assert_error(
+        s,
+        &e,
+        422,
+        "InvalidData",
+        "payerData.firstName: is 49 characters",
+    );
     untouched(&app, "Preauth", &tx).await;
 }
 
@@ -207,7 +253,13 @@ async fn empty_optional_ids_are_refused() {
     b["preauthTransactionId"] = Value::Null;
     b["pspSettingsId"] = json!("");
     let (s, e) = app.post("/api/Payment", b).await;
-    assert_error(s, &e, 422, "InvalidData", "pspSettingsId: must not be empty");
+    assert_error(
+        s,
+        &e,
+        422,
+        "InvalidData",
+        "pspSettingsId: must not be empty",
+    );
     untouched(&app, "Payment", &tx).await;
 }
 
@@ -228,8 +280,16 @@ async fn messages_are_plain_words() {
             "requestedAmount: is too large",
         ),
         ("1e999999", "InvalidAmount", "requestedAmount: is too large"),
-        ("\"10.00\"", "InvalidData", "requestedAmount: must be a JSON number"),
-        ("[10]", "InvalidData", "requestedAmount: must be a JSON number"),
+        (
+            "\"10.00\"",
+            "InvalidData",
+            "requestedAmount: must be a JSON number",
+        ),
+        (
+            "[10]",
+            "InvalidData",
+            "requestedAmount: must be a JSON number",
+        ),
     ];
     for (raw, code, message) in cases {
         let tx = tx_id();
@@ -244,12 +304,24 @@ async fn messages_are_plain_words() {
     let mut b = preauth_body(&tx_id(), &agr, 1.0);
     b["isInitial"] = json!("yes");
     let (s, e) = app.post("/api/Preauth", b).await;
-    assert_error(s, &e, 422, "InvalidData", "isInitial: must be true or false, not a string");
+    assert_error(
+        s,
+        &e,
+        422,
+        "InvalidData",
+        "isInitial: must be true or false, not a string",
+    );
     plain(&e);
     let mut b = preauth_body(&tx_id(), &agr, 1.0);
     b["paymentMeansReference"] = json!("CreditCard");
     let (s, e) = app.post("/api/Preauth", b).await;
-    assert_error(s, &e, 422, "InvalidData", "paymentMeansReference: must be an object");
+    assert_error(
+        s,
+        &e,
+        422,
+        "InvalidData",
+        "paymentMeansReference: must be an object",
+    );
     plain(&e);
     let (s, e) = post_raw(&app, "/api/Preauth", "{\"a\":".into()).await;
     assert_error(s, &e, 400, "InvalidData", "body: is not valid JSON");
@@ -266,12 +338,27 @@ async fn every_status_carries_the_error_object() {
             app.token
         );
         let (s, e) = raw_http(&app, request).await;
-        assert_error(s, &e, 414, "InvalidData", "path: the request URI is too long");
+        assert_error(
+            s,
+            &e,
+            414,
+            "InvalidData",
+            "path: the request URI is too long",
+        );
     }
-    let (s, e) = raw_http(&app, "GET /api/Settings HTTP/1.1\r\nbad header\r\n\r\n".into()).await;
+    let (s, e) = raw_http(
+        &app,
+        "GET /api/Settings HTTP/1.1\r\nbad header\r\n\r\n".into(),
+    )
+    .await;
     assert_error(s, &e, 400, "InvalidData", "request: ");
     let (s, e) = app
-        .send(reqwest::Method::PATCH, "/api/Payment", Some(&app.token), None)
+        .send(
+            reqwest::Method::PATCH,
+            "/api/Payment",
+            Some(&app.token),
+            None,
+        )
         .await;
     assert_error(s, &e, 405, "InvalidData", "method: ");
     let (s, e) = app
@@ -290,7 +377,12 @@ async fn every_status_carries_the_error_object() {
     let status = res.status();
     let e: Value = res.json().await.expect("error object");
     assert_error(status, &e, 415, "InvalidData", "Content-Type: ");
-    let (s, e) = post_raw(&app, "/api/Preauth", format!("{{\"a\":\"{}\"}}", "x".repeat(300_000))).await;
+    let (s, e) = post_raw(
+        &app,
+        "/api/Preauth",
+        format!("{{\"a\":\"{}\"}}", "x".repeat(300_000)),
+    )
+    .await;
     assert_error(s, &e, 413, "InvalidData", "body: is too large");
     // A path that is not UTF-8 is refused by the router's extractor; still the error object.
     let (s, e) = app.get("/api/Payment/%FF%FE").await;
