@@ -298,6 +298,8 @@ fn key() -> impl Strategy<Value = String> {
                 .collect()
         }),
         1 => ".{0,12}",
+        // serde_json's private number key, sent as a property name.
+        1 => Just("$serde_json::private::Number".to_string()),
     ]
 }
 

@@ -15,6 +15,8 @@ use crate::domain::PaymentErrorCode;
 
 /// Marks a duplicate-key error inside serde's error text, so it can be told from a syntax error.
 const DUPLICATE: &str = "\u{1}duplicate:";
+/// Marks a request that uses serde_json's private number key as a property name.
+const RESERVED: &str = "\u{1}reserved:";
 
 /// The key serde_json uses for numbers under `arbitrary_precision`; it is not a property name.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
@@ -27,7 +29,7 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
         path: String::new(),
     }
     .deserialize(&mut de)
-    .and_then(|()| de.end())
+    .and_then(|_| de.end())
     .map_err(json_error)?;
     match serde_json::from_slice::<Value>(bytes).map_err(json_error)? {
         Value::Object(map) => Ok(map),
@@ -39,11 +41,15 @@ fn json_error(e: serde_json::Error) -> ApiError {
     let text = e.to_string();
     if let Some(rest) = text.strip_prefix(DUPLICATE) {
         // serde_json appends " at line L column C"; the field name is what matters.
-        let field = rest.split(" at line ").next().unwrap_or(rest);
+        let field = display_path(rest.split(" at line ").next().unwrap_or(rest));
         return ApiError::invalid(
-            field,
+            &field,
             "is sent more than once (property names are matched ignoring case); send it once",
         );
+    }
+    if let Some(rest) = text.strip_prefix(RESERVED) {
+        let field = display_path(rest.split(" at line ").next().unwrap_or(rest));
+        return ApiError::invalid(&field, "contains a reserved property name");
     }
     ApiError::with_status(
         StatusCode::BAD_REQUEST,
@@ -52,12 +58,39 @@ fn json_error(e: serde_json::Error) -> ApiError {
     )
 }
 
-/// Walks a JSON document without building it, failing on the first duplicate property.
+/// A field path as sent, made safe to show: control characters replaced, long paths shortened.
+fn display_path(path: &str) -> String {
+    let clean: String = path
+        .replace(NUMBER_TOKEN, "(reserved name)")
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if clean.chars().count() > 200 {
+        format!("{}…", clean.chars().take(200).collect::<String>())
+    } else if clean.is_empty() {
+        "(empty name)".to_string()
+    } else {
+        clean
+    }
+}
+
+/// Walks a JSON document without building it, failing on the first duplicate property. Its
+/// value says whether the node was an owned string, which tells serde_json's internal encoding
+/// of a number (`{TOKEN: String}`) from a JSON object that a client sent with that key (whose
+/// strings arrive borrowed or as `&str`).
 struct DupCheck {
     path: String,
 }
 
 impl DupCheck {
+    fn name(&self) -> &str {
+        if self.path.is_empty() {
+            "body"
+        } else {
+            &self.path
+        }
+    }
+
     fn child(&self, segment: &str) -> DupCheck {
         let path = if self.path.is_empty() {
             segment.to_string()
@@ -71,43 +104,46 @@ impl DupCheck {
 }
 
 impl<'de> DeserializeSeed<'de> for DupCheck {
-    type Value = ();
+    type Value = bool;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for DupCheck {
-    type Value = ();
+    type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
     }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
     }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
     }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
     }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
     }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_string<E>(self, _: String) -> Result<bool, E> {
+        Ok(true)
     }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_none<E>(self) -> Result<bool, E> {
+        Ok(false)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
         let mut i = 0usize;
         while seq
             .next_element_seed(self.child(&format!("[{i}]")))?
@@ -115,23 +151,33 @@ impl<'de> Visitor<'de> for DupCheck {
         {
             i += 1;
         }
-        Ok(())
+        Ok(false)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
+            let child = self.child(&key);
             if key == NUMBER_TOKEN {
-                map.next_value::<de::IgnoredAny>()?;
+                // A number is exactly `{TOKEN: owned digits}`; anything else was sent as a key.
+                if !map.next_value_seed(DupCheck {
+                    path: child.path.clone(),
+                })? || !seen.is_empty()
+                {
+                    return Err(de::Error::custom(format!("{RESERVED}{}", self.name())));
+                }
+                seen.insert(key);
                 continue;
             }
-            let child = self.child(&key);
+            if seen.contains(NUMBER_TOKEN) {
+                return Err(de::Error::custom(format!("{RESERVED}{}", self.name())));
+            }
             if !seen.insert(key.to_ascii_lowercase()) {
                 return Err(de::Error::custom(format!("{DUPLICATE}{}", child.path)));
             }
             map.next_value_seed(child)?;
         }
-        Ok(())
+        Ok(false)
     }
 }
 
@@ -299,6 +345,38 @@ mod tests {
         assert_eq!(message("[1]").0, 422);
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert_eq!(message(&deep).0, 400);
+    }
+
+    #[test]
+    fn the_private_number_key_is_refused_as_a_property_name() {
+        for body in [
+            r#"{"requestedAmount": {"$serde_json::private::Number": "10"}}"#,
+            r#"{"requestedAmount": {"\u0024serde_json::private::Number": "10"}}"#,
+            r#"{"requestedAmount": {"$serde_json::private::Number": "abc"}}"#,
+            r#"{"requestedAmount": {"$serde_json::private::Number": 5}}"#,
+            r#"{"a": {"$serde_json::private::Number": "1", "b": 2}}"#,
+            r#"{"a": {"b": 2, "$serde_json::private::Number": "1"}}"#,
+            r#"{"$serde_json::private::Number": "1"}"#,
+        ] {
+            let (s, m) = message(body);
+            assert_eq!(s, 422, "{body}: {m}");
+            assert!(
+                m.contains("contains a reserved property name"),
+                "{body}: {m}"
+            );
+            assert!(!m.contains("serde"), "{m}");
+        }
+        assert_eq!(message(r#"{"a": [1, -2.5e-3, 0]}"#).0, 200);
+    }
+
+    #[test]
+    fn shown_paths_are_safe() {
+        let (s, m) = message(r#"{"a\u0000b": 1, "A\u0000B": 2}"#);
+        assert_eq!(s, 422);
+        assert!(m.starts_with("A?B: is sent more than once"), "{m}");
+        let long = "k".repeat(500);
+        let (_, m) = message(&format!("{{\"{long}\": 1, \"{long}\": 2}}"));
+        assert!(m.chars().count() < 320, "{m}");
     }
 
     #[test]
