@@ -380,8 +380,7 @@ fn payer(obj: &Obj<'_>) -> Result<Payer, ApiError> {
             ));
         }
     }
-    let language = two_letters(&p, "language", "an ISO 639-1 code such as EN")?
-        .map(|l| l.to_ascii_lowercase());
+    let language = language(&p)?;
     let (mut street, mut postcode, mut city, mut country) = (None, None, None, None);
     if let Some(a) = p.object("address")? {
         let line1 = text(&a, "addressLine1", limits::ADDRESS_LINE)?;
@@ -411,6 +410,24 @@ fn payer(obj: &Obj<'_>) -> Result<Payer, ApiError> {
         language,
         customer_id: external_customer_id,
     })
+}
+
+/// `language`: an ISO 639-1 code (`EN`, any case), optionally with a region (`en-US`, `de_DE`),
+/// of which the language is used; lower case out.
+fn language(p: &Obj<'_>) -> Result<Option<String>, ApiError> {
+    let what = "must be an ISO 639-1 code such as EN (optionally with a region, en-US)";
+    let Some(v) = text(p, "language", 5).map_err(|_| invalid(&p.field("language"), what))? else {
+        return Ok(None);
+    };
+    let (lang, region) = match v.split_once(['-', '_']) {
+        Some((l, r)) => (l, Some(r)),
+        None => (v.as_str(), None),
+    };
+    let letters = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic());
+    if !letters(lang) || !region.is_none_or(letters) {
+        return Err(invalid(&p.field("language"), what));
+    }
+    Ok(Some(lang.to_ascii_lowercase()))
 }
 
 fn two_letters(obj: &Obj<'_>, name: &str, what: &str) -> Result<Option<String>, ApiError> {

@@ -115,6 +115,22 @@ fn payment_command_reads_every_field() {
     let cmd: PreauthCommand = check(&sepa_preauth()).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(cmd.sepa.map(|s| s.holder).as_deref(), Some("JOHN DOE"));
     assert_eq!(cmd.payer.language.as_deref(), Some("en"));
+    for (sent, used) in [("de_DE", Some("de")), ("en-us", Some("en")), ("", None)] {
+        let mut b = sepa_preauth();
+        b["payerData"]["language"] = json!(sent);
+        let cmd: PreauthCommand = check(&b).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(cmd.payer.language.as_deref(), used);
+    }
+    for bad in ["english", "e", "en-USA", "e1"] {
+        let mut b = sepa_preauth();
+        b["payerData"]["language"] = json!(bad);
+        let (s, _, m) = refusal::<PreauthCommand>(&b);
+        assert_eq!(s, 422);
+        assert!(
+            m.starts_with("payerData.language: must be an ISO 639-1 code"),
+            "{m}"
+        );
+    }
 }
 
 #[test]
