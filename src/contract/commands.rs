@@ -31,11 +31,14 @@ pub trait FromBody: Sized {
     fn from_body(body: &Obj<'_>, targets: &TargetPolicy) -> Result<Self, ApiError>;
 }
 
-/// Maximum lengths in characters, per field (see the README's endpoint section).
+/// Maximum lengths in characters (Unicode scalar values), per field; the README's endpoint
+/// section lists them with their sources.
 pub mod limits {
+    /// `agreementId`: Billwerk sends a 24-hex ObjectId; room for other id schemes.
     pub const AGREEMENT_ID: usize = 64;
     pub const PSP_SETTINGS_ID: usize = 64;
     pub const MIGRATION_TOKEN: usize = 255;
+    /// `webhookTarget` and the return URLs.
     pub const URL: usize = 2048;
     /// Sent to OPPWA as `descriptor` (AN127) and `merchantInvoiceId`.
     pub const REFERENCE_TEXT: usize = 127;

@@ -232,10 +232,12 @@ impl<'a> Obj<'a> {
         self.map.iter()
     }
 
+    /// Number of properties, `null` ones included.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// Whether the object has no properties at all.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
