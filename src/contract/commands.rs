@@ -169,11 +169,21 @@ fn tx_id(obj: &Obj<'_>, name: &str) -> Result<Option<BillwerkTxId>, ApiError> {
     })
 }
 
+/// A required field: an empty string is "missing", with the same message as an absent one.
+fn not_empty(obj: &Obj<'_>, name: &str) -> Result<(), ApiError> {
+    match obj.string(name) {
+        Ok(Some("")) => Err(invalid(&obj.field(name), "is required")),
+        _ => Ok(()),
+    }
+}
+
 fn required_tx_id(obj: &Obj<'_>, name: &str) -> Result<BillwerkTxId, ApiError> {
+    not_empty(obj, name)?;
     required(obj.field(name), tx_id(obj, name)?)
 }
 
 fn agreement_id(obj: &Obj<'_>) -> Result<String, ApiError> {
+    not_empty(obj, "agreementId")?;
     let v = identifier(
         obj,
         "agreementId",

@@ -137,6 +137,20 @@ fn payment_command_reads_every_field() {
 fn refusals_name_the_field_and_rule() {
     let cases: Vec<(&str, Value, u16, &str, &str)> = vec![
         (
+            "transactionId",
+            json!(""),
+            422,
+            "InvalidData",
+            "transactionId: is required",
+        ),
+        (
+            "agreementId",
+            json!(""),
+            422,
+            "InvalidData",
+            "agreementId: is required",
+        ),
+        (
             "preauthTransactionId",
             json!(""),
             422,
