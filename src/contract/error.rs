@@ -78,6 +78,15 @@ impl ApiError {
         )
     }
 
+    /// 404 `InvalidData` for an id in the path that names nothing; `message` names the field.
+    pub fn unknown_id(message: String) -> Self {
+        Self::with_status(
+            StatusCode::NOT_FOUND,
+            PaymentErrorCode::InvalidData,
+            message,
+        )
+    }
+
     pub fn unauthorized() -> Self {
         let mut e = Self::with_status(
             StatusCode::UNAUTHORIZED,

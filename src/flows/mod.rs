@@ -142,9 +142,16 @@ impl App {
         kind: TxKind,
         id: &str,
     ) -> Result<TransactionRecord, ApiError> {
+        let not_found = ApiError::unknown_id;
+        // Only a well-formed id is echoed; anything else could be arbitrary (and huge) input.
+        if crate::domain::BillwerkTxId::parse(id).is_none() {
+            return Err(not_found(
+                "id: not found; a transaction id has the form {yyyyMMdd}-{24 hex digits}".into(),
+            ));
+        }
         match self.store.get_transaction(m.id(), id).await? {
             Some(tx) if tx.kind == kind => Ok(tx),
-            _ => Err(ApiError::not_found(format!("{} {id}", kind.as_str()))),
+            _ => Err(not_found(format!("id: {} {id} not found", kind.as_str()))),
         }
     }
 

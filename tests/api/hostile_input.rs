@@ -458,3 +458,26 @@ async fn two_authorization_headers_are_refused() {
     let (s, _) = app.get("/api/Settings").await;
     assert_eq!(s, StatusCode::OK, "one header is fine");
 }
+
+/// A path id is echoed only when it is well-formed; anything else gets a fixed message.
+#[tokio::test]
+async fn unknown_path_ids_are_not_echoed() {
+    let app = TestApp::spawn().await;
+    let (s, e) = app.get("/api/Payment/%3Cscript%3E%00").await;
+    assert_error(
+        s,
+        &e,
+        404,
+        "InvalidData",
+        "id: not found; a transaction id has the form",
+    );
+    let id = tx_id();
+    let (s, e) = app.get(&format!("/api/Refund/{id}")).await;
+    assert_error(
+        s,
+        &e,
+        404,
+        "InvalidData",
+        &format!("id: refund {id} not found"),
+    );
+}
