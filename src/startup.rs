@@ -88,7 +88,7 @@ pub fn serve(
     let service = tower::util::MapRequestLayer::new(crate::http::path::normalize).layer(router);
     let task = tokio::spawn(async move {
         axum::serve(
-            listener,
+            crate::http::conn::ErrorBodies(listener),
             <_ as axum::ServiceExt<axum::extract::Request>>::into_make_service(service),
         )
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -1,9 +1,10 @@
-//! Billwerk wire DTOs exactly as on the wire, the error object, and request validation.
+//! The Billwerk wire: strict request parsing (`wire`), checked commands (`commands`), response
+//! DTOs, and the contract's error object.
 
-pub mod canon;
+pub mod commands;
 pub mod error;
-pub mod requests;
 pub mod responses;
 pub mod validate;
+pub mod wire;
 
 pub use error::{ApiError, ErrorObject};

@@ -13,7 +13,7 @@ pub use enums::{
     WebhookType,
 };
 pub use ids::{BillwerkTxId, new_id};
-pub use money::{AmountError, Currency, Money};
+pub use money::{AmountError, Currency, CurrencyError, Money};
 pub use time::{Clock, ManualClock, SystemClock, Ticks};
 
 /// The customer's payment data as Billwerk sees it: a free-form string map (contract §10.4).

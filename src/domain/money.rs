@@ -5,18 +5,56 @@ use std::fmt;
 use iso_currency::Currency as IsoCurrency;
 use rust_decimal::Decimal;
 
-/// An ISO-4217 alphabetic currency code that is known to exist.
+/// An ISO-4217 alphabetic code of an active tender currency: money a card or a SEPA debit can
+/// carry. Funds (BOV, CLF, USN …), special codes (XXX, XTS, XDR, XAU/XAG/XPT/XPD, XBA–XBD, XSU,
+/// XUA) and superseded codes (HRK …) are not currencies here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Currency(IsoCurrency);
 
+/// Why a code is not an accepted currency.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CurrencyError {
+    #[error("must be a three-letter ISO-4217 code such as EUR")]
+    Malformed,
+    #[error("{0} is not an ISO-4217 currency code")]
+    Unknown(String),
+    #[error("{0} is an ISO-4217 fund code, not a currency a payment can be made in")]
+    Fund(&'static str),
+    #[error(
+        "{0} is an ISO-4217 special code (no currency, test, metal or unit of account), not a currency a payment can be made in"
+    )]
+    Special(&'static str),
+    #[error("{0} is no longer legal tender; use {1}")]
+    Superseded(&'static str, &'static str),
+}
+
 impl Currency {
-    /// Parses a three-letter code; case-insensitive input, upper-case output.
+    /// Parses a three-letter code (any case; upper-case output); `None` for anything that is not
+    /// an active tender currency.
     pub fn parse(code: &str) -> Option<Self> {
+        Self::tender(code).ok()
+    }
+
+    /// Like `parse`, with the reason for a refusal.
+    pub fn tender(code: &str) -> Result<Self, CurrencyError> {
         let upper = code.trim().to_ascii_uppercase();
         if upper.len() != 3 || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
-            return None;
+            return Err(CurrencyError::Malformed);
         }
-        IsoCurrency::from_code(&upper).map(Self)
+        let iso = IsoCurrency::from_code(&upper).ok_or(CurrencyError::Unknown(upper))?;
+        if iso.is_fund() {
+            return Err(CurrencyError::Fund(iso.code()));
+        }
+        if iso.is_special() || iso.exponent().is_none() {
+            return Err(CurrencyError::Special(iso.code()));
+        }
+        if let Some(by) = iso.flags().into_iter().find_map(|f| match f {
+            iso_currency::Flag::Superseded(by) => Some(by),
+            _ => None,
+        }) {
+            return Err(CurrencyError::Superseded(iso.code(), by.code()));
+        }
+        Ok(Self(iso))
     }
 
     pub fn code(&self) -> &'static str {
@@ -51,7 +89,7 @@ pub enum AmountError {
     NotPositive,
     #[error("has more decimals than {0} allows ({1})")]
     TooPrecise(&'static str, u32),
-    #[error("is too large")]
+    #[error("is too large; at most 12 digits before the decimal point are allowed")]
     TooLarge,
 }
 
@@ -107,6 +145,17 @@ mod tests {
         assert_eq!(eur().code(), "EUR");
         assert!(Currency::parse("XYZ").is_none());
         assert!(Currency::parse("EURO").is_none());
+        for code in [
+            "XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XDR", "BOV", "CHE", "CHW", "CLF", "COU",
+            "MXV", "USN", "UYI", "UYW", "XSU", "XUA", "XBA", "XBB", "XBC", "XBD", "HRK",
+        ] {
+            assert!(Currency::parse(code).is_none(), "{code} is not tender");
+        }
+        assert!(matches!(
+            Currency::tender("hrk"),
+            Err(CurrencyError::Superseded("HRK", "EUR"))
+        ));
+        assert_eq!(Currency::parse("KWD").map(|c| c.minor_digits()), Some(3));
         assert_eq!(Currency::parse("JPY").map(|c| c.minor_digits()), Some(0));
     }
 

@@ -151,9 +151,16 @@ impl App {
         kind: TxKind,
         id: &str,
     ) -> Result<TransactionRecord, ApiError> {
+        let not_found = ApiError::unknown_id;
+        // Only a well-formed id is echoed; anything else could be arbitrary (and huge) input.
+        if crate::domain::BillwerkTxId::parse(id).is_none() {
+            return Err(not_found(
+                "id: not found; a transaction id has the form {yyyyMMdd}-{24 hex digits}".into(),
+            ));
+        }
         match self.store.get_transaction(m.id(), id).await? {
             Some(tx) if tx.kind == kind => Ok(tx),
-            _ => Err(ApiError::not_found(format!("{} {id}", kind.as_str()))),
+            _ => Err(not_found(format!("id: {} {id} not found", kind.as_str()))),
         }
     }
 
@@ -335,16 +342,5 @@ impl App {
                 format!("unknown agreement {agreement_id}"),
             )),
         }
-    }
-}
-
-impl App {
-    /// `webhookTarget`: an absolute http(s) URL whose host the allow-list accepts (SSRF guard).
-    pub fn webhook_target(&self, value: Option<&str>) -> Result<url::Url, ApiError> {
-        let url = crate::contract::validate::absolute_url("webhookTarget", value)?;
-        self.targets
-            .check(&url)
-            .map_err(|e| ApiError::invalid("webhookTarget", e))?;
-        Ok(url)
     }
 }

@@ -5,9 +5,8 @@ use rust_decimal::Decimal;
 
 use super::{App, Merchant, check_replay, new_record, outcome, views};
 use crate::contract::ApiError;
-use crate::contract::requests::PaymentRequest;
+use crate::contract::commands::PaymentCommand;
 use crate::contract::responses::PaymentResponse;
-use crate::contract::validate as v;
 use crate::domain::{Money, PaymentErrorCode, TxKind, TxStatus};
 use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
 use crate::store::{Inserted, TransactionRecord};
@@ -16,21 +15,19 @@ use crate::store::{Inserted, TransactionRecord};
 pub async fn create(
     app: &App,
     m: &Merchant,
-    req: PaymentRequest,
+    cmd: PaymentCommand,
 ) -> Result<PaymentResponse, ApiError> {
-    let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
-    let money = v::money(req.requested_amount, req.currency.as_deref(), false)?;
+    let PaymentCommand {
+        id,
+        money,
+        webhook,
+        agreement_id,
+        capture_of: preauth_id,
+        role,
+        reference,
+        planned,
+    } = cmd;
     super::psp_amount(m, &money)?;
-    let webhook = app.webhook_target(req.webhook_target.as_deref())?;
-    let agreement_id = v::required("agreementId", req.agreement_id.as_deref())?.to_string();
-    let preauth_id = match req.preauth_transaction_id.as_deref().map(str::trim) {
-        Some(p) if !p.is_empty() => Some(v::tx_id("preauthTransactionId", Some(p))?),
-        _ => None,
-    };
-    let reference = v::optional_text(
-        "transactionReferenceText",
-        req.transaction_reference_text.as_deref(),
-    )?;
 
     let _guard = app.locks.lock(m.id(), id.as_str()).await;
     if let Some(existing) = app.store.get_transaction(m.id(), id.as_str()).await? {
@@ -52,9 +49,9 @@ pub async fn create(
 
     let mut rec = new_record(m, TxKind::Payment, id.as_str(), &money, &webhook, app.now());
     rec.agreement_id = Some(agreement_id.clone());
-    rec.role = req.payment_means_reference.as_ref().and_then(|p| p.role);
+    rec.role = role;
     rec.reference_text = reference.clone();
-    rec.planned_execution_date = req.planned_execution_date;
+    rec.planned_execution_date = planned;
     rec.parent_id = capture_of.as_ref().map(|p| p.id.clone());
     // `is_initial` on a payment marks the main (cardholder-initiated) channel, which its
     // refunds must use too: captures of an initial preauth, and SEPA debits.

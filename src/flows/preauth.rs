@@ -5,9 +5,8 @@ use chrono::Datelike;
 
 use super::{App, Merchant, check_replay, new_record, outcome, views};
 use crate::contract::ApiError;
-use crate::contract::requests::{CancelRequest, FinalizeRequest, PreauthRequest};
+use crate::contract::commands::{CancelCommand, FinalizeCommand, PreauthCommand};
 use crate::contract::responses::{CancellationResponse, PreauthResponse};
-use crate::contract::validate as v;
 use crate::domain::state::Trigger;
 use crate::domain::{CancellationStatus, Role, TxKind, TxStatus, time::FAR_FUTURE};
 use crate::psp::{
@@ -20,32 +19,21 @@ use crate::store::{Inserted, TransactionRecord, TxUpdate};
 pub async fn create(
     app: &App,
     m: &Merchant,
-    req: PreauthRequest,
+    cmd: PreauthCommand,
 ) -> Result<PreauthResponse, ApiError> {
-    let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
-    let money = v::money(req.requested_amount, req.currency.as_deref(), true)?;
+    let PreauthCommand {
+        id,
+        money,
+        webhook,
+        agreement_id,
+        role,
+        is_initial,
+        urls,
+        sepa,
+        payer,
+        reference,
+    } = cmd;
     super::psp_amount(m, &money)?;
-    let webhook = app.webhook_target(req.webhook_target.as_deref())?;
-    let agreement_id = v::required("agreementId", req.agreement_id.as_deref())?.to_string();
-    let pmr = req.payment_means_reference.clone().unwrap_or_default();
-    let role = pmr
-        .role
-        .ok_or_else(|| ApiError::invalid("paymentMeansReference.role", "is required"))?;
-    if !matches!(role, Role::CreditCard | Role::Debit) {
-        return Err(ApiError::invalid(
-            "paymentMeansReference.role",
-            format!("{role} is not supported (supported: CreditCard, Debit)"),
-        ));
-    }
-    let urls = v::return_urls(&pmr)?;
-    let is_initial = req.is_initial.unwrap_or(true);
-    let sepa = (role == Role::Debit && is_initial)
-        .then(|| v::sepa_account(&pmr))
-        .transpose()?;
-    let reference = v::optional_text(
-        "transactionReferenceText",
-        req.transaction_reference_text.as_deref(),
-    )?;
 
     let _guard = app.locks.lock(m.id(), id.as_str()).await;
     if let Some(existing) = app.store.get_transaction(m.id(), id.as_str()).await? {
@@ -66,7 +54,7 @@ pub async fn create(
     rec.success_url = urls.success.map(String::from);
     rec.error_url = urls.error.map(String::from);
     rec.abort_url = urls.abort.map(String::from);
-    rec.language = v::payer(req.payer_data.as_ref()).language;
+    rec.language = payer.language.clone();
     rec.reference_text = reference.clone();
     if is_initial && role == Role::CreditCard {
         rec.checkout_token = Some(crate::domain::new_id());
@@ -100,7 +88,7 @@ pub async fn create(
                 merchant_tx_id: tx.billwerk_id.clone(),
                 amount: money,
                 method,
-                payer: v::payer(req.payer_data.as_ref()),
+                payer,
                 reference_text: reference,
                 shopper_result_url: format!(
                     "{}/checkout/{}/return",
@@ -202,9 +190,9 @@ pub async fn get(app: &App, m: &Merchant, id: &str) -> Result<PreauthResponse, A
 pub async fn finalize(
     app: &App,
     m: &Merchant,
-    req: FinalizeRequest,
+    cmd: FinalizeCommand,
 ) -> Result<PreauthResponse, ApiError> {
-    let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
+    let id = cmd.id;
     let tx = app.find(m, TxKind::Preauth, id.as_str()).await?;
     let tx = super::checkout::complete(app, m, tx, false).await?;
     views::preauth(app, &tx).await
@@ -215,7 +203,7 @@ pub async fn cancel(
     app: &App,
     m: &Merchant,
     id: &str,
-    _req: CancelRequest,
+    _cmd: CancelCommand,
 ) -> Result<CancellationResponse, ApiError> {
     let tx = app.find(m, TxKind::Preauth, id).await?;
     let _guard = app.locks.lock(m.id(), id).await;

@@ -2,9 +2,8 @@
 
 use super::{App, Merchant, check_replay, new_record, outcome, views};
 use crate::contract::ApiError;
-use crate::contract::requests::RefundRequest;
+use crate::contract::commands::RefundCommand;
 use crate::contract::responses::RefundResponse;
-use crate::contract::validate as v;
 use crate::domain::{PaymentErrorCode, TxKind};
 use crate::psp::FollowUp;
 use crate::store::Inserted;
@@ -13,16 +12,15 @@ use crate::store::Inserted;
 pub async fn create(
     app: &App,
     m: &Merchant,
-    req: RefundRequest,
+    cmd: RefundCommand,
 ) -> Result<RefundResponse, ApiError> {
-    let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
-    let money = v::money(req.requested_amount, req.currency.as_deref(), false)?;
+    let RefundCommand {
+        id,
+        money,
+        webhook,
+        payment_id,
+    } = cmd;
     super::psp_amount(m, &money)?;
-    let webhook = app.webhook_target(req.webhook_target.as_deref())?;
-    let payment_id = v::tx_id(
-        "paymentTransactionId",
-        req.payment_transaction_id.as_deref(),
-    )?;
 
     let _guard = app.locks.lock(m.id(), id.as_str()).await;
     if let Some(existing) = app.store.get_transaction(m.id(), id.as_str()).await? {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{App, Merchant};
 use crate::contract::ApiError;
-use crate::contract::requests::SettingsRequest;
+use crate::contract::commands::SettingsCommand;
 use crate::contract::responses::{
     DebitExtras, IntegrationInfo, IntegrationSettingsResponse, MethodInfo, SettingDescription,
     SettingValueDto, SettingsResponse,
@@ -113,31 +113,18 @@ pub async fn get(app: &App, m: &Merchant) -> Result<SettingsResponse, ApiError> 
 pub async fn put(
     app: &App,
     m: &Merchant,
-    req: SettingsRequest,
+    cmd: SettingsCommand,
 ) -> Result<IntegrationSettingsResponse, ApiError> {
-    let values = req
-        .into_values()
-        .ok_or_else(|| ApiError::invalid("merchantSettings", "is required"))?;
     let schema = m.provider.settings_schema();
     let previous = app.stored_settings(m.id()).await?.unwrap_or_default();
     let mut map = BTreeMap::new();
-    for (i, sv) in values.iter().enumerate() {
-        let name = sv.key_name.as_deref().map(str::trim).unwrap_or_default();
+    for sv in cmd.values {
+        let name = sv.name.as_str();
         let field = schema
             .iter()
             .find(|f| f.key.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    &format!("merchantSettings[{i}].keyName"),
-                    format!("unknown setting '{name}'"),
-                )
-            })?;
-        let mut value = sv
-            .key_value
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or_default()
-            .to_string();
+            .ok_or_else(|| ApiError::invalid(&sv.field, format!("unknown setting '{name}'")))?;
+        let mut value = sv.value;
         // A masked value sent back unchanged means "keep the stored secret".
         if let Some(old) = previous.get(field.key)
             && field.secret

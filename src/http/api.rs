@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::extract::{BillwerkJson, OptionalJson};
 use crate::contract::ApiError;
-use crate::contract::requests::{
-    CancelRequest, FinalizeRequest, PaymentRequest, PreauthRequest, RefundRequest, SettingsRequest,
+use crate::contract::commands::{
+    CancelCommand, FinalizeCommand, PaymentCommand, PreauthCommand, RefundCommand, SettingsCommand,
 };
 use crate::flows::{App, Merchant, payment, preauth, refund, settings};
 
@@ -24,18 +24,21 @@ where
     T: Send + 'static,
     F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
 {
-    tokio::spawn(fut).await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "flow task failed");
-        Err(ApiError::internal())
-    })
+    use tracing::Instrument;
+    tokio::spawn(fut.in_current_span())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "flow task failed");
+            Err(ApiError::internal())
+        })
 }
 
 pub async fn create_preauth(
     State(app): State<App>,
     m: Merchant,
-    BillwerkJson(req): BillwerkJson<PreauthRequest>,
+    BillwerkJson(cmd): BillwerkJson<PreauthCommand>,
 ) -> Reply {
-    ok(detached(async move { preauth::create(&app, &m, req).await }).await?)
+    ok(detached(async move { preauth::create(&app, &m, cmd).await }).await?)
 }
 
 pub async fn get_preauth(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
@@ -46,25 +49,25 @@ pub async fn cancel_preauth(
     State(app): State<App>,
     m: Merchant,
     Path(id): Path<String>,
-    OptionalJson(req): OptionalJson<CancelRequest>,
+    OptionalJson(cmd): OptionalJson<CancelCommand>,
 ) -> Reply {
-    ok(detached(async move { preauth::cancel(&app, &m, &id, req).await }).await?)
+    ok(detached(async move { preauth::cancel(&app, &m, &id, cmd).await }).await?)
 }
 
 pub async fn finalize_preauth(
     State(app): State<App>,
     m: Merchant,
-    BillwerkJson(req): BillwerkJson<FinalizeRequest>,
+    BillwerkJson(cmd): BillwerkJson<FinalizeCommand>,
 ) -> Reply {
-    ok(detached(async move { preauth::finalize(&app, &m, req).await }).await?)
+    ok(detached(async move { preauth::finalize(&app, &m, cmd).await }).await?)
 }
 
 pub async fn create_payment(
     State(app): State<App>,
     m: Merchant,
-    BillwerkJson(req): BillwerkJson<PaymentRequest>,
+    BillwerkJson(cmd): BillwerkJson<PaymentCommand>,
 ) -> Reply {
-    ok(detached(async move { payment::create(&app, &m, req).await }).await?)
+    ok(detached(async move { payment::create(&app, &m, cmd).await }).await?)
 }
 
 pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
@@ -74,9 +77,9 @@ pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<Str
 pub async fn create_refund(
     State(app): State<App>,
     m: Merchant,
-    BillwerkJson(req): BillwerkJson<RefundRequest>,
+    BillwerkJson(cmd): BillwerkJson<RefundCommand>,
 ) -> Reply {
-    ok(detached(async move { refund::create(&app, &m, req).await }).await?)
+    ok(detached(async move { refund::create(&app, &m, cmd).await }).await?)
 }
 
 pub async fn get_refund(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
@@ -94,7 +97,7 @@ pub async fn get_settings(State(app): State<App>, m: Merchant) -> Reply {
 pub async fn put_settings(
     State(app): State<App>,
     m: Merchant,
-    BillwerkJson(req): BillwerkJson<SettingsRequest>,
+    BillwerkJson(cmd): BillwerkJson<SettingsCommand>,
 ) -> Reply {
-    ok(detached(async move { settings::put(&app, &m, req).await }).await?)
+    ok(detached(async move { settings::put(&app, &m, cmd).await }).await?)
 }

@@ -1,23 +1,27 @@
-//! Extractors: the merchant behind the bearer token, and Billwerk JSON bodies (content type
-//! checked, property names case-insensitive, errors as the contract's error object).
+//! Extractors: the merchant behind the bearer token, and Billwerk JSON bodies checked into
+//! commands (content type checked, parsed strictly, errors as the contract's error object).
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{StatusCode, header, request::Parts};
-use serde::de::DeserializeOwned;
-
-use crate::contract::{ApiError, canon};
+use crate::contract::ApiError;
+use crate::contract::commands::FromBody;
+use crate::contract::wire::{self, Obj};
 use crate::crypto::{hash_token, hashes_equal};
 use crate::domain::PaymentErrorCode;
 use crate::flows::{App, Merchant};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
 
 impl FromRequestParts<App> for Merchant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
+        // Two Authorization headers are ambiguous credentials: refused, never "the first one".
+        let mut all = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let (first, second) = (all.next(), all.next());
+        if second.is_some() {
+            return Err(ApiError::unauthorized());
+        }
+        let token = first
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
@@ -66,13 +70,13 @@ async fn read(req: Request, app: &App) -> Result<(Option<String>, Bytes), ApiErr
             ApiError::with_status(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 PaymentErrorCode::InvalidData,
-                "request body is too large",
+                "body: is too large (see server.body_limit_bytes)",
             )
         } else {
             ApiError::with_status(
                 StatusCode::BAD_REQUEST,
                 PaymentErrorCode::InvalidData,
-                "request body could not be read",
+                "body: could not be read",
             )
         }
     })?;
@@ -85,54 +89,37 @@ fn check_type(ct: Option<&str>) -> Result<(), ApiError> {
         _ => Err(ApiError::with_status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PaymentErrorCode::InvalidData,
-            "Content-Type must be application/json",
+            "Content-Type: must be application/json, text/json or application/*+json",
         )),
     }
 }
 
-impl<T: DeserializeOwned> FromRequest<App> for BillwerkJson<T> {
+impl<T: FromBody> FromRequest<App> for BillwerkJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let (ct, bytes) = read(req, app).await?;
         check_type(ct.as_deref())?;
-        parse(&bytes).map(Self)
+        parse(&bytes, app).map(Self)
     }
 }
 
-impl<T: DeserializeOwned + Default> FromRequest<App> for OptionalJson<T> {
+impl<T: FromBody> FromRequest<App> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let (ct, bytes) = read(req, app).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self(T::default()));
+            let empty = serde_json::Map::new();
+            return T::from_body(&Obj::root(&empty), &app.targets).map(Self);
         }
         check_type(ct.as_deref())?;
-        parse(&bytes).map(Self)
+        parse(&bytes, app).map(Self)
     }
 }
 
-/// Parses JSON bytes into `T`, naming the field on a type error.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::with_status(
-            StatusCode::BAD_REQUEST,
-            PaymentErrorCode::InvalidData,
-            format!("malformed JSON: {e}"),
-        )
-    })?;
-    if !value.is_object() {
-        return Err(ApiError::invalid("body", "must be a JSON object"));
-    }
-    let value = canon::canonicalize(value);
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
-        };
-        ApiError::invalid(&field, e.into_inner())
-    })
+/// Parses a body strictly and checks it into the command `T`.
+pub fn parse<T: FromBody>(bytes: &[u8], app: &App) -> Result<T, ApiError> {
+    let map = wire::parse_object(bytes)?;
+    T::from_body(&Obj::root(&map), &app.targets)
 }

@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod checkout;
+pub mod conn;
+pub mod edge;
 pub mod extract;
 pub mod notifications;
 pub mod path;
@@ -18,7 +20,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::contract::ApiError;
-use crate::domain::PaymentErrorCode;
 use crate::flows::App;
 
 /// The application's routes (before path normalization; see `service`).
@@ -58,28 +59,24 @@ pub fn router(app: App, body_limit: usize) -> Router {
             ApiError::internal().into_response()
         }))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(edge::edge))
         .with_state(app)
 }
 
 async fn not_found() -> ApiError {
-    ApiError::with_status(
-        StatusCode::NOT_FOUND,
-        PaymentErrorCode::InvalidData,
-        "no such endpoint",
-    )
+    edge::for_status(StatusCode::NOT_FOUND)
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::with_status(
-        StatusCode::METHOD_NOT_ALLOWED,
-        PaymentErrorCode::InvalidData,
-        "method not allowed on this endpoint",
-    )
+    edge::for_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 async fn ready(State(app): State<App>) -> Response {
     match tokio::time::timeout(Duration::from_secs(3), app.store.ping()).await {
         Ok(Ok(_)) => "ready".into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+        _ => {
+            tracing::warn!("readiness: the database does not answer");
+            edge::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
+        }
     }
 }

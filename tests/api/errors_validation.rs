@@ -25,28 +25,54 @@ async fn rejected(app: &TestApp, path: &str, body: Value, code: &str, field: &st
 async fn preauth_rules() {
     let app = TestApp::spawn().await;
     let base = || preauth_body(&tx_id(), &agreement_id(), 10.0);
-    let cases: Vec<(&str, Value, &str)> = vec![
-        ("transactionId", json!("2022-abc"), "transactionId"),
-        ("transactionId", Value::Null, "transactionId"),
-        ("requestedAmount", json!(-1), "requestedAmount"),
-        ("requestedAmount", json!(1.001), "requestedAmount"),
-        ("requestedAmount", json!("ten"), "requestedAmount"),
-        ("currency", json!("EURO"), "currency"),
-        ("currency", json!("XYZ"), "currency"),
-        ("webhookTarget", json!("/relative/path"), "webhookTarget"),
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "transactionId",
+            json!("2022-abc"),
+            "InvalidData",
+            "transactionId",
+        ),
+        ("transactionId", Value::Null, "InvalidData", "transactionId"),
+        (
+            "requestedAmount",
+            json!(-1),
+            "InvalidAmount",
+            "requestedAmount",
+        ),
+        (
+            "requestedAmount",
+            json!(1.001),
+            "InvalidAmount",
+            "requestedAmount",
+        ),
+        (
+            "requestedAmount",
+            json!("ten"),
+            "InvalidData",
+            "requestedAmount",
+        ),
+        ("currency", json!("EURO"), "InvalidCurrency", "currency"),
+        ("currency", json!("XYZ"), "InvalidCurrency", "currency"),
+        (
+            "webhookTarget",
+            json!("/relative/path"),
+            "InvalidData",
+            "webhookTarget",
+        ),
         (
             "webhookTarget",
             json!("ftp://billwerk.example/x"),
+            "InvalidData",
             "webhookTarget",
         ),
-        ("agreementId", json!(""), "agreementId"),
-        ("agreementId", Value::Null, "agreementId"),
-        ("isInitial", json!("maybe"), "isInitial"),
+        ("agreementId", json!(""), "InvalidData", "agreementId"),
+        ("agreementId", Value::Null, "InvalidData", "agreementId"),
+        ("isInitial", json!("maybe"), "InvalidData", "isInitial"),
     ];
-    for (field, value, mention) in cases {
+    for (field, value, code, mention) in cases {
         let mut b = base();
         b[field] = value;
-        rejected(&app, "/api/Preauth", b, "InvalidData", mention).await;
+        rejected(&app, "/api/Preauth", b, code, mention).await;
     }
     let mut b = base();
     b["paymentMeansReference"]["role"] = json!("OnAccount");
@@ -82,7 +108,7 @@ async fn payment_and_refund_rules() {
             &app,
             "/api/Payment",
             recurring_body(&tx_id(), &agr, amount),
-            "InvalidData",
+            "InvalidAmount",
             "requestedAmount",
         )
         .await;
@@ -90,7 +116,7 @@ async fn payment_and_refund_rules() {
             &app,
             "/api/Refund",
             refund_body(&tx_id(), &tx_id(), amount),
-            "InvalidData",
+            "InvalidAmount",
             "requestedAmount",
         )
         .await;

@@ -7,6 +7,7 @@ mod card_flow;
 mod contract_shapes;
 mod crash;
 mod errors_validation;
+mod hostile_input;
 mod idempotency;
 mod integrity;
 mod model;

@@ -17,6 +17,8 @@ mod http_tests;
 #[cfg(test)]
 mod lookup_tests;
 #[cfg(test)]
+mod notifications_fuzz;
+#[cfg(test)]
 mod test_server;
 
 use std::time::Duration;

@@ -1,0 +1,429 @@
+use std::str::FromStr;
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::contract::wire::parse_object;
+
+fn targets() -> TargetPolicy {
+    TargetPolicy::from_parts(&["billwerk.example".to_string()], false)
+}
+
+fn eur() -> Currency {
+    Currency::parse("EUR").expect("EUR")
+}
+
+fn check<T: FromBody>(body: &Value) -> Result<T, ApiError> {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let map = parse_object(&bytes)?;
+    T::from_body(&Obj::root(&map), &targets())
+}
+
+fn refusal<T: FromBody>(body: &Value) -> (u16, String, String) {
+    match check::<T>(body) {
+        Ok(_) => panic!("accepted {body}"),
+        Err(e) => (
+            e.http.as_u16(),
+            serde_json::to_value(e.body.error_code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            e.body.error_message,
+        ),
+    }
+}
+
+fn payment() -> Value {
+    json!({
+        "transactionId": "20221108-636a91f61c48d9fa186166f8",
+        "agreementId": "636a918ca2500caaf0390a15",
+        "requestedAmount": 300,
+        "currency": "EUR",
+        "webhookTarget": "https://billwerk.example/hook",
+        "paymentMeansReference": {"role": "CreditCard"},
+        "transactionReferenceText": "YYNPG-MZXPB-FSGYB",
+        "payerData": {"firstName": "John", "address": {"city": "London"}}
+    })
+}
+
+fn sepa_preauth() -> Value {
+    json!({
+        "transactionId": "20221118-636bd596c10cfc318b1bfabb",
+        "agreementId": "636a918ca2500caaf0390a15",
+        "requestedAmount": 0,
+        "currency": "EUR",
+        "isInitial": true,
+        "webhookTarget": "https://billwerk.example/hook",
+        "paymentMeansReference": {
+            "role": "Debit",
+            "initialBearer": {"Holder": "JOHN DOE", "IBAN": "GB33BUKB20201555555555"}
+        },
+        "payerData": {"emailAddress": "john.doe@example.com", "language": "EN"}
+    })
+}
+
+#[test]
+fn exact_amounts() {
+    let ok = |t: &str| exact_amount(t, eur(), true).map(|d| d.to_string());
+    assert_eq!(ok("10").as_deref(), Ok("10"));
+    assert_eq!(ok("10.50").as_deref(), Ok("10.5"));
+    assert_eq!(ok("10.500").as_deref(), Ok("10.5"));
+    assert_eq!(ok("1e3").as_deref(), Ok("1000"));
+    assert_eq!(ok("1E-2").as_deref(), Ok("0.01"));
+    assert_eq!(ok("0.0").as_deref(), Ok("0"));
+    assert_eq!(ok("-0").as_deref(), Ok("0"));
+    assert_eq!(ok("999999999999.99").as_deref(), Ok("999999999999.99"));
+    assert_eq!(ok("00012.3").as_deref(), Ok("12.3"));
+    assert!(matches!(
+        ok("10.505"),
+        Err(AmountError::TooPrecise("EUR", 2))
+    ));
+    assert!(matches!(ok("1e-3"), Err(AmountError::TooPrecise(..))));
+    assert!(matches!(
+        ok("1e-99999999999999"),
+        Err(AmountError::TooPrecise(..))
+    ));
+    assert_eq!(ok("1000000000000"), Err(AmountError::TooLarge));
+    assert_eq!(ok("18446744073709551616"), Err(AmountError::TooLarge));
+    assert_eq!(ok("1e400"), Err(AmountError::TooLarge));
+    assert_eq!(ok("-1"), Err(AmountError::Negative));
+    assert_eq!(
+        exact_amount("0", eur(), false),
+        Err(AmountError::NotPositive)
+    );
+    let jpy = Currency::parse("JPY").expect("JPY");
+    assert!(exact_amount("100.0", jpy, false).is_ok());
+    assert!(exact_amount("100.5", jpy, false).is_err());
+    let kwd = Currency::parse("KWD").expect("KWD");
+    assert_eq!(
+        exact_amount("1.234", kwd, false).map(|d| d.to_string()),
+        Ok("1.234".into())
+    );
+}
+
+#[test]
+fn payment_command_reads_every_field() {
+    let cmd: PaymentCommand = check(&payment()).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(cmd.money.amount, Decimal::from(300));
+    assert!(cmd.capture_of.is_none());
+    assert_eq!(cmd.role, Some(Role::CreditCard));
+    let mut b = payment();
+    b["preauthTransactionId"] = json!("20221108-636bd596c10cfc318b1bfabb");
+    let cmd: PaymentCommand = check(&b).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(cmd.capture_of.is_some());
+    let cmd: PreauthCommand = check(&sepa_preauth()).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(cmd.sepa.map(|s| s.holder).as_deref(), Some("JOHN DOE"));
+    assert_eq!(cmd.payer.language.as_deref(), Some("en"));
+    for (sent, used) in [("de_DE", Some("de")), ("en-us", Some("en")), ("", None)] {
+        let mut b = sepa_preauth();
+        b["payerData"]["language"] = json!(sent);
+        let cmd: PreauthCommand = check(&b).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(cmd.payer.language.as_deref(), used);
+    }
+    for bad in ["english", "e", "en-USA", "e1"] {
+        let mut b = sepa_preauth();
+        b["payerData"]["language"] = json!(bad);
+        let (s, _, m) = refusal::<PreauthCommand>(&b);
+        assert_eq!(s, 422);
+        assert!(
+            m.starts_with("payerData.language: must be an ISO 639-1 code"),
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn refusals_name_the_field_and_rule() {
+    let cases: Vec<(&str, Value, u16, &str, &str)> = vec![
+        (
+            "transactionId",
+            json!(""),
+            422,
+            "InvalidData",
+            "transactionId: is required",
+        ),
+        (
+            "agreementId",
+            json!(""),
+            422,
+            "InvalidData",
+            "agreementId: is required",
+        ),
+        (
+            "preauthTransactionId",
+            json!(""),
+            422,
+            "InvalidData",
+            "preauthTransactionId: must not be empty",
+        ),
+        (
+            "currency",
+            json!("XXX"),
+            422,
+            "InvalidCurrency",
+            "currency: XXX is an ISO-4217 special code",
+        ),
+        (
+            "currency",
+            json!("bov"),
+            422,
+            "InvalidCurrency",
+            "currency: BOV is an ISO-4217 fund code",
+        ),
+        (
+            "currency",
+            json!("€"),
+            422,
+            "InvalidCurrency",
+            "currency: must be a three-letter",
+        ),
+        (
+            "requestedAmount",
+            json!("10"),
+            422,
+            "InvalidData",
+            "requestedAmount: must be a JSON number",
+        ),
+        (
+            "requestedAmount",
+            json!(10.001),
+            422,
+            "InvalidAmount",
+            "requestedAmount: has more decimals than EUR allows (2)",
+        ),
+        (
+            "agreementId",
+            json!("a\u{0}b"),
+            422,
+            "InvalidData",
+            "agreementId: must not contain control characters",
+        ),
+        (
+            "agreementId",
+            json!("a b"),
+            422,
+            "InvalidData",
+            "agreementId: may contain only",
+        ),
+        (
+            "transactionReferenceText",
+            json!("x\r\ny"),
+            422,
+            "InvalidData",
+            "transactionReferenceText: must not contain control characters",
+        ),
+        (
+            "transactionReferenceText",
+            json!("x".repeat(128)),
+            422,
+            "InvalidData",
+            "transactionReferenceText: is 128 characters long; at most 127",
+        ),
+        (
+            "transactionId",
+            json!(5),
+            422,
+            "InvalidData",
+            "transactionId: must be a string, not a number",
+        ),
+        (
+            "plannedExecutionDate",
+            json!("2022-13-01"),
+            422,
+            "InvalidData",
+            "plannedExecutionDate: must be a date",
+        ),
+    ];
+    for (field, value, status, code, message) in cases {
+        let mut b = payment();
+        b[field] = value;
+        let (s, c, m) = refusal::<PaymentCommand>(&b);
+        assert_eq!((s, c.as_str()), (status, code), "{m}");
+        assert!(m.starts_with(message), "{m} starts with {message}");
+    }
+    let big = u128::MAX.to_string() + "0";
+    let body = format!(
+        r#"{{"transactionId":"20221108-636a91f61c48d9fa186166f8","currency":"EUR","requestedAmount":{big}}}"#
+    );
+    let e = parse_object(body.as_bytes())
+        .and_then(|m| PaymentCommand::from_body(&Obj::root(&m), &targets()))
+        .err()
+        .map(|e| e.body.error_message);
+    assert_eq!(
+        e.as_deref(),
+        Some(
+            "requestedAmount: is too large; at most 12 digits before the decimal point are allowed"
+        )
+    );
+    let mut b = sepa_preauth();
+    b["paymentMeansReference"]["initialBearer"]["Holder"] = json!("H".repeat(100_000));
+    let (s, _, m) = refusal::<PreauthCommand>(&b);
+    assert_eq!(s, 422);
+    assert!(
+        m.starts_with(
+            "paymentMeansReference.initialBearer.Holder: is 100000 characters long; at most 128"
+        ),
+        "{m}"
+    );
+}
+
+#[test]
+fn settings_keys_once_each() {
+    let b = json!({"merchantSettings": [
+        {"keyName": "EntityId", "keyValue": "a"},
+        {"keyName": "ENTITYID", "keyValue": "b"}
+    ]});
+    let (s, _, m) = refusal::<SettingsCommand>(&b);
+    assert_eq!(s, 422);
+    assert!(
+        m.starts_with("merchantSettings[1].keyName: 'ENTITYID' is sent more than once"),
+        "{m}"
+    );
+    let b = json!({"merchantPspSettings": {"merchantSettings": [{"keyName": "EntityId", "keyValue": " a "}]}});
+    let cmd: SettingsCommand = check(&b).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(cmd.values[0].value, "a");
+}
+
+/// Field names every endpoint reads, for the generators below.
+const NAMES: &[&str] = &[
+    "transactionId",
+    "preauthTransactionId",
+    "paymentTransactionId",
+    "agreementId",
+    "pspSettingsId",
+    "requestedAmount",
+    "currency",
+    "webhookTarget",
+    "paymentMeansReference",
+    "role",
+    "initialBearer",
+    "Holder",
+    "IBAN",
+    "BIC",
+    "successReturnUrl",
+    "payerData",
+    "address",
+    "country",
+    "language",
+    "emailAddress",
+    "transactionReferenceText",
+    "isInitial",
+    "plannedExecutionDate",
+    "merchantSettings",
+    "merchantPspSettings",
+    "keyName",
+    "keyValue",
+    "finalizationData",
+    "migrationToken",
+];
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => (prop::sample::select(NAMES), any::<u32>()).prop_map(|(n, m)| {
+            // The name in a random letter case.
+            n.chars()
+                .enumerate()
+                .map(|(i, c)| if m >> (i % 32) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+                .collect()
+        }),
+        1 => ".{0,12}",
+        // serde_json's private number key, sent as a property name.
+        1 => Just("$serde_json::private::Number".to_string()),
+    ]
+}
+
+fn leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        "-?[0-9]{1,30}(\\.[0-9]{1,30})?([eE][-+]?[0-9]{1,4})?"
+            .prop_filter_map("a JSON number", |t| serde_json::from_str::<Value>(&t).ok()),
+        ".{0,40}".prop_map(Value::String),
+        "[A-Za-z]{3}".prop_map(Value::String),
+        Just(json!("20221108-636a91f61c48d9fa186166f8")),
+        Just(json!("https://billwerk.example/hook")),
+        Just(json!("GB33BUKB20201555555555")),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    leaf().prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((key(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+/// Every endpoint's command, from the same bytes: a refusal must be a 4xx with a message that
+/// names something and carries no serde wording.
+fn all_commands(bytes: &[u8]) {
+    let t = targets();
+    let outcome = parse_object(bytes).map(|map| {
+        let obj = Obj::root(&map);
+        vec![
+            PreauthCommand::from_body(&obj, &t).err(),
+            PaymentCommand::from_body(&obj, &t).err(),
+            RefundCommand::from_body(&obj, &t).err(),
+            FinalizeCommand::from_body(&obj, &t).err(),
+            CancelCommand::from_body(&obj, &t).err(),
+            SettingsCommand::from_body(&obj, &t).err(),
+        ]
+    });
+    let errors = match outcome {
+        Ok(errs) => errs.into_iter().flatten().collect::<Vec<_>>(),
+        Err(e) => vec![e],
+    };
+    for e in errors {
+        let status = e.http.as_u16();
+        assert!((400..500).contains(&status), "status {status}");
+        let m = &e.body.error_message;
+        assert!(m.contains(": "), "field named in {m}");
+        for bad in ["serde", "$serde_json", "expected a", "invalid type"] {
+            assert!(!m.contains(bad), "plain words in {m}");
+        }
+    }
+}
+
+proptest! {
+
+    #[test]
+    fn fuzz_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        all_commands(&bytes);
+    }
+
+    #[test]
+    fn fuzz_json_documents(v in value()) {
+        all_commands(&serde_json::to_vec(&v).expect("json"));
+    }
+
+    #[test]
+    fn fuzz_valid_bodies_with_one_field_replaced(
+        base in prop::sample::select(vec![payment(), sepa_preauth()]),
+        path in prop::collection::vec(key(), 1..3),
+        v in value(),
+    ) {
+        let mut b = base;
+        let mut at = &mut b;
+        for k in &path[..path.len() - 1] {
+            if !at.get(k).is_some_and(Value::is_object) {
+                at[k.as_str()] = json!({});
+            }
+            at = &mut at[k.as_str()];
+        }
+        at[path[path.len() - 1].as_str()] = v;
+        all_commands(&serde_json::to_vec(&b).expect("json"));
+    }
+
+    #[test]
+    fn fuzz_amount_text(t in "-?[0-9]{1,40}(\\.[0-9]{1,40})?([eE][-+]?[0-9]{1,25})?") {
+        // Exact: whenever accepted, the value equals the text's value.
+        if let Ok(d) = exact_amount(&t, eur(), true)
+            && let Ok(parsed) = Decimal::from_scientific(&t).or_else(|_| Decimal::from_str(&t))
+        {
+            prop_assert_eq!(d.normalize(), parsed.normalize());
+        }
+    }
+}
