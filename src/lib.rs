@@ -5,6 +5,7 @@ pub mod admin_deliveries;
 pub mod config;
 pub mod contract;
 pub mod crypto;
+pub mod demo;
 pub mod domain;
 pub mod flows;
 pub mod html;

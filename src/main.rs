@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use psp_integrator::config::AppConfig;
 use psp_integrator::domain::SystemClock;
-use psp_integrator::startup::{self, StartupError};
+use psp_integrator::startup::{self, Application, Roles, StartupError};
 use psp_integrator::{admin, store, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +33,7 @@ enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations and exit.
     Migrate {
+        /// Database URL (overrides database.url).
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -43,9 +43,40 @@ enum Command {
     /// Inspect and redeliver Billwerk webhooks.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// Master key rotation for the merchants' sealed PSP settings.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Exit 0 if the local service answers ready (for container health checks).
+    Healthcheck {
+        /// The readiness URL; default: http://127.0.0.1:<port of server.listen>/health/ready.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// A narrated tour on a throw-away database: the integrator, the OPPWA simulator and a
+    /// Billwerk stand-in in one process (start here).
+    Demo,
     /// Run a PSP simulator on its own.
     #[command(subcommand)]
     Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-seal every merchant's settings under security.master_key (old values may be under a
+    /// key in security.previous_master_keys).
+    Rotate {
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// How many merchants' settings are sealed under which key id.
+    Status {
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Print a new random master key (64 hex characters).
+    Generate,
 }
 
 #[derive(Subcommand)]
@@ -55,14 +86,18 @@ enum DeliveriesCommand {
         /// Only those updated since this time (RFC 3339, e.g. 2026-11-22T00:00:00Z).
         #[arg(long)]
         since: Option<String>,
+        /// Database URL (overrides database.url).
         #[arg(long)]
         database_url: Option<String>,
     },
     /// Send a webhook again now: one by id, or every dead or delivered one since a time.
     Redeliver {
+        /// The webhook's id, as `deliveries list` shows it.
         id: Option<i64>,
+        /// Every dead or delivered webhook updated since this time (RFC 3339).
         #[arg(long, conflicts_with = "id")]
         since: Option<String>,
+        /// Database URL (overrides database.url).
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -91,21 +126,27 @@ struct ServeArgs {
 enum MerchantsCommand {
     /// Create a merchant bound to a PSP adapter; prints its API token once.
     Create {
+        /// A unique name for the merchant (e.g. the Billwerk account).
         #[arg(long)]
         name: String,
+        /// The PSP adapter the merchant uses.
         #[arg(long, default_value = "oppwa")]
         psp: String,
+        /// Database URL (overrides database.url).
         #[arg(long)]
         database_url: Option<String>,
     },
     /// List merchants with their PSP notification URL.
     List {
+        /// Database URL (overrides database.url).
         #[arg(long)]
         database_url: Option<String>,
     },
     /// Issue a new API token for a merchant (by id or name); the old token stops working.
     RotateToken {
+        /// The merchant's id or name.
         id_or_name: String,
+        /// Database URL (overrides database.url).
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -115,6 +156,7 @@ enum MerchantsCommand {
 enum SimCommand {
     /// The OPPWA simulator with its fixed sandbox credentials.
     Oppwa {
+        /// Address to listen on (overrides simulator.listen).
         #[arg(long)]
         listen: Option<String>,
     },
@@ -169,10 +211,17 @@ async fn run(cli: Cli) -> Result<(), StartupError> {
             cfg.validate()?;
             deliveries(&cfg, d).await
         }
+        Command::Keys(k) => keys(&cfg, k).await,
+        Command::Healthcheck { url } => healthcheck(&cfg, url).await,
+        Command::Demo => psp_integrator::demo::run(&cli.config_dir)
+            .await
+            .map_err(StartupError::Other),
         Command::Sim(SimCommand::Oppwa { listen }) => {
-            let listen = listen.unwrap_or(cfg.simulator.listen.clone());
+            if let Some(l) = listen {
+                cfg.simulator.listen = l;
+            }
             telemetry::init(&cfg.log.level, cfg.log.format == "json");
-            run_sim(&listen).await
+            run_sim(&cfg).await
         }
     }
 }
@@ -185,96 +234,126 @@ fn command_db_url(c: &Command) -> Option<String> {
         | Command::Merchants(MerchantsCommand::List { database_url })
         | Command::Merchants(MerchantsCommand::RotateToken { database_url, .. })
         | Command::Deliveries(DeliveriesCommand::List { database_url, .. })
-        | Command::Deliveries(DeliveriesCommand::Redeliver { database_url, .. }) => {
-            database_url.clone()
-        }
-        Command::Sim(_) => None,
+        | Command::Deliveries(DeliveriesCommand::Redeliver { database_url, .. })
+        | Command::Keys(KeysCommand::Rotate { database_url })
+        | Command::Keys(KeysCommand::Status { database_url }) => database_url.clone(),
+        Command::Keys(KeysCommand::Generate)
+        | Command::Healthcheck { .. }
+        | Command::Demo
+        | Command::Sim(_) => None,
     }
-}
-
-/// Which parts of the service this process runs.
-#[derive(Clone, Copy)]
-struct Roles {
-    api: bool,
-    workers: bool,
 }
 
 async fn serve(cfg: AppConfig, roles: Roles) -> Result<(), StartupError> {
-    let shutdown = CancellationToken::new();
-    let store = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
-    store.migrate().await?;
-    let mut sim = None;
-    if cfg.simulator.enabled {
-        sim = Some(start_sim(&cfg.simulator.listen, shutdown.clone()).await?);
-    }
-    let app = startup::build_app(&cfg, store.clone(), Arc::new(SystemClock))?;
-    let mut tasks = Vec::new();
-    if roles.workers {
-        tasks.extend(startup::spawn_workers(&cfg, &app, shutdown.clone())?);
-        tracing::info!("webhook and reconciler workers running");
-    }
-    if roles.api {
-        let listener = tokio::net::TcpListener::bind(cfg.listen_addr()?)
-            .await
-            .map_err(|e| {
-                StartupError::Other(format!("server.listen {}: {e}", cfg.server.listen))
-            })?;
-        let server = startup::serve(app, listener, cfg.server.body_limit_bytes, shutdown.clone())?;
+    let application = Application::build(cfg, roles).await?;
+    let cfg = application.config();
+    if let Some(addr) = application.addr() {
         tracing::info!(
-            addr = %server.addr,
+            addr = %addr,
+            public_base_url = %cfg.server.public_base_url,
             profile = %cfg.profile,
             database = %store::redact_url(&cfg.database.url),
-            backend = store.backend(),
             "psp-integrator listening"
         );
-        tasks.push(tokio::spawn(async move {
-            if let Ok(Err(e)) = server.task.await {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        }));
     }
-    if sim.is_some() {
-        tracing::warn!("the built-in OPPWA simulator is running: development use only");
+    if roles.workers {
+        tracing::info!("webhook and reconciler workers running");
     }
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    shutdown.cancel();
-    for t in tasks {
-        let _ = t.await;
+    if let Some(sim) = application.simulator() {
+        tracing::warn!(url = %sim.base_url, "the built-in OPPWA simulator is running: development use only");
     }
+    application.run_until(wait_for_signal()).await;
     Ok(())
 }
 
-async fn start_sim(
-    listen: &str,
-    shutdown: CancellationToken,
-) -> Result<psp_integrator::sim::oppwa::SimHandle, StartupError> {
-    use psp_integrator::sim::oppwa::{Sim, SimConfig};
-    let addr = listen.parse().map_err(|_| {
-        StartupError::Other(format!(
-            "simulator.listen: '{listen}' is not a socket address"
-        ))
-    })?;
-    // A person trying the service gets the PSP's notifications without driving the admin API.
-    let config = SimConfig {
-        public_base_url: String::new(),
-        auto_deliver: true,
-        ..SimConfig::default()
-    };
-    let handle = Sim::spawn(config, addr, shutdown)
-        .await
-        .map_err(|e| StartupError::Other(format!("simulator.listen {listen}: {e}")))?;
-    tracing::info!(url = %handle.base_url, "OPPWA simulator listening");
-    Ok(handle)
-}
-
-async fn run_sim(listen: &str) -> Result<(), StartupError> {
+async fn run_sim(cfg: &AppConfig) -> Result<(), StartupError> {
     let shutdown = CancellationToken::new();
-    let handle = start_sim(listen, shutdown.clone()).await?;
+    let handle = startup::start_simulator(cfg, shutdown.clone()).await?;
     println!("OPPWA simulator at {}", handle.base_url);
     wait_for_signal().await;
     shutdown.cancel();
     Ok(())
+}
+
+async fn healthcheck(cfg: &AppConfig, url: Option<String>) -> Result<(), StartupError> {
+    let url = match url {
+        Some(u) => u,
+        None => format!(
+            "http://127.0.0.1:{}/health/ready",
+            cfg.listen_addr()?.port()
+        ),
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(4))
+        .build()
+        .map_err(|e| StartupError::Other(e.to_string()))?;
+    let res = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| StartupError::Other(format!("{url}: {e}")))?;
+    let status = res.status();
+    let body = res.text().await.unwrap_or_default();
+    if status.is_success() {
+        println!("{body}");
+        Ok(())
+    } else {
+        Err(StartupError::Other(format!("{url}: HTTP {status}: {body}")))
+    }
+}
+
+async fn keys(cfg: &AppConfig, cmd: KeysCommand) -> Result<(), StartupError> {
+    if let KeysCommand::Generate = cmd {
+        println!("{}", psp_integrator::crypto::new_master_key());
+        return Ok(());
+    }
+    cfg.validate()?;
+    let store = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    store.migrate().await?;
+    let sealer = psp_integrator::crypto::Sealer::with_previous(
+        &cfg.security.master_key,
+        &cfg.security.previous_master_keys,
+    )
+    .map_err(|e| StartupError::Other(format!("security.master_key: {e}")))?;
+    match cmd {
+        KeysCommand::Rotate { .. } => {
+            let r = admin::rotate_master_key(store.as_ref(), &sealer, &SystemClock).await?;
+            println!(
+                "{} merchant(s) re-sealed under key {}, {} already under it",
+                r.resealed,
+                sealer.key_id(),
+                r.current
+            );
+            if r.unreadable.is_empty() {
+                println!(
+                    "every merchant's settings are under the current key: \
+                     security.previous_master_keys can be emptied"
+                );
+                Ok(())
+            } else {
+                Err(StartupError::Other(format!(
+                    "settings of {} merchant(s) open under none of the configured keys: {} \
+                     (add the key they were sealed under to security.previous_master_keys)",
+                    r.unreadable.len(),
+                    r.unreadable.join(", ")
+                )))
+            }
+        }
+        KeysCommand::Status { .. } => {
+            let counts = admin::sealed_key_ids(store.as_ref()).await?;
+            println!("current key id: {}", sealer.key_id());
+            if counts.is_empty() {
+                println!("no merchant has settings yet");
+            } else {
+                println!("{:<12} MERCHANTS", "KEY ID");
+                for (id, n) in counts {
+                    println!("{id:<12} {n}");
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Generate => Ok(()),
+    }
 }
 
 async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), StartupError> {
@@ -301,9 +380,15 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
                     "no merchants yet: psp-integrator merchants create --name NAME --psp oppwa"
                 );
             }
+            if !list.is_empty() {
+                println!(
+                    "{:<32}  {:<24}  {:<6}  {:<28}  PSP NOTIFICATION URL",
+                    "ID", "NAME", "PSP", "CREATED"
+                );
+            }
             for m in list {
                 println!(
-                    "{}  {:<24} {:<6} created {}  notifications: {base}/psp/{}/{}/notifications",
+                    "{:<32}  {:<24}  {:<6}  {:<28}  {base}/psp/{}/{}/notifications",
                     m.id,
                     m.name,
                     m.psp,
@@ -359,13 +444,13 @@ async fn deliveries(cfg: &AppConfig, cmd: DeliveriesCommand) -> Result<(), Start
                     }
                     other => other.into(),
                 })?;
-            println!("webhook {id} queued for delivery ({r:?})");
+            println!("{}", d::describe_redelivery(id, r));
         }
         DeliveriesCommand::Redeliver {
             since: Some(since), ..
         } => {
             let n = d::redeliver_since(store.as_ref(), parse_time("--since", &since)?).await?;
-            println!("{n} webhook(s) queued for delivery");
+            println!("{n} webhook(s) queued again; they go out now");
         }
         DeliveriesCommand::Redeliver { .. } => {
             return Err(StartupError::Other(
@@ -396,5 +481,42 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command and every option says what it is for in `--help`.
+    #[test]
+    fn every_command_and_option_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "psp-integrator", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+        Cli::command().debug_assert();
     }
 }

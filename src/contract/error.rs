@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::domain::{PaymentErrorCode, Ticks, TxError, TxStatus};
 
 /// `PaymentErrorDto` as written to Billwerk.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorObject {
     pub error_code: PaymentErrorCode,

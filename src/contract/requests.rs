@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::domain::Role;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentMeansReference {
     pub role: Option<Role>,
@@ -20,7 +20,7 @@ pub struct PaymentMeansReference {
     pub abort_return_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
     pub address_line1: Option<String>,
@@ -33,7 +33,7 @@ pub struct Address {
     pub country: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PayerData {
     pub external_customer_id: Option<String>,
@@ -48,7 +48,7 @@ pub struct PayerData {
 }
 
 /// `POST /api/Preauth`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PreauthRequest {
     pub psp_settings_id: Option<String>,
@@ -69,7 +69,7 @@ pub struct PreauthRequest {
 }
 
 /// `POST /api/Payment` (capture when `preauthTransactionId` is present, recurring otherwise).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequest {
     pub psp_settings_id: Option<String>,
@@ -90,7 +90,7 @@ pub struct PaymentRequest {
 }
 
 /// `POST /api/Refund`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundRequest {
     pub psp_settings_id: Option<String>,
@@ -105,14 +105,14 @@ pub struct RefundRequest {
 }
 
 /// `POST /api/Preauth/{id}/Cancel`; the body may be empty.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelRequest {
     pub psp_settings_id: Option<String>,
 }
 
 /// `POST /api/Preauth/Finalize`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FinalizeRequest {
     pub transaction_id: Option<String>,
@@ -120,7 +120,7 @@ pub struct FinalizeRequest {
     pub finalization_data: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingValue {
     pub key_name: Option<String>,
@@ -128,10 +128,11 @@ pub struct SettingValue {
 }
 
 /// `PUT /api/Settings`: unwrapped `{merchantSettings}` or wrapped `{merchantPspSettings: {…}}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsRequest {
     pub merchant_settings: Option<Vec<SettingValue>>,
+    #[schema(no_recursion)]
     pub merchant_psp_settings: Option<Box<SettingsRequest>>,
 }
 

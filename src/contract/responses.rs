@@ -27,7 +27,7 @@ mod opt_amount {
 }
 
 /// `PreauthResponseDto` (§8.1).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PreauthResponse {
     pub transaction_id: String,
@@ -49,7 +49,7 @@ pub struct PreauthResponse {
 }
 
 /// `PaymentItemDto` (§8.3).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentItemDto {
     pub external_item_id: Option<String>,
@@ -60,7 +60,7 @@ pub struct PaymentItemDto {
 }
 
 /// `PaymentChargebackItemDto` (§8.3).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargebackDto {
     pub external_item_id: Option<String>,
@@ -76,7 +76,7 @@ pub struct ChargebackDto {
 }
 
 /// `PaymentResponseDto` (§8.2).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentResponse {
     pub transaction_id: String,
@@ -99,7 +99,7 @@ pub struct PaymentResponse {
 }
 
 /// `RefundResponseDto` (§8.4).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundResponse {
     pub transaction_id: String,
@@ -117,7 +117,7 @@ pub struct RefundResponse {
 }
 
 /// `PaymentCancellationResponseDto` (§8.5).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CancellationResponse {
     pub cancellation_status: CancellationStatus,
@@ -125,7 +125,7 @@ pub struct CancellationResponse {
 }
 
 /// `PaymentMethodInfoDto` plus the direct-debit extras (§6.9); extras are skipped for cards.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MethodInfo {
     pub use_capture_preauth: bool,
@@ -137,7 +137,7 @@ pub struct MethodInfo {
     pub debit: Option<DebitExtras>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DebitExtras {
     pub support_backend_payments: bool,
@@ -149,7 +149,7 @@ pub struct DebitExtras {
 }
 
 /// `MerchantSettingDescription` (§6.9); note `placeHolder` with a capital H.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingDescription {
     pub display_name: String,
@@ -162,7 +162,7 @@ pub struct SettingDescription {
 }
 
 /// `IntegrationInfoResponseDto` (§6.9).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationInfo {
     pub credit_card_method_info: Option<MethodInfo>,
@@ -187,7 +187,7 @@ pub struct IntegrationInfo {
 }
 
 /// `MerchantSettingValue`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingValueDto {
     pub key_name: String,
@@ -195,14 +195,14 @@ pub struct SettingValueDto {
 }
 
 /// `ThirdPartyMerchantPspSettings` (GET /api/Settings).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsResponse {
     pub merchant_settings: Vec<SettingValueDto>,
 }
 
 /// `IntegrationSettingsResponseDto` (§6.11); every flag written, false included.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationSettingsResponse {
     pub is_credit_card_valid: bool,
@@ -215,7 +215,7 @@ pub struct IntegrationSettingsResponse {
 }
 
 /// `IntegrationWebhookDto` (§12): PascalCase names, `Type` as a number.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Webhook {
     #[serde(rename = "TransactionId")]
     pub transaction_id: String,

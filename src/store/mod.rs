@@ -164,7 +164,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the service persists.
 #[async_trait]
-pub trait Store: OutboxStore + NotificationStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    OutboxStore + NotificationStore + OpsStore + Send + Sync + std::fmt::Debug
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> StoreResult<()>;
@@ -238,6 +240,7 @@ mod connect;
 mod decode;
 mod merchants;
 pub mod notifications;
+mod operations;
 pub mod outbox;
 mod postgres;
 mod reads;
@@ -251,6 +254,7 @@ mod tests;
 
 pub use connect::{connect, redact_url};
 pub use notifications::{NotificationChange, NotificationRecord, NotificationStore};
+pub use operations::OpsStore;
 pub use outbox::OutboxStore;
 pub use postgres::connect_postgres;
 pub use scratch::{ScratchDb, postgres_admin_url_from_env};
