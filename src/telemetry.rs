@@ -9,12 +9,14 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::time::ChronoUtc;
 
 /// Installs the global subscriber (once; later calls are ignored, which tests rely on). Times are
-/// RFC 3339 in UTC; `json` writes one JSON object per line (the production profile's format).
+/// RFC 3339 in UTC with milliseconds (`2026-11-22T10:15:30.123Z`); colours only on a terminal; `json` writes one JSON object per line (the production profile's format).
 pub fn init(level: &str, json: bool) {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_timer(ChronoUtc::rfc_3339())
+        .with_timer(ChronoUtc::new("%Y-%m-%dT%H:%M:%S%.3fZ".into()))
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()

@@ -55,7 +55,7 @@ pub const UNDOCUMENTED_ROUTES: &[&str] = &[
 /// The documented routes and their OpenAPI description, from the same registrations (so the
 /// two cannot drift apart).
 pub fn documented() -> (Router<App>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(openapi::base())
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(api::create_preauth))
         .routes(routes!(api::finalize_preauth))
         .routes(routes!(api::get_preauth))
@@ -70,7 +70,10 @@ pub fn documented() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
-        .split_for_parts()
+        .split_for_parts();
+    let mut doc = doc;
+    openapi::add_examples(&mut doc);
+    (router, doc)
 }
 
 /// The application's routes (before path normalization; see `startup::serve`).

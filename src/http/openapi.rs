@@ -5,6 +5,8 @@ use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Tag};
 
+use serde_json::json;
+
 use crate::contract::ErrorObject;
 
 /// The document's fixed parts: info, the bearer scheme, tags, the error object.
@@ -46,6 +48,89 @@ pub fn base() -> OpenApi {
             tag("operations", "Health probes and metrics"),
         ]))
         .build()
+}
+
+/// Request examples (Billwerk's own shapes, with fresh-looking ids) and the error object's
+/// example, added to the generated document.
+pub fn add_examples(doc: &mut OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let hook = "https://sample.billwerk.com/PSPWebhooks/ExternalIntegration";
+    let examples = [
+        (
+            "/api/Preauth",
+            json!({
+                "transactionId": "20261122-6391a2f61c48d9fa18616600",
+                "agreementId": "6391a2f61c48d9fa18616601", "requestedAmount": 300, "currency": "EUR",
+                "isInitial": true, "webhookTarget": hook,
+                "paymentMeansReference": {
+                    "role": "CreditCard",
+                    "successReturnUrl": "https://merchant.example/success",
+                    "errorReturnUrl": "https://merchant.example/error",
+                    "abortReturnUrl": "https://merchant.example/abort"
+                },
+                "payerData": {"firstName": "John", "lastName": "Doe", "language": "EN"}
+            }),
+        ),
+        (
+            "/api/Preauth/Finalize",
+            json!({
+                "transactionId": "20261122-6391a2f61c48d9fa18616600", "finalizationData": {}
+            }),
+        ),
+        (
+            "/api/Preauth/{id}/Cancel",
+            json!({"pspSettingsId": "636a915b7267328bc225c566"}),
+        ),
+        (
+            "/api/Payment",
+            json!({
+                "transactionId": "20261122-6391a2f61c48d9fa18616602",
+                "preauthTransactionId": "20261122-6391a2f61c48d9fa18616600",
+                "agreementId": "6391a2f61c48d9fa18616601", "requestedAmount": 300, "currency": "EUR",
+                "webhookTarget": hook, "paymentMeansReference": {"role": "CreditCard"}
+            }),
+        ),
+        (
+            "/api/Refund",
+            json!({
+                "transactionId": "20261122-6391a2f61c48d9fa18616604",
+                "paymentTransactionId": "20261122-6391a2f61c48d9fa18616602",
+                "requestedAmount": 15.5, "currency": "EUR", "webhookTarget": hook
+            }),
+        ),
+        (
+            "/api/Settings",
+            json!({"merchantSettings": [
+                {"keyName": "AccessToken", "keyValue": "sim-sandbox-access-token-0000000000000000"},
+                {"keyName": "EntityId", "keyValue": "8a8294174b7ecb28014b9699220015ca"},
+                {"keyName": "WebhookSecret", "keyValue": "000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f"},
+                {"keyName": "Environment", "keyValue": "Test"}
+            ]}),
+        ),
+    ];
+    for (path, example) in examples {
+        let Some(item) = doc.paths.paths.get_mut(path) else {
+            continue;
+        };
+        for op in [&mut item.post, &mut item.put].into_iter().flatten() {
+            if let Some(RefOr::T(body)) = op.request_body.as_mut()
+                && let Some(RefOr::T(content)) = body.content.get_mut("application/json")
+            {
+                content.example = Some(example.clone());
+            }
+        }
+    }
+    let schemas = doc.components.as_mut().map(|c| &mut c.schemas);
+    if let Some(RefOr::T(Schema::Object(error))) = schemas.and_then(|s| s.get_mut("ErrorObject")) {
+        error.examples = vec![json!({
+            "errorCode": "InvalidData",
+            "errorMessage": "transactionId: must have the format {yyyyMMdd}-{24 hex digits}",
+            "pspErrorCode": null,
+            "receivedAt": "2026-11-22T10:15:30.1234567Z",
+            "status": "Failed"
+        })];
+    }
 }
 
 /// `/docs`: Swagger UI served from the binary, reading `/openapi.json`.

@@ -109,6 +109,10 @@ async fn openapi_document_matches_the_served_routes() {
     assert!(codes.contains(&json!("LimitExceeded")));
     assert!(schemas["PreauthRequest"]["properties"]["transactionId"].is_object());
     assert!(schemas["PaymentResponse"]["properties"]["refundableAmount"].is_object());
+    let example = &doc["paths"]["/api/Preauth"]["post"]["requestBody"]["content"]["application/json"]
+        ["example"];
+    assert_eq!(example["paymentMeansReference"]["role"], "CreditCard");
+    assert_eq!(schemas["ErrorObject"]["examples"][0]["status"], "Failed");
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
@@ -491,7 +495,13 @@ async fn logs_of_a_full_flow_carry_no_secrets_or_payment_data() {
         logs.contains("\"route\":\"/api/Payment\""),
         "route template logged"
     );
-    assert!(logs.contains(&format!("\"merchant_id\":\"{}\"", app.merchant_id)));
+    let merchant = format!("\"merchant_id\":\"{}\"", app.merchant_id);
+    assert!(
+        logs.lines().any(|l| l.contains("request answered")
+            && l.contains("\"route\":\"/api/Refund\"")
+            && l.contains(&merchant)),
+        "the access log line names the merchant"
+    );
     assert!(logs.contains("\"request_id\":"));
     for (what, secret) in [
         ("API token", app.token.as_str()),
