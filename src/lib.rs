@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod admin_deliveries;
+pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod crypto;
