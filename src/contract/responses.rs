@@ -140,11 +140,18 @@ pub struct MethodInfo {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DebitExtras {
+    // Flattened into `MethodInfo` for the debit method only: optional in the schema.
+    #[schema(required = false)]
     pub support_backend_payments: bool,
+    #[schema(required = false)]
     pub unconfirmed_ledger_for_refund: bool,
+    #[schema(required = false)]
     pub unconfirmed_ledger: bool,
+    #[schema(required = false)]
     pub support_external_mandate_reference: bool,
+    #[schema(required = false)]
     pub supported_external_mandate_reference_size: i64,
+    #[schema(required = false)]
     pub support_lower_case_mandate_reference: bool,
 }
 
