@@ -502,6 +502,12 @@ async fn logs_of_a_full_flow_carry_no_secrets_or_payment_data() {
             && l.contains(&merchant)),
         "the access log line names the merchant"
     );
+    // The payment flow runs on its own task; its PSP calls still log under the request's id.
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("OPPWA answered") && l.contains("\"request_id\":")),
+        "PSP call lines carry the request id"
+    );
     assert!(logs.contains("\"request_id\":"));
     for (what, secret) in [
         ("API token", app.token.as_str()),
