@@ -381,6 +381,15 @@ mod tests {
         prod.validate().expect("explicitly allowed");
         let mut dev = AppConfig::load("default", &dir).expect("default");
         assert!(!dev.guard.enabled);
+        let mut limits = dev.clone();
+        limits.limits.burst = 0;
+        assert_eq!(limits.validate().expect_err("no burst").key, "limits.burst");
+        limits.limits.burst = 1;
+        limits.limits.request_timeout_secs = 0;
+        assert_eq!(
+            limits.validate().expect_err("no timeout").key,
+            "limits.request_timeout_secs"
+        );
         dev.security.previous_master_keys = vec!["nothex".into()];
         assert_eq!(
             dev.validate().expect_err("bad previous key").key,

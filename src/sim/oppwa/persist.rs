@@ -117,3 +117,40 @@ impl Sim {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Sim, SimConfig, WebhookConfig};
+
+    #[tokio::test]
+    async fn a_restarted_simulator_reads_its_state_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("nested/sim.json");
+        let config = SimConfig {
+            state_file: Some(file.clone()),
+            ..SimConfig::default()
+        };
+        let first = Sim::new(config.clone());
+        first.restore(&file).expect("no file yet is fine");
+        first.add_webhook(WebhookConfig {
+            url: "http://127.0.0.1:9/notify".into(),
+            ..WebhookConfig::default()
+        });
+        first.advance_clock(120);
+        assert!(file.exists(), "written after the change");
+
+        let second = Sim::new(config);
+        second.restore(&file).expect("restore");
+        let hooks = second.webhooks();
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0]["url"], "http://127.0.0.1:9/notify");
+        assert_eq!(second.with_state(|st, _| st.clock_offset), 120);
+
+        std::fs::write(&file, b"not json").expect("write");
+        let third = Sim::new(SimConfig::default());
+        third
+            .restore(&file)
+            .expect("an unreadable file starts empty");
+        assert!(third.webhooks().is_empty());
+    }
+}
