@@ -1,7 +1,12 @@
-# Build: the release binary. Runtime: a slim image running as an unprivileged user.
+# Build: dependencies first in their own layer (rebuilt only when Cargo.toml/Cargo.lock change),
+# then the service. Runtime: a slim image running as an unprivileged user.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked --bin psp-integrator \
+    && rm -rf src target/release/.fingerprint/psp-integrator-* \
+        target/release/deps/psp_integrator-* target/release/deps/libpsp_integrator-*
 COPY src ./src
 COPY migrations ./migrations
 COPY config ./config
@@ -18,5 +23,8 @@ RUN mkdir -p /app/data && chown pspi /app/data
 USER pspi
 ENV PSPI_PROFILE=production
 EXPOSE 8080
+# Ready = database reachable, migrations current, workers running (see README "Endpoints").
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["psp-integrator", "healthcheck"]
 ENTRYPOINT ["psp-integrator"]
 CMD ["serve"]

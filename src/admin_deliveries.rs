@@ -78,15 +78,41 @@ pub fn format_table(rows: &[DeliverySummary]) -> String {
 
 fn last_result(s: &DeliverySummary) -> String {
     let text = match &s.last_attempt {
-        Some(a) => match (a.http_status, &a.error) {
-            (_, Some(e)) => e.clone(),
-            (Some(code), None) => format!("HTTP {code} ({} ms)", a.latency_ms),
-            (None, None) => String::new(),
-        },
+        Some(a) => {
+            let mut parts = Vec::new();
+            if let Some(code) = a.http_status {
+                parts.push(format!("HTTP {code} after {} ms", a.latency_ms));
+            }
+            if let Some(e) = &a.error {
+                parts.push(e.clone());
+            }
+            if let Some(body) = a
+                .response_excerpt
+                .as_deref()
+                .filter(|b| !b.trim().is_empty())
+            {
+                parts.push(format!("answer: {}", body.trim()));
+            }
+            parts.join("; ")
+        }
         None => s.row.last_error.clone().unwrap_or_default(),
     };
+    // One line per row, the whole cause: control characters become spaces.
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .take(80)
         .collect()
+}
+
+/// What `redeliver_one` did, as a sentence.
+pub fn describe_redelivery(id: i64, r: Redelivered) -> String {
+    match r {
+        Redelivered::Requeued => format!("webhook {id} is queued again and goes out now"),
+        Redelivered::MergedIntoPending(other) => format!(
+            "webhook {id} joined webhook {other}, already waiting for the same transaction; \
+             it goes out now"
+        ),
+        Redelivered::AlreadyPending => {
+            format!("webhook {id} was still waiting to be delivered; it goes out now")
+        }
+    }
 }

@@ -24,6 +24,8 @@ pub struct AppConfig {
     pub log: LogConfig,
     pub webhooks: WebhooksSection,
     pub reconciler: ReconcilerSection,
+    pub limits: LimitsSection,
+    pub guard: GuardSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +44,9 @@ pub struct DatabaseConfig {
 #[derive(Clone, Deserialize)]
 pub struct SecurityConfig {
     pub master_key: String,
+    /// Keys sealed values may still be under during a master key rotation (opened, never used
+    /// to seal); `keys rotate` re-seals everything under `master_key`.
+    pub previous_master_keys: Vec<String>,
     pub require_master_key: bool,
 }
 
@@ -66,6 +71,35 @@ pub struct OppwaSection {
 pub struct SimulatorSection {
     pub enabled: bool,
     pub listen: String,
+    /// Delivers the simulator's PSP notifications by itself every second.
+    pub auto_deliver: bool,
+    /// Where the simulator keeps its state across restarts; empty: beside the SQLite database
+    /// (`<database file>.oppwa-sim.json`), or nowhere on Postgres.
+    pub state_file: String,
+}
+
+/// Request limits of the HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitsSection {
+    /// Sustained requests per second one merchant (one API token) may make to `/api`.
+    pub rate_per_second: u32,
+    /// Requests a merchant may make at once above the sustained rate.
+    pub burst: u32,
+    /// Requests served at the same time by this process; more wait for a slot.
+    pub max_concurrent_requests: usize,
+    /// Seconds before a request is answered 503; a payment call keeps running and is recorded.
+    pub request_timeout_secs: u64,
+}
+
+/// Production safety checks (on in the production profile).
+#[derive(Debug, Clone, Deserialize)]
+pub struct GuardSection {
+    /// Refuse set-ups that only make sense on a developer machine.
+    pub enabled: bool,
+    /// Accept SQLite anyway (a single instance with a local disk).
+    pub allow_sqlite: bool,
+    /// Accept a loopback `server.public_base_url` anyway (nobody outside can reach it).
+    pub allow_loopback_public_base_url: bool,
 }
 
 /// Outbound Billwerk webhooks (outbox worker) and the webhookTarget allow-list.
@@ -136,7 +170,8 @@ impl AppConfig {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("webhooks.allowed_hosts"),
+                    .with_list_parse_key("webhooks.allowed_hosts")
+                    .with_list_parse_key("security.previous_master_keys"),
             )
             .build()
             .map_err(|e| err("config", e.to_string()))?;
@@ -144,6 +179,10 @@ impl AppConfig {
             .try_deserialize()
             .map_err(|e| err("config", e.to_string()))?;
         cfg.profile = profile.to_string();
+        // `PSPI__SECURITY__PREVIOUS_MASTER_KEYS=` (empty) means none.
+        cfg.security
+            .previous_master_keys
+            .retain(|k| !k.trim().is_empty());
         Ok(cfg)
     }
 
@@ -181,7 +220,60 @@ impl AppConfig {
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(err("log.format", "must be \"pretty\" or \"json\""));
         }
-        self.validate_master_key()
+        self.validate_limits()?;
+        self.validate_master_key()?;
+        self.validate_guard()
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        if l.rate_per_second == 0 {
+            return Err(err("limits.rate_per_second", "must be at least 1"));
+        }
+        if l.burst == 0 {
+            return Err(err("limits.burst", "must be at least 1"));
+        }
+        if l.max_concurrent_requests == 0 {
+            return Err(err("limits.max_concurrent_requests", "must be at least 1"));
+        }
+        if l.request_timeout_secs == 0 {
+            return Err(err("limits.request_timeout_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The production profile's refusals, each naming the key that allows it anyway.
+    fn validate_guard(&self) -> Result<(), ConfigError> {
+        if !self.guard.enabled {
+            return Ok(());
+        }
+        if self.database.url.starts_with("sqlite:") && !self.guard.allow_sqlite {
+            return Err(err(
+                "database.url",
+                "is SQLite, which the production profile refuses (one process, local disk); \
+                 set a postgres:// URL (PSPI__DATABASE__URL) or allow it with \
+                 guard.allow_sqlite = true (PSPI__GUARD__ALLOW_SQLITE=true)",
+            ));
+        }
+        let public = parse_url("server.public_base_url", &self.server.public_base_url)?;
+        let loopback = match public.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+            None => true,
+        };
+        if loopback && !self.guard.allow_loopback_public_base_url {
+            return Err(err(
+                "server.public_base_url",
+                format!(
+                    "is {} (loopback): browsers and the PSP could not reach the checkout and \
+                     notification URLs; set the public HTTPS URL (PSPI__SERVER__PUBLIC_BASE_URL) \
+                     or allow it with guard.allow_loopback_public_base_url = true",
+                    self.server.public_base_url
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_master_key(&self) -> Result<(), ConfigError> {
@@ -196,6 +288,12 @@ impl AppConfig {
             return Err(err(
                 "security.master_key",
                 "must be 64 hex characters (32 bytes)",
+            ));
+        }
+        if crate::crypto::Sealer::with_previous(key, &self.security.previous_master_keys).is_err() {
+            return Err(err(
+                "security.previous_master_keys",
+                "each key must be 64 hex characters (32 bytes)",
             ));
         }
         if self.security.require_master_key && key.eq_ignore_ascii_case(DEV_MASTER_KEY) {
@@ -257,5 +355,45 @@ mod tests {
                 .any(|h| h == "*.billwerk.com")
         );
         assert_eq!(bad.validate().expect_err("bad listen").key, "server.listen");
+    }
+
+    #[test]
+    fn production_guard_refuses_sqlite_and_loopback_naming_the_key() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut prod = AppConfig::load("production", &dir).expect("production loads");
+        prod.security.master_key =
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into();
+        assert!(prod.guard.enabled);
+        let e = prod.validate().expect_err("sqlite refused");
+        assert_eq!(e.key, "database.url");
+        assert!(e.message.contains("guard.allow_sqlite"), "{e}");
+        prod.database.url = "postgres://db.internal/pspi".into();
+        let e = prod.validate().expect_err("loopback refused");
+        assert_eq!(e.key, "server.public_base_url");
+        assert!(
+            e.message.contains("guard.allow_loopback_public_base_url"),
+            "{e}"
+        );
+        prod.server.public_base_url = "https://pay.example.com".into();
+        prod.validate().expect("a real deployment passes");
+        prod.database.url = "sqlite://data/x.db".into();
+        prod.guard.allow_sqlite = true;
+        prod.validate().expect("explicitly allowed");
+        let mut dev = AppConfig::load("default", &dir).expect("default");
+        assert!(!dev.guard.enabled);
+        let mut limits = dev.clone();
+        limits.limits.burst = 0;
+        assert_eq!(limits.validate().expect_err("no burst").key, "limits.burst");
+        limits.limits.burst = 1;
+        limits.limits.request_timeout_secs = 0;
+        assert_eq!(
+            limits.validate().expect_err("no timeout").key,
+            "limits.request_timeout_secs"
+        );
+        dev.security.previous_master_keys = vec!["nothex".into()];
+        assert_eq!(
+            dev.validate().expect_err("bad previous key").key,
+            "security.previous_master_keys"
+        );
     }
 }

@@ -8,17 +8,56 @@ use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// Format version of a sealed blob: `[1] ++ nonce(12) ++ ciphertext+tag`.
-const VERSION: u8 = 1;
+/// Format of the first sealed blobs: `[1] ++ nonce(12) ++ ciphertext+tag` (no key id).
+const V1: u8 = 1;
+/// Current format: `[2] ++ key id(4) ++ nonce(12) ++ ciphertext+tag`.
+const V2: u8 = 2;
+const KEY_ID_LEN: usize = 4;
 
-/// Encrypts and decrypts settings blobs.
-pub struct Sealer {
+/// One master key and its id (the first 4 bytes of a SHA-256 over a label and the key).
+struct SealKey {
+    id: [u8; KEY_ID_LEN],
     key: SecretBox<[u8; 32]>,
+}
+
+impl SealKey {
+    fn from_hex(hex_key: &str) -> Result<Self, SealError> {
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| SealError::BadKey)?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| SealError::BadKey)?;
+        let digest = Sha256::new()
+            .chain_update(b"psp-integrator master key id\0")
+            .chain_update(arr)
+            .finalize();
+        let mut id = [0u8; KEY_ID_LEN];
+        id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        Ok(Self {
+            id,
+            key: SecretBox::new(Box::new(arr)),
+        })
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(&Key::<Aes256Gcm>::from(*self.key.expose_secret()))
+    }
+
+    fn open(&self, nonce: &[u8], ct: &[u8]) -> Result<Vec<u8>, SealError> {
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| SealError::Open)?;
+        self.cipher()
+            .decrypt(&Nonce::from(nonce), ct)
+            .map_err(|_| SealError::Open)
+    }
+}
+
+/// Encrypts and decrypts settings blobs. Seals under the current master key; opens under the
+/// current key or any previous one (master key rotation: `security.previous_master_keys`).
+pub struct Sealer {
+    /// The current key first.
+    keys: Vec<SealKey>,
 }
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sealer(..)")
+        write!(f, "Sealer(key id {})", self.key_id())
     }
 }
 
@@ -35,39 +74,90 @@ pub enum SealError {
 impl Sealer {
     /// From a 64-hex-character master key.
     pub fn from_hex(hex_key: &str) -> Result<Self, SealError> {
-        let bytes = hex::decode(hex_key.trim()).map_err(|_| SealError::BadKey)?;
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| SealError::BadKey)?;
         Ok(Self {
-            key: SecretBox::new(Box::new(arr)),
+            keys: vec![SealKey::from_hex(hex_key)?],
         })
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&Key::<Aes256Gcm>::from(*self.key.expose_secret()))
+    /// The current key plus previous keys that are still accepted for opening.
+    pub fn with_previous<S: AsRef<str>>(current: &str, previous: &[S]) -> Result<Self, SealError> {
+        let mut keys = vec![SealKey::from_hex(current)?];
+        for p in previous {
+            keys.push(SealKey::from_hex(p.as_ref())?);
+        }
+        Ok(Self { keys })
+    }
+
+    /// The current key's id (8 hex characters); safe to print.
+    pub fn key_id(&self) -> String {
+        self.keys
+            .first()
+            .map(|k| hex::encode(k.id))
+            .unwrap_or_default()
+    }
+
+    /// The id of the key a blob was sealed under, or `None` for the first format (no id).
+    pub fn sealed_key_id(sealed: &[u8]) -> Option<String> {
+        match sealed.first() {
+            Some(&V2) if sealed.len() > 1 + KEY_ID_LEN => {
+                Some(hex::encode(&sealed[1..1 + KEY_ID_LEN]))
+            }
+            _ => None,
+        }
+    }
+
+    /// True when `sealed` is not under the current key (it should be re-sealed).
+    pub fn needs_reseal(&self, sealed: &[u8]) -> bool {
+        Self::sealed_key_id(sealed).as_deref() != Some(self.key_id().as_str())
     }
 
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        let key = self.keys.first().ok_or(SealError::Seal)?;
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ct = self
+        let ct = key
             .cipher()
             .encrypt(&nonce, plaintext)
             .map_err(|_| SealError::Seal)?;
-        let mut out = Vec::with_capacity(1 + nonce.len() + ct.len());
-        out.push(VERSION);
+        let mut out = Vec::with_capacity(1 + KEY_ID_LEN + nonce.len() + ct.len());
+        out.push(V2);
+        out.extend_from_slice(&key.id);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         Ok(out)
     }
 
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
-        if sealed.len() < 1 + 12 + 16 || sealed[0] != VERSION {
-            return Err(SealError::Open);
+        match sealed.first() {
+            Some(&V2) if sealed.len() >= 1 + KEY_ID_LEN + 12 + 16 => {
+                let id = &sealed[1..1 + KEY_ID_LEN];
+                let body = &sealed[1 + KEY_ID_LEN..];
+                let key = self
+                    .keys
+                    .iter()
+                    .find(|k| k.id == id)
+                    .ok_or(SealError::Open)?;
+                key.open(&body[..12], &body[12..])
+            }
+            Some(&V1) if sealed.len() >= 1 + 12 + 16 => self
+                .keys
+                .iter()
+                .find_map(|k| k.open(&sealed[1..13], &sealed[13..]).ok())
+                .ok_or(SealError::Open),
+            _ => Err(SealError::Open),
         }
-        let nonce: [u8; 12] = sealed[1..13].try_into().map_err(|_| SealError::Open)?;
-        self.cipher()
-            .decrypt(&Nonce::from(nonce), &sealed[13..])
-            .map_err(|_| SealError::Open)
     }
+
+    /// Opens `sealed` under any accepted key and seals it again under the current one.
+    pub fn reseal(&self, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+        self.seal(&self.open(sealed)?)
+    }
+}
+
+/// A new random master key: 64 hex characters (32 bytes).
+pub fn new_master_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// A new Integrator API token: 32 random bytes, URL-safe, with a recognizable prefix.
@@ -103,6 +193,51 @@ mod tests {
         bad[last] ^= 1;
         assert_eq!(s.open(&bad), Err(SealError::Open));
         assert_eq!(Sealer::from_hex("abcd").err(), Some(SealError::BadKey));
+    }
+
+    const NEW: &str = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060708090a0b0c0d0e0f";
+
+    #[test]
+    fn rotation_accepts_both_keys_and_reseals_under_the_new_one() {
+        let old = Sealer::from_hex(KEY).expect("old");
+        let sealed_old = old.seal(b"settings").expect("seal");
+        assert_eq!(Sealer::sealed_key_id(&sealed_old), Some(old.key_id()));
+        let rollout = Sealer::with_previous(NEW, &[KEY]).expect("both");
+        assert_ne!(rollout.key_id(), old.key_id());
+        assert_eq!(
+            rollout.open(&sealed_old).expect("old blob opens"),
+            b"settings"
+        );
+        assert!(rollout.needs_reseal(&sealed_old));
+        let resealed = rollout.reseal(&sealed_old).expect("reseal");
+        assert!(!rollout.needs_reseal(&resealed));
+        let new_only = Sealer::from_hex(NEW).expect("new");
+        assert_eq!(
+            new_only.open(&resealed).expect("new key alone"),
+            b"settings"
+        );
+        assert_eq!(new_only.open(&sealed_old), Err(SealError::Open));
+        assert_eq!(old.open(&resealed), Err(SealError::Open));
+    }
+
+    #[test]
+    fn first_format_blobs_without_a_key_id_still_open() {
+        let key = SealKey::from_hex(KEY).expect("key");
+        let nonce = [7u8; 12];
+        let ct = key
+            .cipher()
+            .encrypt(&Nonce::from(nonce), b"legacy".as_ref())
+            .expect("encrypt");
+        let mut v1 = vec![V1];
+        v1.extend_from_slice(&nonce);
+        v1.extend_from_slice(&ct);
+        let s = Sealer::with_previous(NEW, &[KEY]).expect("keys");
+        assert_eq!(Sealer::sealed_key_id(&v1), None);
+        assert!(s.needs_reseal(&v1));
+        assert_eq!(
+            s.open(&v1).expect("v1 opens under a previous key"),
+            b"legacy"
+        );
     }
 
     #[test]

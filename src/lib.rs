@@ -2,9 +2,11 @@
 
 pub mod admin;
 pub mod admin_deliveries;
+pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod crypto;
+pub mod demo;
 pub mod domain;
 pub mod flows;
 pub mod html;

@@ -1,21 +1,26 @@
-//! Wiring: builds the application from configuration, binds listeners (port 0 in tests) and
-//! runs the HTTP server until the shutdown token is cancelled.
+//! Wiring: `Application` builds the service from configuration, binds listeners (port 0 in tests
+//! and the demo) and runs the HTTP server and workers until the shutdown token is cancelled.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::Layer;
 
 use crate::config::AppConfig;
 use crate::crypto::Sealer;
-use crate::domain::Clock;
+use crate::domain::{Clock, SystemClock};
 use crate::flows::{App, KeyedLocks};
+use crate::http::HttpOptions;
+use crate::http::health::{Health, Liveness};
 use crate::psp::Registry;
 use crate::psp::oppwa::{Oppwa, OppwaConfig};
+use crate::sim::oppwa::{Sim, SimConfig, SimHandle};
 use crate::store::Store;
 
 /// The PSP adapters this build offers, configured.
@@ -36,8 +41,9 @@ pub fn build_app(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
 ) -> Result<App, StartupError> {
-    let sealer = Sealer::from_hex(&cfg.security.master_key)
-        .map_err(|e| StartupError::Other(format!("security.master_key: {e}")))?;
+    let sealer =
+        Sealer::with_previous(&cfg.security.master_key, &cfg.security.previous_master_keys)
+            .map_err(|e| StartupError::Other(format!("security.master_key: {e}")))?;
     Ok(App {
         store,
         providers: providers(cfg),
@@ -50,24 +56,257 @@ pub fn build_app(
     })
 }
 
-/// Starts the outbox worker and the reconciler; they stop when `shutdown` is cancelled.
+/// Starts the outbox worker and the reconciler on `tasks`; they stop when `shutdown` is
+/// cancelled. Each holds a liveness guard for readiness.
 pub fn spawn_workers(
     cfg: &AppConfig,
     app: &App,
+    tasks: &TaskTracker,
+    liveness: &Liveness,
     shutdown: CancellationToken,
-) -> Result<Vec<JoinHandle<()>>, StartupError> {
+) -> Result<usize, StartupError> {
     let worker =
         crate::outbox::Worker::new(app.store.clone(), cfg.webhooks.clone(), app.clock.clone())
             .map_err(|e| StartupError::Other(format!("webhook client: {e}")))?;
     let policy = crate::flows::reconcile::Policy::from(&cfg.reconciler);
     let interval = Duration::from_secs(cfg.reconciler.poll_interval_secs.max(1));
-    let recon = tokio::spawn(crate::flows::reconcile::run(
-        app.clone(),
-        policy,
-        interval,
-        shutdown.clone(),
-    ));
-    Ok(vec![tokio::spawn(worker.run(shutdown)), recon])
+    let recon = crate::flows::reconcile::run(app.clone(), policy, interval, shutdown.clone());
+    let guard = liveness.guard();
+    tasks.spawn(async move {
+        let _alive = guard;
+        worker.run(shutdown).await;
+    });
+    let guard = liveness.guard();
+    tasks.spawn(async move {
+        let _alive = guard;
+        recon.await;
+    });
+    Ok(2)
+}
+
+/// Which parts of the service a process runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Roles {
+    /// The HTTP API (and the checkout pages, probes, metrics).
+    pub api: bool,
+    /// The webhook (outbox) worker and the reconciler.
+    pub workers: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        api: true,
+        workers: true,
+    };
+    /// The HTTP API only; tests drive the workers themselves.
+    pub const API: Roles = Roles {
+        api: true,
+        workers: false,
+    };
+}
+
+/// The running service, built one way for `serve`, `demo` and the tests: open and migrate the
+/// database, start the built-in simulator if enabled, assemble the application, start the
+/// workers and the HTTP server. Listening on port 0 picks a free port; a `public_base_url`
+/// whose port is 0 then takes that port.
+pub struct Application {
+    addr: Option<SocketAddr>,
+    app: App,
+    cfg: AppConfig,
+    sim: Option<SimHandle>,
+    health: Health,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Application {
+    /// Builds and starts the service on the system clock.
+    pub async fn build(cfg: AppConfig, roles: Roles) -> Result<Self, StartupError> {
+        Self::build_with_clock(cfg, roles, Arc::new(SystemClock)).await
+    }
+
+    /// Builds and starts the service on `clock`.
+    pub async fn build_with_clock(
+        mut cfg: AppConfig,
+        roles: Roles,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        cfg.validate()?;
+        let _ = crate::telemetry::metrics_handle();
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let store = crate::store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+        store.migrate().await?;
+        let mut sim = None;
+        if cfg.simulator.enabled {
+            let handle = start_simulator(&cfg, shutdown.clone()).await?;
+            // Merchants in the Test environment talk to the built-in simulator.
+            cfg.oppwa.test_base_url = handle.base_url.clone();
+            sim = Some(handle);
+        }
+        let listener = if roles.api {
+            let l = TcpListener::bind(cfg.listen_addr()?).await.map_err(|e| {
+                StartupError::Other(format!("server.listen {}: {e}", cfg.server.listen))
+            })?;
+            let addr = l.local_addr()?;
+            fill_port(&mut cfg.server.public_base_url, addr.port());
+            Some(l)
+        } else {
+            None
+        };
+        let app = build_app(&cfg, store.clone(), clock)?;
+        let liveness = Liveness::default();
+        let expected_workers = if roles.workers {
+            spawn_workers(&cfg, &app, &tasks, &liveness, shutdown.clone())?
+        } else {
+            0
+        };
+        let health = Health {
+            store,
+            workers: liveness,
+            expected_workers,
+        };
+        let mut addr = None;
+        if let Some(listener) = listener {
+            let opts = HttpOptions {
+                body_limit: cfg.server.body_limit_bytes,
+                limits: cfg.limits.clone(),
+                health: health.clone(),
+            };
+            let server = serve(app.clone(), listener, &opts, shutdown.clone())?;
+            addr = Some(server.addr);
+            tasks.spawn(async move {
+                if let Ok(Err(e)) = server.task.await {
+                    tracing::error!(error = %e, "HTTP server stopped");
+                }
+            });
+        }
+        Ok(Self {
+            addr,
+            app,
+            cfg,
+            sim,
+            health,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Where the API listens (`None` for a workers-only process).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// The API's port (0 for a workers-only process).
+    pub fn port(&self) -> u16 {
+        self.addr.map_or(0, |a| a.port())
+    }
+
+    /// `http://host:port` of the API as this process reaches it.
+    pub fn base_url(&self) -> String {
+        self.addr
+            .map_or_else(String::new, |a| format!("http://{a}"))
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The effective configuration (ports and simulator URL filled in).
+    pub fn config(&self) -> &AppConfig {
+        &self.cfg
+    }
+
+    /// The built-in simulator, when it runs.
+    pub fn simulator(&self) -> Option<&SimHandle> {
+        self.sim.as_ref()
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Cancelling this token stops the service.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops everything and waits (at most `SHUTDOWN_GRACE`) for in-flight work to finish.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown grace period over; stopping with work in flight");
+        }
+    }
+
+    /// Runs until `stop` is cancelled (e.g. by a signal), then shuts down gracefully.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            _ = stop => {}
+            _ = self.shutdown.cancelled() => {}
+        }
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}
+
+/// How long shutdown waits for in-flight requests and worker rounds.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Replaces port 0 in `url` with `port`.
+fn fill_port(url: &mut String, port: u16) {
+    if let Ok(mut u) = url::Url::parse(url)
+        && u.port() == Some(0)
+        && u.set_port(Some(port)).is_ok()
+    {
+        *url = u.as_str().trim_end_matches('/').to_string();
+    }
+}
+
+/// Where the built-in simulator keeps its state: `simulator.state_file`, else beside a file
+/// SQLite database; `None` (memory only) otherwise.
+pub fn simulator_state_file(cfg: &AppConfig) -> Option<PathBuf> {
+    let explicit = cfg.simulator.state_file.trim();
+    if !explicit.is_empty() {
+        return Some(PathBuf::from(explicit));
+    }
+    let path = cfg
+        .database
+        .url
+        .strip_prefix("sqlite://")
+        .or_else(|| cfg.database.url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        return None;
+    }
+    Some(PathBuf::from(format!("{path}.oppwa-sim.json")))
+}
+
+/// Starts the built-in OPPWA simulator as configured.
+pub async fn start_simulator(
+    cfg: &AppConfig,
+    shutdown: CancellationToken,
+) -> Result<SimHandle, StartupError> {
+    let listen = &cfg.simulator.listen;
+    let addr = listen.parse().map_err(|_| {
+        StartupError::Other(format!(
+            "simulator.listen: '{listen}' is not a socket address"
+        ))
+    })?;
+    let config = SimConfig {
+        auto_deliver: cfg.simulator.auto_deliver,
+        state_file: simulator_state_file(cfg),
+        ..SimConfig::default()
+    };
+    let handle = Sim::spawn(config, addr, shutdown)
+        .await
+        .map_err(|e| StartupError::Other(format!("simulator.listen {listen}: {e}")))?;
+    tracing::info!(url = %handle.base_url, "OPPWA simulator listening");
+    Ok(handle)
 }
 
 /// A running HTTP server.
@@ -80,11 +319,11 @@ pub struct Server {
 pub fn serve(
     app: App,
     listener: TcpListener,
-    body_limit: usize,
+    opts: &HttpOptions,
     shutdown: CancellationToken,
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
-    let router = crate::http::router(app, body_limit);
+    let router = crate::http::router(app, opts);
     let service = tower::util::MapRequestLayer::new(crate::http::path::normalize).layer(router);
     let task = tokio::spawn(async move {
         axum::serve(

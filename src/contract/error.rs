@@ -20,7 +20,7 @@ pub struct ErrorBody;
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
 /// `PaymentErrorDto` as written to Billwerk.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorObject {
     pub error_code: PaymentErrorCode,

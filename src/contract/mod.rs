@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod error;
+pub mod requests;
 pub mod responses;
 pub mod validate;
 pub mod wire;

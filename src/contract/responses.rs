@@ -27,7 +27,7 @@ mod opt_amount {
 }
 
 /// `PreauthResponseDto` (§8.1).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PreauthResponse {
     pub transaction_id: String,
@@ -50,7 +50,7 @@ pub struct PreauthResponse {
 }
 
 /// `PaymentItemDto` (§8.3).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentItemDto {
     pub external_item_id: Option<String>,
@@ -61,7 +61,7 @@ pub struct PaymentItemDto {
 }
 
 /// `PaymentChargebackItemDto` (§8.3).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargebackDto {
     pub external_item_id: Option<String>,
@@ -77,7 +77,7 @@ pub struct ChargebackDto {
 }
 
 /// `PaymentResponseDto` (§8.2).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentResponse {
     pub transaction_id: String,
@@ -101,7 +101,7 @@ pub struct PaymentResponse {
 }
 
 /// `RefundResponseDto` (§8.4).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundResponse {
     pub transaction_id: String,
@@ -119,7 +119,7 @@ pub struct RefundResponse {
 }
 
 /// `PaymentCancellationResponseDto` (§8.5).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CancellationResponse {
     pub cancellation_status: CancellationStatus,
@@ -127,7 +127,7 @@ pub struct CancellationResponse {
 }
 
 /// `PaymentMethodInfoDto` plus the direct-debit extras (§6.9); extras are skipped for cards.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MethodInfo {
     pub use_capture_preauth: bool,
@@ -139,19 +139,26 @@ pub struct MethodInfo {
     pub debit: Option<DebitExtras>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DebitExtras {
+    // Flattened into `MethodInfo` for the debit method only: optional in the schema.
+    #[schema(required = false)]
     pub support_backend_payments: bool,
+    #[schema(required = false)]
     pub unconfirmed_ledger_for_refund: bool,
+    #[schema(required = false)]
     pub unconfirmed_ledger: bool,
+    #[schema(required = false)]
     pub support_external_mandate_reference: bool,
+    #[schema(required = false)]
     pub supported_external_mandate_reference_size: i64,
+    #[schema(required = false)]
     pub support_lower_case_mandate_reference: bool,
 }
 
 /// `MerchantSettingDescription` (§6.9); note `placeHolder` with a capital H.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingDescription {
     pub display_name: String,
@@ -164,7 +171,7 @@ pub struct SettingDescription {
 }
 
 /// `IntegrationInfoResponseDto` (§6.9).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationInfo {
     pub credit_card_method_info: Option<MethodInfo>,
@@ -189,7 +196,7 @@ pub struct IntegrationInfo {
 }
 
 /// `MerchantSettingValue`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingValueDto {
     pub key_name: String,
@@ -197,14 +204,14 @@ pub struct SettingValueDto {
 }
 
 /// `ThirdPartyMerchantPspSettings` (GET /api/Settings).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsResponse {
     pub merchant_settings: Vec<SettingValueDto>,
 }
 
 /// `IntegrationSettingsResponseDto` (§6.11); every flag written, false included.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationSettingsResponse {
     pub is_credit_card_valid: bool,
@@ -217,7 +224,7 @@ pub struct IntegrationSettingsResponse {
 }
 
 /// `IntegrationWebhookDto` (§12): PascalCase names, `Type` as a number.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Webhook {
     #[serde(rename = "TransactionId")]
     pub transaction_id: String,

@@ -163,7 +163,7 @@ impl Plan {
 }
 
 fn count(result: &'static str) {
-    metrics::counter!("pspi_notifications_total", "result" => result).increment(1);
+    crate::telemetry::notification_outcome(result);
 }
 
 /// `POST /psp/{psp}/{merchant}/notifications`.

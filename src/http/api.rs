@@ -5,10 +5,14 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{BillwerkJson, OptionalJson};
-use crate::contract::ApiError;
 use crate::contract::commands::{
     CancelCommand, FinalizeCommand, PaymentCommand, PreauthCommand, RefundCommand, SettingsCommand,
 };
+use crate::contract::responses::{
+    CancellationResponse, IntegrationInfo, IntegrationSettingsResponse, PaymentResponse,
+    PreauthResponse, RefundResponse, SettingsResponse,
+};
+use crate::contract::{ApiError, ErrorObject};
 use crate::flows::{App, Merchant, payment, preauth, refund, settings};
 
 type Reply = Result<Response, ApiError>;
@@ -25,14 +29,24 @@ where
     F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
 {
     use tracing::Instrument;
-    tokio::spawn(fut.in_current_span())
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "flow task failed");
-            Err(ApiError::internal())
-        })
+    // The task keeps the request's span and id, so its log lines and PSP calls carry them.
+    let fut = crate::telemetry::with_request_id(crate::telemetry::request_id(), fut)
+        .instrument(tracing::Span::current());
+    tokio::spawn(fut).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "flow task failed");
+        Err(ApiError::internal())
+    })
 }
 
+/// Creates a preauthorization (card checkout or SEPA mandate).
+#[utoipa::path(post, path = "/api/Preauth", tag = "billwerk", security(("bearer" = [])),
+    request_body(content = crate::contract::requests::PreauthRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The preauthorization (Initiated with redirectUrl for a hosted checkout)", body = PreauthResponse),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn create_preauth(
     State(app): State<App>,
     m: Merchant,
@@ -41,10 +55,29 @@ pub async fn create_preauth(
     ok(detached(async move { preauth::create(&app, &m, cmd).await }).await?)
 }
 
+/// Reads a preauthorization.
+#[utoipa::path(get, path = "/api/Preauth/{id}", tag = "billwerk", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Billwerk's transactionId")),
+    responses(
+        (status = 200, description = "The preauthorization's current state", body = PreauthResponse),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn get_preauth(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
     ok(preauth::get(&app, &m, &id).await?)
 }
 
+/// Cancels (reverses) a preauthorization.
+#[utoipa::path(post, path = "/api/Preauth/{id}/Cancel", tag = "billwerk", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Billwerk's transactionId")),
+    request_body(content = crate::contract::requests::CancelRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Whether the preauthorization was cancelled", body = CancellationResponse),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn cancel_preauth(
     State(app): State<App>,
     m: Merchant,
@@ -54,6 +87,15 @@ pub async fn cancel_preauth(
     ok(detached(async move { preauth::cancel(&app, &m, &id, cmd).await }).await?)
 }
 
+/// Finalizes a preauthorization after the shopper's redirect.
+#[utoipa::path(post, path = "/api/Preauth/Finalize", tag = "billwerk", security(("bearer" = [])),
+    request_body(content = crate::contract::requests::FinalizeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The preauthorization after finalization", body = PreauthResponse),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn finalize_preauth(
     State(app): State<App>,
     m: Merchant,
@@ -62,6 +104,15 @@ pub async fn finalize_preauth(
     ok(detached(async move { preauth::finalize(&app, &m, cmd).await }).await?)
 }
 
+/// Creates a payment: a capture or a recurring (merchant-initiated) payment.
+#[utoipa::path(post, path = "/api/Payment", tag = "billwerk", security(("bearer" = [])),
+    request_body(content = crate::contract::requests::PaymentRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The payment (capture of a preauth, or a recurring payment on an agreement)", body = PaymentResponse),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn create_payment(
     State(app): State<App>,
     m: Merchant,
@@ -70,10 +121,28 @@ pub async fn create_payment(
     ok(detached(async move { payment::create(&app, &m, cmd).await }).await?)
 }
 
+/// Reads a payment.
+#[utoipa::path(get, path = "/api/Payment/{id}", tag = "billwerk", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Billwerk's transactionId")),
+    responses(
+        (status = 200, description = "The payment with its items, chargebacks and refunded amount", body = PaymentResponse),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
     ok(payment::get(&app, &m, &id).await?)
 }
 
+/// Refunds (part of) a payment.
+#[utoipa::path(post, path = "/api/Refund", tag = "billwerk", security(("bearer" = [])),
+    request_body(content = crate::contract::requests::RefundRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The refund", body = RefundResponse),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn create_refund(
     State(app): State<App>,
     m: Merchant,
@@ -82,18 +151,52 @@ pub async fn create_refund(
     ok(detached(async move { refund::create(&app, &m, cmd).await }).await?)
 }
 
+/// Reads a refund.
+#[utoipa::path(get, path = "/api/Refund/{id}", tag = "billwerk", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Billwerk's transactionId")),
+    responses(
+        (status = 200, description = "The refund's current state", body = RefundResponse),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn get_refund(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
     ok(refund::get(&app, &m, &id).await?)
 }
 
+/// Describes the integration's capabilities and merchant settings.
+#[utoipa::path(get, path = "/api/IntegrationInfo", tag = "billwerk", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What this integration supports and which settings it needs", body = IntegrationInfo),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn integration_info(m: Merchant) -> Reply {
     ok(settings::integration_info(&m))
 }
 
+/// Reads the merchant's PSP settings.
+#[utoipa::path(get, path = "/api/Settings", tag = "billwerk", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The merchant's settings (secrets masked)", body = SettingsResponse),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn get_settings(State(app): State<App>, m: Merchant) -> Reply {
     ok(settings::get(&app, &m).await?)
 }
 
+/// Stores the merchant's PSP settings (encrypted at rest).
+#[utoipa::path(put, path = "/api/Settings", tag = "billwerk", security(("bearer" = [])),
+    request_body(content = crate::contract::requests::SettingsRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Which payment methods the settings make usable", body = IntegrationSettingsResponse),
+        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
+            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
+        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+    ))]
 pub async fn put_settings(
     State(app): State<App>,
     m: Merchant,

@@ -7,7 +7,6 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tracing::Instrument;
 
 use crate::contract::ApiError;
 use crate::contract::error::{CORRELATION_ID, ErrorBody};
@@ -47,25 +46,20 @@ pub fn for_status(status: StatusCode) -> ApiError {
 
 /// The edge middleware (see the module doc).
 pub async fn edge(req: Request, next: Next) -> Response {
-    let id = crate::domain::new_id();
-    // An error-level span stays enabled under any log filter, so every line logged for the
-    // request (warnings and errors included) carries the correlation id.
-    let span = tracing::error_span!("request", correlation_id = %id);
+    // The request id (set by `observe`, the layer outside this one, whose span puts it on every
+    // log line of the request) doubles as the correlation id, so a 5xx body points at them.
+    let id = crate::telemetry::request_id().unwrap_or_else(crate::domain::new_id);
     let too_long = req
         .uri()
         .path_and_query()
         .is_some_and(|pq| pq.as_str().len() > MAX_URI);
     CORRELATION_ID
-        .scope(
-            id,
-            async move {
-                if too_long {
-                    return for_status(StatusCode::URI_TOO_LONG).into_response();
-                }
-                ensure_error_object(next.run(req).await)
+        .scope(id, async move {
+            if too_long {
+                return for_status(StatusCode::URI_TOO_LONG).into_response();
             }
-            .instrument(span),
-        )
+            ensure_error_object(next.run(req).await)
+        })
         .await
 }
 

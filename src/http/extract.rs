@@ -37,6 +37,8 @@ impl FromRequestParts<App> for Merchant {
         if !hashes_equal(&hash, &stored) {
             return Err(ApiError::unauthorized());
         }
+        // The request's span (see `http::observe`) names the merchant on every later line.
+        tracing::Span::current().record("merchant_id", record.id.as_str());
         app.bind(record)
     }
 }

@@ -1,66 +1,125 @@
-//! HTTP surface: the Billwerk API under `/api`, the hosted checkout pages, health probes.
-//! Every error a caller can see is the contract's error object.
+//! HTTP surface: the Billwerk API under `/api`, the hosted checkout pages, the PSP notification
+//! endpoint, health probes, `/metrics`, `/openapi.json` and `/docs`. Every error a caller can
+//! see is the contract's error object.
+//!
+//! Layers, outermost first: request id + access log + metrics (`observe`), per-request timeout,
+//! global concurrency limit, panic catcher; `/api` additionally has the per-merchant rate limit.
 
 pub mod api;
 pub mod checkout;
 pub mod conn;
 pub mod edge;
 pub mod extract;
+pub mod health;
+pub mod limits;
 pub mod notifications;
+pub mod observe;
+pub mod openapi;
 pub mod path;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::config::LimitsSection;
 use crate::contract::ApiError;
 use crate::flows::App;
 
-/// The application's routes (before path normalization; see `service`).
-pub fn router(app: App, body_limit: usize) -> Router {
-    let api = Router::new()
-        .route("/api/Preauth", post(api::create_preauth))
-        .route("/api/Preauth/Finalize", post(api::finalize_preauth))
-        .route("/api/Preauth/{id}", get(api::get_preauth))
-        .route("/api/Preauth/{id}/Cancel", post(api::cancel_preauth))
-        .route("/api/Payment", post(api::create_payment))
-        .route("/api/Payment/{id}", get(api::get_payment))
-        .route("/api/Refund", post(api::create_refund))
-        .route("/api/Refund/{id}", get(api::get_refund))
-        .route("/api/IntegrationInfo", get(api::integration_info))
-        .route(
-            "/api/Settings",
-            get(api::get_settings).put(api::put_settings),
-        )
-        .method_not_allowed_fallback(method_not_allowed);
-    Router::new()
-        .merge(api)
+/// What the HTTP layer needs besides the application state.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    pub limits: LimitsSection,
+    pub health: health::Health,
+}
+
+/// Served routes that `/openapi.json` does not describe: the shopper's browser pages, the
+/// description itself and the docs UI's files.
+pub const UNDOCUMENTED_ROUTES: &[&str] = &[
+    "/checkout/{token}",
+    "/checkout/{token}/return",
+    "/checkout/{token}/abort",
+    "/openapi.json",
+    "/docs",
+];
+
+/// The documented routes and their OpenAPI description, from the same registrations (so the
+/// two cannot drift apart).
+pub fn documented() -> (Router<App>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(api::create_preauth))
+        .routes(routes!(api::finalize_preauth))
+        .routes(routes!(api::get_preauth))
+        .routes(routes!(api::cancel_preauth))
+        .routes(routes!(api::create_payment))
+        .routes(routes!(api::get_payment))
+        .routes(routes!(api::create_refund))
+        .routes(routes!(api::get_refund))
+        .routes(routes!(api::integration_info))
+        .routes(routes!(api::get_settings, api::put_settings))
+        .routes(routes!(notifications::receive))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
+        .split_for_parts();
+    let mut doc = doc;
+    openapi::add_examples(&mut doc);
+    (router, doc)
+}
+
+/// The application's routes (before path normalization; see `startup::serve`).
+pub fn router(app: App, opts: &HttpOptions) -> Router {
+    let (documented, doc) = documented();
+    let doc = Arc::new(doc);
+    let timeout = Duration::from_secs(opts.limits.request_timeout_secs);
+    let concurrency = Arc::new(tokio::sync::Semaphore::new(
+        opts.limits.max_concurrent_requests,
+    ));
+    documented
+        // The per-merchant rate limit passes everything outside `/api` through.
+        .layer(axum::middleware::from_fn_with_state(
+            limits::RateLimit::new(&opts.limits),
+            limits::rate_limit,
+        ))
         .route("/checkout/{token}", get(checkout::page))
         .route(
             "/checkout/{token}/return",
             get(checkout::returned).post(checkout::returned),
         )
         .route("/checkout/{token}/abort", get(checkout::abort))
+        .with_state(app)
         .route(
-            "/psp/{psp}/{merchant}/notifications",
-            post(notifications::receive),
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
         )
-        .route("/health/live", get(|| async { "ok" }))
-        .route("/health/ready", get(ready))
+        .merge(openapi::docs_ui())
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(opts.body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().into_response()
         }))
-        .layer(TraceLayer::new_for_http())
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(concurrency))
+        .layer(axum::middleware::from_fn_with_state(
+            timeout,
+            limits::request_timeout,
+        ))
         .layer(axum::middleware::from_fn(edge::edge))
-        .with_state(app)
+        .layer(axum::middleware::from_fn(observe::observe))
+        .layer(axum::Extension(opts.health.clone()))
 }
 
 async fn not_found() -> ApiError {
@@ -69,14 +128,4 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     edge::for_status(StatusCode::METHOD_NOT_ALLOWED)
-}
-
-async fn ready(State(app): State<App>) -> Response {
-    match tokio::time::timeout(Duration::from_secs(3), app.store.ping()).await {
-        Ok(Ok(_)) => "ready".into_response(),
-        _ => {
-            tracing::warn!("readiness: the database does not answer");
-            edge::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
-        }
-    }
 }

@@ -10,6 +10,21 @@ use crate::flows::App;
 use crate::flows::notification::{self, Ack, Refused};
 use crate::psp::InboundNotification;
 
+/// Receives one PSP notification (OPPWA: AES-256-GCM encrypted, hex body, IV and tag headers).
+#[utoipa::path(post, path = "/psp/{psp}/{merchant}/notifications", tag = "psp",
+    params(
+        ("psp" = String, Path, description = "The PSP adapter, e.g. `oppwa`"),
+        ("merchant" = String, Path, description = "The merchant id (`merchants list` prints this URL)"),
+        ("x-initialization-vector" = Option<String>, Header, description = "OPPWA: hex IV"),
+        ("x-authentication-tag" = Option<String>, Header, description = "OPPWA: hex GCM tag")
+    ),
+    request_body(content = String, content_type = "text/plain", description = "The encrypted notification"),
+    responses(
+        (status = 200, description = "Committed (or a duplicate, or the PSP's test message)"),
+        (status = 400, description = "Not authentic: the PSP should not retry it unchanged"),
+        (status = 404, description = "No such merchant or PSP"),
+        (status = 500, description = "Not committed; the PSP retries")
+    ))]
 pub async fn receive(
     State(app): State<App>,
     Path((psp, merchant)): Path<(String, String)>,
@@ -36,10 +51,12 @@ pub async fn receive(
         notification::receive(&app, &psp, &merchant, inbound).await
     });
     match task.await {
+        // The flow counts each result (applied, parked, contradiction, duplicate, …).
         Ok(Ok(Ack::Stored(_) | Ack::Duplicate | Ack::Test)) => {
             (StatusCode::OK, "OK").into_response()
         }
         Ok(Err(Refused::UnknownEndpoint)) => {
+            crate::telemetry::notification_outcome("rejected");
             (StatusCode::NOT_FOUND, "unknown notification endpoint").into_response()
         }
         Ok(Err(Refused::Unauthentic(_))) => (

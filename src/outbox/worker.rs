@@ -149,9 +149,14 @@ impl Worker {
             status = attempt.http_status,
             latency_ms = attempt.latency_ms,
             error = attempt.error.as_deref(),
-            outcome = ?finish,
+            outcome = %describe(&finish),
             "webhook attempt"
         );
+        crate::telemetry::webhook_attempt(match finish {
+            Finish::Delivered => "delivered",
+            Finish::Retry { .. } => "retry",
+            Finish::Dead { .. } => "dead",
+        });
         self.store
             .finish(row, &attempt, &finish)
             .await
@@ -271,4 +276,15 @@ fn error_chain(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text.chars().take(EXCERPT_CHARS).collect()
+}
+
+/// The decision for the log: times as RFC 3339.
+fn describe(f: &Finish) -> String {
+    match f {
+        Finish::Delivered => "delivered".to_string(),
+        Finish::Retry { next_attempt_at } => {
+            format!("retry at {}", next_attempt_at.to_datetime().to_rfc3339())
+        }
+        Finish::Dead { reason } => format!("dead: {reason}"),
+    }
 }

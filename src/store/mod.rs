@@ -204,7 +204,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the service persists.
 #[async_trait]
-pub trait Store: OutboxStore + NotificationStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    OutboxStore + NotificationStore + OpsStore + Send + Sync + std::fmt::Debug
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> StoreResult<()>;
@@ -327,6 +329,7 @@ mod decode;
 mod merchants;
 mod money;
 pub mod notifications;
+mod operations;
 pub mod outbox;
 mod postgres;
 mod reads;
@@ -341,6 +344,7 @@ mod tests;
 pub use connect::{connect, redact_url};
 pub use money::payment_violation;
 pub use notifications::{NotificationChange, NotificationRecord, NotificationStore, ParkedEvent};
+pub use operations::OpsStore;
 pub use outbox::OutboxStore;
 pub use postgres::connect_postgres;
 pub use scratch::{ScratchDb, postgres_admin_url_from_env};

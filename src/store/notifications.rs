@@ -315,7 +315,7 @@ impl NotificationStore for SqlStore {
              (needs_reconcile = 1 AND COALESCE(next_reconcile_at, 0) <= $1) \
              OR (status = 'Initiated' AND checkout_id IS NOT NULL AND expires_at <= $2 \
                  AND COALESCE(next_reconcile_at, 0) <= $1) \
-             ORDER BY last_updated LIMIT $3"
+             ORDER BY COALESCE(next_reconcile_at, 0), last_updated LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(now.0)

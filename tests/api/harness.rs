@@ -8,7 +8,7 @@ use psp_integrator::config::AppConfig;
 use psp_integrator::domain::SystemClock;
 use psp_integrator::sim::billwerk::{BillwerkStandIn, StandInHandle};
 use psp_integrator::sim::oppwa::{self as sim, Fault, Sim, SimConfig, SimHandle};
-use psp_integrator::startup;
+use psp_integrator::startup::{self, Application, Roles};
 use psp_integrator::store::{self, Store, scratch::ScratchDb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,6 +25,8 @@ pub struct TestApp {
     pub token: String,
     pub merchant_id: String,
     shutdown: CancellationToken,
+    /// The service itself, built like `serve` builds it.
+    pub application: Option<Application>,
     scratch: Option<ScratchDb>,
 }
 
@@ -53,6 +55,11 @@ pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
     cfg.oppwa.live_base_url = sim_url.to_string();
     cfg.oppwa.timeout_secs = 10;
     cfg.simulator.enabled = false;
+    cfg.server.listen = "127.0.0.1:0".into();
+    cfg.server.public_base_url = "http://127.0.0.1:0".into();
+    // Suites send bursts; the rate limit has its own test.
+    cfg.limits.rate_per_second = 10_000;
+    cfg.limits.burst = 10_000;
     // The Billwerk stand-in listens on loopback.
     cfg.webhooks.allowed_hosts.push("127.0.0.1".into());
     cfg.webhooks.allow_private_targets = true;
@@ -91,23 +98,14 @@ impl TestApp {
                 .expect("stand-in starts");
         let mut cfg = config_for(&sim.base_url, &scratch.url);
         tweak(&mut cfg);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let application = Application::build(cfg, Roles::API)
             .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        cfg.server.public_base_url = format!("http://{addr}");
-        cfg.validate().expect("valid test config");
-        let store = store::connect(&cfg.database.url, 5).await.expect("store");
-        store.migrate().await.expect("migrate");
-        let app = startup::build_app(&cfg, store.clone(), Arc::new(SystemClock)).expect("app");
+            .expect("the application starts");
+        let cfg = application.config().clone();
+        let app = application.app().clone();
+        let store = app.store.clone();
         let providers = app.providers.clone();
-        startup::serve(
-            app.clone(),
-            listener,
-            cfg.server.body_limit_bytes,
-            shutdown.clone(),
-        )
-        .expect("serve");
+        let addr = application.addr().expect("listening");
         let name = format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let (m, token) = psp_integrator::admin::create_merchant(
             store.as_ref(),
@@ -133,6 +131,7 @@ impl TestApp {
             token,
             merchant_id: m.id,
             shutdown,
+            application: Some(application),
             scratch: Some(scratch),
         }
     }
@@ -288,6 +287,9 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if let Some(a) = self.application.take() {
+            a.shutdown_token().cancel();
+        }
         if let Some(s) = self.scratch.take() {
             // Dropping the database is async; run it on its own thread and runtime and wait, so
             // the test process never exits with its database still present.
@@ -579,4 +581,74 @@ impl TestApp {
 pub fn targeted(mut body: Value, target: &str) -> Value {
     body["webhookTarget"] = json!(target);
     body
+}
+
+impl TestApp {
+    /// The embedded default as `serve` runs it: SQLite at `db_url`, the built-in simulator
+    /// (its state beside the database) on a free port. `merchant`: an existing (id, token), or
+    /// `None` to create one.
+    pub async fn embedded(db_url: &str, merchant: Option<(String, String)>) -> TestApp {
+        psp_integrator::telemetry::init("warn", false);
+        let shutdown = CancellationToken::new();
+        let standin =
+            BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), shutdown.clone())
+                .await
+                .expect("stand-in starts");
+        let mut cfg = config_for("http://127.0.0.1:1", db_url);
+        cfg.simulator.enabled = true;
+        cfg.simulator.listen = "127.0.0.1:0".into();
+        cfg.simulator.auto_deliver = false;
+        let application = Application::build(cfg, Roles::API)
+            .await
+            .expect("the application starts");
+        let handle = application.simulator().expect("simulator runs");
+        let sim = SimHandle {
+            base_url: handle.base_url.clone(),
+            addr: handle.addr,
+            sim: handle.sim.clone(),
+        };
+        let cfg = application.config().clone();
+        let app = application.app().clone();
+        let store = app.store.clone();
+        let (merchant_id, token) = match merchant {
+            Some(m) => m,
+            None => {
+                let (m, token) = psp_integrator::admin::create_merchant(
+                    store.as_ref(),
+                    &app.providers,
+                    &SystemClock,
+                    "embedded-shop",
+                    "oppwa",
+                )
+                .await
+                .expect("merchant");
+                (m.id, token)
+            }
+        };
+        TestApp {
+            base: application.base_url(),
+            app,
+            cfg,
+            standin,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            sim,
+            store,
+            token,
+            merchant_id,
+            shutdown,
+            application: Some(application),
+            scratch: None,
+        }
+    }
+
+    /// Stops the service and waits for it to finish (a clean restart follows).
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(a) = self.application.take() {
+            a.stop().await;
+        }
+    }
 }

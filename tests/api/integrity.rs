@@ -482,6 +482,17 @@ async fn a_capture_with_a_lost_answer_has_no_psp_id_yet() {
     );
     assert_eq!(p["pspTransactionId"], Value::Null, "{p}");
     assert_eq!(payment(&app, &pay).await["pspTransactionId"], Value::Null);
+    // The reconciler finds it at the PSP by our merchantTransactionId.
+    let policy = psp_integrator::flows::reconcile::Policy::from(&app.cfg.reconciler);
+    let later =
+        psp_integrator::domain::Clock::now(&psp_integrator::domain::SystemClock).plus_seconds(3600);
+    let r = psp_integrator::flows::reconcile::run_once(&app.app, &policy, later)
+        .await
+        .expect("round");
+    assert_eq!(r.resolved, 1, "{r:?}");
+    let p = payment(&app, &pay).await;
+    assert_eq!(p["status"], "Succeeded", "{p}");
+    assert!(p["pspTransactionId"].is_string(), "{p}");
 }
 
 /// Input 12: the replica that loses a concurrent duplicate POST answers a payment state.

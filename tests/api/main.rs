@@ -4,6 +4,7 @@ mod harness;
 
 mod auth_tenancy;
 mod card_flow;
+mod cli;
 mod contract_shapes;
 mod crash;
 mod errors_validation;
@@ -12,7 +13,9 @@ mod idempotency;
 mod integrity;
 mod model;
 mod notifications;
+mod operations;
 mod psp_outcomes;
 mod reconcile;
+mod restart;
 mod sepa_flow;
 mod settings;

@@ -68,7 +68,7 @@ impl HttpClient {
             .post(url(target.base_url, path))
             .header(reqwest::header::CONTENT_TYPE, FORM)
             .body(body);
-        self.send(target, request).await
+        self.send(target, request, operation("POST", path)).await
     }
 
     /// GETs `path` with `entityId` and `query` in the query string.
@@ -81,27 +81,67 @@ impl HttpClient {
         let mut all: Vec<(&str, &str)> = vec![("entityId", target.entity_id)];
         all.extend_from_slice(query);
         let request = self.http.get(url(target.base_url, path)).query(&all);
-        self.send(target, request).await
+        self.send(target, request, operation("GET", path)).await
     }
 
     async fn send(
         &self,
         target: Target<'_>,
-        request: reqwest::RequestBuilder,
+        mut request: reqwest::RequestBuilder,
+        op: &'static str,
     ) -> Result<RawReply, TransportError> {
-        let response = request
-            .bearer_auth(target.token.expose_secret())
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(transport_error)?;
-        tracing::debug!(status, bytes = body.len(), "OPPWA answered");
+        if let Some(id) = crate::telemetry::request_id() {
+            request = request.header("X-Request-Id", id);
+        }
+        let started = std::time::Instant::now();
+        let result = async {
+            let response = request
+                .bearer_auth(target.token.expose_secret())
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(transport_error)?;
+            let status = response.status().as_u16();
+            let body = response.bytes().await.map_err(transport_error)?;
+            Ok::<_, TransportError>((status, body))
+        }
+        .await;
+        let outcome = match &result {
+            Ok((s, _)) if *s < 300 => "2xx",
+            Ok((s, _)) if *s < 500 => "4xx",
+            Ok(_) => "5xx",
+            Err(TransportError::Timeout) => "timeout",
+            Err(TransportError::Connection(_)) => "connection",
+        };
+        let secs = started.elapsed().as_secs_f64();
+        crate::telemetry::psp_call("oppwa", op, outcome, secs);
+        let (status, body) = result?;
+        tracing::debug!(status, bytes = body.len(), operation = op, "OPPWA answered");
         Ok(RawReply {
             status,
             body: body.to_vec(),
         })
+    }
+}
+
+/// The metric label of a call: what it does, from its method and path (ids left out).
+fn operation(method: &str, path: &str) -> &'static str {
+    let segs: Vec<&str> = path
+        .trim_start_matches('/')
+        .split(['/', '?'])
+        .filter(|s| !s.is_empty())
+        .collect();
+    match (method, segs.as_slice()) {
+        ("POST", ["v1", "payments"]) => "payment",
+        ("POST", ["v1", "payments", _]) => "backoffice",
+        ("GET", ["v1", "payments", _]) => "payment_status",
+        ("POST", ["v1", "registrations"]) => "registration",
+        ("POST", ["v1", "registrations", _, "payments"]) => "registration_payment",
+        ("DELETE", ["v1", "registrations", _]) => "deregistration",
+        ("POST", ["v1", "checkouts"]) => "checkout",
+        ("GET", ["v1", "checkouts", _, "payment"]) => "checkout_status",
+        ("GET", ["v1", "query", ..]) => "query",
+        _ => "other",
     }
 }
 

@@ -37,6 +37,19 @@ async fn capture_sends_bearer_and_form() {
 }
 
 #[tokio::test]
+async fn the_request_id_travels_to_the_psp() {
+    let (oppwa, shared) = serve(vec![ok(200, CP_OK)]).await;
+    let (s, f) = (settings(true), follow_up(Some("40"), false));
+    crate::telemetry::with_request_id(Some("billwerk-req-42".into()), oppwa.capture(&s, &f)).await;
+    oppwa
+        .capture(&settings(true), &follow_up(Some("40"), false))
+        .await;
+    let seen = seen(&shared);
+    assert_eq!(seen[0].request_id, "billwerk-req-42");
+    assert_eq!(seen[1].request_id, "", "none outside a request");
+}
+
+#[tokio::test]
 async fn entity_selection() {
     let (oppwa, shared) = serve(vec![ok(200, CP_OK)]).await;
     oppwa

@@ -23,6 +23,8 @@ pub struct Seen {
     pub query: String,
     pub auth: String,
     pub content_type: String,
+    /// `X-Request-Id` (empty when absent).
+    pub request_id: String,
     pub body: String,
 }
 
@@ -47,6 +49,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         query: req.uri().query().unwrap_or_default().to_string(),
         auth: header(&req, "authorization"),
         content_type: header(&req, "content-type"),
+        request_id: header(&req, "x-request-id"),
         body: String::new(),
     };
     let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)

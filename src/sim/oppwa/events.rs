@@ -15,7 +15,7 @@ use super::util::{BUILD_NUMBER, fmt_timestamp};
 use super::webhooks::Event;
 
 /// What the last scan saw: transaction id → result code, registration id → deregistered.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Outbox {
     seen_txs: HashMap<String, String>,
     seen_regs: HashMap<String, bool>,

@@ -21,7 +21,7 @@ pub(crate) const BRANDS: &[&str] = &[
 pub(crate) const SEPA: &str = "DIRECTDEBIT_SEPA";
 
 /// Parsed flat parameters; a repeated key keeps its last value.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Params(BTreeMap<String, String>);
 
 impl Params {

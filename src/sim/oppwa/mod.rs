@@ -20,6 +20,7 @@ mod forms;
 mod instrument;
 mod money;
 mod payments;
+mod persist;
 mod registrations;
 mod respond;
 mod state;
@@ -75,6 +76,9 @@ pub struct SimConfig {
     pub auto_deliver: bool,
     /// Pending transactions succeed once this much sim-clock time has passed (§11.14).
     pub settle_after_secs: Option<i64>,
+    /// A JSON file holding the state across restarts (written after every change); `None`:
+    /// memory only.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -89,6 +93,7 @@ impl Default for SimConfig {
             single_capture: false,
             auto_deliver: false,
             settle_after_secs: None,
+            state_file: None,
         }
     }
 }
@@ -113,6 +118,8 @@ struct Inner {
     client: reqwest::Client,
     /// Serialises `deliver_due` so the auto loop and the admin API never send a message twice.
     delivering: tokio::sync::Mutex<()>,
+    /// Hash of the last state written to `config.state_file` (writes only on change).
+    saved: Mutex<u64>,
 }
 
 #[derive(Clone)]
@@ -135,6 +142,7 @@ impl Sim {
                 state: Mutex::new(State::default()),
                 client: webhook_client(),
                 delivering: tokio::sync::Mutex::new(()),
+                saved: Mutex::new(0),
             }),
         }
     }
@@ -145,6 +153,9 @@ impl Sim {
         st.expire();
         let out = f(&mut st, &self.inner.config);
         st.collect_events();
+        if let Some(path) = &self.inner.config.state_file {
+            persist::save(&st, path, &self.inner.saved);
+        }
         out
     }
 
@@ -203,6 +214,9 @@ impl Sim {
             config.public_base_url = format!("http://{addr}");
         }
         let sim = Sim::new(config);
+        if let Some(path) = sim.config().state_file.clone() {
+            sim.restore(&path)?;
+        }
         if sim.config().auto_deliver {
             delivery::spawn_auto_delivery(sim.clone(), shutdown.clone());
         }

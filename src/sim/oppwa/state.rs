@@ -13,7 +13,7 @@ use super::util::{BUILD_NUMBER, fmt_amount, fmt_timestamp, new_id, new_scheme_id
 /// A 3DS challenge left open longer than this (sim clock) times out (§11.12).
 pub(crate) const ACS_TIMEOUT_SECS: i64 = 30 * 60;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CardData {
     pub number: String,
     pub holder: Option<String>,
@@ -38,7 +38,7 @@ impl CardData {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Instrument {
     Card(CardData),
     /// The `bankAccount` object as echoed in responses.
@@ -62,7 +62,7 @@ pub(crate) struct ThreeDs {
     pub started_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Tx {
     pub id: String,
     pub payment_type: String,
@@ -83,6 +83,8 @@ pub(crate) struct Tx {
     /// Echoed request groups: customer, billing, shipping, customParameters, standingInstruction, …
     pub echo: Map<String, Value>,
     pub scheme_id: Option<String>,
+    /// An open challenge is not kept across a restart (the shopper's browser session is gone).
+    #[serde(skip)]
     pub threeds: Option<ThreeDs>,
     pub threeds_result: Option<Value>,
     pub redirect: Option<Value>,
@@ -175,7 +177,7 @@ pub(crate) fn result_json(code: &str) -> Value {
     json!({"code": code, "description": codes::description(code)})
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Registration {
     pub id: String,
     pub brand: String,
@@ -185,7 +187,7 @@ pub(crate) struct Registration {
     pub entity_id: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Checkout {
     pub id: String,
     pub entity_id: String,

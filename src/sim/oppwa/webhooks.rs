@@ -75,7 +75,7 @@ pub struct WebhookFaults {
     pub hold: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Webhook {
     pub id: u64,
     pub config: WebhookConfig,
@@ -104,7 +104,7 @@ pub(crate) struct Event {
     pub payload: Value,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Delivery {
     pub id: u64,
     pub webhook_id: u64,

@@ -1,0 +1,512 @@
+//! The command line: parse with clap, load configuration, run the command. `main.rs` only
+//! parses and calls [`run`].
+
+use std::path::PathBuf;
+
+use crate::config::AppConfig;
+use crate::domain::SystemClock;
+use crate::startup::{self, Application, Roles, StartupError};
+use crate::{admin, store, telemetry};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "psp-integrator",
+    version,
+    about = "Billwerk+ Transform Integrator for OPPWA payment service providers"
+)]
+/// The command line (see `--help`).
+pub struct Cli {
+    /// Configuration profile: config/{profile}.toml is layered over the defaults.
+    #[arg(long, env = "PSPI_PROFILE", default_value = "default", global = true)]
+    profile: String,
+    /// Directory holding the profile files.
+    #[arg(long, env = "PSPI_CONFIG_DIR", default_value = "config", global = true)]
+    config_dir: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (the default command).
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate {
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Onboard merchants (Billwerk accounts) and manage their API tokens.
+    #[command(subcommand)]
+    Merchants(MerchantsCommand),
+    /// Inspect and redeliver Billwerk webhooks.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
+    /// Master key rotation for the merchants' sealed PSP settings.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Exit 0 if the local service answers ready (for container health checks).
+    Healthcheck {
+        /// The readiness URL; default: http://127.0.0.1:<port of server.listen>/health/ready.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// A narrated tour on a throw-away database: the integrator, the OPPWA simulator and a
+    /// Billwerk stand-in in one process (start here).
+    Demo,
+    /// Run a PSP simulator on its own.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-seal every merchant's settings under security.master_key (old values may be under a
+    /// key in security.previous_master_keys).
+    Rotate {
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// How many merchants' settings are sealed under which key id.
+    Status {
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Print a new random master key (64 hex characters).
+    Generate,
+}
+
+#[derive(Subcommand)]
+enum DeliveriesCommand {
+    /// Failed (still retrying) and dead webhooks, with their last attempt.
+    List {
+        /// Only those updated since this time (RFC 3339, e.g. 2026-11-22T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Send a webhook again now: one by id, or every dead or delivered one since a time.
+    Redeliver {
+        /// The webhook's id, as `deliveries list` shows it.
+        id: Option<i64>,
+        /// Every dead or delivered webhook updated since this time (RFC 3339).
+        #[arg(long, conflicts_with = "id")]
+        since: Option<String>,
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Address to listen on (overrides server.listen).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Database URL (overrides database.url).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Do not start the built-in OPPWA simulator even if the profile enables it.
+    #[arg(long)]
+    no_simulator: bool,
+    /// Serve the API only; run the webhook and reconciler workers elsewhere.
+    #[arg(long, conflicts_with = "workers_only")]
+    no_workers: bool,
+    /// Run only the webhook and reconciler workers (no HTTP API).
+    #[arg(long)]
+    workers_only: bool,
+}
+
+#[derive(Subcommand)]
+enum MerchantsCommand {
+    /// Create a merchant bound to a PSP adapter; prints its API token once.
+    Create {
+        /// A unique name for the merchant (e.g. the Billwerk account).
+        #[arg(long)]
+        name: String,
+        /// The PSP adapter the merchant uses.
+        #[arg(long, default_value = "oppwa")]
+        psp: String,
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// List merchants with their PSP notification URL.
+    List {
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Issue a new API token for a merchant (by id or name); the old token stops working.
+    RotateToken {
+        /// The merchant's id or name.
+        id_or_name: String,
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// The OPPWA simulator with its fixed sandbox credentials.
+    Oppwa {
+        /// Address to listen on (overrides simulator.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+}
+
+/// Runs one command line.
+pub async fn run(cli: Cli) -> Result<(), StartupError> {
+    let mut cfg = AppConfig::load(&cli.profile, &cli.config_dir)?;
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    if let Some(url) = command_db_url(&command) {
+        cfg.database.url = url;
+    }
+    match command {
+        Command::Serve(args) => {
+            if let Some(l) = args.listen {
+                cfg.server.listen = l;
+            }
+            if args.no_simulator {
+                cfg.simulator.enabled = false;
+            }
+            cfg.validate()?;
+            telemetry::init(&cfg.log.level, cfg.log.format == "json");
+            let roles = Roles {
+                api: !args.workers_only,
+                workers: !args.no_workers,
+            };
+            serve(cfg, roles).await
+        }
+        Command::Migrate { .. } => {
+            cfg.validate()?;
+            let s = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+            s.migrate().await?;
+            println!("migrations applied ({})", s.backend());
+            Ok(())
+        }
+        Command::Merchants(m) => {
+            cfg.validate()?;
+            merchants(&cfg, m).await
+        }
+        Command::Deliveries(d) => {
+            cfg.validate()?;
+            deliveries(&cfg, d).await
+        }
+        Command::Keys(k) => keys(&cfg, k).await,
+        Command::Healthcheck { url } => healthcheck(&cfg, url).await,
+        Command::Demo => crate::demo::run(&cli.config_dir)
+            .await
+            .map_err(StartupError::Other),
+        Command::Sim(SimCommand::Oppwa { listen }) => {
+            if let Some(l) = listen {
+                cfg.simulator.listen = l;
+            }
+            telemetry::init(&cfg.log.level, cfg.log.format == "json");
+            run_sim(&cfg).await
+        }
+    }
+}
+
+fn command_db_url(c: &Command) -> Option<String> {
+    match c {
+        Command::Serve(a) => a.database_url.clone(),
+        Command::Migrate { database_url }
+        | Command::Merchants(MerchantsCommand::Create { database_url, .. })
+        | Command::Merchants(MerchantsCommand::List { database_url })
+        | Command::Merchants(MerchantsCommand::RotateToken { database_url, .. })
+        | Command::Deliveries(DeliveriesCommand::List { database_url, .. })
+        | Command::Deliveries(DeliveriesCommand::Redeliver { database_url, .. })
+        | Command::Keys(KeysCommand::Rotate { database_url })
+        | Command::Keys(KeysCommand::Status { database_url }) => database_url.clone(),
+        Command::Keys(KeysCommand::Generate)
+        | Command::Healthcheck { .. }
+        | Command::Demo
+        | Command::Sim(_) => None,
+    }
+}
+
+async fn serve(cfg: AppConfig, roles: Roles) -> Result<(), StartupError> {
+    let application = Application::build(cfg, roles).await?;
+    let cfg = application.config();
+    if let Some(addr) = application.addr() {
+        tracing::info!(
+            addr = %addr,
+            public_base_url = %cfg.server.public_base_url,
+            profile = %cfg.profile,
+            database = %store::redact_url(&cfg.database.url),
+            "psp-integrator listening"
+        );
+    }
+    if roles.workers {
+        tracing::info!("webhook and reconciler workers running");
+    }
+    if let Some(sim) = application.simulator() {
+        tracing::warn!(url = %sim.base_url, "the built-in OPPWA simulator is running: development use only");
+    }
+    application.run_until(wait_for_signal()).await;
+    Ok(())
+}
+
+async fn run_sim(cfg: &AppConfig) -> Result<(), StartupError> {
+    let shutdown = CancellationToken::new();
+    let handle = startup::start_simulator(cfg, shutdown.clone()).await?;
+    println!("OPPWA simulator at {}", handle.base_url);
+    wait_for_signal().await;
+    shutdown.cancel();
+    Ok(())
+}
+
+async fn healthcheck(cfg: &AppConfig, url: Option<String>) -> Result<(), StartupError> {
+    let url = match url {
+        Some(u) => u,
+        None => format!(
+            "http://127.0.0.1:{}/health/ready",
+            cfg.listen_addr()?.port()
+        ),
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(4))
+        .build()
+        .map_err(|e| StartupError::Other(e.to_string()))?;
+    let res = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| StartupError::Other(format!("{url}: {e}")))?;
+    let status = res.status();
+    let body = res.text().await.unwrap_or_default();
+    if status.is_success() {
+        println!("{body}");
+        Ok(())
+    } else {
+        Err(StartupError::Other(format!("{url}: HTTP {status}: {body}")))
+    }
+}
+
+async fn keys(cfg: &AppConfig, cmd: KeysCommand) -> Result<(), StartupError> {
+    if let KeysCommand::Generate = cmd {
+        println!("{}", crate::crypto::new_master_key());
+        return Ok(());
+    }
+    cfg.validate()?;
+    let store = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    store.migrate().await?;
+    let sealer = crate::crypto::Sealer::with_previous(
+        &cfg.security.master_key,
+        &cfg.security.previous_master_keys,
+    )
+    .map_err(|e| StartupError::Other(format!("security.master_key: {e}")))?;
+    match cmd {
+        KeysCommand::Rotate { .. } => {
+            let r = admin::rotate_master_key(store.as_ref(), &sealer, &SystemClock).await?;
+            println!(
+                "{} merchant(s) re-sealed under key {}, {} already under it",
+                r.resealed,
+                sealer.key_id(),
+                r.current
+            );
+            if r.unreadable.is_empty() {
+                println!(
+                    "every merchant's settings are under the current key: \
+                     security.previous_master_keys can be emptied"
+                );
+                Ok(())
+            } else {
+                Err(StartupError::Other(format!(
+                    "settings of {} merchant(s) open under none of the configured keys: {} \
+                     (add the key they were sealed under to security.previous_master_keys)",
+                    r.unreadable.len(),
+                    r.unreadable.join(", ")
+                )))
+            }
+        }
+        KeysCommand::Status { .. } => {
+            let counts = admin::sealed_key_ids(store.as_ref()).await?;
+            println!("current key id: {}", sealer.key_id());
+            if counts.is_empty() {
+                println!("no merchant has settings yet");
+            } else {
+                println!("{:<12} MERCHANTS", "KEY ID");
+                for (id, n) in counts {
+                    println!("{id:<12} {n}");
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Generate => Ok(()),
+    }
+}
+
+async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), StartupError> {
+    let store = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    store.migrate().await?;
+    let base = cfg.public_base_url();
+    match cmd {
+        MerchantsCommand::Create { name, psp, .. } => {
+            let providers = startup::providers(cfg);
+            let (m, token) =
+                admin::create_merchant(store.as_ref(), &providers, &SystemClock, &name, &psp)
+                    .await
+                    .map_err(|e| StartupError::Other(e.to_string()))?;
+            println!(
+                "merchant created\n  id:    {}\n  name:  {}\n  psp:   {}",
+                m.id, m.name, m.psp
+            );
+            println!("  token: {token}\n(store the token now: it is shown only once)");
+        }
+        MerchantsCommand::List { .. } => {
+            let list = store.list_merchants().await?;
+            if list.is_empty() {
+                println!(
+                    "no merchants yet: psp-integrator merchants create --name NAME --psp oppwa"
+                );
+            }
+            if !list.is_empty() {
+                println!(
+                    "{:<32}  {:<24}  {:<6}  {:<28}  PSP NOTIFICATION URL",
+                    "ID", "NAME", "PSP", "CREATED"
+                );
+            }
+            for m in list {
+                println!(
+                    "{:<32}  {:<24}  {:<6}  {:<28}  {base}/psp/{}/{}/notifications",
+                    m.id,
+                    m.name,
+                    m.psp,
+                    m.created_at.to_wire(),
+                    m.psp,
+                    m.id
+                );
+            }
+        }
+        MerchantsCommand::RotateToken { id_or_name, .. } => {
+            let (m, token) = admin::rotate_token(store.as_ref(), &id_or_name)
+                .await
+                .map_err(|e| StartupError::Other(e.to_string()))?;
+            println!(
+                "new token for {} ({}): {token}\n(the previous token no longer works)",
+                m.name, m.id
+            );
+        }
+    }
+    Ok(())
+}
+
+fn parse_time(key: &str, v: &str) -> Result<crate::domain::Ticks, StartupError> {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|d| crate::domain::Ticks::from_datetime(d.with_timezone(&chrono::Utc)))
+        .map_err(|_| {
+            StartupError::Other(format!(
+                "{key}: '{v}' is not an RFC 3339 time like 2026-11-22T00:00:00Z"
+            ))
+        })
+}
+
+async fn deliveries(cfg: &AppConfig, cmd: DeliveriesCommand) -> Result<(), StartupError> {
+    use crate::admin_deliveries as d;
+    let store = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    store.migrate().await?;
+    match cmd {
+        DeliveriesCommand::List { since, .. } => {
+            let since = since.map(|s| parse_time("--since", &s)).transpose()?;
+            let rows = d::list_failed(store.as_ref(), since).await?;
+            if rows.is_empty() {
+                println!("no failed or dead webhooks");
+            } else {
+                print!("{}", d::format_table(&rows));
+            }
+        }
+        DeliveriesCommand::Redeliver { id: Some(id), .. } => {
+            let r = d::redeliver_one(store.as_ref(), id)
+                .await
+                .map_err(|e| match e {
+                    store::StoreError::NotFound => {
+                        StartupError::Other(format!("no dead or delivered webhook with id {id}"))
+                    }
+                    other => other.into(),
+                })?;
+            println!("{}", d::describe_redelivery(id, r));
+        }
+        DeliveriesCommand::Redeliver {
+            since: Some(since), ..
+        } => {
+            let n = d::redeliver_since(store.as_ref(), parse_time("--since", &since)?).await?;
+            println!("{n} webhook(s) queued again; they go out now");
+        }
+        DeliveriesCommand::Redeliver { .. } => {
+            return Err(StartupError::Other(
+                "redeliver needs an ID or --since TIME".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command and every option says what it is for in `--help`.
+    #[test]
+    fn every_command_and_option_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "psp-integrator", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+        Cli::command().debug_assert();
+    }
+}

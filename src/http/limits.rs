@@ -1,0 +1,121 @@
+//! Request limits: a per-merchant rate limit on `/api` (GCRA via `governor`, keyed by a hash of
+//! the bearer token, so one merchant cannot starve the others) answering 429 `LimitExceeded`
+//! with `Retry-After`, and a per-request timeout answering 503. The global concurrency limit is
+//! tower's semaphore layer (see `http::router`).
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::LimitsSection;
+use crate::contract::ApiError;
+use crate::domain::PaymentErrorCode;
+
+/// Keys kept before idle ones are swept (each is a 32-byte hash and a timestamp).
+const SWEEP_ABOVE: usize = 10_000;
+
+/// The per-merchant limiter; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RateLimit {
+    limiter: Arc<DefaultKeyedRateLimiter<[u8; 32]>>,
+    per_second: u32,
+}
+
+impl RateLimit {
+    /// `rate_per_second` sustained, `burst` at once (both at least 1; `validate` checks).
+    pub fn new(l: &LimitsSection) -> Self {
+        let rate = NonZeroU32::new(l.rate_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(l.burst).unwrap_or(NonZeroU32::MIN);
+        Self {
+            limiter: Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            )),
+            per_second: rate.get(),
+        }
+    }
+
+    /// `Ok` or how long until the next request from this key would be admitted.
+    fn check(&self, key: &[u8; 32]) -> Result<(), Duration> {
+        if self.limiter.len() > SWEEP_ABOVE {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// The bearer token, hashed; requests without one share a key (they are refused with 401
+/// anyway, and cannot use up a merchant's allowance).
+fn key(req: &Request) -> [u8; 32] {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim())
+        .unwrap_or_default();
+    let hash = crate::crypto::hash_token(token);
+    let mut k = [0u8; 32];
+    let n = hash.len().min(32);
+    k[..n].copy_from_slice(&hash[..n]);
+    k
+}
+
+/// Middleware: 429 `LimitExceeded` with `Retry-After` (whole seconds, at least 1) once a
+/// merchant exceeds `limits.rate_per_second` beyond `limits.burst`. Paths outside `/api` pass.
+pub async fn rate_limit(State(limit): State<RateLimit>, req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    match limit.check(&key(&req)) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            crate::telemetry::rate_limited();
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let secs = secs.max(1);
+            let mut res = ApiError::with_status(
+                StatusCode::TOO_MANY_REQUESTS,
+                PaymentErrorCode::LimitExceeded,
+                format!(
+                    "rate limit of {} requests per second for this merchant exceeded; \
+                     retry after {secs} s",
+                    limit.per_second
+                ),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            res
+        }
+    }
+}
+
+/// Middleware: a request not answered within `limits.request_timeout_secs` gets 503 with the
+/// error object. State-changing flows run detached (see `http::api`), so a payment call that is
+/// already under way still completes and is recorded; a retry of the same transactionId finds it.
+pub async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(timeout_secs = limit.as_secs(), "request timed out");
+            ApiError::with_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                PaymentErrorCode::InternalError,
+                format!(
+                    "no answer within {} s; the request can be retried with the same transactionId",
+                    limit.as_secs()
+                ),
+            )
+            .into_response()
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! What operating the service needs from the database: readiness (migrations current), the
+//! gauges behind `/metrics`, and re-sealing merchant settings when the master key rotates.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::sql::{Dialect, SqlStore};
+use super::{StoreError, StoreResult};
+use crate::domain::Ticks;
+use crate::telemetry::Gauges;
+
+/// Operational queries; every one is a single short statement.
+#[async_trait]
+pub trait OpsStore: Send + Sync {
+    /// Migrations this build knows that the database has not applied (0 when current).
+    async fn migrations_pending(&self) -> StoreResult<usize>;
+    /// Outbox depth, oldest pending age (relative to `now`), dead webhooks, reconciler backlog.
+    async fn gauges(&self, now: Ticks) -> StoreResult<Gauges>;
+    /// Every merchant's sealed settings blob: `(merchant_id, sealed)`.
+    async fn all_sealed_settings(&self) -> StoreResult<Vec<(String, Vec<u8>)>>;
+    /// Replaces a merchant's sealed blob if it is still `old` (false when it changed meanwhile).
+    async fn reseal_settings(
+        &self,
+        merchant_id: &str,
+        old: &[u8],
+        new: &[u8],
+        at: Ticks,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+impl OpsStore for SqlStore {
+    async fn migrations_pending(&self) -> StoreResult<usize> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &super::sqlite::MIGRATOR,
+            Dialect::Postgres => &super::postgres::MIGRATOR,
+        };
+        let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = $1")
+            .bind(true)
+            .fetch_all(&self.pool)
+            .await?;
+        let applied: Vec<i64> = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("version"))
+            .collect::<Result<_, _>>()?;
+        Ok(migrator
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .count())
+    }
+
+    async fn gauges(&self, now: Ticks) -> StoreResult<Gauges> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM outbox WHERE state = 'pending') AS pending, \
+               (SELECT MIN(pending_since) FROM outbox WHERE state = 'pending') AS oldest, \
+               (SELECT COUNT(*) FROM outbox WHERE state = 'dead') AS dead, \
+               (SELECT COUNT(*) FROM transactions WHERE needs_reconcile = 1) AS backlog",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        let age = oldest.map_or(0.0, |t| {
+            // Ticks are 100 ns; the age is shown in seconds.
+            (now.0.saturating_sub(t)).max(0) as f64 / 10_000_000.0
+        });
+        Ok(Gauges {
+            outbox_pending: row.try_get("pending")?,
+            outbox_oldest_pending_age_secs: age,
+            outbox_dead: row.try_get("dead")?,
+            reconciler_backlog: row.try_get("backlog")?,
+        })
+    }
+
+    async fn all_sealed_settings(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let rows =
+            sqlx::query("SELECT merchant_id, sealed FROM merchant_settings ORDER BY merchant_id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("sealed")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn reseal_settings(
+        &self,
+        merchant_id: &str,
+        old: &[u8],
+        new: &[u8],
+        at: Ticks,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE merchant_settings SET sealed = $1, updated_at = $2 \
+             WHERE merchant_id = $3 AND sealed = $4",
+        )
+        .bind(new)
+        .bind(at.0)
+        .bind(merchant_id)
+        .bind(old)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,108 @@
+//! The command line as a newcomer meets it: the demo, listings, the production guard.
+
+use std::process::Command;
+
+use crate::harness::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_psp-integrator");
+const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+
+fn run(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("PSPI_PROFILE")
+        .output()
+        .expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn the_demo_walks_the_whole_tour_and_exits_0() {
+    let started = std::time::Instant::now();
+    let (ok, out, err) = run(&["demo"], &[]);
+    assert!(ok, "demo failed:\n{out}\n{err}");
+    for step in [
+        "1. Onboarding",
+        "2. Card preauthorization through the hosted checkout",
+        "3. Capture",
+        "4. Recurring payment",
+        "5. Partial refund",
+        "6. A declined payment",
+        "7. SEPA direct debit",
+        "8. A chargeback",
+        "9. The webhooks Billwerk received",
+    ] {
+        assert!(out.contains(step), "step '{step}' in:\n{out}");
+    }
+    assert!(out.contains("-> Succeeded"), "{out}");
+    assert!(out.contains("HTTP 422: errorCode BearerInvalid"), "{out}");
+    assert!(
+        out.contains("Type Payment"),
+        "the settled debit's webhook: {out}"
+    );
+    assert!(
+        !out.contains("DE89370400440532013000"),
+        "the IBAN is never printed"
+    );
+    assert!(started.elapsed().as_secs() < 60, "within a minute");
+}
+
+#[tokio::test]
+async fn merchants_list_has_a_header_row() {
+    let app = TestApp::spawn().await;
+    let (ok, out, err) = run(
+        &[
+            "--config-dir",
+            CONFIG,
+            "merchants",
+            "list",
+            "--database-url",
+            &app.cfg.database.url,
+        ],
+        &[("PSPI__LOG__LEVEL", "warn")],
+    );
+    assert!(ok, "{err}");
+    let mut lines = out.lines();
+    let header = lines.next().expect("header");
+    assert!(
+        header.starts_with("ID") && header.contains("PSP NOTIFICATION URL"),
+        "{out}"
+    );
+    assert!(lines.any(|l| l.starts_with(&app.merchant_id)), "{out}");
+}
+
+#[test]
+fn the_production_profile_refuses_sqlite_and_loopback_naming_the_key() {
+    let key = (
+        "PSPI__SECURITY__MASTER_KEY",
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    );
+    let (ok, _, err) = run(
+        &["--config-dir", CONFIG, "--profile", "production", "serve"],
+        &[key],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("database.url") && err.contains("guard.allow_sqlite"),
+        "{err}"
+    );
+    let (ok, _, err) = run(
+        &["--config-dir", CONFIG, "--profile", "production", "serve"],
+        &[
+            key,
+            ("PSPI__DATABASE__URL", "postgres://nobody@127.0.0.1:1/none"),
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("server.public_base_url")
+            && err.contains("guard.allow_loopback_public_base_url"),
+        "{err}"
+    );
+}
