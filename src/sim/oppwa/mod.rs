@@ -22,6 +22,7 @@ mod money;
 mod payments;
 mod registrations;
 mod respond;
+mod shopper;
 mod state;
 mod threeds;
 mod util;
