@@ -1,6 +1,7 @@
 //! A headless Chromium for one test, driven over WebDriver (chromedriver + fantoccini), with a
 //! fresh profile; plus the shopper's moves and the page checks the scenarios share.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -59,7 +60,9 @@ impl Browser {
             );
         }
         let port = free_port();
+        // Its own process group, so that a failed test can stop the browser it started too.
         let driver = Command::new(&chromedriver)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -165,6 +168,26 @@ impl Browser {
         self.wait_for(css).await.click().await.expect("click");
     }
 
+    /// Clicks something that leaves the page (a submit button, a link) and waits until the
+    /// old document is gone, so the next lookup cannot find an element of the page before.
+    pub async fn click_away(&self, css: &str) {
+        let old = self
+            .c
+            .find(Locator::Css("html"))
+            .await
+            .expect("the current document");
+        self.click(css).await;
+        let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+        while old.tag_name().await.is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{css} did not leave {}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// The `value` of an input.
     pub async fn value(&self, css: &str) -> String {
         self.wait_for(css)
@@ -249,7 +272,11 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // A failed test never reaches close(): stop chromedriver here as well.
+        // A failed test never reaches close(): stop chromedriver and the browser it started
+        // (its process group) here.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
