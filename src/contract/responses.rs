@@ -32,7 +32,8 @@ mod opt_amount {
 pub struct PreauthResponse {
     pub transaction_id: String,
     pub external_transaction_id: String,
-    pub psp_transaction_id: String,
+    /// `null` until the PSP has assigned an id (a redirect not yet completed, a lost answer).
+    pub psp_transaction_id: Option<String>,
     pub currency: String,
     #[serde(with = "amount")]
     pub requested_amount: Decimal,
@@ -81,7 +82,8 @@ pub struct ChargebackDto {
 pub struct PaymentResponse {
     pub transaction_id: String,
     pub external_transaction_id: String,
-    pub psp_transaction_id: String,
+    /// `null` until the PSP has assigned an id (a redirect not yet completed, a lost answer).
+    pub psp_transaction_id: Option<String>,
     pub currency: String,
     #[serde(with = "amount")]
     pub requested_amount: Decimal,

@@ -133,19 +133,6 @@ impl TxStatus {
         matches!(self, Self::Failed | Self::Cancelled | Self::Expired)
     }
 
-    /// The forward-only state machine (contract §10): a late or duplicate update never moves a
-    /// transaction backwards or out of a final state.
-    pub fn can_transition_to(self, next: TxStatus) -> bool {
-        use TxStatus::*;
-        match (self, next) {
-            _ if self == next => false,
-            (Failed | Cancelled | Expired, _) | (_, Initiated) => false,
-            (Initiated | Pending, _) => true,
-            (Succeeded, Pending) => false,
-            (Succeeded, Succeeded | Failed | Cancelled | Expired) => true,
-        }
-    }
-
     /// The status an error implies, per contract §11.1 (`Failed` unless cancelled/expired).
     pub fn as_error_status(self) -> TxStatus {
         match self {
@@ -207,17 +194,5 @@ mod tests {
             Some("\"Cancelled\"")
         );
         assert_eq!(CancellationStatus::NotCancelled.number(), -1);
-    }
-
-    #[test]
-    fn forward_only() {
-        use TxStatus::*;
-        assert!(Initiated.can_transition_to(Succeeded));
-        assert!(Pending.can_transition_to(Failed));
-        assert!(Succeeded.can_transition_to(Cancelled));
-        assert!(!Succeeded.can_transition_to(Pending));
-        assert!(!Failed.can_transition_to(Succeeded));
-        assert!(!Cancelled.can_transition_to(Expired));
-        assert!(!Pending.can_transition_to(Initiated));
     }
 }

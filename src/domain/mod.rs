@@ -3,6 +3,7 @@
 pub mod enums;
 pub mod ids;
 pub mod money;
+pub mod state;
 pub mod time;
 
 use std::collections::BTreeMap;

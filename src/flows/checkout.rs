@@ -4,6 +4,7 @@
 
 use super::{App, Merchant, outcome};
 use crate::contract::ApiError;
+use crate::domain::state::Trigger;
 use crate::domain::{Currency, Money, PaymentErrorCode, TxError, TxKind, TxStatus, WebhookType};
 use crate::pages::{self, Lang, Notice, NoticeKind, PaymentPage};
 use crate::psp::{CheckoutPage, Outcome, PspSettings, SHOP_NAME_SETTING};
@@ -104,9 +105,12 @@ fn notice(kind: NoticeKind, lang: Lang, shop: String, back_url: Option<String>) 
 /// The page for a link whose preauth already has an outcome.
 fn settled_notice(tx: &TransactionRecord, lang: Lang, shop: String) -> Notice {
     let (kind, back_url) = match tx.status {
-        TxStatus::Succeeded | TxStatus::Pending | TxStatus::Initiated => {
-            (NoticeKind::Completed, tx.success_url.clone())
-        }
+        TxStatus::Succeeded | TxStatus::Pending => (NoticeKind::Completed, tx.success_url.clone()),
+        // No checkout behind it (it could not be opened): nothing to pay here.
+        TxStatus::Initiated => (
+            NoticeKind::Unavailable,
+            tx.abort_url.clone().or_else(|| tx.error_url.clone()),
+        ),
         TxStatus::Cancelled => (
             NoticeKind::Cancelled,
             tx.abort_url.clone().or_else(|| tx.error_url.clone()),
@@ -169,20 +173,23 @@ pub async fn abort(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
     let now = app.now();
     let tx = app
         .transition(tx, |t| {
-            (t.status == TxStatus::Initiated).then(|| {
-                let err = TxError {
-                    code: PaymentErrorCode::Canceled,
-                    message: "the shopper cancelled the payment".into(),
-                    psp_code: None,
-                    received_at: now,
-                };
-                outcome::local(
-                    TxStatus::Cancelled,
-                    Some(err),
-                    "shopper aborted",
-                    Some(WebhookType::Preauth),
-                )
-            })
+            if t.status != TxStatus::Initiated {
+                return None;
+            }
+            let err = TxError {
+                code: PaymentErrorCode::Canceled,
+                message: "the shopper cancelled the payment".into(),
+                psp_code: None,
+                received_at: now,
+            };
+            outcome::local(
+                t,
+                TxStatus::Cancelled,
+                Trigger::Cancel,
+                Some(err),
+                "shopper aborted",
+                Some(WebhookType::Preauth),
+            )
         })
         .await?;
     Ok(finish(&tx))

@@ -55,8 +55,17 @@ impl Merchant {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store failure");
-        ApiError::internal()
+        match e {
+            // Only reached when a concurrent request used the headroom first.
+            StoreError::MoneyRule(why) => ApiError::code(
+                PaymentErrorCode::InvalidAmount,
+                format!("requestedAmount: {why}"),
+            ),
+            e => {
+                tracing::error!(error = %e, "store failure");
+                ApiError::internal()
+            }
+        }
     }
 }
 
@@ -165,7 +174,12 @@ impl App {
                 .apply_update(&tx.merchant_id, &tx.id, tx.last_updated, at, &update)
                 .await
             {
-                Ok(t) => return Ok(t),
+                Ok(t) => {
+                    if update.status.is_some() {
+                        notification::release_parked(self, &t).await;
+                    }
+                    return Ok(t);
+                }
                 Err(StoreError::Conflict) => {
                     tx = self
                         .store
@@ -179,6 +193,17 @@ impl App {
         tracing::error!(tx = %tx.id, "gave up after repeated version conflicts");
         Err(ApiError::internal())
     }
+}
+
+/// The merchant's PSP must be able to carry the amount (its amount format), checked before
+/// anything is stored or sent: 422 `InvalidAmount` otherwise.
+pub fn psp_amount(m: &Merchant, money: &crate::domain::Money) -> Result<(), ApiError> {
+    m.provider.check_amount(money).map_err(|why| {
+        ApiError::code(
+            PaymentErrorCode::InvalidAmount,
+            format!("requestedAmount: {why}"),
+        )
+    })
 }
 
 /// A repeated POST may reuse a transactionId only for the same request: same kind, amount,

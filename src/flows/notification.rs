@@ -1,17 +1,29 @@
 //! Inbound PSP notifications. Nothing is acknowledged before it is committed: the raw
-//! notification, the transaction's forward-only change and the Billwerk outbox row go into one
-//! DB transaction, and only then does the PSP get its 200. Duplicates (PSP retries, several
-//! configured webhooks) are recognised by the event key and change nothing.
+//! notification, the transaction's change and the Billwerk outbox row go into one DB
+//! transaction, and only then does the PSP get its 200.
+//!
+//! What an event may do (README "State model"):
+//! - an event about a transaction's own outcome moves it only as `domain::state` allows; one
+//!   that contradicts a final state, or whose amount or currency is missing, unreadable or
+//!   different, is checked with a PSP status query and the PSP's own status decides; a
+//!   contradiction is recorded (history, log, metric), never applied;
+//! - refunds made at the PSP, reversals, chargebacks and chargeback reversals are money events
+//!   of a payment, bounded by the money rules; one that arrives before the payment is settled
+//!   (or a reversal before its chargeback) is parked and applied when the payment gets there;
+//! - an event is de-duplicated by its full identity, and only once it was applied, verified or
+//!   parked: a notification that could not be verified never shadows a later copy.
 
 use rust_decimal::Decimal;
 
 use super::{App, Merchant, outcome, views};
+use crate::domain::state::Trigger;
 use crate::domain::{AgreementStatus, ChargebackReason, TxKind, TxStatus, WebhookType};
 use crate::psp::{
-    InboundNotification, NotificationError, Outcome, PaymentEvent, PspEvent, PspResult,
+    EventKind, InboundNotification, NotificationError, Outcome, PaymentEvent, PspEvent, PspResult,
 };
 use crate::store::{
-    Chargeback, NotificationChange, NotificationRecord, StoreError, TransactionRecord, TxUpdate,
+    Chargeback, ItemKind, NotificationChange, NotificationRecord, ParkedEvent, PaymentItem,
+    StoreError, TransactionRecord, TxUpdate,
 };
 
 /// How a notification was answered.
@@ -43,10 +55,115 @@ impl From<StoreError> for Refused {
     }
 }
 
-/// What to do with a decoded event.
+/// What becomes of an event.
+#[derive(Debug)]
 enum Plan {
+    /// Apply `update` to the transaction (the key is used up).
     Apply(Box<(TransactionRecord, TxUpdate)>, String),
-    Record(Option<String>, String),
+    /// Record without a change. `verified`: the event was checked (a copy of it is a
+    /// duplicate); otherwise a later copy is evaluated again.
+    Record {
+        tx: Option<TransactionRecord>,
+        label: String,
+        verified: bool,
+        /// A contradiction: also noted in the transaction's history for an operator.
+        contradiction: bool,
+    },
+    /// Kept until the transaction can take it, with the PSP-neutral event as JSON (filled in
+    /// by `payment`).
+    Park(TransactionRecord, String, Option<String>),
+}
+
+impl Plan {
+    fn record(tx: &TransactionRecord, label: impl Into<String>) -> Plan {
+        Plan::Record {
+            tx: Some(tx.clone()),
+            label: label.into(),
+            verified: true,
+            contradiction: false,
+        }
+    }
+
+    fn contradiction(tx: &TransactionRecord, label: impl Into<String>) -> Plan {
+        let label = label.into();
+        tracing::warn!(tx = %tx.id, status = %tx.status, what = %label, "contradictory PSP event, not applied");
+        Plan::Record {
+            tx: Some(tx.clone()),
+            label,
+            verified: true,
+            contradiction: true,
+        }
+    }
+
+    fn unverified(tx: Option<&TransactionRecord>, label: impl Into<String>) -> Plan {
+        Plan::Record {
+            tx: tx.cloned(),
+            label: label.into(),
+            verified: false,
+            contradiction: false,
+        }
+    }
+
+    /// The metric label of the result.
+    fn result(&self) -> &'static str {
+        match self {
+            Plan::Apply(..) => "applied",
+            Plan::Park(..) => "parked",
+            Plan::Record {
+                contradiction: true,
+                ..
+            } => "contradiction",
+            Plan::Record {
+                verified: false, ..
+            } => "unverified",
+            Plan::Record { .. } => "recorded",
+        }
+    }
+
+    /// The transaction change committed with the record, if any.
+    fn change(&self, app: &App) -> Option<NotificationChange> {
+        let (tx, update) = match self {
+            Plan::Apply(boxed, _) => (&boxed.0, boxed.1.clone()),
+            Plan::Record {
+                tx: Some(tx),
+                label,
+                contradiction: true,
+                ..
+            } => (
+                tx,
+                TxUpdate {
+                    note: format!("contradiction: {label}"),
+                    keep_version: true,
+                    ..TxUpdate::default()
+                },
+            ),
+            _ => return None,
+        };
+        Some(NotificationChange {
+            tx_id: tx.id.clone(),
+            expected: tx.last_updated,
+            at: crate::domain::Ticks::next_after(app.now(), tx.last_updated),
+            update,
+        })
+    }
+
+    fn label(&self) -> &str {
+        match self {
+            Plan::Apply(_, l) | Plan::Park(_, l, _) | Plan::Record { label: l, .. } => l,
+        }
+    }
+
+    fn tx_id(&self) -> Option<String> {
+        match self {
+            Plan::Apply(b, _) => Some(b.0.id.clone()),
+            Plan::Park(tx, _, _) => Some(tx.id.clone()),
+            Plan::Record { tx, .. } => tx.as_ref().map(|t| t.id.clone()),
+        }
+    }
+}
+
+fn count(result: &'static str) {
+    metrics::counter!("pspi_notifications_total", "result" => result).increment(1);
 }
 
 /// `POST /psp/{psp}/{merchant}/notifications`.
@@ -72,6 +189,7 @@ pub async fn receive(
         Ok(n) => n,
         Err(NotificationError::Unauthentic(why)) => {
             tracing::warn!(merchant = %m.id(), reason = %why, "notification refused");
+            count("rejected");
             return Err(Refused::Unauthentic(why));
         }
         Err(NotificationError::Malformed(why)) => {
@@ -83,53 +201,91 @@ pub async fn receive(
                 &m,
                 &inbound,
                 key,
-                "unknown",
-                None,
-                None,
-                format!("not understood: {why}"),
+                ("unknown", None),
+                Plan::unverified(None, format!("not understood: {why}")),
             );
             app.store.record_notification(&rec, None).await?;
+            count("malformed");
             return Ok(Ack::Stored("not understood".into()));
         }
     };
+    if app.store.event_seen(m.id(), &decoded.dedupe_key).await? {
+        count("duplicate");
+        return Ok(Ack::Duplicate);
+    }
     let (kind, psp_id) = describe(&decoded.event);
     for _ in 0..8 {
         let plan = match &decoded.event {
             PspEvent::Test => return Ok(Ack::Test),
-            PspEvent::Ignored(what) => Plan::Record(None, format!("ignored: {what}")),
+            PspEvent::Ignored(what) => Plan::Record {
+                tx: None,
+                label: format!("ignored: {what}"),
+                verified: true,
+                contradiction: false,
+            },
             PspEvent::RegistrationDeleted { registration_id } => {
                 registration_deleted(app, &m, registration_id).await?
             }
             PspEvent::Payment(ev) => payment(app, &m, ev).await?,
         };
-        let (change, tx_id, outcome) = match plan {
-            Plan::Apply(boxed, label) => {
-                let (tx, update) = *boxed;
-                let at = crate::domain::Ticks::next_after(app.now(), tx.last_updated);
-                let c = NotificationChange {
-                    tx_id: tx.id.clone(),
-                    expected: tx.last_updated,
-                    at,
-                    update,
-                };
-                (Some(c), Some(tx.id.clone()), label)
-            }
-            Plan::Record(tx_id, label) => (None, tx_id, label),
+        let change = plan.change(app);
+        let result = plan.result();
+        let label = plan.label().to_string();
+        let applied = match &plan {
+            Plan::Apply(b, _) => Some(b.0.clone()),
+            _ => None,
         };
         let rec = record(
             app,
             &m,
             &inbound,
             decoded.dedupe_key.clone(),
-            &kind,
-            psp_id.clone(),
-            tx_id,
-            outcome.clone(),
+            (&kind, psp_id.clone()),
+            plan,
         );
         match app.store.record_notification(&rec, change.as_ref()).await {
-            Ok(true) => return Ok(Ack::Stored(outcome)),
-            Ok(false) => return Ok(Ack::Duplicate),
+            Ok(true) => {
+                count(result);
+                if let Some(tx) = applied
+                    && let Ok(Some(fresh)) = app.store.get_transaction_by_id(m.id(), &tx.id).await
+                {
+                    release_parked(app, &fresh).await;
+                }
+                return Ok(Ack::Stored(label));
+            }
+            Ok(false) => {
+                count("duplicate");
+                return Ok(Ack::Duplicate);
+            }
             Err(StoreError::Conflict) => continue,
+            Err(StoreError::MoneyRule(why)) => {
+                // The store's money rules refused it (a concurrent change used the headroom):
+                // keep it as a verified refusal.
+                let tx_id = rec.transaction_id.clone().unwrap_or_default();
+                let tx = app.store.get_transaction_by_id(m.id(), &tx_id).await?;
+                let plan = match &tx {
+                    Some(t) => Plan::contradiction(t, format!("not applied: {why}")),
+                    None => Plan::unverified(None, format!("not applied: {why}")),
+                };
+                let change = plan.change(app);
+                let rec = record(
+                    app,
+                    &m,
+                    &inbound,
+                    decoded.dedupe_key.clone(),
+                    (&kind, psp_id.clone()),
+                    plan,
+                );
+                match app.store.record_notification(&rec, change.as_ref()).await {
+                    Ok(true) => {
+                        count("contradiction");
+                        return Ok(Ack::Stored(rec.outcome));
+                    }
+                    Ok(false) => return Ok(Ack::Duplicate),
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -141,7 +297,7 @@ fn describe(event: &PspEvent) -> (String, Option<String>) {
     match event {
         PspEvent::Test => ("test".into(), None),
         PspEvent::Payment(ev) => (
-            format!("PAYMENT {}", ev.payment_type),
+            format!("PAYMENT {}", ev.psp_type),
             ev.result.psp_transaction_id.clone(),
         ),
         PspEvent::RegistrationDeleted { registration_id } => {
@@ -151,17 +307,21 @@ fn describe(event: &PspEvent) -> (String, Option<String>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn record(
     app: &App,
     m: &Merchant,
     inbound: &InboundNotification<'_>,
     dedupe_key: String,
-    event: &str,
-    psp_tx_id: Option<String>,
-    transaction_id: Option<String>,
-    outcome: String,
+    (event, psp_tx_id): (&str, Option<String>),
+    plan: Plan,
 ) -> NotificationRecord {
+    let consumes = !matches!(
+        plan,
+        Plan::Record {
+            verified: false,
+            ..
+        }
+    );
     NotificationRecord {
         merchant_id: m.id().to_string(),
         psp: m.record.psp.clone(),
@@ -172,8 +332,13 @@ fn record(
         body: inbound.body.to_vec(),
         event: event.to_string(),
         psp_tx_id,
-        transaction_id,
-        outcome,
+        transaction_id: plan.tx_id(),
+        outcome: plan.label().to_string(),
+        consumes,
+        parked_event: match plan {
+            Plan::Park(_, _, event) => event,
+            _ => None,
+        },
     }
 }
 
@@ -189,18 +354,18 @@ async fn registration_deleted(
         .agreement_by_registration(m.id(), registration_id)
         .await?
     else {
-        return Ok(Plan::Record(None, "unknown registration".into()));
+        return Ok(Plan::unverified(None, "unknown registration"));
     };
-    if agreement.status == AgreementStatus::Inactive {
-        return Ok(Plan::Record(None, "agreement already inactive".into()));
-    }
     let Some(preauth) = app
         .store
         .latest_preauth_of_agreement(m.id(), &agreement.agreement_id)
         .await?
     else {
-        return Ok(Plan::Record(None, "agreement without preauth".into()));
+        return Ok(Plan::unverified(None, "agreement without preauth"));
     };
+    if agreement.status == AgreementStatus::Inactive {
+        return Ok(Plan::record(&preauth, "agreement already inactive"));
+    }
     agreement.status = AgreementStatus::Inactive;
     agreement.updated_at = app.now();
     let update = TxUpdate {
@@ -215,131 +380,359 @@ async fn registration_deleted(
     ))
 }
 
-/// Finds our transaction for a payment event: by the merchantTransactionId we sent, else by
-/// the PSP id (a chargeback by the id of the debit it reverses).
+/// How an event relates to the transaction it was matched to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relation {
+    /// The event is the transaction's own PSP transaction.
+    Own,
+    /// The event is another PSP transaction that refers to it (capture, reversal, refund,
+    /// chargeback, chargeback reversal).
+    Refers,
+}
+
+/// Finds our transaction for a payment event: by the event's own PSP id, by the
+/// merchantTransactionId we sent, else by the PSP id the event refers to.
 async fn locate(
     app: &App,
     m: &Merchant,
     ev: &PaymentEvent,
-) -> Result<Option<TransactionRecord>, Refused> {
-    if ev.payment_type == "CB"
-        && let Some(r) = &ev.referenced_id
+) -> Result<Option<(TransactionRecord, Relation)>, Refused> {
+    if let Some(id) = &ev.result.psp_transaction_id
+        && let Some(tx) = app.store.transaction_by_psp_id(m.id(), id).await?
+    {
+        return Ok(Some((tx, Relation::Own)));
+    }
+    let mut by_reference = None;
+    if let Some(mt) = &ev.merchant_tx_id {
+        if let Some(base) = mt.strip_suffix("-cancel")
+            && let Some(tx) = app.store.get_transaction(m.id(), base).await?
+        {
+            return Ok(Some((tx, Relation::Refers)));
+        }
+        if let Some(tx) = app.store.get_transaction(m.id(), mt).await? {
+            if tx.psp_tx_id.is_none() && outcome::fits(tx.kind, &ev.kind) {
+                return Ok(Some((tx, Relation::Own)));
+            }
+            by_reference = Some(tx);
+        }
+    }
+    if let Some(r) = &ev.referenced_id
         && let Some(tx) = app.store.transaction_by_psp_id(m.id(), r).await?
     {
-        return Ok(Some(tx));
+        return Ok(Some((tx, Relation::Refers)));
     }
-    if let Some(mt) = &ev.merchant_tx_id {
-        let base = mt.strip_suffix("-cancel").unwrap_or(mt);
-        if let Some(tx) = app.store.get_transaction(m.id(), base).await? {
-            return Ok(Some(tx));
-        }
-    }
-    match &ev.result.psp_transaction_id {
-        Some(id) => Ok(app.store.transaction_by_psp_id(m.id(), id).await?),
-        None => Ok(None),
-    }
+    Ok(by_reference.map(|tx| (tx, Relation::Refers)))
 }
 
+/// The plan for a payment event, matched exhaustively on what it is to which transaction.
 async fn payment(app: &App, m: &Merchant, ev: &PaymentEvent) -> Result<Plan, Refused> {
-    let Some(tx) = locate(app, m, ev).await? else {
-        return Ok(Plan::Record(None, "unknown transaction".into()));
+    let Some((tx, relation)) = locate(app, m, ev).await? else {
+        // Our transactions exist before the PSP hears of them: an event for none of them is
+        // not ours to apply, and a copy of it is a duplicate.
+        return Ok(Plan::Record {
+            tx: None,
+            label: "unknown transaction".into(),
+            verified: true,
+            contradiction: false,
+        });
     };
-    let stamp = app.stamp(app.now(), true);
-    let expected = matches!(
-        (tx.kind, ev.payment_type.as_str()),
-        (TxKind::Preauth, "PA" | "DB") | (TxKind::Payment, "DB" | "CP") | (TxKind::Refund, "RF")
-    );
-    let plan = match ev.payment_type.as_str() {
-        "CB" if tx.kind == TxKind::Payment => chargeback(app, &tx, ev).await?,
-        "RV" if matches!(ev.result.outcome, Outcome::Succeeded) => {
-            let u = outcome::local(
-                TxStatus::Cancelled,
-                None,
-                "reversed at the PSP",
-                Some(tx.kind.webhook_type()),
+    let plan = match (relation, tx.kind, &ev.kind) {
+        (Relation::Own, kind, k) if outcome::fits(kind, k) => own_outcome(app, m, tx, ev).await?,
+        (Relation::Refers, TxKind::Preauth, EventKind::Reversal) => preauth_reversed(&tx, ev),
+        (
+            Relation::Refers,
+            TxKind::Payment,
+            EventKind::Reversal | EventKind::Refund | EventKind::Chargeback,
+        )
+        | (Relation::Refers, TxKind::Payment, EventKind::ChargebackReversal) => {
+            money_event(app, m, tx, ev).await?
+        }
+        (
+            Relation::Own | Relation::Refers,
+            _,
+            EventKind::Authorization
+            | EventKind::Debit
+            | EventKind::Capture
+            | EventKind::Reversal
+            | EventKind::Refund
+            | EventKind::Chargeback
+            | EventKind::ChargebackReversal
+            | EventKind::Other(_),
+        ) => {
+            let why = format!(
+                "a {} event this {} does not expect",
+                ev.psp_type,
+                tx.kind.as_str()
             );
-            forward(tx, u, "reversal applied")
+            verify(app, m, tx, &why).await?
         }
-        _ if expected && !matches!(ev.result.outcome, Outcome::Unknown(_)) => {
-            if let Some(why) = mismatch(&tx, &ev.result) {
-                return Ok(Plan::Record(Some(tx.id.clone()), why));
-            }
-            match outcome::update_for(&tx, &ev.result, &stamp) {
-                Some(u) => Plan::Apply(Box::new((tx, u)), "applied".into()),
-                None => Plan::Record(Some(tx.id.clone()), "stale: not a forward change".into()),
-            }
-        }
-        // Ambiguous (unexpected type for this transaction, or an unclassifiable code): ask the
-        // PSP for the transaction's own state instead of trusting the event.
-        _ => verify(app, m, tx, &stamp).await?,
     };
-    Ok(plan)
-}
-
-fn forward(tx: TransactionRecord, u: TxUpdate, label: &str) -> Plan {
-    match u.status {
-        Some(s) if !tx.status.can_transition_to(s) => {
-            Plan::Record(Some(tx.id.clone()), "stale: not a forward change".into())
+    match plan {
+        Plan::Park(tx, label, None) => {
+            let json = serde_json::to_string(ev).map_err(|e| {
+                tracing::error!(error = %e, "cannot serialize a parked event");
+                Refused::Internal
+            })?;
+            Ok(Plan::Park(tx, label, Some(json)))
         }
-        _ => Plan::Apply(Box::new((tx, u)), label.into()),
+        plan => Ok(plan),
     }
 }
 
-/// An event about a different amount or currency than ours is recorded, never applied.
-fn mismatch(tx: &TransactionRecord, r: &PspResult) -> Option<String> {
-    outcome::differs(tx, r).then(|| {
-        tracing::warn!(tx = %tx.id, "notification amount or currency differs from the transaction");
-        "amount or currency mismatch: not applied".to_string()
+/// An event about the transaction's own outcome.
+async fn own_outcome(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+    ev: &PaymentEvent,
+) -> Result<Plan, Refused> {
+    let r = &ev.result;
+    let readable = r.amount.is_some() && r.currency.is_some();
+    if !readable || outcome::differs(&tx, r) || matches!(r.outcome, Outcome::Unknown(_)) {
+        let why = if readable {
+            "amount, currency or result not as expected"
+        } else {
+            "amount or currency missing or unreadable"
+        };
+        return verify(app, m, tx, why).await;
+    }
+    let stamp = app.stamp(app.now(), true);
+    Ok(match outcome::effect(&tx, r, &stamp) {
+        outcome::Effect::Update(u) => Plan::Apply(Box::new((tx, *u)), "applied".into()),
+        outcome::Effect::NoChange => Plan::record(&tx, "no change"),
+        outcome::Effect::Contradiction(to) => {
+            let why = format!("reported {to} for a {} {}", tx.status, tx.kind.as_str());
+            verify(app, m, tx, &why).await?
+        }
     })
 }
 
-async fn chargeback(app: &App, tx: &TransactionRecord, ev: &PaymentEvent) -> Result<Plan, Refused> {
-    let amount = ev.result.amount.unwrap_or(Decimal::ZERO);
-    let paid = views::payment_balance(app, tx)
-        .await
-        .map_err(|_| Refused::Internal)?
-        .paid;
-    let currency_ok = ev
-        .result
+/// A reversal of a preauth confirmed by the PSP: nothing is reserved any more.
+fn preauth_reversed(tx: &TransactionRecord, ev: &PaymentEvent) -> Plan {
+    if ev.result.outcome != Outcome::Succeeded {
+        return Plan::record(tx, "reversal not completed: no change");
+    }
+    match outcome::local(
+        tx,
+        TxStatus::Cancelled,
+        Trigger::Cancel,
+        None,
+        "reversed at the PSP",
+        Some(WebhookType::Preauth),
+    ) {
+        Some(u) => Plan::Apply(Box::new((tx.clone(), u)), "reversal applied".into()),
+        None if tx.status == TxStatus::Cancelled => Plan::record(tx, "already cancelled"),
+        None => Plan::contradiction(tx, format!("reversal of a {} preauth", tx.status)),
+    }
+}
+
+/// The event's money, confirmed with the PSP when the notification's own is missing,
+/// unreadable or in another currency.
+async fn event_money(
+    app: &App,
+    m: &Merchant,
+    tx: &TransactionRecord,
+    ev: &PaymentEvent,
+) -> Result<Option<PspResult>, Refused> {
+    let r = &ev.result;
+    let currency_ok = r
         .currency
         .as_deref()
-        .is_none_or(|c| c.eq_ignore_ascii_case(&tx.currency));
-    if amount <= Decimal::ZERO || amount > paid || !currency_ok {
-        return Ok(Plan::Record(
-            Some(tx.id.clone()),
-            "chargeback amount or currency mismatch: not applied".into(),
+        .is_some_and(|c| c.eq_ignore_ascii_case(&tx.currency));
+    if r.amount.is_some_and(|a| a > Decimal::ZERO) && currency_ok {
+        return Ok(Some(r.clone()));
+    }
+    let Some(id) = &r.psp_transaction_id else {
+        return Ok(None);
+    };
+    let settings = app.settings(m).await.map_err(|_| Refused::Internal)?;
+    Ok(m.provider
+        .fetch_status(&settings, id)
+        .await
+        .ok()
+        .filter(|f| {
+            f.amount.is_some_and(|a| a > Decimal::ZERO)
+                && f.currency
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(&tx.currency))
+        }))
+}
+
+/// A refund or reversal made at the PSP, a chargeback, or a chargeback reversal on a payment.
+async fn money_event(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+    ev: &PaymentEvent,
+) -> Result<Plan, Refused> {
+    let what = match ev.kind {
+        EventKind::Chargeback => "chargeback",
+        EventKind::ChargebackReversal => "chargeback reversal",
+        _ => "refund at the PSP",
+    };
+    let Some(r) = event_money(app, m, &tx, ev).await? else {
+        return Ok(Plan::unverified(
+            Some(&tx),
+            format!("{what}: amount or currency unreadable or different, PSP status unavailable"),
+        ));
+    };
+    if r.outcome != Outcome::Succeeded {
+        return Ok(Plan::record(
+            &tx,
+            format!("{what} not completed: no change"),
         ));
     }
-    let info = ev.chargeback.clone();
-    let cb = Chargeback {
-        external_item_id: ev.result.psp_transaction_id.clone(),
-        amount,
-        booking_date: ev.result.booking_date.unwrap_or_else(|| app.now().date()),
-        description: Some("Chargeback".into()),
-        fee_amount: None,
-        reason: info
-            .as_ref()
-            .map_or(ChargebackReason::Unknown, |i| i.reason),
-        psp_reason_code: info.as_ref().and_then(|i| i.reason_code.clone()),
-        psp_reason_message: info.and_then(|i| i.reason_message),
-    };
-    let update = TxUpdate {
-        add_chargebacks: vec![cb],
+    let amount = r.amount.unwrap_or_default();
+    match tx.status {
+        TxStatus::Initiated | TxStatus::Pending => {
+            return Ok(Plan::Park(
+                tx,
+                format!("{what} parked until the payment settles"),
+                None,
+            ));
+        }
+        TxStatus::Succeeded => {}
+        TxStatus::Failed | TxStatus::Cancelled | TxStatus::Expired => {
+            return Ok(Plan::contradiction(
+                &tx,
+                format!("{what} of {amount} on a {} payment", tx.status),
+            ));
+        }
+    }
+    let totals = views::payment_totals(app, &tx)
+        .await
+        .map_err(|_| Refused::Internal)?;
+    let own_id = r.psp_transaction_id.clone();
+    let date = r.booking_date.unwrap_or_else(|| app.now().date());
+    let mut update = TxUpdate {
         notify: Some(WebhookType::Payment),
-        note: format!("chargeback {amount}"),
+        note: format!("{what} {amount}"),
         ..TxUpdate::default()
     };
+    let mut t = totals;
+    match ev.kind {
+        EventKind::Chargeback => {
+            let known = app.store.list_chargebacks(m.id(), &tx.id).await?;
+            if own_id.is_some() && known.iter().any(|c| c.external_item_id == own_id) {
+                return Ok(Plan::record(&tx, "chargeback already recorded"));
+            }
+            t.charged_back += amount;
+            let info = ev.chargeback.clone();
+            update.add_chargebacks.push(Chargeback {
+                external_item_id: own_id,
+                amount,
+                booking_date: date,
+                description: Some("Chargeback".into()),
+                fee_amount: None,
+                reason: info
+                    .as_ref()
+                    .map_or(ChargebackReason::Unknown, |i| i.reason),
+                psp_reason_code: info.as_ref().and_then(|i| i.reason_code.clone()),
+                psp_reason_message: info.and_then(|i| i.reason_message),
+            });
+        }
+        EventKind::ChargebackReversal => {
+            let known = app.store.list_items(m.id(), &tx.id).await?;
+            if own_id.is_some() && known.iter().any(|i| i.external_item_id == own_id) {
+                return Ok(Plan::record(&tx, "chargeback reversal already recorded"));
+            }
+            t.reversed += amount;
+            if t.reversed > t.charged_back {
+                return Ok(Plan::Park(
+                    tx,
+                    "chargeback reversal parked until its chargeback arrives".into(),
+                    None,
+                ));
+            }
+            update.add_items.push(PaymentItem {
+                kind: ItemKind::ChargebackReversal,
+                external_item_id: own_id,
+                amount,
+                booking_date: date,
+                description: Some("Chargeback reversal".into()),
+            });
+        }
+        _ => {
+            let Some(child) = external_refund(app, &tx, &r, amount, date) else {
+                return Ok(Plan::record(&tx, "refund without a PSP id: not applied"));
+            };
+            if app
+                .store
+                .get_transaction(m.id(), &child.billwerk_id)
+                .await?
+                .is_some()
+            {
+                return Ok(Plan::record(&tx, "refund at the PSP already recorded"));
+            }
+            t.refunded += amount;
+            update.add_child = Some(child);
+        }
+    }
+    if let Some(why) = crate::store::payment_violation(tx.requested_amount, &t) {
+        return Ok(Plan::contradiction(
+            &tx,
+            format!("{what} not applied: {why}"),
+        ));
+    }
     Ok(Plan::Apply(
-        Box::new((tx.clone(), update)),
-        "chargeback recorded".into(),
+        Box::new((tx, update)),
+        format!("{what} applied"),
     ))
 }
 
+/// A refund that Billwerk did not ask for (made in the PSP's back office, or a reversal of a
+/// settled payment), as a succeeded child of the payment so refundedAmount reflects it.
+fn external_refund(
+    app: &App,
+    payment: &TransactionRecord,
+    r: &PspResult,
+    amount: Decimal,
+    date: chrono::NaiveDate,
+) -> Option<TransactionRecord> {
+    let psp_id = r.psp_transaction_id.clone()?;
+    let now = app.now();
+    Some(TransactionRecord {
+        id: crate::domain::new_id(),
+        merchant_id: payment.merchant_id.clone(),
+        kind: TxKind::Refund,
+        billwerk_id: format!("psp-refund-{psp_id}"),
+        agreement_id: payment.agreement_id.clone(),
+        role: payment.role,
+        currency: payment.currency.clone(),
+        requested_amount: amount,
+        authorized_amount: Decimal::ZERO,
+        status: TxStatus::Succeeded,
+        psp_tx_id: Some(psp_id),
+        webhook_target: payment.webhook_target.clone(),
+        parent_id: Some(payment.id.clone()),
+        is_initial: payment.is_initial,
+        expires_at: None,
+        checkout_id: None,
+        checkout_integrity: None,
+        checkout_token: None,
+        success_url: None,
+        error_url: None,
+        abort_url: None,
+        language: None,
+        reference_text: None,
+        planned_execution_date: None,
+        booking_date: Some(date),
+        error: None,
+        needs_reconcile: false,
+        created_at: now,
+        last_updated: now,
+        next_reconcile_at: None,
+        reconcile_attempts: 0,
+    })
+}
+
+/// Asks the PSP for the transaction's own state instead of trusting the event; the PSP's answer
+/// decides. Without an answer nothing is applied and the event's key stays free.
 async fn verify(
     app: &App,
     m: &Merchant,
     tx: TransactionRecord,
-    stamp: &outcome::Stamp,
+    why: &str,
 ) -> Result<Plan, Refused> {
     let settings = app.settings(m).await.map_err(|_| Refused::Internal)?;
     let fetched = match &tx.psp_tx_id {
@@ -351,23 +744,105 @@ async fn verify(
             .ok()
             .flatten(),
     };
-    let Some(r) = fetched else {
-        return Ok(Plan::Record(
-            Some(tx.id.clone()),
-            "ambiguous; PSP status unavailable".into(),
+    let Some(r) = fetched.filter(|r| !matches!(r.outcome, Outcome::Unknown(_))) else {
+        return Ok(Plan::unverified(
+            Some(&tx),
+            format!("{why}; PSP status unavailable: not applied"),
         ));
     };
-    if mismatch(&tx, &r).is_some() {
-        return Ok(Plan::Record(
-            Some(tx.id.clone()),
-            "ambiguous; PSP status differs in amount".into(),
-        ));
-    }
-    Ok(match outcome::update_for(&tx, &r, stamp) {
-        Some(u) => Plan::Apply(Box::new((tx, u)), "applied after a PSP status query".into()),
-        None => Plan::Record(
-            Some(tx.id.clone()),
-            "ambiguous; PSP status is not a forward change".into(),
+    let stamp = app.stamp(app.now(), true);
+    Ok(match outcome::effect(&tx, &r, &stamp) {
+        outcome::Effect::Update(u) => Plan::Apply(
+            Box::new((tx, *u)),
+            format!("{why}; applied the PSP's status"),
+        ),
+        outcome::Effect::NoChange if outcome::differs(&tx, &r) => Plan::contradiction(
+            &tx,
+            format!("{why}; the PSP reports another amount or currency"),
+        ),
+        outcome::Effect::NoChange if !crate::domain::state::is_final(tx.status) => {
+            // Neither confirmed nor refuted yet: a later copy is evaluated again, and the
+            // reconciler keeps asking meanwhile.
+            Plan::unverified(
+                Some(&tx),
+                format!("{why}; the PSP still reports {}: not applied", tx.status),
+            )
+        }
+        outcome::Effect::NoChange => {
+            let claims_other = why.starts_with("reported");
+            let label = format!("{why}; the PSP confirms {}: not applied", tx.status);
+            if claims_other {
+                Plan::contradiction(&tx, label)
+            } else {
+                Plan::record(&tx, label)
+            }
+        }
+        outcome::Effect::Contradiction(to) => Plan::contradiction(
+            &tx,
+            format!(
+                "{why}; the PSP's status says {to} too: kept {}, needs an operator",
+                tx.status
+            ),
         ),
     })
+}
+
+/// Applies the events parked for `tx` that it can now take. Called after any status change of a
+/// payment, and by the reconciler's sweep, so a parked event is never dropped.
+pub async fn release_parked(app: &App, tx: &TransactionRecord) {
+    if tx.kind != TxKind::Payment || matches!(tx.status, TxStatus::Initiated | TxStatus::Pending) {
+        return;
+    }
+    match app.store.parked_for(&tx.merchant_id, &tx.id).await {
+        Ok(events) => {
+            for p in events {
+                if let Err(e) = resolve_parked(app, &p).await {
+                    tracing::warn!(error = %e, event = p.id, "parked event not resolved yet");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read parked events"),
+    }
+}
+
+/// Re-plans one parked event; `Ok(true)` when it was resolved (applied or recorded).
+pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused> {
+    let m = app
+        .merchant(&p.merchant_id)
+        .await
+        .map_err(|_| Refused::Internal)?;
+    let ev: PaymentEvent = match serde_json::from_str(&p.event) {
+        Ok(ev) => ev,
+        Err(e) => {
+            tracing::error!(error = %e, event = p.id, "parked event unreadable");
+            return Ok(app
+                .store
+                .resolve_parked(p, "parked event unreadable", None)
+                .await?);
+        }
+    };
+    for _ in 0..8 {
+        let plan = payment(app, &m, &ev).await?;
+        if let Plan::Park(..) = plan {
+            return Ok(false);
+        }
+        let change = plan.change(app);
+        let result = plan.result();
+        let label = format!("after parking: {}", plan.label());
+        match app.store.resolve_parked(p, &label, change.as_ref()).await {
+            Ok(done) => {
+                if done {
+                    count(result);
+                }
+                return Ok(done);
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::MoneyRule(why)) => {
+                let label = format!("after parking: not applied: {why}");
+                return Ok(app.store.resolve_parked(p, &label, None).await?);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Refused::Internal)
 }

@@ -1,13 +1,16 @@
-//! Turns a PSP result into a state change of one transaction. Forward-only: a result that would
-//! move the transaction backwards (or out of a final state) changes nothing.
+//! Turns a PSP result into a change of one transaction. Whether the status may move is
+//! `domain::state`'s call: a result that would move the transaction backwards changes nothing,
+//! and one that contradicts a final state is reported as such, never applied.
 
 use rust_decimal::Decimal;
 
+use crate::domain::state::{self, Trigger, Verdict};
 use crate::domain::{
-    AgreementStatus, Role, Ticks, TxError, TxKind, TxStatus, WebhookType, time::FAR_FUTURE,
+    AgreementStatus, PaymentErrorCode, Role, Ticks, TxError, TxKind, TxStatus, WebhookType,
+    time::FAR_FUTURE,
 };
-use crate::psp::{Outcome, PspResult};
-use crate::store::{AgreementRecord, PaymentItem, TransactionRecord, TxUpdate};
+use crate::psp::{Decline, EventKind, Outcome, PspResult};
+use crate::store::{AgreementRecord, ItemKind, PaymentItem, TransactionRecord, TxUpdate};
 
 /// How long a card authorization is reported valid (`expiresAt`), as card schemes allow.
 pub const AUTH_VALIDITY_SECS: i64 = 7 * 24 * 3600;
@@ -22,34 +25,69 @@ pub struct Stamp {
     pub recheck_after: i64,
 }
 
-/// The update a PSP result implies for `tx`, or `None` if it would not move it forward.
+/// What a PSP result means for a transaction, as decided by `domain::state`.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Apply this update.
+    Update(Box<TxUpdate>),
+    /// Nothing new: the same state, or older news.
+    NoChange,
+    /// The result says `TxStatus` about a transaction whose outcome is already final and
+    /// different. Never applied; the caller verifies and records it.
+    Contradiction(TxStatus),
+}
+
+/// The update a PSP result implies for `tx`, or `None` if it would not move it forward. A
+/// contradiction of a final state is logged and changes nothing.
 pub fn update_for(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Option<TxUpdate> {
-    let (now, notify) = (stamp.now, stamp.notify);
-    let r = &guard_amount(tx, r);
-    let status = match &r.outcome {
+    match effect(tx, r, stamp) {
+        Effect::Update(u) => Some(*u),
+        Effect::NoChange => None,
+        Effect::Contradiction(to) => {
+            tracing::warn!(tx = %tx.id, current = %tx.status, reported = %to,
+                "PSP result contradicts a final state; not applied");
+            None
+        }
+    }
+}
+
+/// The effect of a PSP result on `tx` (after checking it against what we asked for).
+pub fn effect(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Effect {
+    let now = stamp.now;
+    let r = &checked(tx, r);
+    let reported = match &r.outcome {
         Outcome::Succeeded => TxStatus::Succeeded,
         Outcome::Pending | Outcome::Unknown(_) => TxStatus::Pending,
         Outcome::Declined(d) => d.status,
     };
-    if status != tx.status && !tx.status.can_transition_to(status) {
-        return None;
-    }
+    let transition = match state::decide(tx.kind, tx.status, reported, Trigger::PspOutcome) {
+        Verdict::Contradiction => return Effect::Contradiction(reported),
+        Verdict::Stale => return Effect::NoChange,
+        Verdict::Same => None,
+        Verdict::Move(t) => Some(t),
+    };
     let unknown = matches!(r.outcome, Outcome::Unknown(_));
-    // Nothing new: same status and no new PSP id (e.g. a pending event after we recorded it).
     let new_psp_id = r.psp_transaction_id.is_some() && r.psp_transaction_id != tx.psp_tx_id;
-    if status == tx.status && !unknown && !new_psp_id {
-        return None;
+    let unscheduled = tx.status == TxStatus::Pending && !tx.needs_reconcile;
+    if transition.is_none() && !unknown && !new_psp_id && !unscheduled {
+        return Effect::NoChange;
     }
+    // Every Pending transaction is awaiting the PSP with a reconciler deadline.
+    let pending = transition.map_or(tx.status, |t| t.to()) == TxStatus::Pending;
+    let schedule = pending && (transition.is_some() || unknown || unscheduled);
     let mut u = TxUpdate {
-        status: (status != tx.status).then_some(status),
+        status: transition,
         psp_tx_id: r.psp_transaction_id.clone(),
-        needs_reconcile: Some(unknown),
-        next_reconcile_at: unknown.then(|| now.plus_seconds(stamp.recheck_after)),
-        reconcile_attempts: Some(0),
-        notify: notify.then(|| tx.kind.webhook_type()),
+        needs_reconcile: Some(pending),
+        next_reconcile_at: schedule.then(|| now.plus_seconds(stamp.recheck_after)),
+        reconcile_attempts: transition.map(|_| 0),
+        notify: (stamp.notify && transition.is_some()).then(|| tx.kind.webhook_type()),
         note: note(r),
         ..TxUpdate::default()
     };
+    if transition.is_none() {
+        return Effect::Update(Box::new(u));
+    }
     match &r.outcome {
         Outcome::Declined(d) => {
             u.error = Some(Some(TxError {
@@ -65,7 +103,7 @@ pub fn update_for(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Optio
         Outcome::Succeeded => succeed(tx, r, now, &mut u),
         Outcome::Pending | Outcome::Unknown(_) => {}
     }
-    Some(u)
+    Effect::Update(Box::new(u))
 }
 
 fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) {
@@ -95,6 +133,7 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
             });
         }
         TxKind::Payment => u.add_items.push(PaymentItem {
+            kind: ItemKind::Payment,
             external_item_id: r.psp_transaction_id.clone(),
             amount,
             booking_date: date,
@@ -114,16 +153,44 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
     }
 }
 
-/// A PSP answer whose amount or currency differs from what we asked for is not trusted as a
-/// success: it stays Pending for reconciliation and an operator's eyes.
-fn guard_amount(tx: &TransactionRecord, r: &PspResult) -> PspResult {
-    if matches!(r.outcome, Outcome::Succeeded) && differs(tx, r) {
-        tracing::warn!(tx = %tx.id, "PSP reported a different amount or currency; not applied");
-        let mut out = r.clone();
-        out.outcome = Outcome::Unknown("amount or currency mismatch".into());
-        return out;
+/// A PSP result checked against what we asked for. A success whose amount, currency or kind
+/// differs from the request is not trusted: it becomes unknown, so the transaction stays
+/// Pending for the reconciler and an operator's eyes. An initial preauth that succeeded
+/// without storing the payment method failed its purpose (no later charge could use it).
+pub fn checked(tx: &TransactionRecord, r: &PspResult) -> PspResult {
+    if !matches!(r.outcome, Outcome::Succeeded) {
+        return r.clone();
     }
-    r.clone()
+    let mut out = r.clone();
+    if differs(tx, r) {
+        tracing::warn!(tx = %tx.id, "PSP reported a different amount or currency; not applied");
+        out.outcome = Outcome::Unknown("amount or currency differs from the request".into());
+    } else if let Some(k) = r.kind.as_ref().filter(|k| !fits(tx.kind, k)) {
+        tracing::warn!(tx = %tx.id, kind = ?k, "PSP reported another kind of transaction");
+        out.outcome = Outcome::Unknown(format!("the PSP reported a {k:?}"));
+    } else if tx.kind == TxKind::Preauth && tx.is_initial && r.registration.is_none() {
+        tracing::warn!(tx = %tx.id, "PSP success without a stored payment method");
+        out.outcome = Outcome::Declined(Decline {
+            // 422, not 5xx: Billwerk must not retry a GET that will always say the same.
+            code: PaymentErrorCode::Rejected,
+            status: TxStatus::Failed,
+            psp_code: r.result_code.clone(),
+            message: "the PSP accepted the payment but stored no payment method for the \
+                      agreement"
+                .into(),
+        });
+    }
+    out
+}
+
+/// Whether a PSP event of kind `k` can be a `kind` transaction's own outcome.
+pub fn fits(kind: TxKind, k: &EventKind) -> bool {
+    matches!(
+        (kind, k),
+        (TxKind::Preauth, EventKind::Authorization | EventKind::Debit)
+            | (TxKind::Payment, EventKind::Debit | EventKind::Capture)
+            | (TxKind::Refund, EventKind::Refund)
+    )
 }
 
 /// Whether the PSP reports another amount or currency than the transaction's.
@@ -144,18 +211,32 @@ fn note(r: &PspResult) -> String {
     }
 }
 
-/// A local state change with no PSP result behind it (e.g. a shopper abort).
+/// A status change with no PSP result behind it (a cancel, a shopper abort), if the state
+/// model allows it; `None` (logged) otherwise.
 pub fn local(
-    status: TxStatus,
+    tx: &TransactionRecord,
+    to: TxStatus,
+    trigger: Trigger,
     error: Option<TxError>,
     note: &str,
     notify: Option<WebhookType>,
-) -> TxUpdate {
-    TxUpdate {
-        status: Some(status),
-        error: error.map(Some),
-        notify,
-        note: note.into(),
-        ..TxUpdate::default()
+) -> Option<TxUpdate> {
+    match state::decide(tx.kind, tx.status, to, trigger) {
+        Verdict::Move(t) => Some(TxUpdate {
+            status: Some(t),
+            error: error.map(Some),
+            authorized_amount: (tx.kind == TxKind::Preauth && to != TxStatus::Succeeded)
+                .then_some(Decimal::ZERO),
+            needs_reconcile: Some(to == TxStatus::Pending),
+            notify,
+            note: note.into(),
+            ..TxUpdate::default()
+        }),
+        v => {
+            if v == Verdict::Contradiction {
+                tracing::warn!(tx = %tx.id, current = %tx.status, wanted = %to, "refused status change");
+            }
+            None
+        }
     }
 }

@@ -20,6 +20,7 @@ pub async fn create(
 ) -> Result<PaymentResponse, ApiError> {
     let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
     let money = v::money(req.requested_amount, req.currency.as_deref(), false)?;
+    super::psp_amount(m, &money)?;
     let webhook = app.webhook_target(req.webhook_target.as_deref())?;
     let agreement_id = v::required("agreementId", req.agreement_id.as_deref())?.to_string();
     let preauth_id = match req.preauth_transaction_id.as_deref().map(str::trim) {

@@ -8,6 +8,7 @@ use crate::contract::ApiError;
 use crate::contract::requests::{CancelRequest, FinalizeRequest, PreauthRequest};
 use crate::contract::responses::{CancellationResponse, PreauthResponse};
 use crate::contract::validate as v;
+use crate::domain::state::Trigger;
 use crate::domain::{CancellationStatus, Role, TxKind, TxStatus, time::FAR_FUTURE};
 use crate::psp::{
     FollowUp, InitialMethod, InitialPreauth, Outcome, PreauthStart, PspResult, StoredCharge,
@@ -23,6 +24,7 @@ pub async fn create(
 ) -> Result<PreauthResponse, ApiError> {
     let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
     let money = v::money(req.requested_amount, req.currency.as_deref(), true)?;
+    super::psp_amount(m, &money)?;
     let webhook = app.webhook_target(req.webhook_target.as_deref())?;
     let agreement_id = v::required("agreementId", req.agreement_id.as_deref())?.to_string();
     let pmr = req.payment_means_reference.clone().unwrap_or_default();
@@ -150,13 +152,21 @@ async fn authorize_stored(
 ) -> Result<TransactionRecord, ApiError> {
     let now = app.now();
     if stored.is_debit || tx.requested_amount.is_zero() {
-        let update = TxUpdate {
-            status: Some(TxStatus::Succeeded),
-            expires_at: Some(FAR_FUTURE),
-            note: "nothing to reserve on a stored agreement".into(),
-            ..TxUpdate::default()
-        };
-        return app.transition(tx, move |_| Some(update.clone())).await;
+        return app
+            .transition(tx, |t| {
+                let mut u = outcome::local(
+                    t,
+                    TxStatus::Succeeded,
+                    Trigger::PspOutcome,
+                    None,
+                    "nothing to reserve on a stored agreement",
+                    None,
+                )?;
+                u.expires_at = Some(FAR_FUTURE);
+                u.authorized_amount = Some(rust_decimal::Decimal::ZERO);
+                Some(u)
+            })
+            .await;
     }
     let money = crate::domain::Money::new(
         tx.requested_amount,
@@ -224,15 +234,17 @@ async fn cancel_locked(
     m: &Merchant,
     tx: TransactionRecord,
 ) -> Result<CancellationStatus, ApiError> {
-    let cancelled = |note: &'static str| outcome::local(TxStatus::Cancelled, None, note, None);
+    let cancelled = |t: &TransactionRecord, note: &'static str| {
+        outcome::local(t, TxStatus::Cancelled, Trigger::Cancel, None, note, None)
+    };
     match tx.status {
         TxStatus::Cancelled => return Ok(CancellationStatus::Succeeded),
         TxStatus::Failed | TxStatus::Expired | TxStatus::Pending => {
             return Ok(CancellationStatus::NotCancelled);
         }
         TxStatus::Initiated => {
-            let u = cancelled("cancelled before the shopper paid");
-            app.transition(tx, move |_| Some(u.clone())).await?;
+            app.transition(tx, |t| cancelled(t, "cancelled before the shopper paid"))
+                .await?;
             return Ok(CancellationStatus::Succeeded);
         }
         TxStatus::Succeeded => {}
@@ -247,8 +259,8 @@ async fn cancel_locked(
     let psp_id = match (&tx.psp_tx_id, tx.authorized_amount.is_zero()) {
         (Some(p), false) => p.clone(),
         _ => {
-            let u = cancelled("nothing reserved; cancelled locally");
-            app.transition(tx, move |_| Some(u.clone())).await?;
+            app.transition(tx, |t| cancelled(t, "nothing reserved; cancelled locally"))
+                .await?;
             return Ok(CancellationStatus::Succeeded);
         }
     };
@@ -262,13 +274,13 @@ async fn cancel_locked(
     let r: PspResult = m.provider.cancel(&settings, &req).await;
     Ok(match r.outcome {
         Outcome::Succeeded => {
-            let u = cancelled("reversed at the PSP");
-            app.transition(tx, move |_| Some(u.clone())).await?;
+            app.transition(tx, |t| cancelled(t, "reversed at the PSP"))
+                .await?;
             CancellationStatus::Succeeded
         }
         Outcome::Declined(d) if d.code == crate::domain::PaymentErrorCode::AlreadyExecuted => {
-            let u = cancelled("already reversed at the PSP");
-            app.transition(tx, move |_| Some(u.clone())).await?;
+            app.transition(tx, |t| cancelled(t, "already reversed at the PSP"))
+                .await?;
             CancellationStatus::Succeeded
         }
         Outcome::Declined(_) => CancellationStatus::Failed,

@@ -3,7 +3,8 @@
 //! with a Billwerk webhook. It asks by our merchantTransactionId when the PSP id never reached
 //! us; a transaction the PSP has still never heard of after a grace period did not happen.
 
-use super::{App, outcome};
+use super::App;
+use super::outcome::{self, Effect};
 use crate::config::ReconcilerSection;
 use crate::domain::{PaymentErrorCode, Ticks, TxStatus};
 use crate::psp::{Decline, Outcome, PspResult};
@@ -48,6 +49,8 @@ pub struct Report {
     pub examined: usize,
     pub resolved: usize,
     pub rescheduled: usize,
+    /// Parked PSP events applied (or recorded) because their payment got there.
+    pub released: usize,
 }
 
 /// One round over every due transaction.
@@ -71,6 +74,15 @@ pub async fn run_once(
             Err(e) => {
                 tracing::warn!(error = ?e.body.error_message, "reconciling a transaction failed")
             }
+        }
+    }
+    // Parked events whose payment has meanwhile settled (or failed), e.g. after a crash
+    // between the settlement and the release.
+    for p in app.store.parked_all(policy.batch).await? {
+        match super::notification::resolve_parked(app, &p).await {
+            Ok(true) => report.released += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, event = p.id, "parked event not resolved"),
         }
     }
     Ok(report)
@@ -112,33 +124,55 @@ async fn reconcile_one(
             Ok(None) | Err(_) => None,
         },
     };
-    let known = found.filter(|r| match &r.outcome {
-        Outcome::Succeeded | Outcome::Declined(_) => true,
-        Outcome::Pending => !checkout,
-        Outcome::Unknown(_) => false,
-    });
+    // A pending answer is not an outcome: keep asking, with backoff.
+    let known = found.filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)));
     let stamp = app.stamp(now, true);
-    match known {
-        Some(r) => {
-            app.transition(tx, |t| {
-                outcome::update_for(t, &r, &stamp).or_else(|| settle(t))
+    if let Some(r) = known {
+        let fresh = app
+            .transition(tx, |t| match outcome::effect(t, &r, &stamp) {
+                Effect::Update(u) => Some(*u),
+                Effect::NoChange => settle(t),
+                Effect::Contradiction(to) => {
+                    tracing::warn!(tx = %t.id, current = %t.status, reported = %to,
+                        "PSP status contradicts a final state; not applied");
+                    Some(TxUpdate {
+                        needs_reconcile: Some(false),
+                        note: format!(
+                            "contradiction: the PSP's status says {to}; kept {}",
+                            t.status
+                        ),
+                        keep_version: true,
+                        ..TxUpdate::default()
+                    })
+                }
             })
             .await?;
-            Ok(true)
+        if !fresh.needs_reconcile {
+            return Ok(true);
         }
-        None => {
-            let attempts = tx.reconcile_attempts + 1;
-            let update = TxUpdate {
-                needs_reconcile: Some(true),
-                next_reconcile_at: Some(now.plus_seconds(policy.delay(attempts))),
-                reconcile_attempts: Some(attempts),
-                note: format!("reconcile attempt {attempts}: outcome still unknown"),
-                ..TxUpdate::default()
-            };
-            app.transition(tx, move |_| Some(update.clone())).await?;
-            Ok(false)
-        }
+        // Still pending (e.g. the answer did not match the request): fall through to backoff.
+        return reschedule(app, policy, now, fresh).await;
     }
+    reschedule(app, policy, now, tx).await
+}
+
+async fn reschedule(
+    app: &App,
+    policy: &Policy,
+    now: Ticks,
+    tx: TransactionRecord,
+) -> Result<bool, crate::contract::ApiError> {
+    let attempts = tx.reconcile_attempts + 1;
+    let update = TxUpdate {
+        needs_reconcile: Some(true),
+        next_reconcile_at: Some(now.plus_seconds(policy.delay(attempts))),
+        reconcile_attempts: Some(attempts),
+        note: format!("reconcile attempt {attempts}: outcome not final yet"),
+        keep_version: true,
+        ..TxUpdate::default()
+    };
+    app.transition(tx, move |_| Some(update.clone())).await?;
+    Ok(false)
 }
 
 /// The result is already recorded (e.g. by a notification meanwhile): just stop asking.
@@ -146,6 +180,7 @@ fn settle(t: &TransactionRecord) -> Option<TxUpdate> {
     t.needs_reconcile.then(|| TxUpdate {
         needs_reconcile: Some(false),
         note: "reconciled: no change".into(),
+        keep_version: true,
         ..TxUpdate::default()
     })
 }

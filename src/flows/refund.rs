@@ -17,6 +17,7 @@ pub async fn create(
 ) -> Result<RefundResponse, ApiError> {
     let id = v::tx_id("transactionId", req.transaction_id.as_deref())?;
     let money = v::money(req.requested_amount, req.currency.as_deref(), false)?;
+    super::psp_amount(m, &money)?;
     let webhook = app.webhook_target(req.webhook_target.as_deref())?;
     let payment_id = v::tx_id(
         "paymentTransactionId",
@@ -53,13 +54,13 @@ pub async fn create(
             ),
         ));
     }
-    let balance = views::payment_balance(app, &payment).await?;
-    if money.amount > balance.refundable {
+    let refundable = views::payment_totals(app, &payment).await?.refundable();
+    if money.amount > refundable {
         return Err(ApiError::code(
             PaymentErrorCode::InvalidAmount,
             format!(
-                "requestedAmount: {} exceeds the refundable amount {}",
-                money.amount, balance.refundable
+                "requestedAmount: {} exceeds the refundable amount {refundable}",
+                money.amount
             ),
         ));
     }

@@ -9,7 +9,7 @@ use crate::contract::responses::{
     ChargebackDto, PaymentItemDto, PaymentResponse, PreauthResponse, RefundResponse,
 };
 use crate::domain::{Bearer, TxKind, TxStatus};
-use crate::store::{Chargeback, PaymentItem, TransactionRecord};
+use crate::store::{Chargeback, PaymentItem, PaymentTotals, TransactionRecord};
 
 fn error_state(tx: &TransactionRecord) -> Result<(), ApiError> {
     match &tx.error {
@@ -44,10 +44,15 @@ pub async fn preauth(app: &App, tx: &TransactionRecord) -> Result<PreauthRespons
     Ok(PreauthResponse {
         transaction_id: tx.billwerk_id.clone(),
         external_transaction_id: tx.id.clone(),
-        psp_transaction_id: tx.psp_tx_id.clone().unwrap_or_default(),
+        psp_transaction_id: tx.psp_tx_id.clone(),
         currency: tx.currency.clone(),
         requested_amount: tx.requested_amount,
-        authorized_amount: tx.authorized_amount,
+        // Only an authorization that stands reserves money (contract §10.2).
+        authorized_amount: if tx.status == TxStatus::Succeeded {
+            tx.authorized_amount
+        } else {
+            Decimal::ZERO
+        },
         expires_at: tx.expires_at.unwrap_or(tx.created_at).to_wire(),
         bearer: bearer(app, tx).await?,
         redirect_url,
@@ -55,43 +60,6 @@ pub async fn preauth(app: &App, tx: &TransactionRecord) -> Result<PreauthRespons
         last_updated: tx.last_updated.to_wire(),
         status: tx.status,
     })
-}
-
-/// Money booked, refunded (confirmed) and still refundable for a payment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Balance {
-    pub paid: Decimal,
-    pub refunded: Decimal,
-    pub refundable: Decimal,
-}
-
-/// Refunds in flight and chargebacks also reduce what can still be refunded, so that
-/// `refundedAmount + refundableAmount` never exceeds the amount paid.
-pub fn balance(
-    items: &[PaymentItem],
-    chargebacks: &[Chargeback],
-    refunds: &[TransactionRecord],
-) -> Balance {
-    let paid: Decimal = items.iter().map(|i| i.amount).sum();
-    let refunded: Decimal = refunds
-        .iter()
-        .filter(|r| r.kind == TxKind::Refund && r.status == TxStatus::Succeeded)
-        .map(|r| r.requested_amount)
-        .sum();
-    let in_flight: Decimal = refunds
-        .iter()
-        .filter(|r| {
-            r.kind == TxKind::Refund && matches!(r.status, TxStatus::Initiated | TxStatus::Pending)
-        })
-        .map(|r| r.requested_amount)
-        .sum();
-    let charged_back: Decimal = chargebacks.iter().map(|c| c.amount).sum();
-    let refundable = (paid - refunded - in_flight - charged_back).max(Decimal::ZERO);
-    Balance {
-        paid,
-        refunded,
-        refundable,
-    }
 }
 
 /// A payment's money movements, chargebacks and refunds.
@@ -107,31 +75,41 @@ async fn parts(
     ))
 }
 
-pub async fn payment_balance(app: &App, tx: &TransactionRecord) -> Result<Balance, ApiError> {
+/// The money of a payment (the same totals the store's money rules check).
+pub async fn payment_totals(app: &App, tx: &TransactionRecord) -> Result<PaymentTotals, ApiError> {
     let (items, cbs, refunds) = parts(app, tx).await?;
-    Ok(balance(&items, &cbs, &refunds))
+    Ok(PaymentTotals::of(&items, &cbs, &refunds))
+}
+
+/// The status Billwerk sees. A payment or refund is never `Initiated` on the wire (contract
+/// §10.3): until the PSP answers it is `Pending`.
+fn wire_status(tx: &TransactionRecord) -> TxStatus {
+    match (tx.kind, tx.status) {
+        (TxKind::Payment | TxKind::Refund, TxStatus::Initiated) => TxStatus::Pending,
+        (_, s) => s,
+    }
 }
 
 pub async fn payment(app: &App, tx: &TransactionRecord) -> Result<PaymentResponse, ApiError> {
     error_state(tx)?;
     let (items, cbs, refunds) = parts(app, tx).await?;
-    let b = balance(&items, &cbs, &refunds);
+    let t = PaymentTotals::of(&items, &cbs, &refunds);
     Ok(PaymentResponse {
         transaction_id: tx.billwerk_id.clone(),
         external_transaction_id: tx.id.clone(),
-        psp_transaction_id: tx.psp_tx_id.clone().unwrap_or_default(),
+        psp_transaction_id: tx.psp_tx_id.clone(),
         currency: tx.currency.clone(),
         requested_amount: tx.requested_amount,
         payments: items.into_iter().map(item_dto).collect(),
         chargebacks: cbs.into_iter().map(chargeback_dto).collect(),
-        refunded_amount: b.refunded,
-        refundable_amount: b.refundable,
+        refunded_amount: t.refunded,
+        refundable_amount: t.refundable(),
         bearer: bearer(app, tx).await?,
         due_date: tx
             .planned_execution_date
             .map(|d| format!("{d}T00:00:00.0000000Z")),
         last_updated: tx.last_updated.to_wire(),
-        status: tx.status,
+        status: wire_status(tx),
     })
 }
 
@@ -173,6 +151,6 @@ pub fn refund(tx: &TransactionRecord) -> Result<RefundResponse, ApiError> {
         booking_date: tx.booking_date.unwrap_or_else(|| tx.created_at.date()),
         description: None,
         last_updated: tx.last_updated.to_wire(),
-        status: tx.status,
+        status: wire_status(tx),
     })
 }

@@ -194,7 +194,7 @@ pub enum PreauthStart {
 }
 
 /// A PSP decline, already mapped to the contract's error vocabulary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Decline {
     pub code: PaymentErrorCode,
     /// `Failed`, `Cancelled` or `Expired` (contract §11.1).
@@ -204,7 +204,7 @@ pub struct Decline {
 }
 
 /// What the PSP says happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     Succeeded,
     /// Accepted; the final result comes later (async methods, open checkouts).
@@ -216,7 +216,7 @@ pub enum Outcome {
 }
 
 /// A registration (token) the PSP created or used, with the bearer Billwerk should see.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Registration {
     pub registration_id: String,
     pub bearer: Bearer,
@@ -225,7 +225,7 @@ pub struct Registration {
 }
 
 /// The PSP's answer to a money operation or status query.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PspResult {
     pub outcome: Outcome,
     pub psp_transaction_id: Option<String>,
@@ -235,8 +235,8 @@ pub struct PspResult {
     pub result_code: Option<String>,
     pub description: Option<String>,
     pub registration: Option<Registration>,
-    /// For a preauth answered via checkout: the PSP's paymentType (`PA`, `DB`, …).
-    pub payment_type: Option<String>,
+    /// What kind of money movement the PSP reports, when it says.
+    pub kind: Option<EventKind>,
     pub booking_date: Option<NaiveDate>,
 }
 
@@ -255,7 +255,7 @@ impl PspResult {
             result_code: None,
             description: None,
             registration: None,
-            payment_type: None,
+            kind: None,
             booking_date: None,
         }
     }
@@ -290,18 +290,41 @@ pub enum NotificationError {
 }
 
 /// Why a chargeback happened, as far as the PSP says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChargebackInfo {
     pub reason: crate::domain::ChargebackReason,
     pub reason_code: Option<String>,
     pub reason_message: Option<String>,
 }
 
-/// A payment-like event (authorization, debit, capture, reversal, refund, chargeback).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The kind of money movement a PSP event reports, in PSP-neutral terms. An adapter maps its
+/// own codes onto these; what it cannot place is `Other` and gets verified with a status query.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum EventKind {
+    /// Funds reserved (a preauthorization).
+    Authorization,
+    /// Funds collected in one step (a sale, a direct debit).
+    Debit,
+    /// Reserved funds collected.
+    Capture,
+    /// A reservation or an unsettled debit voided.
+    Reversal,
+    /// Money returned to the customer.
+    Refund,
+    /// Money pulled back by the customer's bank or card scheme.
+    Chargeback,
+    /// A chargeback withdrawn: the money is the merchant's again.
+    ChargebackReversal,
+    /// Anything else, with the PSP's own code.
+    Other(String),
+}
+
+/// A payment-like event (authorization, debit, capture, reversal, refund, chargeback, …).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentEvent {
-    /// `PA`, `DB`, `CP`, `RV`, `RF`, `CB`, … as the PSP names it.
-    pub payment_type: String,
+    pub kind: EventKind,
+    /// The PSP's own name for the event (`DB`, `CB`, …), for logs and the stored record.
+    pub psp_type: String,
     pub merchant_tx_id: Option<String>,
     /// The transaction this one refers to (a capture's authorization, a chargeback's debit).
     pub referenced_id: Option<String>,
@@ -339,6 +362,11 @@ pub trait PaymentProvider: Send + Sync + fmt::Debug {
     fn name(&self) -> &'static str;
     fn capabilities(&self) -> Capabilities;
     fn settings_schema(&self) -> &'static [SettingField];
+    /// Whether the PSP can carry this amount in its currency (its amount format); the error
+    /// says why not. Checked before anything is stored or sent.
+    fn check_amount(&self, _money: &Money) -> Result<(), String> {
+        Ok(())
+    }
     /// Checks formats locally (required keys, hex lengths, enum values).
     fn validate_settings(&self, settings: &PspSettings) -> Result<(), SettingsError>;
     /// Checks the credentials against the PSP without moving money.

@@ -22,6 +22,15 @@ impl SqlStore {
         for item in &u.add_items {
             insert_item(conn, tx, item).await?;
         }
+        if let Some(child) = &u.add_child {
+            if child.merchant_id != tx.merchant_id || child.parent_id.as_deref() != Some(&tx.id) {
+                return Err(StoreError::Corrupt("child of another transaction".into()));
+            }
+            super::write::bind_insert(child)?
+                .execute(&mut *conn)
+                .await?;
+            super::write::insert_history(conn, child, at, &u.note).await?;
+        }
         for cb in &u.add_chargebacks {
             insert_chargeback(conn, tx, cb).await?;
         }
@@ -53,7 +62,7 @@ async fn insert_item(
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO payment_items (transaction_id, merchant_id, external_item_id, amount, \
-         booking_date, description) VALUES ($1, $2, $3, $4, $5, $6)",
+         booking_date, description, item_kind) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&tx.id)
     .bind(&tx.merchant_id)
@@ -61,6 +70,7 @@ async fn insert_item(
     .bind(item.amount.to_string())
     .bind(item.booking_date.to_string())
     .bind(&item.description)
+    .bind(item.kind.as_str())
     .execute(conn)
     .await?;
     Ok(())
@@ -123,7 +133,7 @@ async fn upsert_agreement(
 }
 
 /// Moves the parent's version stamp strictly forward (to `at`, or by one tick if already there).
-async fn touch_parent(
+pub(super) async fn touch_parent(
     conn: &mut AnyConnection,
     merchant_id: &str,
     parent_id: &str,

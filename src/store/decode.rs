@@ -170,6 +170,7 @@ pub(super) fn history_entry(row: &AnyRow) -> StoreResult<HistoryEntry> {
 
 pub(super) fn payment_item(row: &AnyRow) -> StoreResult<PaymentItem> {
     Ok(PaymentItem {
+        kind: named(row, "item_kind", super::ItemKind::parse)?,
         external_item_id: get(row, "external_item_id")?,
         amount: decimal(row, "amount")?,
         booking_date: date(row, "booking_date")?,

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use crate::domain::state::Transition;
 use crate::domain::{
     AgreementStatus, Bearer, ChargebackReason, Role, Ticks, TxError, TxKind, TxStatus, WebhookType,
 };
@@ -64,9 +65,38 @@ pub struct TransactionRecord {
     pub reconcile_attempts: i64,
 }
 
+/// What a `payments[]` item records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ItemKind {
+    /// Money collected from the customer.
+    #[default]
+    Payment,
+    /// A chargeback the bank withdrew: the money is the merchant's again (contract §8.3 has no
+    /// field for it, so it is reported as money collected; see the README's choices).
+    ChargebackReversal,
+}
+
+impl ItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Payment => "payment",
+            Self::ChargebackReversal => "chargeback_reversal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "payment" => Some(Self::Payment),
+            "chargeback_reversal" => Some(Self::ChargebackReversal),
+            _ => None,
+        }
+    }
+}
+
 /// A money movement inside a payment (`payments[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentItem {
+    pub kind: ItemKind,
     pub external_item_id: Option<String>,
     pub amount: Decimal,
     pub booking_date: NaiveDate,
@@ -113,8 +143,9 @@ pub struct HistoryEntry {
 /// agreement upsert, the parent bump and the outbox row.
 #[derive(Debug, Clone, Default)]
 pub struct TxUpdate {
-    /// New status; `None` keeps the current one (e.g. only an item is added).
-    pub status: Option<TxStatus>,
+    /// New status, as allowed by `domain::state::decide`; `None` keeps the current one (e.g.
+    /// only an item is added).
+    pub status: Option<Transition>,
     pub psp_tx_id: Option<String>,
     pub authorized_amount: Option<Decimal>,
     pub expires_at: Option<Ticks>,
@@ -135,6 +166,11 @@ pub struct TxUpdate {
     pub notify: Option<WebhookType>,
     /// Free text for the history entry (e.g. the PSP result code).
     pub note: String,
+    /// A child transaction created with this change (a refund made at the PSP's back office).
+    pub add_child: Option<TransactionRecord>,
+    /// Record the history entry without moving `last_updated` (nothing Billwerk sees changed,
+    /// e.g. a contradiction noted for an operator).
+    pub keep_version: bool,
 }
 
 /// The answer to an idempotent insert.
@@ -158,6 +194,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A change would break a money rule (captured ≤ authorized; refunds + chargebacks −
+    /// reversals ≤ paid); nothing was written.
+    #[error("{0}")]
+    MoneyRule(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -233,10 +273,59 @@ pub trait Store: OutboxStore + NotificationStore + Send + Sync + std::fmt::Debug
     async fn history(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<HistoryEntry>>;
 }
 
+/// The money of a payment as the store's rules see it (all amounts exact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PaymentTotals {
+    /// Σ `payments[]` items that collected money.
+    pub paid: Decimal,
+    /// Σ chargeback reversals (also `payments[]` items).
+    pub reversed: Decimal,
+    /// Σ chargebacks.
+    pub charged_back: Decimal,
+    /// Σ refunds that succeeded.
+    pub refunded: Decimal,
+    /// Σ refunds still in flight (initiated or pending).
+    pub refunding: Decimal,
+}
+
+impl PaymentTotals {
+    /// The totals of a payment from its items, chargebacks and child transactions.
+    pub fn of(
+        items: &[PaymentItem],
+        chargebacks: &[Chargeback],
+        children: &[TransactionRecord],
+    ) -> Self {
+        let mut t = PaymentTotals::default();
+        for i in items {
+            match i.kind {
+                ItemKind::Payment => t.paid += i.amount,
+                ItemKind::ChargebackReversal => t.reversed += i.amount,
+            }
+        }
+        t.charged_back = chargebacks.iter().map(|c| c.amount).sum();
+        for r in children.iter().filter(|c| c.kind == TxKind::Refund) {
+            match r.status {
+                TxStatus::Succeeded => t.refunded += r.requested_amount,
+                TxStatus::Initiated | TxStatus::Pending => t.refunding += r.requested_amount,
+                TxStatus::Failed | TxStatus::Cancelled | TxStatus::Expired => {}
+            }
+        }
+        t
+    }
+
+    /// What can still be refunded: paid (plus reversed chargebacks) less refunds, refunds in
+    /// flight and chargebacks; never negative.
+    pub fn refundable(&self) -> Decimal {
+        (self.paid + self.reversed - self.refunded - self.refunding - self.charged_back)
+            .max(Decimal::ZERO)
+    }
+}
+
 mod children;
 mod connect;
 mod decode;
 mod merchants;
+mod money;
 pub mod notifications;
 pub mod outbox;
 mod postgres;
@@ -250,7 +339,8 @@ mod write;
 mod tests;
 
 pub use connect::{connect, redact_url};
-pub use notifications::{NotificationChange, NotificationRecord, NotificationStore};
+pub use money::payment_violation;
+pub use notifications::{NotificationChange, NotificationRecord, NotificationStore, ParkedEvent};
 pub use outbox::OutboxStore;
 pub use postgres::connect_postgres;
 pub use scratch::{ScratchDb, postgres_admin_url_from_env};

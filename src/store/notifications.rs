@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::decode::{self, AGREEMENT_COLUMNS, TX_COLUMNS};
+use super::decode::{self, AGREEMENT_COLUMNS, TX_COLUMNS, flag_value};
 use super::sql::SqlStore;
 use super::{AgreementRecord, StoreError, StoreResult, TransactionRecord, TxUpdate};
 use crate::domain::{Ticks, TxKind};
@@ -25,6 +25,24 @@ pub struct NotificationRecord {
     pub transaction_id: Option<String>,
     /// `applied`, `stale`, `amount mismatch`, `unknown transaction`, …
     pub outcome: String,
+    /// Whether this record uses up the event key, so that a copy of the event is a duplicate:
+    /// true for events applied, verified or parked; false for one that could not be verified.
+    pub consumes: bool,
+    /// The PSP-neutral event as JSON, when it is parked until its transaction gets there.
+    pub parked_event: Option<String>,
+}
+
+/// An event kept until the transaction it refers to can take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedEvent {
+    pub id: i64,
+    pub merchant_id: String,
+    /// Our id of the transaction the event waits for.
+    pub transaction_id: String,
+    pub dedupe_key: String,
+    /// The PSP-neutral event as JSON.
+    pub event: String,
+    pub received_at: Ticks,
 }
 
 /// A versioned transaction change to commit together with a notification.
@@ -44,6 +62,21 @@ pub trait NotificationStore: Send + Sync {
     async fn record_notification(
         &self,
         n: &NotificationRecord,
+        change: Option<&NotificationChange>,
+    ) -> StoreResult<bool>;
+    /// Whether an event with this key was already applied, verified or parked.
+    async fn event_seen(&self, merchant_id: &str, dedupe_key: &str) -> StoreResult<bool>;
+    /// Events parked for one transaction, oldest first.
+    async fn parked_for(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<ParkedEvent>>;
+    /// Parked events of every merchant, oldest first (the reconciler's sweep).
+    async fn parked_all(&self, limit: i64) -> StoreResult<Vec<ParkedEvent>>;
+    /// Marks a parked event resolved with `outcome` and applies `change`, in one DB
+    /// transaction. `Ok(false)`: someone else resolved it first, nothing written.
+    /// `Err(Conflict)`: the transaction's version moved; nothing written, retry.
+    async fn resolve_parked(
+        &self,
+        p: &ParkedEvent,
+        outcome: &str,
         change: Option<&NotificationChange>,
     ) -> StoreResult<bool>;
     async fn count_notifications(&self, merchant_id: &str) -> StoreResult<i64>;
@@ -73,6 +106,54 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<Vec<TransactionRecord>>;
 }
 
+const PARKED_COLUMNS: &str = "id, merchant_id, transaction_id, dedupe_key, event_data, received_at";
+
+fn parked(row: &sqlx::any::AnyRow) -> StoreResult<ParkedEvent> {
+    use sqlx::Row;
+    let text = |col: &str| -> StoreResult<String> {
+        row.try_get::<Option<String>, _>(col)?
+            .ok_or_else(|| StoreError::Corrupt(format!("parked notification without {col}")))
+    };
+    Ok(ParkedEvent {
+        id: row.try_get("id")?,
+        merchant_id: text("merchant_id")?,
+        transaction_id: text("transaction_id")?,
+        dedupe_key: text("dedupe_key")?,
+        event: text("event_data")?,
+        received_at: Ticks(row.try_get("received_at")?),
+    })
+}
+
+impl SqlStore {
+    /// Applies `change` (if any) on `db` and commits; rolls back on a version conflict or a
+    /// broken money rule.
+    async fn finish_with(
+        &self,
+        mut db: sqlx::Transaction<'_, sqlx::Any>,
+        merchant_id: &str,
+        change: Option<&NotificationChange>,
+    ) -> StoreResult<bool> {
+        if let Some(c) = change {
+            let applied = self
+                .update_in(&mut db, merchant_id, &c.tx_id, c.expected, c.at, &c.update)
+                .await;
+            match applied {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    db.rollback().await?;
+                    return Err(self.miss(merchant_id, &c.tx_id).await);
+                }
+                Err(e) => {
+                    db.rollback().await?;
+                    return Err(e);
+                }
+            }
+        }
+        db.commit().await?;
+        Ok(true)
+    }
+}
+
 #[async_trait]
 impl NotificationStore for SqlStore {
     async fn record_notification(
@@ -83,9 +164,9 @@ impl NotificationStore for SqlStore {
         let mut db = self.pool().begin().await?;
         let done = sqlx::query(
             "INSERT INTO notifications (merchant_id, psp, dedupe_key, received_at, iv, tag, body, \
-             event, psp_tx_id, transaction_id, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (merchant_id, dedupe_key) DO NOTHING",
+             event, psp_tx_id, transaction_id, outcome, consumes, parked, event_data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (merchant_id, dedupe_key) WHERE consumes = 1 DO NOTHING",
         )
         .bind(&n.merchant_id)
         .bind(&n.psp)
@@ -98,30 +179,73 @@ impl NotificationStore for SqlStore {
         .bind(&n.psp_tx_id)
         .bind(&n.transaction_id)
         .bind(&n.outcome)
+        .bind(flag_value(n.consumes))
+        .bind(flag_value(n.parked_event.is_some()))
+        .bind(&n.parked_event)
         .execute(&mut *db)
         .await?;
         if done.rows_affected() == 0 {
             db.rollback().await?;
             return Ok(false);
         }
-        if let Some(c) = change {
-            let applied = self
-                .update_in(
-                    &mut db,
-                    &n.merchant_id,
-                    &c.tx_id,
-                    c.expected,
-                    c.at,
-                    &c.update,
-                )
-                .await?;
-            if applied.is_none() {
-                db.rollback().await?;
-                return Err(self.miss(&n.merchant_id, &c.tx_id).await);
-            }
+        self.finish_with(db, &n.merchant_id, change).await
+    }
+
+    async fn event_seen(&self, merchant_id: &str, dedupe_key: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM notifications \
+             WHERE merchant_id = $1 AND dedupe_key = $2 AND consumes = 1",
+        )
+        .bind(merchant_id)
+        .bind(dedupe_key)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(sqlx::Row::try_get::<i64, _>(&row, "n")? > 0)
+    }
+
+    async fn parked_for(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<ParkedEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PARKED_COLUMNS} FROM notifications \
+             WHERE merchant_id = $1 AND transaction_id = $2 AND parked = 1 ORDER BY id"
+        ))
+        .bind(merchant_id)
+        .bind(tx_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(parked).collect()
+    }
+
+    async fn parked_all(&self, limit: i64) -> StoreResult<Vec<ParkedEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PARKED_COLUMNS} FROM notifications WHERE parked = 1 ORDER BY id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(parked).collect()
+    }
+
+    async fn resolve_parked(
+        &self,
+        p: &ParkedEvent,
+        outcome: &str,
+        change: Option<&NotificationChange>,
+    ) -> StoreResult<bool> {
+        let mut db = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE notifications SET parked = 0, outcome = $1 \
+             WHERE id = $2 AND merchant_id = $3 AND parked = 1",
+        )
+        .bind(outcome)
+        .bind(p.id)
+        .bind(&p.merchant_id)
+        .execute(&mut *db)
+        .await?;
+        if done.rows_affected() == 0 {
+            db.rollback().await?;
+            return Ok(false);
         }
-        db.commit().await?;
-        Ok(true)
+        self.finish_with(db, &p.merchant_id, change).await
     }
 
     async fn count_notifications(&self, merchant_id: &str) -> StoreResult<i64> {

@@ -1,5 +1,7 @@
 //! Read-only queries on transactions and their appended children (history, items, chargebacks).
 
+use sqlx::AnyConnection;
+
 use super::decode::{self, TX_COLUMNS};
 use super::sql::SqlStore;
 use super::{Chargeback, HistoryEntry, PaymentItem, StoreResult, TransactionRecord};
@@ -39,16 +41,7 @@ impl SqlStore {
         merchant_id: &str,
         parent_id: &str,
     ) -> StoreResult<Vec<TransactionRecord>> {
-        let sql = format!(
-            "SELECT {TX_COLUMNS} FROM transactions WHERE merchant_id = $1 AND parent_id = $2 \
-             ORDER BY created_at, id"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(merchant_id)
-            .bind(parent_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(decode::transaction).collect()
+        children_on(&mut *self.pool.acquire().await?, merchant_id, parent_id).await
     }
 
     pub(super) async fn list_items_impl(
@@ -56,15 +49,7 @@ impl SqlStore {
         merchant_id: &str,
         tx_id: &str,
     ) -> StoreResult<Vec<PaymentItem>> {
-        let rows = sqlx::query(
-            "SELECT external_item_id, amount, booking_date, description FROM payment_items \
-             WHERE merchant_id = $1 AND transaction_id = $2 ORDER BY id",
-        )
-        .bind(merchant_id)
-        .bind(tx_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode::payment_item).collect()
+        items_on(&mut *self.pool.acquire().await?, merchant_id, tx_id).await
     }
 
     pub(super) async fn list_chargebacks_impl(
@@ -72,16 +57,7 @@ impl SqlStore {
         merchant_id: &str,
         tx_id: &str,
     ) -> StoreResult<Vec<Chargeback>> {
-        let rows = sqlx::query(
-            "SELECT external_item_id, amount, booking_date, description, fee_amount, reason, \
-             psp_reason_code, psp_reason_message FROM chargebacks \
-             WHERE merchant_id = $1 AND transaction_id = $2 ORDER BY id",
-        )
-        .bind(merchant_id)
-        .bind(tx_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode::chargeback).collect()
+        chargebacks_on(&mut *self.pool.acquire().await?, merchant_id, tx_id).await
     }
 
     pub(super) async fn history_impl(
@@ -99,4 +75,55 @@ impl SqlStore {
         .await?;
         rows.iter().map(decode::history_entry).collect()
     }
+}
+
+/// Transactions whose parent is `parent_id` (refunds of a payment, captures of a preauth).
+pub(super) async fn children_on(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    parent_id: &str,
+) -> StoreResult<Vec<TransactionRecord>> {
+    let sql = format!(
+        "SELECT {TX_COLUMNS} FROM transactions WHERE merchant_id = $1 AND parent_id = $2 \
+         ORDER BY created_at, id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(merchant_id)
+        .bind(parent_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(decode::transaction).collect()
+}
+
+pub(super) async fn items_on(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    tx_id: &str,
+) -> StoreResult<Vec<PaymentItem>> {
+    let rows = sqlx::query(
+        "SELECT item_kind, external_item_id, amount, booking_date, description FROM payment_items \
+         WHERE merchant_id = $1 AND transaction_id = $2 ORDER BY id",
+    )
+    .bind(merchant_id)
+    .bind(tx_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(decode::payment_item).collect()
+}
+
+pub(super) async fn chargebacks_on(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    tx_id: &str,
+) -> StoreResult<Vec<Chargeback>> {
+    let rows = sqlx::query(
+        "SELECT external_item_id, amount, booking_date, description, fee_amount, reason, \
+         psp_reason_code, psp_reason_message FROM chargebacks \
+         WHERE merchant_id = $1 AND transaction_id = $2 ORDER BY id",
+    )
+    .bind(merchant_id)
+    .bind(tx_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(decode::chargeback).collect()
 }

@@ -34,7 +34,7 @@ const UPDATE_TX: &str = "UPDATE transactions SET status = COALESCE($1, status), 
     reconcile_attempts = COALESCE($16, reconcile_attempts) \
     WHERE id = $11 AND merchant_id = $12 AND last_updated = $13";
 
-fn bind_insert<'q>(tx: &'q TransactionRecord) -> StoreResult<AnyQuery<'q>> {
+pub(super) fn bind_insert<'q>(tx: &'q TransactionRecord) -> StoreResult<AnyQuery<'q>> {
     let error = tx.error.as_ref().map(|e| to_json("error", e)).transpose()?;
     Ok(sqlx::query(INSERT_TX)
         .bind(&tx.id)
@@ -79,7 +79,7 @@ fn bind_update<'q>(
         _ => None,
     };
     Ok(sqlx::query(UPDATE_TX)
-        .bind(u.status.map(|s| s.name()))
+        .bind(u.status.map(|t| t.to().name()))
         .bind(u.psp_tx_id.as_deref())
         .bind(u.authorized_amount.map(|d| d.to_string()))
         .bind(u.expires_at.map(|t| t.0))
@@ -140,6 +140,27 @@ impl SqlStore {
     ) -> StoreResult<Inserted> {
         let mut db = self.pool.begin().await?;
         let done = bind_insert(tx)?.execute(&mut *db).await?;
+        if done.rows_affected() == 1
+            && let Some(parent) = &tx.parent_id
+        {
+            // A refund or capture changes its parent's money: bump the parent (which also locks
+            // its row on Postgres) and check the money rules before anything is committed.
+            let checked = match super::children::touch_parent(
+                &mut db,
+                &tx.merchant_id,
+                parent,
+                tx.last_updated,
+            )
+            .await
+            {
+                Ok(()) => super::money::check(&mut db, tx).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = checked {
+                db.rollback().await?;
+                return Err(e);
+            }
+        }
         if done.rows_affected() == 0 {
             db.rollback().await?;
             let existing = self
@@ -169,15 +190,19 @@ impl SqlStore {
         // can fail with SQLITE_BUSY instead of waiting when it later tries to write.
         match self
             .update_in(&mut db, merchant_id, tx_id, expected, at, u)
-            .await?
+            .await
         {
-            Some(fresh) => {
+            Ok(Some(fresh)) => {
                 db.commit().await?;
                 Ok(fresh)
             }
-            None => {
+            Ok(None) => {
                 db.rollback().await?;
                 Err(self.miss(merchant_id, tx_id).await)
+            }
+            Err(e) => {
+                db.rollback().await?;
+                Err(e)
             }
         }
     }
@@ -192,6 +217,7 @@ impl SqlStore {
         at: Ticks,
         u: &TxUpdate,
     ) -> StoreResult<Option<TransactionRecord>> {
+        let at = if u.keep_version { expected } else { at };
         let done = bind_update(u, merchant_id, tx_id, expected, at)?
             .execute(&mut *db)
             .await?;
@@ -201,6 +227,7 @@ impl SqlStore {
         let fresh = read_tx(db, merchant_id, tx_id).await?;
         insert_history(db, &fresh, at, &u.note).await?;
         self.apply_children(db, &fresh, at, u).await?;
+        super::money::check(db, &fresh).await?;
         Ok(Some(fresh))
     }
 

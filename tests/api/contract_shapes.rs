@@ -2,7 +2,7 @@
 //! mandatory fields present even when 0/false; case-insensitive paths, names and enums.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::*;
 
@@ -38,7 +38,11 @@ async fn preauth_payment_refund_bodies_have_exactly_the_contract_fields() {
         "mandatory zero is written"
     );
     assert_eq!(init["bearer"], json!({}));
-    assert_eq!(init["pspTransactionId"], "");
+    assert_eq!(
+        init["pspTransactionId"],
+        Value::Null,
+        "no PSP id before the shopper paid"
+    );
     assert_wire_time(&init["lastUpdated"]);
     assert!(
         chrono::DateTime::parse_from_rfc3339(init["expiresAt"].as_str().unwrap_or_default())

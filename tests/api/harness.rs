@@ -509,6 +509,72 @@ impl TestApp {
     }
 }
 
+/// Hand-made PSP notifications, for events the simulator would not send in that order or shape.
+impl TestApp {
+    /// The simulator's record of a PSP transaction, as its API reports it.
+    pub fn psp_json(&self, psp_id: &str) -> Value {
+        self.sim
+            .sim
+            .transactions()
+            .into_iter()
+            .find(|t| t["id"] == psp_id)
+            .unwrap_or_else(|| panic!("the simulator knows {psp_id}"))
+    }
+
+    /// Sends an encrypted `PAYMENT` notification with `payload` to our endpoint; the status.
+    pub async fn notify(&self, payload: &Value) -> StatusCode {
+        let plain = json!({"type": "PAYMENT", "payload": payload}).to_string();
+        let enc = sim::encrypt_notification(sim::SANDBOX_WEBHOOK_SECRET, plain.as_bytes(), None)
+            .expect("encrypt");
+        self.client
+            .post(self.notification_url())
+            .header("content-type", "text/plain")
+            .header("X-Initialization-Vector", enc.iv_hex)
+            .header("X-Authentication-Tag", enc.tag_hex)
+            .body(enc.body_hex)
+            .send()
+            .await
+            .expect("notification sent")
+            .status()
+    }
+
+    /// The state history notes of a transaction (by Billwerk id).
+    pub async fn history_notes(&self, billwerk_id: &str) -> Vec<String> {
+        let tx = self
+            .store
+            .get_transaction(&self.merchant_id, billwerk_id)
+            .await
+            .expect("read")
+            .expect("transaction");
+        self.store
+            .history(&self.merchant_id, &tx.id)
+            .await
+            .expect("history")
+            .into_iter()
+            .map(|h| h.note)
+            .collect()
+    }
+
+    /// The stored transaction (by Billwerk id).
+    pub async fn record(&self, billwerk_id: &str) -> psp_integrator::store::TransactionRecord {
+        self.store
+            .get_transaction(&self.merchant_id, billwerk_id)
+            .await
+            .expect("read")
+            .expect("transaction")
+    }
+
+    /// Webhooks Billwerk received about one transaction, after delivering everything due.
+    pub async fn hooks_for(&self, billwerk_id: &str) -> Vec<i64> {
+        self.drain_outbox(60).await;
+        self.webhooks()
+            .iter()
+            .filter(|h| h["TransactionId"] == billwerk_id)
+            .filter_map(|h| h["Type"].as_i64())
+            .collect()
+    }
+}
+
 /// A body with its webhookTarget replaced.
 pub fn targeted(mut body: Value, target: &str) -> Value {
     body["webhookTarget"] = json!(target);

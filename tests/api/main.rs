@@ -9,6 +9,7 @@ mod contract_shapes;
 mod crash;
 mod errors_validation;
 mod idempotency;
+mod integrity;
 mod notifications;
 mod psp_outcomes;
 mod reconcile;

@@ -200,7 +200,13 @@ pub(super) async fn change(
 ) -> TransactionRecord {
     let at = Ticks::next_after(at, tx.last_updated);
     let u = TxUpdate {
-        status: Some(status),
+        status: crate::domain::state::decide(
+            tx.kind,
+            tx.status,
+            status,
+            crate::domain::state::Trigger::PspOutcome,
+        )
+        .transition(),
         notify: Some(kind),
         note: "test".into(),
         ..TxUpdate::default()

@@ -130,6 +130,10 @@ impl PaymentProvider for Oppwa {
         settings::SCHEMA
     }
 
+    fn check_amount(&self, money: &crate::domain::Money) -> Result<(), String> {
+        transformers::amount(money).map(|_| ())
+    }
+
     fn validate_settings(&self, settings: &PspSettings) -> Result<(), SettingsError> {
         OppwaSettings::parse(settings).map(|_| ())
     }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::response::{OppwaResponse, payment_result};
+use super::response::{OppwaResponse, event_kind, payment_result};
 use crate::domain::ChargebackReason;
 use crate::psp::{ChargebackInfo, NotificationError, PaymentEvent, PspEvent, PspNotification};
 
@@ -82,8 +82,22 @@ pub fn decode(plaintext: &[u8]) -> Result<PspNotification, NotificationError> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    // The full identity of the event: the same id and code with another type, amount, currency
+    // or reference is another event, and must not be mistaken for a redelivery.
+    let identity = [
+        "paymentType",
+        "amount",
+        "currency",
+        "referencedId",
+        "merchantTransactionId",
+    ]
+    .map(|k| env.payload.get(k).map(Value::to_string).unwrap_or_default())
+    .join("\u{1f}");
     let dedupe_key = match &id {
-        Some(id) => format!("{kind}:{action}:{id}:{code}"),
+        Some(id) => format!(
+            "{kind}:{action}:{id}:{code}:{}",
+            &hex::encode(Sha256::digest(identity.as_bytes()))[..32]
+        ),
         None => format!(
             "{kind}:{action}:sha256:{}",
             hex::encode(Sha256::digest(plaintext))
@@ -119,14 +133,20 @@ fn payment_event(payload: Value) -> Result<PaymentEvent, NotificationError> {
             "payment payload without id or result code".into(),
         ));
     }
-    let payment_type = resp
+    let psp_type = resp
         .payment_type
         .clone()
         .unwrap_or_default()
         .to_ascii_uppercase();
-    let chargeback = (payment_type == "CB").then(|| chargeback_info(&resp));
+    let kind = event_kind(&psp_type);
+    let chargeback = matches!(
+        kind,
+        crate::psp::EventKind::Chargeback | crate::psp::EventKind::ChargebackReversal
+    )
+    .then(|| chargeback_info(&resp));
     Ok(PaymentEvent {
-        payment_type,
+        kind,
+        psp_type,
         merchant_tx_id,
         referenced_id,
         // COPYandPAY payments carry the checkout id as `ndc`; S2S ones `<entity>_<hex>`.
@@ -224,14 +244,19 @@ mod tests {
     #[test]
     fn payment_and_registration_events() {
         let n = decode(br#"{"type":"PAYMENT","payload":{"id":"8ac7a4a09136ba2801913706f2a221bf","paymentType":"DB","amount":"25.00","currency":"EUR","merchantTransactionId":"20261122-aaaaaaaaaaaaaaaaaaaaaaaa","result":{"code":"000.100.110","description":"ok"},"ndc":"E_1","unexpected":1}}"#).expect("decodes");
-        assert_eq!(
-            n.dedupe_key,
-            "PAYMENT::8ac7a4a09136ba2801913706f2a221bf:000.100.110"
+        assert!(
+            n.dedupe_key
+                .starts_with("PAYMENT::8ac7a4a09136ba2801913706f2a221bf:000.100.110:"),
+            "{}",
+            n.dedupe_key
         );
+        // Another amount with the same id and code is another event.
+        let other = decode(br#"{"type":"PAYMENT","payload":{"id":"8ac7a4a09136ba2801913706f2a221bf","paymentType":"DB","amount":"26.00","currency":"EUR","merchantTransactionId":"20261122-aaaaaaaaaaaaaaaaaaaaaaaa","result":{"code":"000.100.110","description":"ok"},"ndc":"E_1","unexpected":1}}"#).expect("decodes");
+        assert_ne!(n.dedupe_key, other.dedupe_key);
         let PspEvent::Payment(p) = n.event else {
             panic!("payment")
         };
-        assert_eq!(p.payment_type, "DB");
+        assert_eq!(p.kind, crate::psp::EventKind::Debit);
         assert_eq!(p.result.outcome, Outcome::Succeeded);
         assert_eq!(p.checkout_id, None);
         let n = decode(br#"{"type":"REGISTRATION","action":"DELETED","payload":{"id":"r1"}}"#)

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::result_codes;
 use crate::domain::Bearer;
-use crate::psp::{Outcome, PspResult, Registration};
+use crate::psp::{EventKind, Outcome, PspResult, Registration};
 
 /// A string, or a number/bool written as text; anything else counts as absent.
 fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -123,20 +123,59 @@ fn booking_date(ts: Option<&str>) -> Option<NaiveDate> {
     ts.and_then(parse_timestamp).map(|dt| dt.date_naive())
 }
 
-/// Every field of the answer that `PspResult` carries, with the given outcome.
+/// OPPWA's `paymentType` codes in PSP-neutral terms (spec §2, §4: PA, DB, CP, RV, RF, CB, and
+/// CR for a chargeback reversal). `PA.CP` collects at once, like a debit.
+pub fn event_kind(payment_type: &str) -> EventKind {
+    match payment_type.trim().to_ascii_uppercase().as_str() {
+        "PA" => EventKind::Authorization,
+        "DB" | "PA.CP" => EventKind::Debit,
+        "CP" => EventKind::Capture,
+        "RV" => EventKind::Reversal,
+        "RF" => EventKind::Refund,
+        "CB" => EventKind::Chargeback,
+        "CR" => EventKind::ChargebackReversal,
+        other => EventKind::Other(other.to_string()),
+    }
+}
+
+/// An amount as OPPWA writes it (`^[0-9]{1,12}(\.[0-9]{2})?$`); anything else is unreadable.
+fn read_amount(text: &str) -> Option<Decimal> {
+    let t = text.trim();
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let ok = (1..=12).contains(&int.len())
+        && digits(int)
+        && frac.len() <= 3
+        && digits(frac)
+        && !(t.contains('.') && frac.is_empty());
+    ok.then(|| Decimal::from_str(t).ok()).flatten()
+}
+
+/// Every field of the answer that `PspResult` carries, with the given outcome. An amount or
+/// currency that is present but unreadable makes the outcome unknown: a result whose money
+/// cannot be checked is never trusted.
 pub fn to_result(resp: &OppwaResponse, outcome: Outcome) -> PspResult {
+    let amount = resp.amount.as_deref().map(read_amount);
+    let currency = resp.currency.as_deref().map(|c| {
+        let c = c.trim();
+        (c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic())).then(|| c.to_ascii_uppercase())
+    });
+    let unreadable = matches!(amount, Some(None)) || matches!(currency, Some(None));
+    let outcome = match outcome {
+        Outcome::Succeeded | Outcome::Pending if unreadable => {
+            Outcome::Unknown("amount or currency unreadable".into())
+        }
+        o => o,
+    };
     PspResult {
         outcome,
         psp_transaction_id: resp.id.clone(),
-        amount: resp
-            .amount
-            .as_deref()
-            .and_then(|a| Decimal::from_str(a.trim()).ok()),
-        currency: resp.currency.clone(),
+        amount: amount.flatten(),
+        currency: currency.flatten(),
         result_code: resp.result.code.clone(),
         description: resp.result.description.clone(),
         registration: None,
-        payment_type: resp.payment_type.clone(),
+        kind: resp.payment_type.as_deref().map(event_kind),
         booking_date: booking_date(resp.timestamp.as_deref()),
     }
 }

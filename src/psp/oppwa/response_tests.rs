@@ -39,7 +39,7 @@ fn checkout_payment_success_with_card_bearer() {
     );
     assert_eq!(r.amount.map(|a| a.to_string()).as_deref(), Some("92.00"));
     assert_eq!(r.currency.as_deref(), Some("EUR"));
-    assert_eq!(r.payment_type.as_deref(), Some("PA"));
+    assert_eq!(r.kind, Some(crate::psp::EventKind::Authorization));
     assert_eq!(r.result_code.as_deref(), Some("000.100.110"));
     assert_eq!(r.booking_date, NaiveDate::from_ymd_opt(2015, 12, 7));
     let reg = r.registration.expect("registration");

@@ -1,7 +1,32 @@
 //! Request parameter lists for OPPWA, built by pure functions. `entityId` is added by the
 //! client (body for POST, query for GET), so none of these lists contain it.
 
+use crate::domain::Money;
 use crate::psp::{FollowUp, InitialPreauth, Payer, StoredCharge};
+
+/// OPPWA's amount format, `^[0-9]{1,12}(\.[0-9]{2})?$` (spec §2): always two decimals,
+/// whatever the currency's ISO-4217 exponent (0, 2 or 3). An amount that needs a third decimal
+/// (10.505 KWD) or more than 12 integer digits cannot be sent; the error says why.
+pub fn amount(money: &Money) -> Result<String, String> {
+    let mut a = money.amount.normalize();
+    if a.scale() > 2 {
+        return Err(format!(
+            "{} {} has more than the two decimals the PSP accepts",
+            money.amount, money.currency
+        ));
+    }
+    if a.trunc() > rust_decimal::Decimal::from(999_999_999_999_i64) {
+        return Err("is larger than the PSP's 12 integer digits".into());
+    }
+    a.rescale(2);
+    Ok(a.to_string())
+}
+
+/// The wire amount; callers checked it with [`amount`] (through `check_amount`) before any
+/// transaction was stored, so the fallback never reaches the PSP in practice.
+fn wire_amount(money: &Money) -> String {
+    amount(money).unwrap_or_else(|_| money.fixed())
+}
 
 /// Flat, dotted form parameters in sending order.
 pub type Params = Vec<(String, String)>;
@@ -41,7 +66,7 @@ pub fn truncate(value: &str, max: usize) -> String {
 /// `POST /v1/checkouts`: a CIT preauth (zero amount = card verification) that stores the card.
 pub fn checkout_params(req: &InitialPreauth) -> Params {
     let mut p = Params::new();
-    push(&mut p, "amount", req.amount.fixed());
+    push(&mut p, "amount", wire_amount(&req.amount));
     push(&mut p, "currency", req.amount.currency.code());
     push(&mut p, "paymentType", PREAUTH);
     push(&mut p, "createRegistration", "true");
@@ -83,7 +108,7 @@ pub fn sepa_registration_params(req: &InitialPreauth, account: &SepaAccount<'_>)
 /// `POST /v1/registrations/{id}/payments`: a merchant-initiated PA or DB on a stored agreement.
 pub fn stored_payment_params(req: &StoredCharge, payment_type: &str) -> Params {
     let mut p = Params::new();
-    push(&mut p, "amount", req.amount.fixed());
+    push(&mut p, "amount", wire_amount(&req.amount));
     push(&mut p, "currency", req.amount.currency.code());
     push(&mut p, "paymentType", payment_type);
     push(&mut p, "merchantTransactionId", &req.merchant_tx_id);
@@ -109,7 +134,7 @@ pub fn follow_up_params(req: &FollowUp, payment_type: &str) -> Params {
     let mut p = Params::new();
     push(&mut p, "paymentType", payment_type);
     if let Some(amount) = &req.amount {
-        push(&mut p, "amount", amount.fixed());
+        push(&mut p, "amount", wire_amount(amount));
         push(&mut p, "currency", amount.currency.code());
     }
     push(&mut p, "merchantTransactionId", &req.merchant_tx_id);

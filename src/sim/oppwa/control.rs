@@ -92,6 +92,38 @@ impl Sim {
         })
     }
 
+    /// A chargeback reversal (`CR`, code `000.100.200`): the bank withdraws chargeback
+    /// `chargeback_id` (or part of it). Refers to the original payment, like the chargeback;
+    /// queues its PAYMENT webhook.
+    pub fn chargeback_reversal(&self, chargeback_id: &str, amount: &str) -> Result<Value, String> {
+        let amount = Decimal::from_str(amount)
+            .ok()
+            .filter(|a| *a > Decimal::ZERO)
+            .ok_or_else(|| format!("amount '{amount}' is not a positive decimal"))?;
+        self.with_state(|st, _| {
+            let cb = st
+                .tx(chargeback_id)
+                .cloned()
+                .filter(|t| t.payment_type == "CB")
+                .ok_or_else(|| format!("unknown chargeback {chargeback_id}"))?;
+            if amount > cb.amount {
+                return Err(format!("more than the chargeback's {}", cb.amount));
+            }
+            let parent = cb
+                .referenced_id
+                .as_deref()
+                .and_then(|p| st.tx(p))
+                .cloned()
+                .ok_or_else(|| "the chargeback's payment is gone".to_string())?;
+            let entity = st.tx_entity(&parent).unwrap_or_default();
+            let mut cr = chargeback_tx(&parent, amount, None, s2s_ndc(&entity), st.now());
+            cr.payment_type = "CR".into();
+            let json = cr.json();
+            st.txs.push(cr);
+            Ok(json)
+        })
+    }
+
     /// Deregisters like `DELETE /v1/registrations/{id}`; queues the REGISTRATION DELETED webhook.
     pub fn delete_registration(&self, id: &str) -> Result<(), String> {
         self.with_state(|st, _| {

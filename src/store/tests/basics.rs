@@ -138,7 +138,7 @@ pub(super) async fn tenant_isolation(store: SqlStore) {
         None
     );
     let u = TxUpdate {
-        status: Some(TxStatus::Failed),
+        status: moved(&a, TxStatus::Failed),
         ..TxUpdate::default()
     };
     let res = store

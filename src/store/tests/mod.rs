@@ -152,8 +152,25 @@ pub(super) async fn setup(
     }
 }
 
+/// The transition the state model allows from `tx`'s status to `to` (as a PSP outcome).
+pub(super) fn moved(
+    tx: &TransactionRecord,
+    to: TxStatus,
+) -> Option<crate::domain::state::Transition> {
+    let t = crate::domain::state::decide(
+        tx.kind,
+        tx.status,
+        to,
+        crate::domain::state::Trigger::PspOutcome,
+    )
+    .transition();
+    assert!(t.is_some(), "{} -> {to} is allowed", tx.status);
+    t
+}
+
 pub(super) fn item(amount: &str, day: u32) -> PaymentItem {
     PaymentItem {
+        kind: ItemKind::Payment,
         external_item_id: Some(format!("item-{day}")),
         amount: Decimal::from_str(amount).expect("decimal"),
         booking_date: NaiveDate::from_ymd_opt(2024, 1, day).expect("date"),

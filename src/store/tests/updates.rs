@@ -18,7 +18,7 @@ pub(super) async fn apply_update_cas(store: SqlStore) {
         received_at: Ticks(5),
     };
     let u = TxUpdate {
-        status: Some(TxStatus::Pending),
+        status: moved(&tx, TxStatus::Pending),
         psp_tx_id: Some("psp-1".into()),
         error: Some(Some(err.clone())),
         needs_reconcile: Some(true),
@@ -46,7 +46,7 @@ pub(super) async fn apply_update_cas(store: SqlStore) {
     );
     // A stale stamp changes nothing at all.
     let stale = TxUpdate {
-        status: Some(TxStatus::Failed),
+        status: moved(&tx, TxStatus::Failed),
         add_items: vec![item("2.00", 2)],
         notify: Some(WebhookType::Refund),
         ..u.clone()
@@ -99,7 +99,7 @@ pub(super) async fn items_chargebacks_agreement(store: SqlStore) {
     let tx = setup(&store, "m1", "b1").await;
     let cb = Chargeback {
         external_item_id: Some("cb-1".into()),
-        amount: Decimal::from_str("-3.30").expect("decimal"),
+        amount: Decimal::from_str("3.30").expect("decimal"),
         booking_date: NaiveDate::from_ymd_opt(2024, 3, 1).expect("date"),
         description: Some("disputed".into()),
         fee_amount: Some(Decimal::from_str("0.75").expect("decimal")),
@@ -154,6 +154,14 @@ pub(super) async fn items_chargebacks_agreement(store: SqlStore) {
 
 pub(super) async fn touch_parent_bumps_strictly(store: SqlStore) {
     let parent = setup(&store, "m1", "pay").await;
+    let paid = TxUpdate {
+        add_items: vec![item("12.50", 1)],
+        ..TxUpdate::default()
+    };
+    store
+        .apply_update("m1", &parent.id, Ticks(100), Ticks(100), &paid)
+        .await
+        .expect("paid");
     let mut child = record("m1", "ref");
     child.kind = TxKind::Refund;
     child.parent_id = Some(parent.id.clone());
@@ -162,11 +170,18 @@ pub(super) async fn touch_parent_bumps_strictly(store: SqlStore) {
         .insert_transaction(&child, "created")
         .await
         .expect("child");
+    // A new refund changes what its payment can still refund: the payment moves (100 -> 101).
+    let p = store
+        .get_transaction_by_id("m1", &parent.id)
+        .await
+        .expect("get")
+        .expect("parent");
+    assert_eq!(p.last_updated, Ticks(101));
     let touch = TxUpdate {
         touch_parent: Some(parent.id.clone()),
         ..TxUpdate::default()
     };
-    // The child's new stamp (100) is not after the parent's (100): the parent moves by one tick.
+    // The child's new stamp (100) is not after the parent's (101): the parent moves by one tick.
     let _ = store
         .apply_update("m1", &child.id, Ticks(100), Ticks(100), &touch)
         .await;
@@ -175,7 +190,7 @@ pub(super) async fn touch_parent_bumps_strictly(store: SqlStore) {
         .await
         .expect("get")
         .expect("parent");
-    assert_eq!(p.last_updated, Ticks(101));
+    assert_eq!(p.last_updated, Ticks(102));
     store
         .apply_update("m1", &child.id, Ticks(100), Ticks(500), &touch)
         .await

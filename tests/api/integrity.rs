@@ -1,0 +1,698 @@
+//! Payment state integrity: no PSP event undoes a final state, early events are kept, money
+//! totals add up. Each test is one of the failing inputs of the state-integrity work; the
+//! notifications are encrypted OPPWA `PAYMENT` notifications built from what the simulator
+//! reports for the transaction, with only the named fields changed.
+
+use psp_integrator::sim::oppwa::{self as sim, Fault};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const VISA: &str = "4200000000000000";
+
+/// A card agreement ready for recurring payments.
+async fn card_agreement(app: &TestApp) -> String {
+    let agr = agreement_id();
+    app.card_preauth(&tx_id(), &agr, 0.0, VISA).await;
+    agr
+}
+
+/// A SEPA mandate; returns the agreement.
+async fn sepa_agreement(app: &TestApp) -> String {
+    let agr = agreement_id();
+    let (s, b) = app
+        .post(
+            "/api/Preauth",
+            targeted(sepa_preauth_body(&tx_id(), &agr), &app.hook_target()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    agr
+}
+
+/// A pending SEPA debit of `amount`; returns (Billwerk id, PSP id).
+async fn pending_debit(app: &TestApp, agr: &str, amount: f64) -> (String, String) {
+    let debit = tx_id();
+    let mut body = targeted(recurring_body(&debit, agr, amount), &app.hook_target());
+    body["paymentMeansReference"]["role"] = json!("Debit");
+    let (s, d) = app.post("/api/Payment", body).await;
+    assert_eq!(
+        (s, d["status"].as_str()),
+        (StatusCode::OK, Some("Pending")),
+        "{d}"
+    );
+    (
+        debit,
+        d["pspTransactionId"].as_str().expect("psp id").to_string(),
+    )
+}
+
+/// Settles a pending debit at the PSP and delivers the settlement notification by hand.
+async fn settle(app: &TestApp, psp_id: &str) -> Value {
+    app.sim
+        .sim
+        .complete(psp_id, "000.100.110")
+        .expect("settled at the PSP");
+    let settled = app.psp_json(psp_id);
+    assert_eq!(app.notify(&settled).await, StatusCode::OK);
+    settled
+}
+
+async fn payment(app: &TestApp, id: &str) -> Value {
+    let (s, p) = app.get(&format!("/api/Payment/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    p
+}
+
+fn amounts(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["amount"].to_string())
+        .collect()
+}
+
+/// Input 1: a paid recurring card payment told "declined" later stays paid; the contradiction
+/// is in its history and Billwerk is not told anything changed.
+#[tokio::test]
+async fn a_late_decline_never_undoes_a_paid_recurring_payment() {
+    let app = TestApp::spawn().await;
+    let agr = card_agreement(&app).await;
+    let pay = tx_id();
+    let (s, p) = app
+        .post(
+            "/api/Payment",
+            targeted(recurring_body(&pay, &agr, 49.99), &app.hook_target()),
+        )
+        .await;
+    assert_eq!(
+        (s, p["status"].as_str()),
+        (StatusCode::OK, Some("Succeeded")),
+        "{p}"
+    );
+    let psp_id = p["pspTransactionId"].as_str().expect("psp id").to_string();
+
+    let mut late = app.psp_json(&psp_id);
+    late["result"] = json!({"code": "800.100.152", "description": "transaction declined by authorization system"});
+    assert_eq!(app.notify(&late).await, StatusCode::OK);
+
+    let p = payment(&app, &pay).await;
+    assert_eq!(p["status"], "Succeeded", "{p}");
+    assert_eq!(amounts(&p["payments"]), vec!["49.99"]);
+    assert!(
+        app.history_notes(&pay)
+            .await
+            .iter()
+            .any(|n| n.starts_with("contradiction")),
+        "the contradiction is recorded for an operator"
+    );
+    assert!(
+        app.hooks_for(&pay).await.is_empty(),
+        "no webhook: nothing changed"
+    );
+    // The PSP's own status still says paid.
+    assert_eq!(app.psp_json(&psp_id)["result"]["code"], "000.100.110");
+}
+
+/// Input 2: a settled SEPA debit stays Succeeded when a decline arrives afterwards (a returned
+/// debit comes as a chargeback, not as a failure).
+#[tokio::test]
+async fn a_settled_debit_ignores_a_later_failure_notification() {
+    let app = TestApp::spawn().await;
+    let agr = sepa_agreement(&app).await;
+    let (debit, psp_id) = pending_debit(&app, &agr, 25.0).await;
+    let settled = settle(&app, &psp_id).await;
+    assert_eq!(payment(&app, &debit).await["status"], "Succeeded");
+
+    let mut failed = settled.clone();
+    failed["result"] = json!({"code": "800.100.203", "description": "insufficient funds"});
+    assert_eq!(app.notify(&failed).await, StatusCode::OK);
+    let p = payment(&app, &debit).await;
+    assert_eq!(p["status"], "Succeeded", "{p}");
+    assert_eq!(amounts(&p["payments"]), vec!["25"]);
+}
+
+/// Input 3: a chargeback that arrives before the settlement it refers to is kept and applied
+/// when the payment settles; a re-sent copy changes nothing.
+#[tokio::test]
+async fn a_chargeback_before_its_settlement_is_applied_when_the_debit_settles() {
+    let app = TestApp::spawn().await;
+    let agr = sepa_agreement(&app).await;
+    let (debit, psp_id) = pending_debit(&app, &agr, 30.0).await;
+    app.sim
+        .sim
+        .complete(&psp_id, "000.100.110")
+        .expect("settled");
+    let cb = app
+        .sim
+        .sim
+        .chargeback(&psp_id, "30.00", Some("AM04"))
+        .expect("chargeback");
+    let settled = app.psp_json(&psp_id);
+
+    assert_eq!(
+        app.notify(&cb).await,
+        StatusCode::OK,
+        "the early chargeback is acknowledged"
+    );
+    let p = payment(&app, &debit).await;
+    assert_eq!(
+        (
+            p["status"].as_str(),
+            p["chargebacks"].as_array().map(Vec::len)
+        ),
+        (Some("Pending"), Some(0))
+    );
+
+    assert_eq!(app.notify(&settled).await, StatusCode::OK);
+    let p = payment(&app, &debit).await;
+    assert_eq!(p["status"], "Succeeded", "{p}");
+    assert_eq!(amounts(&p["chargebacks"]), vec!["30"], "{p}");
+    assert_eq!(p["chargebacks"][0]["reason"], "InsufficientBalance");
+    assert_eq!(p["refundableAmount"], json!(0));
+    assert_eq!(
+        app.hooks_for(&debit).await,
+        vec![2],
+        "Billwerk hears of the final state"
+    );
+
+    assert_eq!(
+        app.notify(&cb).await,
+        StatusCode::OK,
+        "a re-sent chargeback is acknowledged"
+    );
+    let p = payment(&app, &debit).await;
+    assert_eq!(
+        amounts(&p["chargebacks"]),
+        vec!["30"],
+        "and not applied twice"
+    );
+}
+
+/// Input 4: chargebacks never exceed what was paid.
+#[tokio::test]
+async fn chargebacks_never_exceed_what_was_paid() {
+    let app = TestApp::spawn().await;
+    let agr = sepa_agreement(&app).await;
+    let (debit, psp_id) = pending_debit(&app, &agr, 25.0).await;
+    settle(&app, &psp_id).await;
+    let first = app
+        .sim
+        .sim
+        .chargeback(&psp_id, "20.00", None)
+        .expect("chargeback");
+    let mut second = first.clone();
+    second["id"] = json!(uuid::Uuid::new_v4().simple().to_string());
+    assert_eq!(app.notify(&first).await, StatusCode::OK);
+    assert_eq!(app.notify(&second).await, StatusCode::OK);
+    let p = payment(&app, &debit).await;
+    assert_eq!(amounts(&p["chargebacks"]), vec!["20"], "{p}");
+    assert_eq!(p["refundableAmount"], json!(5));
+    assert!(
+        app.history_notes(&debit)
+            .await
+            .iter()
+            .any(|n| n.contains("would exceed")),
+        "the excess is recorded"
+    );
+}
+
+/// Input 5: a notification whose amount cannot be read is not trusted; the PSP's status
+/// decides, both ways.
+#[tokio::test]
+async fn an_unreadable_amount_is_not_trusted_and_the_psp_status_decides() {
+    let app = TestApp::spawn().await;
+    let agr = sepa_agreement(&app).await;
+    let (debit, psp_id) = pending_debit(&app, &agr, 20.0).await;
+    let mut nan = app.psp_json(&psp_id);
+    nan["result"] = json!({"code": "000.100.110", "description": "settled"});
+    nan["amount"] = json!("NaN");
+    assert_eq!(app.notify(&nan).await, StatusCode::OK);
+    assert_eq!(
+        payment(&app, &debit).await["status"],
+        "Pending",
+        "the PSP still says pending"
+    );
+
+    app.sim
+        .sim
+        .complete(&psp_id, "000.100.110")
+        .expect("settled");
+    assert_eq!(
+        app.notify(&nan).await,
+        StatusCode::OK,
+        "the same notification once more"
+    );
+    let p = payment(&app, &debit).await;
+    assert_eq!(
+        p["status"], "Succeeded",
+        "now the PSP's status says settled: {p}"
+    );
+    assert_eq!(amounts(&p["payments"]), vec!["20"]);
+}
+
+/// Input 6: a notification that was not applied does not use up its event key.
+#[tokio::test]
+async fn an_unapplied_notification_never_shadows_the_authentic_one() {
+    let app = TestApp::spawn().await;
+    let agr = card_agreement(&app).await;
+    let pay = tx_id();
+    let (_, p) = app
+        .post("/api/Payment", recurring_body(&pay, &agr, 40.0))
+        .await;
+    assert_eq!(p["status"], "Succeeded");
+    let refund = tx_id();
+    app.fault(Fault::DropAfterProcessing);
+    let (s, r) = app
+        .post(
+            "/api/Refund",
+            targeted(refund_body(&refund, &pay, 15.0), &app.hook_target()),
+        )
+        .await;
+    app.fault(Fault::None);
+    assert_eq!(
+        (s, r["status"].as_str()),
+        (StatusCode::OK, Some("Pending")),
+        "{r}"
+    );
+    let rf = app
+        .sim
+        .sim
+        .transactions()
+        .into_iter()
+        .find(|t| t["merchantTransactionId"] == refund.as_str())
+        .expect("the PSP made the refund");
+
+    // Wrong amount while the PSP cannot be asked: not applied, key not used up.
+    let mut wrong = rf.clone();
+    wrong["amount"] = json!("150.00");
+    app.fault(Fault::Unavailable);
+    assert_eq!(app.notify(&wrong).await, StatusCode::OK);
+    let (_, r) = app.get(&format!("/api/Refund/{refund}")).await;
+    assert_eq!(r["status"], "Pending");
+    // The same notification again is evaluated again, not dropped as a duplicate.
+    assert_eq!(app.notify(&wrong).await, StatusCode::OK);
+    app.fault(Fault::None);
+    // The authentic one (same id and code) applies.
+    assert_eq!(app.notify(&rf).await, StatusCode::OK);
+    let (_, r) = app.get(&format!("/api/Refund/{refund}")).await;
+    assert_eq!(
+        (r["status"].as_str(), &r["refundedAmount"]),
+        (Some("Succeeded"), &json!(15)),
+        "{r}"
+    );
+    let p = payment(&app, &pay).await;
+    assert_eq!(
+        (&p["refundedAmount"], &p["refundableAmount"]),
+        (&json!(15), &json!(25))
+    );
+}
+
+/// Input 7: the PSP's amount format is the adapter's concern, for every ISO-4217 exponent.
+#[tokio::test]
+async fn amounts_are_sent_in_the_psp_format_for_every_currency_exponent() {
+    let app = TestApp::spawn().await;
+    for (currency, amount, sent) in [
+        ("KWD", json!(10.5), "10.50"),
+        ("KWD", json!(0), "0.00"),
+        ("JPY", json!(1200), "1200.00"),
+        ("EUR", json!(12.3), "12.30"),
+    ] {
+        let pre = tx_id();
+        let mut body = preauth_body(&pre, &agreement_id(), 1.0);
+        body["currency"] = json!(currency);
+        body["requestedAmount"] = amount;
+        let (s, p) = app.post("/api/Preauth", body).await;
+        assert_eq!(
+            (s, p["status"].as_str()),
+            (StatusCode::OK, Some("Initiated")),
+            "{currency}: {p}"
+        );
+        // The simulator validates OPPWA's amount pattern: a checkout exists only if accepted.
+        assert!(p["redirectUrl"].is_string(), "{currency} {sent}: {p}");
+    }
+    // A 3-decimal amount the PSP cannot carry is refused before any PSP call.
+    let pre = tx_id();
+    let mut body = preauth_body(&pre, &agreement_id(), 1.0);
+    body["currency"] = json!("KWD");
+    body["requestedAmount"] = json!(10.505);
+    let (s, b) = app.post("/api/Preauth", body).await;
+    assert_error(s, &b, 422, "InvalidAmount", "requestedAmount");
+    assert_eq!(app.psp_calls(&pre), 0);
+    let (s, _) = app.get(&format!("/api/Preauth/{pre}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing stored");
+}
+
+/// Input 8: a refund made in the PSP's back office is reflected in the payment.
+#[tokio::test]
+async fn a_back_office_refund_is_reflected_and_reported() {
+    let app = TestApp::spawn().await;
+    let agr = agreement_id();
+    let pre = tx_id();
+    app.card_preauth(&pre, &agr, 50.0, VISA).await;
+    let pay = tx_id();
+    let (_, p) = app
+        .post(
+            "/api/Payment",
+            targeted(capture_body(&pay, &pre, &agr, 50.0), &app.hook_target()),
+        )
+        .await;
+    assert_eq!(p["status"], "Succeeded", "{p}");
+    let cp = p["pspTransactionId"].as_str().expect("psp id").to_string();
+
+    let res = app
+        .client
+        .post(format!("{}/v1/payments/{cp}", app.sim.base_url))
+        .bearer_auth(sim::SANDBOX_ACCESS_TOKEN)
+        .form(&[
+            ("entityId", sim::SANDBOX_ENTITY_ID),
+            ("paymentType", "RF"),
+            ("amount", "20.00"),
+            ("currency", "EUR"),
+        ])
+        .send()
+        .await
+        .expect("back-office refund");
+    let rf: Value = res.json().await.expect("json");
+    assert!(
+        rf["result"]["code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("000.")),
+        "{rf}"
+    );
+    let rf = app.psp_json(rf["id"].as_str().expect("id"));
+    assert_eq!(app.notify(&rf).await, StatusCode::OK);
+
+    let p = payment(&app, &pay).await;
+    assert_eq!(
+        (&p["refundedAmount"], &p["refundableAmount"]),
+        (&json!(20), &json!(30)),
+        "{p}"
+    );
+    assert_eq!(app.hooks_for(&pay).await, vec![2], "Billwerk hears of it");
+    // Billwerk cannot refund the same money again.
+    let (s, b) = app
+        .post("/api/Refund", refund_body(&tx_id(), &pay, 31.0))
+        .await;
+    assert_error(s, &b, 422, "InvalidAmount", "refundable");
+    assert_eq!(app.notify(&rf).await, StatusCode::OK, "a copy");
+    assert_eq!(
+        payment(&app, &pay).await["refundedAmount"],
+        json!(20),
+        "counted once"
+    );
+}
+
+/// Input 9: a chargeback reversal gives the money back to the merchant, also when it arrives
+/// before its chargeback.
+#[tokio::test]
+async fn a_chargeback_reversal_is_reflected_also_before_its_chargeback() {
+    let app = TestApp::spawn().await;
+    let agr = sepa_agreement(&app).await;
+    let (debit, psp_id) = pending_debit(&app, &agr, 30.0).await;
+    settle(&app, &psp_id).await;
+    let cb = app
+        .sim
+        .sim
+        .chargeback(&psp_id, "30.00", None)
+        .expect("chargeback");
+    let cr = app
+        .sim
+        .sim
+        .chargeback_reversal(cb["id"].as_str().expect("id"), "30.00")
+        .expect("reversal");
+
+    assert_eq!(app.notify(&cr).await, StatusCode::OK, "the reversal first");
+    let p = payment(&app, &debit).await;
+    assert_eq!(amounts(&p["payments"]), vec!["30"], "parked: {p}");
+    assert_eq!(app.notify(&cb).await, StatusCode::OK);
+    let p = payment(&app, &debit).await;
+    assert_eq!(amounts(&p["chargebacks"]), vec!["30"], "{p}");
+    assert_eq!(amounts(&p["payments"]), vec!["30", "30"], "{p}");
+    assert_eq!(p["payments"][1]["description"], "Chargeback reversal");
+    assert_eq!(
+        p["refundableAmount"],
+        json!(30),
+        "the money is the merchant's again"
+    );
+}
+
+/// Input 10: a cancelled preauth reserves nothing.
+#[tokio::test]
+async fn a_cancelled_preauth_reports_nothing_authorized() {
+    let app = TestApp::spawn().await;
+    let pre = tx_id();
+    let p = app.card_preauth(&pre, &agreement_id(), 70.0, VISA).await;
+    assert_eq!(p["authorizedAmount"], json!(70));
+    let (s, c) = app
+        .post(&format!("/api/Preauth/{pre}/Cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (s, c["cancellationStatus"].as_str()),
+        (StatusCode::OK, Some("Succeeded")),
+        "{c}"
+    );
+    let (s, b) = app.get(&format!("/api/Preauth/{pre}")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        (b["status"].as_str(), &b["authorizedAmount"]),
+        (Some("Cancelled"), &json!(0))
+    );
+}
+
+/// Input 11: an unknown PSP id is absent, never an empty string.
+#[tokio::test]
+async fn a_capture_with_a_lost_answer_has_no_psp_id_yet() {
+    let app = TestApp::spawn().await;
+    let agr = agreement_id();
+    let pre = tx_id();
+    app.card_preauth(&pre, &agr, 60.0, VISA).await;
+    let pay = tx_id();
+    app.fault(Fault::DropAfterProcessing);
+    let (s, p) = app
+        .post("/api/Payment", capture_body(&pay, &pre, &agr, 60.0))
+        .await;
+    app.fault(Fault::None);
+    assert_eq!(
+        (s, p["status"].as_str()),
+        (StatusCode::OK, Some("Pending")),
+        "{p}"
+    );
+    assert_eq!(p["pspTransactionId"], Value::Null, "{p}");
+    assert_eq!(payment(&app, &pay).await["pspTransactionId"], Value::Null);
+}
+
+/// Input 12: the replica that loses a concurrent duplicate POST answers a payment state.
+#[tokio::test]
+async fn a_duplicate_post_during_the_psp_call_answers_pending() {
+    let app = TestApp::spawn().await;
+    let agr = card_agreement(&app).await;
+    let pay = tx_id();
+    // What the winning replica has stored while its PSP call is under way.
+    let m = app.app.merchant(&app.merchant_id).await.expect("merchant");
+    let money = psp_integrator::domain::Money::new(
+        rust_decimal::Decimal::new(1500, 2),
+        psp_integrator::domain::Currency::parse("EUR").expect("EUR"),
+        false,
+    )
+    .expect("money");
+    let url = url::Url::parse(WEBHOOK).expect("url");
+    let mut rec = psp_integrator::flows::new_record(
+        &m,
+        psp_integrator::domain::TxKind::Payment,
+        &pay,
+        &money,
+        &url,
+        psp_integrator::domain::Clock::now(&psp_integrator::domain::SystemClock),
+    );
+    rec.agreement_id = Some(agr.clone());
+    app.store
+        .insert_transaction(&rec, "other replica")
+        .await
+        .expect("insert");
+
+    let (s, p) = app
+        .post("/api/Payment", recurring_body(&pay, &agr, 15.0))
+        .await;
+    assert_eq!(
+        (s, p["status"].as_str()),
+        (StatusCode::OK, Some("Pending")),
+        "{p}"
+    );
+    assert_eq!(payment(&app, &pay).await["status"], "Pending");
+    assert_eq!(app.psp_calls(&pay), 0, "the loser never calls the PSP");
+}
+
+/// Input 14: a pending debit is scheduled for reconciliation, and the reconciler settles it
+/// without any notification.
+#[tokio::test]
+async fn a_pending_debit_is_reconciled_without_a_notification() {
+    let app = TestApp::spawn().await;
+    let agr = sepa_agreement(&app).await;
+    let (debit, psp_id) = pending_debit(&app, &agr, 12.0).await;
+    let rec = app.record(&debit).await;
+    assert!(
+        rec.needs_reconcile && rec.next_reconcile_at.is_some(),
+        "{rec:?}"
+    );
+
+    let policy = psp_integrator::flows::reconcile::Policy::from(&app.cfg.reconciler);
+    let later = |secs: i64| {
+        psp_integrator::domain::Clock::now(&psp_integrator::domain::SystemClock).plus_seconds(secs)
+    };
+    let r = psp_integrator::flows::reconcile::run_once(&app.app, &policy, later(3600))
+        .await
+        .expect("round");
+    assert_eq!(r.rescheduled, 1, "still pending at the PSP: {r:?}");
+    let rec = app.record(&debit).await;
+    assert!(rec.needs_reconcile && rec.status == psp_integrator::domain::TxStatus::Pending);
+
+    app.sim
+        .sim
+        .complete(&psp_id, "000.100.110")
+        .expect("settled");
+    let r = psp_integrator::flows::reconcile::run_once(&app.app, &policy, later(7 * 86400))
+        .await
+        .expect("round");
+    assert_eq!(r.resolved, 1, "{r:?}");
+    assert_eq!(payment(&app, &debit).await["status"], "Succeeded");
+    assert_eq!(app.hooks_for(&debit).await, vec![2]);
+}
+
+/// Input 13: a PSP answer is checked against what we asked for before it is trusted. A stand-in
+/// PSP replays real answer bodies: a successful card checkout without a `registrationId`.
+#[tokio::test]
+async fn a_checkout_success_without_a_stored_card_is_not_reported_as_success() {
+    let proxy = RewritingPsp::start(|path, body| {
+        if path.ends_with("/payment")
+            && let Some(o) = body.as_object_mut()
+        {
+            o.remove("registrationId");
+        }
+    })
+    .await;
+    let app = TestApp::spawn_with(|cfg| proxy.route(cfg)).await;
+    let (s, b) = app.put_settings(&app.token, sandbox_settings()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let pre = tx_id();
+    let agr = agreement_id();
+    let (_, p) = app
+        .post("/api/Preauth", preauth_body(&pre, &agr, 25.0))
+        .await;
+    let landing = app
+        .pay_on_checkout(p["redirectUrl"].as_str().expect("redirect"), VISA)
+        .await;
+    assert_eq!(
+        landing, "https://merchant.example/error",
+        "the shopper is not told it worked"
+    );
+    let (s, b) = app.get(&format!("/api/Preauth/{pre}")).await;
+    assert_error(s, &b, 422, "Rejected", "stored no payment method");
+    let (s, b) = app
+        .post("/api/Payment", recurring_body(&tx_id(), &agr, 5.0))
+        .await;
+    assert_error(s, &b, 422, "InvalidData", "agreementId");
+}
+
+/// Input 13, amount: a success for another amount than requested stays Pending.
+#[tokio::test]
+async fn a_success_for_another_amount_is_not_trusted() {
+    let proxy = RewritingPsp::start(|path, body| {
+        if path.contains("/registrations/") && body.get("amount").is_some() {
+            body["amount"] = json!("99.00");
+        }
+    })
+    .await;
+    let app = TestApp::spawn_with(|cfg| proxy.route(cfg)).await;
+    let (s, b) = app.put_settings(&app.token, sandbox_settings()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let agr = card_agreement(&app).await;
+    let pay = tx_id();
+    let (s, p) = app
+        .post("/api/Payment", recurring_body(&pay, &agr, 9.0))
+        .await;
+    assert_eq!(
+        (s, p["status"].as_str()),
+        (StatusCode::OK, Some("Pending")),
+        "{p}"
+    );
+    assert!(
+        app.record(&pay).await.needs_reconcile,
+        "the reconciler will ask"
+    );
+}
+
+/// A stand-in PSP in front of the simulator that rewrites JSON answers, to replay answer
+/// bodies the simulator itself would not give.
+struct RewritingPsp {
+    url: String,
+    upstream: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+type Rewrite = fn(&str, &mut Value);
+
+impl RewritingPsp {
+    async fn start(rewrite: Rewrite) -> RewritingPsp {
+        use axum::extract::{Request, State};
+        use axum::response::IntoResponse;
+        let upstream = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = (upstream.clone(), rewrite, reqwest::Client::new());
+        async fn forward(
+            State((upstream, rewrite, client)): State<(
+                std::sync::Arc<std::sync::Mutex<String>>,
+                Rewrite,
+                reqwest::Client,
+            )>,
+            req: Request,
+        ) -> axum::response::Response {
+            let base = upstream.lock().expect("lock").clone();
+            let path = req.uri().path().to_string();
+            let target = format!(
+                "{base}{}",
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+            );
+            let method = req.method().clone();
+            let mut out = client.request(method, target);
+            for (k, v) in req.headers() {
+                if k != axum::http::header::HOST {
+                    out = out.header(k, v);
+                }
+            }
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                .await
+                .expect("body");
+            let res = out.body(body).send().await.expect("upstream");
+            let status = res.status();
+            let bytes = res.bytes().await.expect("upstream body");
+            let body = match serde_json::from_slice::<Value>(&bytes) {
+                Ok(mut v) => {
+                    rewrite(&path, &mut v);
+                    v.to_string().into_bytes()
+                }
+                Err(_) => bytes.to_vec(),
+            };
+            (status, body).into_response()
+        }
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        RewritingPsp { url, upstream }
+    }
+
+    /// Points the integrator at the stand-in, which forwards to the simulator.
+    fn route(&self, cfg: &mut psp_integrator::config::AppConfig) {
+        *self.upstream.lock().expect("lock") = cfg.oppwa.test_base_url.clone();
+        cfg.oppwa.test_base_url = self.url.clone();
+        cfg.oppwa.live_base_url = self.url.clone();
+    }
+}
