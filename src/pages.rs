@@ -272,16 +272,20 @@ pub fn render_payment(page: &PaymentPage<'_>) -> String {
     page.render().unwrap_or_else(|_| fallback_html())
 }
 
-/// The `Content-Security-Policy` of the payment page: only our nonce-carrying scripts and the
-/// widget's origin may run; inline styles are allowed because the widget injects them;
-/// `frame-ancestors 'none'` keeps the page out of frames. No `form-action`: the widget posts to
-/// the PSP, whose 3-D Secure redirects lead through issuer domains we cannot list.
+/// The `Content-Security-Policy` of the payment page. Scripts run only with this response's
+/// nonce (the widget's tag also pins its file by the checkout's integrity hash); with
+/// `'strict-dynamic'` the scripts the widget itself adds may run too, and the widget's origin is
+/// the fallback for browsers without it. Inline styles are allowed because the widget injects
+/// them; frames may be the widget's own or HTTPS pages (3-D Secure method and challenge frames
+/// come from issuers' domains); `frame-ancestors 'none'` keeps the page out of frames. No
+/// `form-action`: the widget posts to the PSP, whose 3-D Secure redirects lead through issuer
+/// domains we cannot list.
 pub fn payment_csp(nonce: &str, widget_origin: &str) -> String {
     let o = widget_origin;
     format!(
-        "default-src 'none'; script-src 'nonce-{nonce}' {o}; style-src 'unsafe-inline' {o}; \
-         img-src 'self' data: {o}; font-src {o}; connect-src {o}; frame-src {o}; \
-         base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; script-src 'nonce-{nonce}' 'strict-dynamic' {o}; \
+         style-src 'unsafe-inline' {o}; img-src 'self' data: {o}; font-src {o}; connect-src {o}; \
+         frame-src {o} https:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
     )
 }
 
@@ -381,7 +385,7 @@ mod tests {
     #[test]
     fn csp_allows_only_the_nonce_and_the_widget_origin() {
         let csp = payment_csp("abc", "https://eu-test.oppwa.com");
-        assert!(csp.contains("script-src 'nonce-abc' https://eu-test.oppwa.com;"));
+        assert!(csp.contains("script-src 'nonce-abc' 'strict-dynamic' https://eu-test.oppwa.com;"));
         assert!(csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe-eval"));
         assert!(!csp.contains("script-src 'unsafe-inline'"));

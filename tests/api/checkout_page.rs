@@ -2,6 +2,9 @@
 //! amount, security headers), stale links with a way back, and a return URL that acts only on
 //! a completed checkout.
 
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -60,7 +63,10 @@ async fn payment_page_names_the_shop_formats_the_amount_and_locks_itself_down() 
     let html = res.text().await.expect("html");
     let nonce = between(&csp, "'nonce-", "'").expect("nonce in the policy");
     assert!(
-        csp.contains(&format!("script-src 'nonce-{nonce}' {}", app.sim.base_url)),
+        csp.contains(&format!(
+            "script-src 'nonce-{nonce}' 'strict-dynamic' {};",
+            app.sim.base_url
+        )),
         "only our nonce and the widget's origin run scripts: {csp}"
     );
     assert_eq!(
@@ -303,4 +309,138 @@ async fn stale_links_show_a_clear_page_with_a_way_back() {
         body.contains("href=\"https://merchant.example/success\""),
         "{body}"
     );
+}
+
+/// One browser (or bot) hit on a checkout link.
+#[derive(Debug, Clone, Copy)]
+enum Hit {
+    /// The return URL without parameters (a prefetcher).
+    Return,
+    /// The return URL with an empty `id`.
+    ReturnEmpty,
+    /// The return URL with this checkout's id (the PSP server to server, or the shopper).
+    ReturnOwn,
+    /// The return URL with an id of another checkout.
+    ReturnOther,
+    Abort,
+    Page,
+}
+
+fn hits(early: bool) -> impl Strategy<Value = Vec<Hit>> {
+    let any_hit = prop_oneof![
+        Just(Hit::Return),
+        Just(Hit::ReturnEmpty),
+        Just(Hit::ReturnOwn),
+        Just(Hit::ReturnOther),
+        Just(Hit::Abort),
+        Just(Hit::Page),
+    ];
+    // Before payment: no abort (it is an outcome of its own) and at most one read of the
+    // checkout (the PSP allows two per minute; the shopper's real return needs the other).
+    let early_hit = prop_oneof![
+        Just(Hit::Return),
+        Just(Hit::ReturnEmpty),
+        Just(Hit::ReturnOther),
+        Just(Hit::Page),
+    ];
+    if early {
+        (prop::collection::vec(early_hit, 0..5), any::<bool>())
+            .prop_map(|(mut v, own)| {
+                if own {
+                    v.push(Hit::ReturnOwn);
+                }
+                v
+            })
+            .boxed()
+    } else {
+        prop::collection::vec(any_hit, 1..8).boxed()
+    }
+}
+
+/// Sends one hit; returns (status, Location or body).
+async fn hit(app: &TestApp, url: &str, checkout: &str, h: Hit) -> (StatusCode, String) {
+    let other = "0123456789ABCDEF0123456789ABCDEF.uat01-vm-tx03";
+    let target = match h {
+        Hit::Return => format!("{url}/return"),
+        Hit::ReturnEmpty => format!("{url}/return?id="),
+        Hit::ReturnOwn => format!("{url}/return?id={checkout}"),
+        Hit::ReturnOther => format!("{url}/return?id={other}"),
+        Hit::Abort => format!("{url}/abort"),
+        Hit::Page => url.to_string(),
+    };
+    let res = app.client.get(target).send().await.expect("hit");
+    let status = res.status();
+    if status.is_redirection() {
+        (status, location(&res))
+    } else {
+        (status, res.text().await.expect("body"))
+    }
+}
+
+/// For any sequence of hits: before payment the preauth stays `Initiated` and every return
+/// leads back to the payment page; after an outcome (paid, declined, aborted) every return or
+/// abort leads to that outcome's URL, the page links to it, and nothing changes any more.
+#[tokio::test]
+async fn any_sequence_of_hits_keeps_initiated_until_paid_and_the_outcome_after() {
+    let app = TestApp::spawn().await;
+    let mut runner = TestRunner::deterministic();
+    for case in 0..9 {
+        let early = hits(true)
+            .new_tree(&mut runner)
+            .expect("sequence")
+            .current();
+        let late = hits(false)
+            .new_tree(&mut runner)
+            .expect("sequence")
+            .current();
+        let (pre, url) = preauth(&app, 10.0, "en").await;
+        let html = app
+            .client
+            .get(&url)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+        let checkout = between(&html, "checkoutId=", "\"").expect("checkout id");
+        for h in &early {
+            let (s, answer) = hit(&app, &url, &checkout, *h).await;
+            match h {
+                Hit::Page => assert!(answer.contains("paymentWidgets"), "{h:?}: {answer}"),
+                Hit::ReturnOther => assert_eq!(s, StatusCode::BAD_REQUEST, "{h:?}"),
+                _ => assert_eq!(
+                    answer, url,
+                    "case {case} {early:?}: {h:?} leads back to the page"
+                ),
+            }
+            assert_eq!(status_of(&app, &pre).await, "Initiated", "{early:?}");
+        }
+        let (landing, status) = match case % 3 {
+            0 => (app.pay_on_checkout(&url, VISA).await, "Succeeded"),
+            1 => {
+                app.sim.sim.force_next_result("800.100.151");
+                (app.pay_on_checkout(&url, VISA).await, "Failed")
+            }
+            _ => (hit(&app, &url, &checkout, Hit::Abort).await.1, "Cancelled"),
+        };
+        assert_eq!(status_of(&app, &pre).await, status);
+        for h in &late {
+            let (s, answer) = hit(&app, &url, &checkout, *h).await;
+            match h {
+                Hit::Page => {
+                    assert_eq!(s, StatusCode::OK);
+                    assert!(
+                        answer.contains(&format!("href=\"{landing}\"")),
+                        "{h:?}: {answer}"
+                    );
+                }
+                _ => assert_eq!(answer, landing, "case {case} {late:?}: {h:?}"),
+            }
+        }
+        assert_eq!(status_of(&app, &pre).await, status, "{late:?}");
+    }
+    app.drain_outbox(60).await;
+    let hooks = app.webhooks();
+    assert_eq!(hooks.len(), 9, "one webhook per preauth: {hooks:?}");
 }
