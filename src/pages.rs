@@ -37,6 +37,7 @@ impl Lang {
         }
     }
 
+    /// The phrases of this language.
     pub fn texts(self) -> &'static Texts {
         match self {
             Self::En => &EN,
@@ -185,15 +186,21 @@ pub struct WidgetEmbed {
 #[derive(Template)]
 #[template(path = "checkout.html")]
 pub struct PaymentPage<'a> {
+    /// `<html lang>`: `en` or `de`.
     pub lang: &'static str,
     pub t: &'static Texts,
+    /// The shop's display name.
     pub shop: &'a str,
+    /// The amount as [`format_amount`] writes it.
     pub amount: String,
     /// A zero-amount preauth: the card is saved, nothing is charged.
     pub registration: bool,
+    /// Billwerk's reference text of the transaction, shown as "what is being paid for".
     pub reference: Option<&'a str>,
+    /// Trusted markup from the PSP adapter ([`WidgetEmbed`]), inserted unescaped.
     pub widget_head: &'a str,
     pub widget_body: &'a str,
+    /// Our abort URL (the cancel link).
     pub abort_url: &'a str,
 }
 
@@ -201,11 +208,13 @@ pub struct PaymentPage<'a> {
 #[derive(Template)]
 #[template(path = "notice.html")]
 pub struct NoticePage<'a> {
+    /// `<html lang>`: `en` or `de`.
     pub lang: &'static str,
     pub t: &'static Texts,
     pub shop: Option<&'a str>,
     pub title: &'a str,
     pub text: &'a str,
+    /// An http(s) URL back to the shop; without one the page says the window can be closed.
     pub back_url: Option<&'a str>,
     pub back_label: &'a str,
 }
@@ -213,11 +222,17 @@ pub struct NoticePage<'a> {
 /// Why the shopper sees a notice instead of the payment form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
+    /// The checkout lapsed (30 minutes at OPPWA) before the shopper paid.
     Expired,
+    /// Paid (or waiting for the PSP's final word).
     Completed,
+    /// Declined, or ended in an error.
     Failed,
+    /// The shopper (or the PSP) cancelled it.
     Cancelled,
+    /// No checkout has this token (or the return named another checkout).
     Unknown,
+    /// The form cannot be shown (settings unusable, internal error).
     Unavailable,
 }
 
@@ -226,7 +241,9 @@ pub enum NoticeKind {
 pub struct Notice {
     pub kind: NoticeKind,
     pub lang: Lang,
+    /// The shop's display name, when the link is known.
     pub shop: Option<String>,
+    /// Billwerk's URL back to the shop, when it gave one (only http(s) is shown).
     pub back_url: Option<String>,
 }
 

@@ -36,9 +36,9 @@ async fn by_token(app: &App, token: &str) -> Result<(Merchant, TransactionRecord
 }
 
 /// The name shoppers see: the merchant's `ShopName` setting, else the merchant's name.
-fn shop_name(m: &Merchant, settings: &PspSettings) -> String {
+fn shop_name(m: &Merchant, settings: Option<&PspSettings>) -> String {
     settings
-        .get(SHOP_NAME_SETTING)
+        .and_then(|s| s.get(SHOP_NAME_SETTING))
         .map(str::trim)
         .unwrap_or(&m.record.name)
         .to_string()
@@ -48,8 +48,9 @@ fn shop_name(m: &Merchant, settings: &PspSettings) -> String {
 pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
     let (m, tx) = by_token(app, token).await?;
     let lang = Lang::from_tag(tx.language.as_deref());
-    let settings = app.settings(&m).await?;
-    let shop = shop_name(&m, &settings);
+    // Without usable settings the shopper still gets a page in their language with a way back.
+    let settings = app.settings(&m).await.ok();
+    let shop = shop_name(&m, settings.as_ref());
     let (Some(checkout_id), TxStatus::Initiated) = (tx.checkout_id.clone(), tx.status) else {
         return Ok(BrowserReply::Notice(settled_notice(&tx, lang, shop)));
     };
@@ -57,6 +58,9 @@ pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
     if tx.expires_at.is_some_and(|e| e <= app.now()) {
         return Ok(notice(NoticeKind::Expired, lang, shop, back));
     }
+    let Some(settings) = settings else {
+        return Ok(notice(NoticeKind::Unavailable, lang, shop, back));
+    };
     let currency = Currency::parse(&tx.currency).ok_or_else(ApiError::internal)?;
     let amount =
         Money::new(tx.requested_amount, currency, true).map_err(|_| ApiError::internal())?;
