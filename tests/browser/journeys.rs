@@ -329,3 +329,21 @@ async fn phone_viewport() {
     j.b.click_away("#acs-authenticate").await;
     j.ends("success", "Succeeded", Some(CHALLENGE)).await;
 }
+
+/// The accessibility check has teeth: a page with an unlabeled field, no `lang` and grey on
+/// grey text fails it.
+#[tokio::test]
+#[ignore = "needs headless Chromium; run with --ignored"]
+async fn accessibility_check_finds_what_is_wrong() {
+    let b = Browser::start("axe-self-check", Screen::Desktop).await;
+    b.goto(
+        "data:text/html,<!DOCTYPE html><html><head><title>t</title></head><body>\
+         <p style='color:%23bbb;background:%23ccc'>low contrast</p><input name=x></body></html>",
+    )
+    .await;
+    let v = b.axe_violations("a broken page").await;
+    for rule in ["html-has-lang", "label", "color-contrast"] {
+        assert!(v.iter().any(|l| l.starts_with(rule)), "{rule} in {v:#?}");
+    }
+    b.close().await;
+}
