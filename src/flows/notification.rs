@@ -71,7 +71,7 @@ enum Plan {
     },
     /// Kept until the transaction can take it, with the PSP-neutral event as JSON (filled in
     /// by `payment`).
-    Park(TransactionRecord, String, Option<String>),
+    Park(Option<TransactionRecord>, String, Option<String>),
 }
 
 impl Plan {
@@ -156,7 +156,7 @@ impl Plan {
     fn tx_id(&self) -> Option<String> {
         match self {
             Plan::Apply(b, _) => Some(b.0.id.clone()),
-            Plan::Park(tx, _, _) => Some(tx.id.clone()),
+            Plan::Park(tx, _, _) => tx.as_ref().map(|t| t.id.clone()),
             Plan::Record { tx, .. } => tx.as_ref().map(|t| t.id.clone()),
         }
     }
@@ -427,6 +427,18 @@ async fn locate(
 /// The plan for a payment event, matched exhaustively on what it is to which transaction.
 async fn payment(app: &App, m: &Merchant, ev: &PaymentEvent) -> Result<Plan, Refused> {
     let Some((tx, relation)) = locate(app, m, ev).await? else {
+        if ev.referenced_id.is_some() && is_money_event(&ev.kind) {
+            // It refers to a PSP transaction we do not know yet, e.g. one whose answer was lost
+            // and that the reconciler is still looking for: keep it until it is known.
+            return finish_park(
+                Plan::Park(
+                    None,
+                    "refers to a transaction not known yet: parked".into(),
+                    None,
+                ),
+                ev,
+            );
+        }
         // Our transactions exist before the PSP hears of them: an event for none of them is
         // not ours to apply, and a copy of it is a duplicate.
         return Ok(Plan::Record {
@@ -467,6 +479,22 @@ async fn payment(app: &App, m: &Merchant, ev: &PaymentEvent) -> Result<Plan, Ref
             verify(app, m, tx, &why).await?
         }
     };
+    finish_park(plan, ev)
+}
+
+/// Events that move a payment's money rather than decide a transaction's own outcome.
+fn is_money_event(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Reversal
+            | EventKind::Refund
+            | EventKind::Chargeback
+            | EventKind::ChargebackReversal
+    )
+}
+
+/// A parked plan carries the PSP-neutral event it keeps.
+fn finish_park(plan: Plan, ev: &PaymentEvent) -> Result<Plan, Refused> {
     match plan {
         Plan::Park(tx, label, None) => {
             let json = serde_json::to_string(ev).map_err(|e| {
@@ -586,7 +614,7 @@ async fn money_event(
     match tx.status {
         TxStatus::Initiated | TxStatus::Pending => {
             return Ok(Plan::Park(
-                tx,
+                Some(tx),
                 format!("{what} parked until the payment settles"),
                 None,
             ));
@@ -639,7 +667,7 @@ async fn money_event(
             t.reversed += amount;
             if t.reversed > t.charged_back {
                 return Ok(Plan::Park(
-                    tx,
+                    Some(tx),
                     "chargeback reversal parked until its chargeback arrives".into(),
                     None,
                 ));
@@ -805,6 +833,9 @@ pub async fn release_parked(app: &App, tx: &TransactionRecord) {
     }
 }
 
+/// How long an event that refers to no known transaction is kept.
+const ORPHAN_DAYS: i64 = 7;
+
 /// Re-plans one parked event; `Ok(true)` when it was resolved (applied or recorded).
 pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused> {
     let m = app
@@ -822,9 +853,20 @@ pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused>
         }
     };
     for _ in 0..8 {
-        let plan = payment(app, &m, &ev).await?;
-        if let Plan::Park(..) = plan {
-            return Ok(false);
+        let mut plan = payment(app, &m, &ev).await?;
+        if let Plan::Park(tx, ..) = &plan {
+            // Still waiting. An event that never matched any transaction of ours is given up
+            // after a week: it was not ours.
+            let stale = app.now().0 - p.received_at.0 > ORPHAN_DAYS * 86_400 * 10_000_000;
+            if tx.is_some() || p.transaction_id.is_some() || !stale {
+                return Ok(false);
+            }
+            plan = Plan::Record {
+                tx: None,
+                label: "unknown transaction".into(),
+                verified: true,
+                contradiction: false,
+            };
         }
         let change = plan.change(app);
         let result = plan.result();

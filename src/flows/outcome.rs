@@ -88,6 +88,10 @@ pub fn effect(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Effect {
     if transition.is_none() {
         return Effect::Update(Box::new(u));
     }
+    // A refund that moves changes what its payment shows (refunded, refundable).
+    if tx.kind == TxKind::Refund {
+        u.touch_parent = tx.parent_id.clone();
+    }
     match &r.outcome {
         Outcome::Declined(d) => {
             u.error = Some(Some(TxError {
@@ -146,10 +150,7 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
                 .into(),
             ),
         }),
-        TxKind::Refund => {
-            u.booking_date = Some(date);
-            u.touch_parent = tx.parent_id.clone();
-        }
+        TxKind::Refund => u.booking_date = Some(date),
     }
 }
 

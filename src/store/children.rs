@@ -39,6 +39,11 @@ impl SqlStore {
         }
         if let Some(parent) = &u.touch_parent {
             touch_parent(conn, &tx.merchant_id, parent, at).await?;
+            if u.notify.is_some() {
+                // Billwerk hears of the payment too: its refunded and refundable amounts moved.
+                let p = super::money::read(conn, &tx.merchant_id, parent).await?;
+                enqueue(conn, &p, p.kind.webhook_type(), None, at).await?;
+            }
         }
         if let Some(kind) = u.notify {
             let agreement_id = match kind {

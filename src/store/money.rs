@@ -53,7 +53,7 @@ pub fn payment_violation(requested: Decimal, t: &PaymentTotals) -> Option<String
     })
 }
 
-async fn read(
+pub(super) async fn read(
     conn: &mut AnyConnection,
     merchant_id: &str,
     id: &str,

@@ -37,8 +37,9 @@ pub struct NotificationRecord {
 pub struct ParkedEvent {
     pub id: i64,
     pub merchant_id: String,
-    /// Our id of the transaction the event waits for.
-    pub transaction_id: String,
+    /// Our id of the transaction the event waits for; `None` while the PSP transaction it
+    /// refers to is not known to be ours yet (e.g. its answer was lost).
+    pub transaction_id: Option<String>,
     pub dedupe_key: String,
     /// The PSP-neutral event as JSON.
     pub event: String,
@@ -117,7 +118,7 @@ fn parked(row: &sqlx::any::AnyRow) -> StoreResult<ParkedEvent> {
     Ok(ParkedEvent {
         id: row.try_get("id")?,
         merchant_id: text("merchant_id")?,
-        transaction_id: text("transaction_id")?,
+        transaction_id: row.try_get("transaction_id")?,
         dedupe_key: text("dedupe_key")?,
         event: text("event_data")?,
         received_at: Ticks(row.try_get("received_at")?),

@@ -10,6 +10,7 @@ mod crash;
 mod errors_validation;
 mod idempotency;
 mod integrity;
+mod model;
 mod notifications;
 mod psp_outcomes;
 mod reconcile;

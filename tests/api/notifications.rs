@@ -371,8 +371,14 @@ async fn pending_refund_confirmed_by_notification_updates_the_payment() {
     assert_eq!(after["refundableAmount"], json!(25));
     assert!(after["lastUpdated"].as_str() > before["lastUpdated"].as_str());
     app.drain_outbox(10).await;
+    let mut hooks = app.webhooks();
+    hooks.sort_by_key(|h| h["Type"].as_i64());
     assert_eq!(
-        app.webhooks(),
-        vec![json!({"TransactionId": refund, "AgreementId": null, "Type": 3})]
+        hooks,
+        vec![
+            json!({"TransactionId": pay, "AgreementId": null, "Type": 2}),
+            json!({"TransactionId": refund, "AgreementId": null, "Type": 3})
+        ],
+        "the refund, and its payment whose refunded amount moved"
     );
 }

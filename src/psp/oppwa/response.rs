@@ -247,8 +247,16 @@ pub fn mask_iban(iban: &str) -> String {
 
 /// The newest payment of a query answer, by `timestamp` (later list position breaks ties).
 pub fn newest_payment(resp: &OppwaResponse) -> Option<&OppwaResponse> {
+    // Chargebacks and their reversals carry the original's merchantTransactionId: they are
+    // events about our transaction, never the transaction itself.
     resp.payments
         .iter()
+        .filter(|p| {
+            !matches!(
+                p.payment_type.as_deref().map(event_kind),
+                Some(EventKind::Chargeback | EventKind::ChargebackReversal)
+            )
+        })
         .enumerate()
         .max_by_key(|(i, p)| (p.timestamp.as_deref().and_then(parse_timestamp), *i))
         .map(|(_, p)| p)

@@ -206,3 +206,24 @@ fn safe_ids() {
     assert!(!is_safe_id(""));
     assert!(!is_safe_id(".."));
 }
+
+#[test]
+fn amounts_use_the_psp_format_for_every_exponent() {
+    let m = |a: &str, c: &str| {
+        Money::new(
+            Decimal::from_str(a).expect("decimal"),
+            Currency::parse(c).expect("currency"),
+            true,
+        )
+        .expect("money")
+    };
+    assert_eq!(amount(&m("10.5", "KWD")).as_deref(), Ok("10.50"));
+    assert_eq!(amount(&m("10.500", "KWD")).as_deref(), Ok("10.50"));
+    assert_eq!(amount(&m("0", "KWD")).as_deref(), Ok("0.00"));
+    assert_eq!(amount(&m("1200", "JPY")).as_deref(), Ok("1200.00"));
+    assert_eq!(amount(&m("92", "EUR")).as_deref(), Ok("92.00"));
+    assert!(
+        amount(&m("10.505", "KWD")).is_err(),
+        "a third decimal cannot be sent"
+    );
+}
