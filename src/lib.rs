@@ -12,6 +12,7 @@ pub mod flows;
 pub mod html;
 pub mod http;
 pub mod outbox;
+pub mod pages;
 pub mod psp;
 pub mod sim;
 pub mod startup;

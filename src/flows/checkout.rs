@@ -6,19 +6,22 @@ use super::{App, Merchant, outcome};
 use crate::contract::ApiError;
 use crate::domain::state::Trigger;
 use crate::domain::{Currency, Money, PaymentErrorCode, TxError, TxKind, TxStatus, WebhookType};
-use crate::psp::CheckoutPage;
+use crate::pages::{self, Lang, Notice, NoticeKind, PaymentPage};
+use crate::psp::{CheckoutPage, Outcome, PspSettings, SHOP_NAME_SETTING};
 use crate::store::TransactionRecord;
 
 /// What the browser gets next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrowserReply {
-    Html(String),
-    Redirect(String),
-    /// A plain page for the shopper when Billwerk gave no return URL (or the link is stale).
-    Message {
-        title: String,
-        text: String,
+    /// The payment page and the `Content-Security-Policy` it must be served with.
+    Payment {
+        html: String,
+        csp: String,
     },
+    Redirect(String),
+    /// A page for the shopper instead of the form (stale link, finished payment), with a way
+    /// back to the shop when Billwerk gave one.
+    Notice(Notice),
 }
 
 async fn by_token(app: &App, token: &str) -> Result<(Merchant, TransactionRecord), ApiError> {
@@ -32,49 +35,138 @@ async fn by_token(app: &App, token: &str) -> Result<(Merchant, TransactionRecord
     Ok((m, tx))
 }
 
+/// The name shoppers see: the merchant's `ShopName` setting, else the merchant's name.
+fn shop_name(m: &Merchant, settings: Option<&PspSettings>) -> String {
+    settings
+        .and_then(|s| s.get(SHOP_NAME_SETTING))
+        .map(str::trim)
+        .unwrap_or(&m.record.name)
+        .to_string()
+}
+
 /// `GET /checkout/{token}`.
 pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
     let (m, tx) = by_token(app, token).await?;
+    let lang = Lang::from_tag(tx.language.as_deref());
+    // Without usable settings the shopper still gets a page in their language with a way back.
+    let settings = app.settings(&m).await.ok();
+    let shop = shop_name(&m, settings.as_ref());
     let (Some(checkout_id), TxStatus::Initiated) = (tx.checkout_id.clone(), tx.status) else {
-        return Ok(finish(&tx));
+        return Ok(BrowserReply::Notice(settled_notice(&tx, lang, shop)));
     };
+    let back = tx.abort_url.clone().or_else(|| tx.error_url.clone());
     if tx.expires_at.is_some_and(|e| e <= app.now()) {
-        return Ok(BrowserReply::Message {
-            title: "Payment link expired".into(),
-            text: "This payment page has expired. Please start again.".into(),
-        });
+        return Ok(notice(NoticeKind::Expired, lang, shop, back));
     }
-    let settings = app.settings(&m).await?;
+    let Some(settings) = settings else {
+        return Ok(notice(NoticeKind::Unavailable, lang, shop, back));
+    };
     let currency = Currency::parse(&tx.currency).ok_or_else(ApiError::internal)?;
     let amount =
         Money::new(tx.requested_amount, currency, true).map_err(|_| ApiError::internal())?;
     let base = format!("{}/checkout/{token}", app.public_base_url);
-    let html = m.provider.checkout_page(
+    let nonce = pages::new_nonce();
+    let widget = m.provider.checkout_widget(
         &settings,
         &CheckoutPage {
             checkout_id,
             integrity: tx.checkout_integrity.clone(),
             return_url: format!("{base}/return"),
-            abort_url: format!("{base}/abort"),
-            amount,
-            language: tx.language.clone(),
+            language: lang.code().into(),
+            nonce: nonce.clone(),
         },
     );
-    Ok(BrowserReply::Html(html))
+    let Some(widget) = widget else {
+        return Ok(notice(NoticeKind::Unavailable, lang, shop, back));
+    };
+    let abort_url = format!("{base}/abort");
+    let html = pages::render_payment(&PaymentPage {
+        lang: lang.code(),
+        t: lang.texts(),
+        shop: &shop,
+        amount: pages::format_amount(&amount, lang),
+        registration: amount.amount.is_zero(),
+        reference: tx.reference_text.as_deref(),
+        widget_head: &widget.head,
+        widget_body: &widget.body,
+        abort_url: &abort_url,
+    });
+    Ok(BrowserReply::Payment {
+        html,
+        csp: pages::payment_csp(&nonce, &widget.origin),
+    })
 }
 
-/// `GET /checkout/{token}/return?id=…`: the PSP sends the shopper back here.
+fn notice(kind: NoticeKind, lang: Lang, shop: String, back_url: Option<String>) -> BrowserReply {
+    BrowserReply::Notice(Notice {
+        kind,
+        lang,
+        shop: Some(shop),
+        back_url,
+    })
+}
+
+/// The page for a link whose preauth already has an outcome.
+fn settled_notice(tx: &TransactionRecord, lang: Lang, shop: String) -> Notice {
+    let (kind, back_url) = match tx.status {
+        TxStatus::Succeeded | TxStatus::Pending => (NoticeKind::Completed, tx.success_url.clone()),
+        // No checkout behind it (it could not be opened): nothing to pay here.
+        TxStatus::Initiated => (
+            NoticeKind::Unavailable,
+            tx.abort_url.clone().or_else(|| tx.error_url.clone()),
+        ),
+        TxStatus::Cancelled => (
+            NoticeKind::Cancelled,
+            tx.abort_url.clone().or_else(|| tx.error_url.clone()),
+        ),
+        TxStatus::Expired => (NoticeKind::Expired, tx.error_url.clone()),
+        TxStatus::Failed => (NoticeKind::Failed, tx.error_url.clone()),
+    };
+    Notice {
+        kind,
+        lang,
+        shop: Some(shop),
+        back_url,
+    }
+}
+
+/// `GET|POST /checkout/{token}/return?id=…`: the PSP sends the shopper back here.
+///
+/// Only a completed checkout moves the preauth: a hit without `id`, or before the shopper paid
+/// (a link prefetcher, the PSP calling the result URL server to server), leaves it `Initiated`
+/// and sends the browser back to the payment page. Once the preauth has an outcome, every hit
+/// (a reload, a replay, any `id`) gets the same answer without asking the PSP again.
 pub async fn returned(
     app: &App,
     token: &str,
     checkout_id: Option<&str>,
 ) -> Result<BrowserReply, ApiError> {
     let (m, tx) = by_token(app, token).await?;
-    if checkout_id.is_some_and(|id| Some(id) != tx.checkout_id.as_deref()) {
+    if !matches!(tx.status, TxStatus::Initiated | TxStatus::Pending) {
+        return Ok(finish(&tx));
+    }
+    let Some(id) = checkout_id.map(str::trim).filter(|id| !id.is_empty()) else {
+        return Ok(back_to_page(app, token, &tx));
+    };
+    if Some(id) != tx.checkout_id.as_deref() {
         return Err(ApiError::invalid("id", "does not belong to this checkout"));
     }
     let tx = complete(app, &m, tx, true).await?;
-    Ok(finish(&tx))
+    Ok(match tx.status {
+        TxStatus::Initiated => back_to_page(app, token, &tx),
+        _ => finish(&tx),
+    })
+}
+
+/// The shopper has not paid yet: to the payment page (a `Pending` preauth waits for its
+/// result, so the shopper sees the success page Billwerk shows for pending payments).
+fn back_to_page(app: &App, token: &str, tx: &TransactionRecord) -> BrowserReply {
+    match tx.status {
+        TxStatus::Initiated => {
+            BrowserReply::Redirect(format!("{}/checkout/{token}", app.public_base_url))
+        }
+        _ => finish(tx),
+    }
 }
 
 /// `GET /checkout/{token}/abort`: the shopper gave up on our page.
@@ -128,12 +220,21 @@ pub async fn complete(
         .provider
         .complete_checkout(&settings, &checkout_id, &tx.billwerk_id)
         .await;
+    // An open checkout (pending, no payment behind it) is not a result: the shopper has yet
+    // to pay, so the preauth stays Initiated and its page keeps working.
+    if tx.status == TxStatus::Initiated
+        && matches!(r.outcome, Outcome::Pending)
+        && r.psp_transaction_id.is_none()
+    {
+        return Ok(tx);
+    }
     let now = app.now();
     app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, notify)))
         .await
 }
 
-/// Where the shopper goes once the preauth has a state.
+/// Where the shopper goes once the preauth has a state: Billwerk's URL for it, or (when
+/// Billwerk gave none) a page saying how it ended.
 fn finish(tx: &TransactionRecord) -> BrowserReply {
     let url = match tx.status {
         TxStatus::Succeeded | TxStatus::Pending => tx.success_url.clone(),
@@ -143,9 +244,11 @@ fn finish(tx: &TransactionRecord) -> BrowserReply {
     };
     match url {
         Some(u) => BrowserReply::Redirect(u),
-        None => BrowserReply::Message {
-            title: format!("Payment {}", tx.status.name().to_lowercase()),
-            text: "You can close this window.".into(),
-        },
+        None => {
+            let lang = Lang::from_tag(tx.language.as_deref());
+            let mut n = settled_notice(tx, lang, String::new());
+            n.shop = None;
+            BrowserReply::Notice(n)
+        }
     }
 }

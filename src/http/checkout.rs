@@ -1,14 +1,15 @@
 //! Browser-facing pages of the hosted checkout (no bearer token; the URL token is the key).
+//! Every answer is uncacheable, sends no referrer, and may not be framed.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::contract::ApiError;
 use crate::flows::App;
 use crate::flows::checkout::{self, BrowserReply};
-use crate::html::escape;
+use crate::pages::{Lang, NOTICE_CSP, Notice, NoticeKind};
 
 #[derive(Debug, Deserialize)]
 pub struct ReturnQuery {
@@ -16,24 +17,42 @@ pub struct ReturnQuery {
 }
 
 fn reply(r: Result<BrowserReply, ApiError>) -> Response {
-    let mut res = match r {
-        Ok(BrowserReply::Html(html)) => Html(html).into_response(),
-        Ok(BrowserReply::Redirect(url)) => Redirect::to(&url).into_response(),
-        Ok(BrowserReply::Message { title, text }) => {
-            Html(message_page(&title, &text)).into_response()
+    let (mut res, csp) = match r {
+        Ok(BrowserReply::Payment { html, csp }) => (Html(html).into_response(), Some(csp)),
+        Ok(BrowserReply::Redirect(url)) => (Redirect::to(&url).into_response(), None),
+        Ok(BrowserReply::Notice(n)) => (Html(n.render()).into_response(), None),
+        Err(e) => {
+            let kind = if e.http.is_server_error() {
+                NoticeKind::Unavailable
+            } else {
+                NoticeKind::Unknown
+            };
+            let n = Notice {
+                kind,
+                lang: Lang::En,
+                shop: None,
+                back_url: None,
+            };
+            let status = if e.http == StatusCode::NOT_FOUND || e.http.is_server_error() {
+                e.http
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            ((status, Html(n.render())).into_response(), None)
         }
-        Err(e) => (
-            e.http,
-            Html(message_page(
-                "Payment page unavailable",
-                &e.body.error_message,
-            )),
-        )
-            .into_response(),
     };
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(
+    let h = res.headers_mut();
+    let csp = csp
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+        .unwrap_or(HeaderValue::from_static(NOTICE_CSP));
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
@@ -54,13 +73,4 @@ pub async fn returned(
 
 pub async fn abort(State(app): State<App>, Path(token): Path<String>) -> Response {
     reply(checkout::abort(&app, &token).await)
-}
-
-fn message_page(title: &str, text: &str) -> String {
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
-         <body style=\"font-family:sans-serif;max-width:32em;margin:4em auto\"><h1>{t}</h1><p>{x}</p></body></html>",
-        t = escape(title),
-        x = escape(text)
-    )
 }

@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::domain::{Bearer, Money, PaymentErrorCode, Ticks, TxStatus};
+pub use crate::pages::WidgetEmbed;
 
 /// The decrypted PSP settings of one merchant, keyed by `keyName`. Debug never prints values.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -44,6 +45,12 @@ pub struct SettingField {
     pub predefined_values: &'static [(&'static str, &'static str)],
     pub placeholder: Option<&'static str>,
 }
+
+/// The optional merchant setting with the shop name shown to shoppers on the payment page (at
+/// most [`SHOP_NAME_MAX_CHARS`] characters; the merchant's name when unset).
+pub const SHOP_NAME_SETTING: &str = "ShopName";
+/// Longest accepted [`SHOP_NAME_SETTING`], in characters.
+pub const SHOP_NAME_MAX_CHARS: usize = 80;
 
 /// What an adapter supports; feeds `GET /api/IntegrationInfo`.
 #[derive(Debug, Clone, Copy)]
@@ -170,10 +177,10 @@ pub struct CheckoutPage {
     pub integrity: Option<String>,
     /// Our return URL (the form's action).
     pub return_url: String,
-    /// Our abort URL (a plain link on the page).
-    pub abort_url: String,
-    pub amount: Money,
-    pub language: Option<String>,
+    /// The shopper's language (`en`, `de`) for the widget.
+    pub language: String,
+    /// This response's script nonce; every script the widget puts on the page carries it.
+    pub nonce: String,
 }
 
 /// The outcome of an initial preauth request.
@@ -367,8 +374,9 @@ pub trait PaymentProvider: Send + Sync + fmt::Debug {
 
     /// Starts an initial preauth: a hosted checkout for cards, a registration for SEPA.
     async fn start_preauth(&self, settings: &PspSettings, req: &InitialPreauth) -> PreauthStart;
-    /// The HTML of our page that hosts the PSP's payment form.
-    fn checkout_page(&self, settings: &PspSettings, page: &CheckoutPage) -> String;
+    /// The PSP's payment form for our page (scripts, form, origin); `None` when the settings
+    /// cannot be used.
+    fn checkout_widget(&self, settings: &PspSettings, page: &CheckoutPage) -> Option<WidgetEmbed>;
     /// Reads the result of a completed (or abandoned) checkout. When the PSP no longer knows
     /// the checkout session, looks the payment up by `merchant_tx_id`; no payment at all means
     /// the checkout lapsed (declined with status `Expired`).

@@ -153,7 +153,8 @@ async fn integration_info_declares_card_and_debit() {
             "EntityId",
             "MitEntityId",
             "WebhookSecret",
-            "Environment"
+            "Environment",
+            "ShopName"
         ]
     );
     let env = &i["merchantSettings"][4];

@@ -4,6 +4,7 @@ mod harness;
 
 mod auth_tenancy;
 mod card_flow;
+mod checkout_page;
 mod cli;
 mod contract_shapes;
 mod crash;

@@ -33,7 +33,7 @@ use crate::domain::PaymentErrorCode;
 use crate::psp::{
     Capabilities, CheckoutPage, FollowUp, InboundNotification, InitialMethod, InitialPreauth,
     MethodValidity, NotificationError, PaymentProvider, PreauthStart, PspError, PspNotification,
-    PspResult, PspSettings, SettingField, SettingsError, StoredCharge,
+    PspResult, PspSettings, SettingField, SettingsError, StoredCharge, WidgetEmbed,
 };
 
 /// Deployment-level configuration; never taken from merchant settings.
@@ -168,11 +168,9 @@ impl PaymentProvider for Oppwa {
         }
     }
 
-    fn checkout_page(&self, settings: &PspSettings, page: &CheckoutPage) -> String {
-        match OppwaSettings::parse(settings) {
-            Ok(s) => page::render(self.base_url(s.environment), &self.config.brands, page),
-            Err(_) => page::unavailable(),
-        }
+    fn checkout_widget(&self, settings: &PspSettings, page: &CheckoutPage) -> Option<WidgetEmbed> {
+        let s = OppwaSettings::parse(settings).ok()?;
+        page::render(self.base_url(s.environment), &self.config.brands, page)
     }
 
     async fn complete_checkout(

@@ -1,119 +1,134 @@
-//! Our page hosting the COPYandPAY widget (spec §3.2). Every interpolated value is escaped.
+//! The COPYandPAY widget on our payment page (spec §3.2): the options and script tags (with
+//! the page's nonce and the checkout's integrity hash) and the form the widget fills.
 
-use crate::html::escape;
-use crate::psp::CheckoutPage;
+use askama::Template;
 
-/// A language tag safe to place inside a script literal (`de`, `en-GB`).
-fn locale(language: Option<&str>) -> Option<&str> {
-    language.map(str::trim).filter(|l| {
-        (2..=8).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')
-    })
+use crate::psp::{CheckoutPage, WidgetEmbed};
+
+#[derive(Template)]
+#[template(path = "oppwa_widget_head.html")]
+struct Head<'a> {
+    nonce: &'a str,
+    /// `wpwlOptions` as a JSON object literal (safe inside a script element: no `<`).
+    options: String,
+    src: String,
+    integrity: Option<&'a str>,
 }
 
-/// The full HTML page; `base_url` is the OPPWA host of the merchant's environment.
-pub fn render(base_url: &str, brands: &str, page: &CheckoutPage) -> String {
-    let lang = locale(page.language.as_deref());
-    let widget = format!(
-        "{}/v1/paymentWidgets.js?checkoutId={}",
-        base_url.trim_end_matches('/'),
-        page.checkout_id
-    );
-    let sri = page
-        .integrity
-        .as_deref()
-        .filter(|i| !i.trim().is_empty())
-        .map(|i| {
-            format!(
-                " integrity=\"{}\" crossorigin=\"anonymous\"",
-                escape(i.trim())
-            )
-        })
-        .unwrap_or_default();
-    let options = lang
-        .map(|l| format!("<script>var wpwlOptions = {{ locale: \"{l}\" }};</script>\n"))
-        .unwrap_or_default();
-    format!(
-        r#"<!DOCTYPE html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Payment</title>
-<style>body{{font-family:sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}.amount{{font-size:1.4rem}}</style>
-{options}<script src="{widget}"{sri}></script>
-</head>
-<body>
-<h1>Payment</h1>
-<p class="amount">{amount} {currency}</p>
-<form action="{action}" class="paymentWidgets" data-brands="{brands}"></form>
-<p><a href="{abort}">Cancel payment</a></p>
-</body>
-</html>
-"#,
-        lang = escape(lang.unwrap_or("en")),
-        widget = escape(&widget),
-        amount = escape(&page.amount.fixed()),
-        currency = escape(page.amount.currency.code()),
-        action = escape(&page.return_url),
-        brands = escape(brands),
-        abort = escape(&page.abort_url),
-    )
+#[derive(Template)]
+#[template(path = "oppwa_widget_body.html")]
+struct Body<'a> {
+    action: &'a str,
+    brands: &'a str,
 }
 
-/// Shown instead of the widget when the merchant's settings cannot be used.
-pub fn unavailable() -> String {
-    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Payment</title>\
-     </head><body><p>The payment form is not available. Please try again later.</p>\
-     </body></html>\n"
+/// A language tag safe for the widget's `locale` (`de`, `en-GB`); English otherwise.
+fn locale(language: &str) -> &str {
+    let l = language.trim();
+    let ok = (2..=8).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
+    if ok { l } else { "en" }
+}
+
+/// `scheme://host[:port]` of `base_url`, for the page's security policy.
+fn origin(base_url: &str) -> Option<String> {
+    let u = url::Url::parse(base_url).ok()?;
+    let o = u.origin();
+    o.is_tuple().then(|| o.ascii_serialization())
+}
+
+/// The widget for one checkout; `base_url` is the OPPWA host of the merchant's environment.
+pub fn render(base_url: &str, brands: &str, page: &CheckoutPage) -> Option<WidgetEmbed> {
+    let mut src = url::Url::parse(base_url)
+        .ok()?
+        .join("/v1/paymentWidgets.js")
+        .ok()?;
+    src.query_pairs_mut()
+        .append_pair("checkoutId", &page.checkout_id);
+    let options = serde_json::json!({ "locale": locale(&page.language) })
         .to_string()
+        .replace('<', "\\u003c");
+    let head = Head {
+        nonce: &page.nonce,
+        options,
+        src: src.to_string(),
+        integrity: page
+            .integrity
+            .as_deref()
+            .map(str::trim)
+            .filter(|i| !i.is_empty()),
+    }
+    .render()
+    .ok()?;
+    let body = Body {
+        action: &page.return_url,
+        brands,
+    }
+    .render()
+    .ok()?;
+    Some(WidgetEmbed {
+        head,
+        body,
+        origin: origin(base_url)?,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::psp::oppwa::transformers::tests::eur;
 
     fn page(integrity: Option<&str>) -> CheckoutPage {
         CheckoutPage {
             checkout_id: "FB76D9A1B7D1CAC70A03923F903F74FB.uat01-vm-tx03".into(),
             integrity: integrity.map(String::from),
             return_url: "https://i.example/return?tx=1&x=\"><script>".into(),
-            abort_url: "https://i.example/abort?tx=1".into(),
-            amount: eur("92"),
-            language: Some("de".into()),
+            language: "de".into(),
+            nonce: "bm9uY2U=".into(),
         }
     }
 
     #[test]
-    fn renders_widget_form_and_cancel_link() {
-        let html = render(
+    fn renders_widget_script_options_and_form() {
+        let w = render(
             "https://eu-test.oppwa.com/",
             "VISA MASTER",
             &page(Some("sha384-abc")),
-        );
-        assert!(html.starts_with("<!DOCTYPE html>"));
-        assert!(html.contains(
-            "<script src=\"https://eu-test.oppwa.com/v1/paymentWidgets.js?checkoutId=\
+        )
+        .expect("widget");
+        assert_eq!(w.origin, "https://eu-test.oppwa.com");
+        assert!(w.head.contains(
+            "<script nonce=\"bm9uY2U=\" src=\"https://eu-test.oppwa.com/v1/paymentWidgets.js?checkoutId=\
              FB76D9A1B7D1CAC70A03923F903F74FB.uat01-vm-tx03\" integrity=\"sha384-abc\" \
              crossorigin=\"anonymous\"></script>"
+        ), "{}", w.head);
+        assert!(w.head.contains(
+            "<script nonce=\"bm9uY2U=\">var wpwlOptions = {\"locale\":\"de\"};</script>"
         ));
-        assert!(html.contains(
-            "<form action=\"https://i.example/return?tx=1&amp;x=&quot;&gt;&lt;script&gt;\" \
-             class=\"paymentWidgets\" data-brands=\"VISA MASTER\"></form>"
-        ));
-        assert!(html.contains("<a href=\"https://i.example/abort?tx=1\">Cancel payment</a>"));
-        assert!(html.contains("92.00 EUR"));
-        assert!(html.contains("locale: \"de\""));
-        assert!(!html.contains("\"><script>"));
+        assert!(
+            w.body
+                .contains("class=\"paymentWidgets\" data-brands=\"VISA MASTER\"")
+        );
+        assert!(!w.body.contains("\"><script>"), "{}", w.body);
+        assert!(
+            w.body
+                .contains("https://i.example/return?tx=1&#38;x=&#34;&#62;&#60;script&#62;"),
+            "{}",
+            w.body
+        );
     }
 
     #[test]
-    fn no_integrity_attributes_without_integrity() {
+    fn no_integrity_attributes_without_integrity_and_no_script_injection() {
         let mut p = page(None);
-        p.language = Some("\"};alert(1)".into());
-        let html = render("https://eu-test.oppwa.com", "VISA", &p);
-        assert!(!html.contains("integrity="));
-        assert!(!html.contains("crossorigin"));
-        assert!(!html.contains("alert"));
+        p.language = "\"};alert(1)".into();
+        let w = render("https://eu-test.oppwa.com", "VISA", &p).expect("widget");
+        assert!(!w.head.contains("integrity="));
+        assert!(!w.head.contains("crossorigin"));
+        assert!(!w.head.contains("alert"));
+        assert!(w.head.contains("{\"locale\":\"en\"}"));
+    }
+
+    #[test]
+    fn unusable_base_url_gives_no_widget() {
+        assert!(render("not a url", "VISA", &page(None)).is_none());
     }
 }

@@ -3,7 +3,9 @@
 
 use secrecy::SecretString;
 
-use crate::psp::{PspSettings, SettingField, SettingsError};
+use crate::psp::{
+    PspSettings, SHOP_NAME_MAX_CHARS, SHOP_NAME_SETTING, SettingField, SettingsError,
+};
 
 pub const ACCESS_TOKEN: &str = "AccessToken";
 pub const ENTITY_ID: &str = "EntityId";
@@ -52,6 +54,14 @@ pub static SCHEMA: &[SettingField] = &[
         predefined_values: &[("Test", "Test"), ("Live", "Live")],
         placeholder: None,
     },
+    SettingField {
+        key: SHOP_NAME_SETTING,
+        display_name: "Shop name shown on the payment page (optional)",
+        required: false,
+        secret: false,
+        predefined_values: &[],
+        placeholder: Some("up to 80 characters"),
+    },
 ];
 
 /// Which OPPWA host the merchant's credentials belong to.
@@ -94,6 +104,14 @@ impl OppwaSettings {
             "live" => Environment::Live,
             _ => return Err(err(ENVIRONMENT, "must be Test or Live")),
         };
+        if let Some(name) = settings.get(SHOP_NAME_SETTING)
+            && (name.chars().count() > SHOP_NAME_MAX_CHARS || name.chars().any(char::is_control))
+        {
+            return Err(err(
+                SHOP_NAME_SETTING,
+                "must be at most 80 characters without control characters",
+            ));
+        }
         Ok(Self {
             access_token: SecretString::from(access_token),
             entity_id,
@@ -182,6 +200,11 @@ mod tests {
         missing.0.remove(ACCESS_TOKEN);
         assert_eq!(bad_key(&missing).as_deref(), Some(ACCESS_TOKEN));
         assert_eq!(bad_key(&with(ENTITY_ID, "abc")).as_deref(), Some(ENTITY_ID));
+        assert_eq!(
+            bad_key(&with(SHOP_NAME_SETTING, &"x".repeat(81))).as_deref(),
+            Some(SHOP_NAME_SETTING)
+        );
+        assert_eq!(bad_key(&with(SHOP_NAME_SETTING, "Käse & Co.")), None);
         assert_eq!(
             bad_key(&with(ENTITY_ID, &"g".repeat(32))).as_deref(),
             Some(ENTITY_ID)

@@ -16,11 +16,13 @@ use super::payments::{self, NewPayment};
 use super::respond::{
     authorize, envelope, error_with, html, json_response, param_errors, see_other,
 };
+use super::shopper::{Words, detect_brand, message_for, words};
 use super::state::{Checkout, Instrument, State as SimState};
-use super::threeds::page;
-use super::util::{new_checkout_id, result_redirect};
-use super::widget::{CardForm, card_brands, pick_brands, saved_cards, script_for};
+use super::threeds::page_in;
+use super::util::{html_escape, new_checkout_id, result_redirect};
+use super::widget::{CardForm, checkout_amount, pick_brands, saved_cards, script_for};
 use super::{Sim, SimConfig, codes};
+use crate::pages::{Lang, is_web_url};
 
 /// Status reads allowed per checkout within [`RATE_WINDOW_SECS`].
 const RATE_LIMIT: usize = 2;
@@ -154,12 +156,28 @@ pub(crate) async fn submit(
 }
 
 fn pay(st: &mut SimState, cfg: &SimConfig, id: &str, form: &Params) -> Outcome {
+    let lang = Lang::from_tag(form.get("locale"));
+    let w = words(lang);
+    let page_url = form.get("pageUrl").filter(|u| is_web_url(u));
     let gone = || {
+        let back = page_url
+            .map(|u| {
+                format!(
+                    "<p><a id=\"back\" href=\"{}\">{}</a></p>",
+                    html_escape(u),
+                    html_escape(w.back)
+                )
+            })
+            .unwrap_or_default();
         html(
             StatusCode::BAD_REQUEST,
-            page(
-                "Payment",
-                &format!("<p>{}</p>", super::util::html_escape(codes::NO_SESSION)),
+            page_in(
+                lang,
+                w.title,
+                &format!(
+                    "<p role=\"alert\">{}</p>{back}",
+                    html_escape(w.session_gone)
+                ),
             ),
         )
     };
@@ -178,15 +196,20 @@ fn pay(st: &mut SimState, cfg: &SimConfig, id: &str, form: &Params) -> Outcome {
             brands: pick_brands(form.get("brands")),
             saved: saved_cards(st, &co),
             error: Some(msg),
+            lang,
+            amount: checkout_amount(&co, lang),
+            previous: Some(form),
+            page_url,
         };
         html(StatusCode::UNPROCESSABLE_ENTITY, f.page())
     };
     let Some(url) = form.get("shopperResultUrl").map(str::to_string) else {
-        return Err(rerender(st, "shopperResultUrl is missing"));
+        return Err(rerender(st, w.incomplete));
     };
+    let offered = pick_brands(form.get("brands"));
     let (brand, instrument, reg_id) = match chosen_registration(st, &co, form) {
         Some(found) => found,
-        None => read_new_card(form, st.now()).map_err(|m| rerender(st, &m))?,
+        None => read_new_card(form, &offered, st.now(), w).map_err(|m| rerender(st, m))?,
     };
     let cp = &co.params;
     let ptype = cp.get("paymentType").unwrap_or("DB").to_string();
@@ -217,8 +240,9 @@ fn pay(st: &mut SimState, cfg: &SimConfig, id: &str, form: &Params) -> Outcome {
     }
     if awaiting {
         return Ok(see_other(&format!(
-            "{}/v1/threeds/{tx_id}/acs",
-            cfg.public_base_url
+            "{}/v1/threeds/{tx_id}/acs?locale={}",
+            cfg.public_base_url,
+            lang.code()
         )));
     }
     Ok(see_other(&result_redirect(
@@ -246,23 +270,33 @@ fn chosen_registration(
     ))
 }
 
+/// A new card from the form. The brand comes from the number; a brand the shopper picked must
+/// agree with it (as the real widget refuses a mismatch), and must be one the form offered.
+/// Errors are the shopper's message, in their language.
 fn read_new_card(
     form: &Params,
+    offered: &[String],
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(String, Instrument, Option<String>), String> {
+    w: &Words,
+) -> Result<(String, Instrument, Option<String>), &'static str> {
     let mut c = Checks::new(form);
-    let brands = card_brands();
-    let allowed: Vec<&str> = brands.iter().map(String::as_str).collect();
-    let brand = c.one_of("paymentBrand", &allowed, true);
     let card = read_card(&mut c);
     if let Some(e) = c.errors.first() {
-        return Err(format!("Invalid {}: {}", e.name, e.message));
+        return Err(message_for(w, &e.name, &e.message));
     }
-    let (Some(brand), Some(card)) = (brand, card) else {
-        return Err("Invalid card data".into());
-    };
+    let card = card.ok_or(w.bad_number)?;
     if let Some((_, e)) = card_rejection(&card, now) {
-        return Err(format!("Invalid {}: {}", e.name, e.message));
+        return Err(message_for(w, &e.name, &e.message));
+    }
+    let chosen = form.get("paymentBrand");
+    let brand = match (chosen, detect_brand(&card.number)) {
+        (Some(c), Some(d)) if c != d => return Err(w.brand_mismatch),
+        (Some(c), _) => c.to_string(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => return Err(w.brand_unknown),
+    };
+    if !offered.contains(&brand) {
+        return Err(w.brand_refused);
     }
     Ok((brand, Instrument::Card(card), None))
 }

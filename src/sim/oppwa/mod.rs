@@ -23,6 +23,7 @@ mod payments;
 mod persist;
 mod registrations;
 mod respond;
+mod shopper;
 mod state;
 mod threeds;
 mod util;

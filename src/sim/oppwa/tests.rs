@@ -873,7 +873,36 @@ async fn checkout_hosted_form_flow() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
-    assert!(r.text().await.unwrap().contains("Luhn"));
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("The card number is not valid") && !page.contains("card.number:"),
+        "a shopper's message: {page}"
+    );
+    assert!(page.contains("€15.50"), "the amount stays: {page}");
+    assert!(page.contains("value=\"Jane Jones\"") && page.contains("value=\"2034\""));
+    assert!(
+        !page.contains("4200000000000001"),
+        "the card number is not echoed"
+    );
+    assert!(page.contains("name=\"viewport\""));
+    // German, and a brand that does not match the number.
+    let mut f = submit_fields("5454545454545454");
+    f.push(("locale", "de".into()));
+    let r = t
+        .form(&format!("/v1/checkouts/{id}/submit"), &f, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("gehört nicht zur gewählten Kartenmarke"),
+        "{page}"
+    );
+    assert!(
+        page.contains("15,50\u{a0}€") && page.contains("<html lang=\"de\">"),
+        "{page}"
+    );
     let r = t
         .form(
             &format!("/v1/checkouts/{id}/submit"),

@@ -1,7 +1,7 @@
 //! Gateway 3-D Secure: which cards challenge, the redirect object, the ACS page and its outcome.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -11,8 +11,10 @@ use super::Sim;
 use super::codes;
 use super::forms::Params;
 use super::respond::{html, see_other};
+use super::shopper::words;
 use super::state::{ThreeDs, Tx};
 use super::util::{html_escape, new_id, result_redirect};
+use crate::pages::Lang;
 
 pub(crate) enum Flow {
     Direct,
@@ -106,30 +108,43 @@ pub(crate) fn start(
     });
 }
 
-/// `GET|POST /v1/threeds/{id}/acs`: the simulated issuer page.
-pub(crate) async fn acs_page(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
+/// `GET|POST /v1/threeds/{id}/acs[?locale=de]`: the simulated issuer page.
+pub(crate) async fn acs_page(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let lang = Lang::from_tag(Params::from_query(q.as_deref()).get("locale"));
+    let w = words(lang);
     let pending = sim.with_state(|st, _| st.tx(&id).map(Tx::awaiting_3ds));
     let base = html_escape(&sim.config().public_base_url);
     let Some(true) = pending else {
         return html(
             StatusCode::NOT_FOUND,
-            page(
-                "3-D Secure",
+            page_in(
+                lang,
+                w.acs_title,
                 "<p>No authentication pending for this transaction.</p>",
             ),
         );
     };
     let id_e = html_escape(&id);
     let body = format!(
-        r#"<p>Simulated issuer authentication for transaction <code>{id_e}</code>.</p>
+        r#"<p>{text}</p>
+<p><small>Transaction <code>{id_e}</code></small></p>
 <form method="POST" action="{base}/v1/threeds/{id_e}/complete">
-<button type="submit" name="outcome" value="authenticate">Authenticate</button>
-<button type="submit" name="outcome" value="fail">Fail authentication</button>
-<button type="submit" name="outcome" value="cancel">Cancel</button>
-<button type="submit" name="outcome" value="error">Technical error</button>
-</form>"#
+<button type="submit" name="outcome" value="authenticate" id="acs-authenticate">{ok}</button>
+<button type="submit" name="outcome" value="fail" id="acs-fail">{fail}</button>
+<button type="submit" name="outcome" value="cancel" id="acs-cancel">{cancel}</button>
+<button type="submit" name="outcome" value="error" id="acs-error">{error}</button>
+</form>"#,
+        text = html_escape(w.acs_text),
+        ok = html_escape(w.acs_ok),
+        fail = html_escape(w.acs_fail),
+        cancel = html_escape(w.acs_cancel),
+        error = html_escape(w.acs_error),
     );
-    html(StatusCode::OK, page("3-D Secure (simulated ACS)", &body))
+    html(StatusCode::OK, page_in(lang, w.acs_title, &body))
 }
 
 /// `POST /v1/threeds/{id}/method`: the 3DS2 method URL; nothing to do.
@@ -178,10 +193,28 @@ pub(crate) async fn complete(
     }
 }
 
+/// A simulator page in English.
 pub(crate) fn page(title: &str, body: &str) -> String {
+    page_in(Lang::En, title, body)
+}
+
+/// A simulator page: phone-sized layout (viewport meta, fluid width), the language in `lang`.
+pub(crate) fn page_in(lang: Lang, title: &str, body: &str) -> String {
     format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title></head><body><h1>{}</h1>{body}</body></html>",
-        html_escape(title),
-        html_escape(title)
+        "<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t}</title><style>{SIM_CSS}</style></head><body><main><h1>{t}</h1>{body}</main></body></html>",
+        lang = lang.code(),
+        t = html_escape(title),
     )
 }
+
+const SIM_CSS: &str = "*{box-sizing:border-box}body{margin:0;background:#f9fafb;color:#111827;\
+font:16px/1.5 system-ui,sans-serif}main{max-width:30rem;margin:0 auto;padding:1rem}\
+h1{font-size:1.375rem}label{display:block;margin:.5rem 0 .25rem;font-weight:600}\
+fieldset label{font-weight:400}input:not([type=radio]),select{display:block;width:100%;font:inherit;\
+padding:.5rem;border:1px solid #6b7280;border-radius:.375rem;background:#fff;color:#111827}\
+button{display:block;width:100%;margin-top:.75rem;font:inherit;font-weight:600;padding:.75rem;\
+border:0;border-radius:.5rem;background:#1d4ed8;color:#fff}.error{background:#fef2f2;\
+color:#991b1b;border:1px solid #fca5a5;border-radius:.375rem;padding:.5rem .75rem}\
+a{color:#1d4ed8}code{overflow-wrap:anywhere}";
