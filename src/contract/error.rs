@@ -105,6 +105,16 @@ impl ApiError {
         )
     }
 
+    /// A 503 `InternalError`: a dependency (the database) is unreachable for now; nothing was
+    /// committed and the request can be retried. The body carries no internal detail.
+    pub fn unavailable() -> Self {
+        Self::with_status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            PaymentErrorCode::InternalError,
+            "service temporarily unavailable; the request can be retried",
+        )
+    }
+
     /// The error object for a transaction whose current state is an error.
     pub fn from_tx_error(err: &TxError, status: TxStatus) -> Self {
         let mut e = Self::code(err.code, err.message.clone());

@@ -61,6 +61,10 @@ impl From<StoreError> for ApiError {
                 PaymentErrorCode::InvalidAmount,
                 format!("requestedAmount: {why}"),
             ),
+            e if e.is_unavailable() => {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::unavailable()
+            }
             e => {
                 tracing::error!(error = %e, "store failure");
                 ApiError::internal()

@@ -176,7 +176,14 @@ pub async fn receive(
     let m = app
         .merchant(merchant_id)
         .await
-        .map_err(|_| Refused::UnknownEndpoint)?;
+        // A database that cannot be read is not an unknown endpoint: the PSP must retry.
+        .map_err(|e| {
+            if e.http.is_server_error() {
+                Refused::Internal
+            } else {
+                Refused::UnknownEndpoint
+            }
+        })?;
     if !m.record.psp.eq_ignore_ascii_case(psp) {
         return Err(Refused::UnknownEndpoint);
     }

@@ -200,6 +200,23 @@ pub enum StoreError {
     MoneyRule(String),
 }
 
+impl StoreError {
+    /// The database could not be reached: connection refused or lost, or no pooled connection
+    /// within the acquire timeout. Nothing was committed by the failed call; the caller may
+    /// retry once the database is back.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the service persists.

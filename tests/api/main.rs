@@ -15,6 +15,7 @@ mod integrity;
 mod model;
 mod notifications;
 mod operations;
+mod outage;
 mod psp_outcomes;
 mod reconcile;
 mod restart;
