@@ -53,6 +53,7 @@ pub fn build_app(
         locks: KeyedLocks::default(),
         recheck_after_secs: i64::try_from(cfg.reconciler.first_delay_secs).unwrap_or(60),
         targets: Arc::new(crate::outbox::policy::TargetPolicy::new(&cfg.webhooks)),
+        outbox_wake: Arc::default(),
     })
 }
 
@@ -67,7 +68,8 @@ pub fn spawn_workers(
 ) -> Result<usize, StartupError> {
     let worker =
         crate::outbox::Worker::new(app.store.clone(), cfg.webhooks.clone(), app.clock.clone())
-            .map_err(|e| StartupError::Other(format!("webhook client: {e}")))?;
+            .map_err(|e| StartupError::Other(format!("webhook client: {e}")))?
+            .woken_by(app.outbox_wake.clone());
     let policy = crate::flows::reconcile::Policy::from(&cfg.reconciler);
     let interval = Duration::from_secs(cfg.reconciler.poll_interval_secs.max(1));
     let recon = crate::flows::reconcile::run(app.clone(), policy, interval, shutdown.clone());

@@ -38,6 +38,9 @@ pub struct App {
     pub recheck_after_secs: i64,
     /// Decides which webhookTarget hosts are acceptable.
     pub targets: Arc<crate::outbox::policy::TargetPolicy>,
+    /// Wakes this process's outbox worker when a change has queued a webhook, so the first
+    /// change of a quiet transaction leaves at once instead of at the next poll.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The authenticated merchant and its PSP adapter.

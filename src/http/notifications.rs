@@ -42,6 +42,7 @@ pub async fn receive(
         header("x-authentication-tag"),
     );
     // Detached: once decrypted, the commit must not be cut short by the PSP hanging up.
+    let wake = app.outbox_wake.clone();
     let task = tokio::spawn(async move {
         let inbound = InboundNotification {
             body: &body,
@@ -52,9 +53,11 @@ pub async fn receive(
     });
     match task.await {
         // The flow counts each result (applied, parked, contradiction, duplicate, …).
-        Ok(Ok(Ack::Stored(_) | Ack::Duplicate | Ack::Test)) => {
+        Ok(Ok(Ack::Stored(_))) => {
+            wake.notify_one();
             (StatusCode::OK, "OK").into_response()
         }
+        Ok(Ok(Ack::Duplicate | Ack::Test)) => (StatusCode::OK, "OK").into_response(),
         Ok(Err(Refused::UnknownEndpoint)) => {
             crate::telemetry::notification_outcome("rejected");
             (StatusCode::NOT_FOUND, "unknown notification endpoint").into_response()

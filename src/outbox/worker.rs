@@ -45,6 +45,7 @@ pub struct Worker {
     cfg: WebhooksSection,
     policy: TargetPolicy,
     clock: Arc<dyn Clock>,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Worker {
@@ -71,7 +72,15 @@ impl Worker {
             cfg,
             policy,
             clock,
+            wake: Arc::default(),
         })
+    }
+
+    /// Starts the next round as soon as `wake` is notified (a change queued a webhook) rather
+    /// than after the poll interval.
+    pub fn woken_by(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = wake;
+        self
     }
 
     fn window(&self, now: Ticks) -> ClaimWindow {
@@ -123,8 +132,8 @@ impl Worker {
         report
     }
 
-    /// Runs rounds until `shutdown` is cancelled; pauses `poll_interval_ms` when a round found
-    /// less than a full batch.
+    /// Runs rounds until `shutdown` is cancelled; pauses `poll_interval_ms` (or until woken)
+    /// when a round found less than a full batch.
     pub async fn run(self, shutdown: CancellationToken) {
         let pause = Duration::from_millis(self.cfg.poll_interval_ms.max(1));
         while !shutdown.is_cancelled() {
@@ -136,6 +145,7 @@ impl Worker {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(pause) => {}
+                _ = self.wake.notified() => {}
             }
         }
     }

@@ -105,6 +105,7 @@ outbox_tests!(
     two_workers_deliver_each_once,
     crash_after_claim_is_redelivered,
     run_loop_delivers_and_stops,
+    leading_edge_at_once_trailing_edge_after_quiet,
 );
 
 pub(super) fn cfg() -> WebhooksSection {

@@ -205,3 +205,51 @@ pub(super) async fn run_loop_delivers_and_stops(env: Env) {
     assert_eq!(env.hook.received().len(), 1);
     assert_eq!(only_row(&env).await.state, OutboxState::Delivered);
 }
+
+/// Leading and trailing edge: the first change of a quiet transaction goes at once; what follows
+/// within the quiet window becomes one more webhook about the final state once it is quiet; a
+/// change after a quiet spell goes at once again.
+pub(super) async fn leading_edge_at_once_trailing_edge_after_quiet(env: Env) {
+    let ms = |t: Ticks, ms: i64| Ticks(t.0 + ms * 10_000);
+    let cfg = WebhooksSection {
+        coalesce_quiet_ms: 500,
+        coalesce_max_wait_ms: 5_000,
+        ..cfg()
+    };
+    let w = worker(&env.store, cfg);
+    let start = secs(env.t0, 1);
+    let mut tx = new_tx(&env, "lt1", &env.hook.url("/hook")).await;
+    tx = change(&env, &tx, start, TxStatus::Pending, WebhookType::Payment).await;
+    let report = w.run_once(start).await;
+    assert_eq!(report.delivered, 1, "leading edge at once: {report:?}");
+
+    // A burst within the quiet window after it: nothing until the last change is 500 ms old.
+    for (i, kind) in [
+        WebhookType::Refund,
+        WebhookType::Payment,
+        WebhookType::Preauth,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = ms(start, 100 * (i as i64 + 1));
+        tx = change(&env, &tx, at, TxStatus::Pending, kind).await;
+        assert_eq!(w.run_once(at).await.claimed, 0, "change {i} waits");
+    }
+    assert_eq!(w.run_once(ms(start, 700)).await.claimed, 0, "not quiet yet");
+    let report = w.run_once(ms(start, 800)).await;
+    assert_eq!(report.delivered, 1, "trailing edge: {report:?}");
+    let got = env.hook.received();
+    assert_eq!(got.len(), 2, "two webhooks for the burst");
+    assert_eq!(
+        (type_of(&got[0].body), type_of(&got[1].body)),
+        (2, 1),
+        "the last one is about the final state"
+    );
+
+    // Quiet for a while: the next change leaves at once again.
+    let later = secs(start, 10);
+    change(&env, &tx, later, TxStatus::Pending, WebhookType::Refund).await;
+    assert_eq!(w.run_once(later).await.delivered, 1);
+    assert_eq!(env.hook.received().len(), 3);
+}

@@ -21,12 +21,20 @@ impl SqlStore {
     ) -> StoreResult<Vec<OutboxRow>> {
         // One statement: the sub-select locks (and on Postgres skips already locked) rows, the
         // update stamps the lease; it commits before any HTTP call.
+        // A row is taken when its burst has gone quiet, when it has waited too long, or when it
+        // is the first change of a quiet transaction (leading edge: nothing coalesced into it,
+        // never tried, and no other webhook of its transaction and topic sent within the quiet
+        // window before it was queued). What follows a leading-edge row, while it is in flight
+        // or within the window, coalesces into one trailing-edge row.
         let sql = format!(
-            "UPDATE outbox SET lease_until = $1 WHERE id IN (SELECT id FROM outbox \
-             WHERE state = 'pending' AND next_attempt_at <= $2 \
-             AND (lease_until IS NULL OR lease_until <= $2) \
-             AND (updated_at <= $4 OR pending_since <= $5) \
-             ORDER BY next_attempt_at, id LIMIT $3{}) RETURNING {OUTBOX_COLUMNS}",
+            "UPDATE outbox SET lease_until = $1 WHERE id IN (SELECT c.id FROM outbox c \
+             WHERE c.state = 'pending' AND c.next_attempt_at <= $2 \
+             AND (c.lease_until IS NULL OR c.lease_until <= $2) \
+             AND (c.updated_at <= $4 OR c.pending_since <= $5 \
+                  OR (c.version = 0 AND c.attempts = 0 AND NOT EXISTS (\
+                      SELECT 1 FROM outbox p WHERE p.transaction_id = c.transaction_id \
+                      AND p.topic = c.topic AND p.id <> c.id AND p.updated_at > c.created_at - $6))) \
+             ORDER BY c.next_attempt_at, c.id LIMIT $3{}) RETURNING {OUTBOX_COLUMNS}",
             self.dialect.row_lock_suffix()
         );
         let rows = sqlx::query(&sql)
@@ -35,6 +43,7 @@ impl SqlStore {
             .bind(i64::from(limit))
             .bind(window.settled_before.0)
             .bind(window.overdue_before.0)
+            .bind(now.0.saturating_sub(window.settled_before.0).max(0))
             .fetch_all(&self.pool)
             .await?;
         let mut out = rows
