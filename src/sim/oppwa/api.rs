@@ -223,10 +223,7 @@ pub(crate) async fn query_one(
         if !p.flag("includeLinkedTransactions") {
             return Ok(tx_response(tx));
         }
-        let linked = st
-            .txs
-            .iter()
-            .filter(|t| t.id == id || t.referenced_id.as_deref() == Some(&id));
+        let linked = std::iter::once(tx).chain(st.children(&id));
         Ok(list_response(linked.map(Tx::json).collect(), &ndc, now))
     })
     .unwrap_or_else(|r| r)
@@ -246,12 +243,7 @@ pub(crate) async fn query_list(
         let Some(mtid) = c.required("merchantTransactionId") else {
             return Err(param_errors(&c.errors, &ndc, now));
         };
-        let found: Vec<Value> = st
-            .txs
-            .iter()
-            .filter(|t| t.merchant_tx_id.as_deref() == Some(mtid))
-            .map(Tx::json)
-            .collect();
+        let found: Vec<Value> = st.by_merchant_tx_id(mtid).map(Tx::json).collect();
         if found.is_empty() {
             return Err(error(codes::NOT_FOUND, &ndc, now));
         }

@@ -71,11 +71,8 @@ impl Sim {
                 return Err("a chargeback needs a successful DB or CP".into());
             }
             let prior: Decimal = st
-                .txs
-                .iter()
-                .filter(|t| {
-                    t.referenced_id.as_deref() == Some(payment_id) && t.payment_type == "CB"
-                })
+                .children(payment_id)
+                .filter(|t| t.payment_type == "CB")
                 .map(|t| t.amount)
                 .sum();
             if prior + amount > parent.amount {
@@ -87,7 +84,7 @@ impl Sim {
             let entity = st.tx_entity(&parent).unwrap_or_default();
             let cb = chargeback_tx(&parent, amount, reason_code, s2s_ndc(&entity), st.now());
             let json = cb.json();
-            st.txs.push(cb);
+            st.push_tx(cb);
             Ok(json)
         })
     }
@@ -119,7 +116,7 @@ impl Sim {
             let mut cr = chargeback_tx(&parent, amount, None, s2s_ndc(&entity), st.now());
             cr.payment_type = "CR".into();
             let json = cr.json();
-            st.txs.push(cr);
+            st.push_tx(cr);
             Ok(json)
         })
     }

@@ -37,7 +37,8 @@ impl State {
     /// Queues a webhook delivery for every transaction/registration change since the last scan.
     pub(crate) fn collect_events(&mut self) {
         let mut events = Vec::new();
-        for tx in &self.txs {
+        let changed = self.take_changed();
+        for tx in changed.iter().filter_map(|&i| self.txs.get(i)) {
             if self.outbox.seen_txs.get(&tx.id) != Some(&tx.code) {
                 self.outbox.seen_txs.insert(tx.id.clone(), tx.code.clone());
                 events.push(Event {
@@ -48,7 +49,11 @@ impl State {
                 });
             }
         }
-        let mut regs: Vec<&Registration> = self.regs.values().collect();
+        let mut regs: Vec<&Registration> = self
+            .regs
+            .values()
+            .filter(|r| self.outbox.seen_regs.get(&r.id) != Some(&r.deregistered))
+            .collect();
         regs.sort_by(|a, b| a.id.cmp(&b.id));
         for reg in regs {
             let before = self

@@ -245,12 +245,7 @@ impl Sim {
     }
 
     pub fn count_by_merchant_tx_id(&self, merchant_transaction_id: &str) -> usize {
-        self.with_state(|st, _| {
-            st.txs
-                .iter()
-                .filter(|t| t.merchant_tx_id.as_deref() == Some(merchant_transaction_id))
-                .count()
-        })
+        self.with_state(|st, _| st.by_merchant_tx_id(merchant_transaction_id).count())
     }
 
     pub fn set_fault(&self, fault: Fault) {

@@ -43,7 +43,7 @@ pub(crate) fn run(st: &mut State, cfg: &SimConfig, op: BackOffice<'_>) -> usize 
         .or(parent.as_ref().map(|p| p.currency.clone()))
         .unwrap_or_default();
     let now = st.now();
-    st.txs.push(Tx {
+    let idx = st.push_tx(Tx {
         id: new_id(),
         payment_type: op.payment_type,
         ndc: op.ndc,
@@ -68,7 +68,6 @@ pub(crate) fn run(st: &mut State, cfg: &SimConfig, op: BackOffice<'_>) -> usize 
         updated_at: now,
         reason_code: None,
     });
-    let idx = st.txs.len() - 1;
     st.finalize(idx, &code);
     idx
 }

@@ -88,8 +88,7 @@ pub(crate) fn create(st: &mut State, base: &str, np: NewPayment<'_>) -> usize {
         updated_at: now,
         reason_code: None,
     };
-    st.txs.push(tx);
-    let idx = st.txs.len() - 1;
+    let idx = st.push_tx(tx);
     let ok = if np.external {
         codes::OK_EXTERNAL
     } else {
@@ -120,6 +119,7 @@ pub(crate) fn create(st: &mut State, base: &str, np: NewPayment<'_>) -> usize {
     match (flow, np.shopper_result_url) {
         (Flow::Challenge(version), Some(url)) => {
             threeds::start(&mut st.txs[idx], base, &url, version, now);
+            st.mark_3ds(idx);
         }
         (Flow::Frictionless, _) => {
             st.txs[idx].threeds_result = Some(threeds::auth_result("2.2.0"));

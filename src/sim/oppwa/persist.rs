@@ -105,6 +105,7 @@ impl Sim {
         let (txs, regs) = (snap.txs.len(), snap.regs.len());
         self.with_state(|st, _| {
             st.txs = snap.txs;
+            st.reindex();
             st.regs = snap.regs;
             st.checkouts = snap.checkouts;
             st.clock_offset = snap.clock_offset;

@@ -1,6 +1,6 @@
 //! Simulator state: transactions, registrations, checkouts, the sim clock and test controls.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -198,9 +198,25 @@ pub(crate) struct Checkout {
     pub status_reads: Vec<DateTime<Utc>>,
 }
 
+/// Lookups into `State::txs` by key, so no request scans every transaction (the list only
+/// grows). Kept by `State::push_tx`, `finalize` and `mark_3ds`; rebuilt by `reindex`.
+#[derive(Default)]
+pub(crate) struct TxIndex {
+    by_id: HashMap<String, usize>,
+    children: HashMap<String, Vec<usize>>,
+    by_merchant_tx_id: HashMap<String, Vec<usize>>,
+    scheme_ids: HashSet<String>,
+    /// Transactions whose code may have changed since the last event scan.
+    changed: BTreeSet<usize>,
+    /// Transactions that had a 3DS challenge opened (pruned as they finish).
+    open_3ds: BTreeSet<usize>,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
+    /// Append only: push with `push_tx` so the index follows.
     pub txs: Vec<Tx>,
+    pub index: TxIndex,
     pub regs: HashMap<String, Registration>,
     pub checkouts: HashMap<String, Checkout>,
     pub fault: Fault,
@@ -216,11 +232,78 @@ impl State {
     }
 
     pub(crate) fn tx(&self, id: &str) -> Option<&Tx> {
-        self.txs.iter().find(|t| t.id == id)
+        self.tx_index(id).and_then(|i| self.txs.get(i))
     }
 
     pub(crate) fn tx_index(&self, id: &str) -> Option<usize> {
-        self.txs.iter().position(|t| t.id == id)
+        self.index.by_id.get(id).copied()
+    }
+
+    /// Appends a transaction and indexes it; returns its index.
+    pub(crate) fn push_tx(&mut self, tx: Tx) -> usize {
+        let i = self.txs.len();
+        self.index_one(i, &tx);
+        self.txs.push(tx);
+        i
+    }
+
+    fn index_one(&mut self, i: usize, tx: &Tx) {
+        let ix = &mut self.index;
+        ix.by_id.insert(tx.id.clone(), i);
+        if let Some(p) = &tx.referenced_id {
+            ix.children.entry(p.clone()).or_default().push(i);
+        }
+        if let Some(m) = &tx.merchant_tx_id {
+            ix.by_merchant_tx_id.entry(m.clone()).or_default().push(i);
+        }
+        if let Some(s) = &tx.scheme_id {
+            ix.scheme_ids.insert(s.clone());
+        }
+        if tx.threeds.is_some() {
+            ix.open_3ds.insert(i);
+        }
+        ix.changed.insert(i);
+    }
+
+    /// Rebuilds the index (after `txs` was replaced wholesale, e.g. loaded from a file).
+    pub(crate) fn reindex(&mut self) {
+        self.index = TxIndex::default();
+        let txs = std::mem::take(&mut self.txs);
+        for (i, tx) in txs.iter().enumerate() {
+            self.index_one(i, tx);
+        }
+        self.txs = txs;
+    }
+
+    /// Records that transaction `idx` has an open 3DS challenge (it may time out).
+    pub(crate) fn mark_3ds(&mut self, idx: usize) {
+        self.index.open_3ds.insert(idx);
+        self.index.changed.insert(idx);
+    }
+
+    /// Transactions referring to `parent`, in creation order.
+    pub(crate) fn children<'a>(&'a self, parent: &str) -> impl Iterator<Item = &'a Tx> + 'a {
+        self.index
+            .children
+            .get(parent)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.txs.get(i))
+    }
+
+    /// Transactions with `merchantTransactionId` = `mtid`, in creation order.
+    pub(crate) fn by_merchant_tx_id<'a>(&'a self, mtid: &str) -> impl Iterator<Item = &'a Tx> + 'a {
+        self.index
+            .by_merchant_tx_id
+            .get(mtid)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.txs.get(i))
+    }
+
+    /// Transactions whose code may have changed since the last call (creation order).
+    pub(crate) fn take_changed(&mut self) -> BTreeSet<usize> {
+        std::mem::take(&mut self.index.changed)
     }
 
     /// Successful children of `parent` of one payment type.
@@ -229,11 +312,8 @@ impl State {
         parent: &'a str,
         payment_type: &'a str,
     ) -> impl Iterator<Item = &'a Tx> + 'a {
-        self.txs.iter().filter(move |t| {
-            t.referenced_id.as_deref() == Some(parent)
-                && t.payment_type == payment_type
-                && t.is_success()
-        })
+        self.children(parent)
+            .filter(move |t| t.payment_type == payment_type && t.is_success())
     }
 
     pub(crate) fn sum_children(&self, parent: &str, payment_type: &str) -> Decimal {
@@ -246,14 +326,23 @@ impl State {
     pub(crate) fn expire(&mut self) {
         let now = self.now();
         let limit = Duration::seconds(ACS_TIMEOUT_SECS);
-        for i in 0..self.txs.len() {
-            let stale = self.txs[i].awaiting_3ds()
-                && self.txs[i]
-                    .threeds
-                    .as_ref()
-                    .is_some_and(|t| now - t.started_at > limit);
+        let open: Vec<usize> = self.index.open_3ds.iter().copied().collect();
+        for i in open {
+            let Some(tx) = self.txs.get(i) else {
+                self.index.open_3ds.remove(&i);
+                continue;
+            };
+            if !tx.awaiting_3ds() {
+                self.index.open_3ds.remove(&i);
+                continue;
+            }
+            let stale = tx
+                .threeds
+                .as_ref()
+                .is_some_and(|t| now - t.started_at > limit);
             if stale {
                 self.finalize(i, codes::TIMED_OUT);
+                self.index.open_3ds.remove(&i);
             }
         }
     }
@@ -272,11 +361,14 @@ impl State {
         };
         tx.code = code.to_string();
         tx.updated_at = now;
+        self.index.changed.insert(idx);
         if !tx.is_success() {
             return;
         }
         if tx.initial_cit {
-            tx.scheme_id = Some(new_scheme_id());
+            let scheme_id = new_scheme_id();
+            self.index.scheme_ids.insert(scheme_id.clone());
+            tx.scheme_id = Some(scheme_id);
         }
         let register = tx.create_registration && tx.registration_id.is_none();
         if let (true, Some(inst)) = (register, tx.instrument.clone()) {
@@ -298,8 +390,6 @@ impl State {
 
     /// Known initial-CIT references: scheme ids and OPPWA ids of successful payments.
     pub(crate) fn known_initial_reference(&self, value: &str) -> bool {
-        self.txs
-            .iter()
-            .any(|t| t.scheme_id.as_deref() == Some(value) || (t.id == value && t.is_success()))
+        self.index.scheme_ids.contains(value) || self.tx(value).is_some_and(Tx::is_success)
     }
 }
