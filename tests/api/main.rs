@@ -21,3 +21,4 @@ mod reconcile;
 mod restart;
 mod sepa_flow;
 mod settings;
+mod zz_trace;
