@@ -21,4 +21,3 @@ mod reconcile;
 mod restart;
 mod sepa_flow;
 mod settings;
-mod zz_trace;
