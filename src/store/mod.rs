@@ -189,7 +189,7 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
@@ -200,20 +200,39 @@ pub enum StoreError {
     MoneyRule(String),
 }
 
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if connection_lost(&e) {
+            postgres::note_connection_failure();
+        }
+        StoreError::Db(e)
+    }
+}
+
+/// The connection itself failed: I/O, TLS or protocol errors, and the server's SQLSTATE classes
+/// 08 (connection exception) and 57 (operator intervention, e.g. a terminated backend).
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+        _ => false,
+    }
+}
+
 impl StoreError {
     /// The database could not be reached: connection refused or lost, or no pooled connection
     /// within the acquire timeout. Nothing was committed by the failed call; the caller may
     /// retry once the database is back.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StoreError::Db(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-            )
-        )
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed,
+            ) => true,
+            StoreError::Db(e) => connection_lost(e),
+            _ => false,
+        }
     }
 }
 
