@@ -764,9 +764,10 @@ async fn notifications(rig: &Arc<Rig>, verdicts: &mut Verdicts) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();
-    for (billwerk, psp) in payments.iter().take(n).cloned() {
+    for (billwerk, psp) in payments.iter().take(n) {
         ticker.tick().await;
         let (rig, url, sent, failed) = (rig.clone(), url.clone(), sent.clone(), failed.clone());
+        let (billwerk, psp) = (billwerk.clone(), psp.clone());
         tasks.spawn(async move {
             let ok = notify_chargeback(&rig, &url, &psp, &billwerk, &sent).await;
             if !ok {
