@@ -67,12 +67,7 @@ async fn parts(
     app: &App,
     tx: &TransactionRecord,
 ) -> Result<(Vec<PaymentItem>, Vec<Chargeback>, Vec<TransactionRecord>), ApiError> {
-    let m = &tx.merchant_id;
-    Ok((
-        app.store.list_items(m, &tx.id).await?,
-        app.store.list_chargebacks(m, &tx.id).await?,
-        app.store.list_children(m, &tx.id).await?,
-    ))
+    Ok(app.store.payment_parts(&tx.merchant_id, &tx.id).await?)
 }
 
 /// The money of a payment (the same totals the store's money rules check).

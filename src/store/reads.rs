@@ -60,6 +60,19 @@ impl SqlStore {
         chargebacks_on(&mut *self.pool.acquire().await?, merchant_id, tx_id).await
     }
 
+    pub(super) async fn payment_parts_impl(
+        &self,
+        merchant_id: &str,
+        tx_id: &str,
+    ) -> StoreResult<super::PaymentParts> {
+        let mut conn = self.pool.acquire().await?;
+        Ok((
+            items_on(&mut conn, merchant_id, tx_id).await?,
+            chargebacks_on(&mut conn, merchant_id, tx_id).await?,
+            children_on(&mut conn, merchant_id, tx_id).await?,
+        ))
+    }
+
     pub(super) async fn history_impl(
         &self,
         merchant_id: &str,

@@ -192,6 +192,14 @@ impl Store for SqlStore {
         self.list_children_impl(merchant_id, parent_id).await
     }
 
+    async fn payment_parts(
+        &self,
+        merchant_id: &str,
+        tx_id: &str,
+    ) -> StoreResult<super::PaymentParts> {
+        self.payment_parts_impl(merchant_id, tx_id).await
+    }
+
     async fn history(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<HistoryEntry>> {
         self.history_impl(merchant_id, tx_id).await
     }
