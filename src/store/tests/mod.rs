@@ -77,6 +77,7 @@ store_tests!(
     tenant_isolation,
     decimals_round_trip,
     concurrent_updates,
+    concurrent_refunds_share_the_headroom,
 );
 
 pub(super) fn merchant(id: &str) -> MerchantRecord {
