@@ -10,6 +10,7 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
 COPY src ./src
 COPY migrations ./migrations
 COPY config ./config
+COPY templates ./templates
 RUN cargo build --release --locked --bin psp-integrator
 
 FROM debian:bookworm-slim

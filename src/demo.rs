@@ -374,7 +374,7 @@ impl Tour {
             .call(Method::GET, &format!("/api/Payment/{debit}"), None)
             .await?;
         self.say(format!(
-            "The PSP sends {delivered} AES-GCM encrypted notification(s); GET /api/Payment/{{id}} -> {}, paid {} EUR",
+            "The PSP sends its AES-GCM encrypted notifications ({delivered}: one per transaction of this tour it has not reported yet, the settled debit among them); GET /api/Payment/{{id}} -> {}, paid {} EUR",
             txt(&d["status"]),
             d["payments"][0]["amount"]
         ));

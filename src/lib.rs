@@ -18,3 +18,6 @@ pub mod sim;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -688,7 +688,7 @@ async fn money_event(
             });
         }
         _ => {
-            let Some(child) = external_refund(app, &tx, &r, amount, date) else {
+            let Some(child) = external_refund(app, m, &tx, &r, amount, date) else {
                 return Ok(Plan::record(&tx, "refund without a PSP id: not applied"));
             };
             if app
@@ -719,46 +719,26 @@ async fn money_event(
 /// settled payment), as a succeeded child of the payment so refundedAmount reflects it.
 fn external_refund(
     app: &App,
+    m: &Merchant,
     payment: &TransactionRecord,
     r: &PspResult,
     amount: Decimal,
     date: chrono::NaiveDate,
 ) -> Option<TransactionRecord> {
     let psp_id = r.psp_transaction_id.clone()?;
-    let now = app.now();
-    Some(TransactionRecord {
-        id: crate::domain::new_id(),
-        merchant_id: payment.merchant_id.clone(),
-        kind: TxKind::Refund,
-        billwerk_id: format!("psp-refund-{psp_id}"),
-        agreement_id: payment.agreement_id.clone(),
-        role: payment.role,
-        currency: payment.currency.clone(),
-        requested_amount: amount,
-        authorized_amount: Decimal::ZERO,
-        status: TxStatus::Succeeded,
-        psp_tx_id: Some(psp_id),
-        webhook_target: payment.webhook_target.clone(),
-        parent_id: Some(payment.id.clone()),
-        is_initial: payment.is_initial,
-        expires_at: None,
-        checkout_id: None,
-        checkout_integrity: None,
-        checkout_token: None,
-        success_url: None,
-        error_url: None,
-        abort_url: None,
-        language: None,
-        reference_text: None,
-        planned_execution_date: None,
-        booking_date: Some(date),
-        error: None,
-        needs_reconcile: false,
-        created_at: now,
-        last_updated: now,
-        next_reconcile_at: None,
-        reconcile_attempts: 0,
-    })
+    let currency = crate::domain::Currency::parse(&payment.currency)?;
+    let money = crate::domain::Money::new(amount, currency, false).ok()?;
+    let target = url::Url::parse(&payment.webhook_target).ok()?;
+    let billwerk_id = format!("psp-refund-{psp_id}");
+    let mut refund = super::new_record(m, TxKind::Refund, &billwerk_id, &money, &target, app.now());
+    refund.status = TxStatus::Succeeded;
+    refund.psp_tx_id = Some(psp_id);
+    refund.parent_id = Some(payment.id.clone());
+    refund.agreement_id = payment.agreement_id.clone();
+    refund.role = payment.role;
+    refund.is_initial = payment.is_initial;
+    refund.booking_date = Some(date);
+    Some(refund)
 }
 
 /// Asks the PSP for the transaction's own state instead of trusting the event; the PSP's answer

@@ -1,8 +1,6 @@
 //! Payments: a capture of a preauth (`preauthTransactionId` present) or a merchant-initiated
 //! charge on the stored agreement (recurring).
 
-use rust_decimal::Decimal;
-
 use super::{App, Merchant, check_replay, new_record, outcome, views};
 use crate::contract::ApiError;
 use crate::contract::commands::PaymentCommand;
@@ -117,17 +115,7 @@ async fn capturable(
         ));
     }
     if !p.authorized_amount.is_zero() {
-        let captured: Decimal = app
-            .store
-            .list_children(m.id(), &p.id)
-            .await?
-            .iter()
-            .filter(|c| {
-                c.kind == TxKind::Payment
-                    && !matches!(c.status, TxStatus::Failed | TxStatus::Cancelled)
-            })
-            .map(|c| c.requested_amount)
-            .sum();
+        let captured = crate::store::captured(&app.store.list_children(m.id(), &p.id).await?);
         let left = p.authorized_amount - captured;
         if money.amount > left {
             return Err(ApiError::code(

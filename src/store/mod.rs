@@ -339,6 +339,18 @@ pub struct PaymentTotals {
     pub refunding: Decimal,
 }
 
+/// What a preauth's captures hold: the amounts of its capture payments that did not fail or get
+/// cancelled (in flight ones count, so two captures cannot use the same headroom).
+pub fn captured(children: &[TransactionRecord]) -> Decimal {
+    children
+        .iter()
+        .filter(|c| {
+            c.kind == TxKind::Payment && !matches!(c.status, TxStatus::Failed | TxStatus::Cancelled)
+        })
+        .map(|c| c.requested_amount)
+        .sum()
+}
+
 impl PaymentTotals {
     /// The totals of a payment from its items, chargebacks and child transactions.
     pub fn of(

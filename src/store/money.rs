@@ -13,7 +13,7 @@ use sqlx::AnyConnection;
 
 use super::decode::{self, TX_COLUMNS};
 use super::{PaymentTotals, StoreError, StoreResult, TransactionRecord, reads};
-use crate::domain::{TxKind, TxStatus};
+use crate::domain::TxKind;
 
 /// The money of payment `id`, read on the caller's connection.
 pub(super) async fn payment_totals(
@@ -78,15 +78,8 @@ async fn check_one(conn: &mut AnyConnection, tx: &TransactionRecord) -> StoreRes
             }
         }
         TxKind::Preauth if !tx.authorized_amount.is_zero() => {
-            let captured: Decimal = reads::children_on(conn, &tx.merchant_id, &tx.id)
-                .await?
-                .iter()
-                .filter(|c| {
-                    c.kind == TxKind::Payment
-                        && !matches!(c.status, TxStatus::Failed | TxStatus::Cancelled)
-                })
-                .map(|c| c.requested_amount)
-                .sum();
+            let captured =
+                super::captured(&reads::children_on(conn, &tx.merchant_id, &tx.id).await?);
             if captured > tx.authorized_amount {
                 return Err(StoreError::MoneyRule(format!(
                     "captures {captured} would exceed the {} authorized",

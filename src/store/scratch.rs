@@ -12,6 +12,27 @@ use super::sql::install_drivers;
 /// The environment variable naming a Postgres server for tests (its URL, with admin rights).
 pub const POSTGRES_URL_ENV: &str = "PSPI_TEST_POSTGRES_URL";
 
+/// The database a test runs on: the one switch for every test of the project (lib tests pick
+/// each backend explicitly; the API suite reads `PSPI_TEST_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `PSPI_TEST_BACKEND=postgres` selects Postgres; anything else SQLite.
+    pub fn from_env() -> Backend {
+        match std::env::var("PSPI_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
+/// The local server the suites use when `PSPI_TEST_POSTGRES_URL` is not set.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
 /// A database that exists for one test; removed on drop.
 #[derive(Debug)]
 pub struct ScratchDb {
@@ -40,6 +61,21 @@ pub fn postgres_admin_url_from_env() -> Option<String> {
 }
 
 impl ScratchDb {
+    /// A fresh database on `backend`; Postgres on the server of `PSPI_TEST_POSTGRES_URL` (the
+    /// local default when unset). An unreachable server is an error, never a silent fallback.
+    pub async fn on(backend: Backend) -> Result<ScratchDb, StoreError> {
+        match backend {
+            Backend::Sqlite => ScratchDb::sqlite()
+                .await
+                .map_err(|e| StoreError::Db(sqlx::Error::Io(e))),
+            Backend::Postgres => {
+                let admin = postgres_admin_url_from_env()
+                    .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_string());
+                ScratchDb::postgres(&admin).await
+            }
+        }
+    }
+
     /// A fresh SQLite file in a new directory under the system temp dir.
     pub async fn sqlite() -> std::io::Result<ScratchDb> {
         let dir = std::env::temp_dir().join(format!("pspi-{}", uuid::Uuid::new_v4().simple()));

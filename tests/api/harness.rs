@@ -33,18 +33,10 @@ pub struct TestApp {
 /// Which database the suite runs on. With PSPI_TEST_BACKEND=postgres an unreachable server fails
 /// the test; it never silently falls back.
 pub async fn scratch_db() -> ScratchDb {
-    match std::env::var("PSPI_TEST_BACKEND").as_deref() {
-        Ok("postgres") => {
-            let admin = store::scratch::postgres_admin_url_from_env()
-                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_string());
-            store::scratch::ScratchDb::postgres(&admin)
-                .await
-                .expect("PSPI_TEST_BACKEND=postgres but Postgres is not reachable")
-        }
-        _ => store::scratch::ScratchDb::sqlite()
-            .await
-            .expect("sqlite scratch db"),
-    }
+    let backend = store::scratch::Backend::from_env();
+    ScratchDb::on(backend)
+        .await
+        .unwrap_or_else(|e| panic!("a scratch database on {backend:?}: {e}"))
 }
 
 pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {

@@ -1,5 +1,5 @@
-//! Outbox worker tests against a recording Billwerk stand-in, on SQLite always and on Postgres when
-//! `PSPI_TEST_POSTGRES_URL` is set (an unreachable server fails). Each test gets a fresh database.
+//! Outbox worker tests against a recording Billwerk stand-in, on SQLite and (ignored unless asked
+//! for) on Postgres, through `testing::on_each_backend!`. Each test gets a fresh database.
 
 use std::future::Future;
 use std::str::FromStr;
@@ -14,8 +14,8 @@ use crate::domain::{Clock, ManualClock, Role, SystemClock, Ticks, TxKind, TxStat
 use crate::sim::billwerk::{BillwerkStandIn, StandInHandle};
 use crate::store::outbox::{OutboxRow, OutboxState};
 use crate::store::{
-    Inserted, MerchantRecord, OutboxStore, ScratchDb, SqlStore, Store, TransactionRecord, TxUpdate,
-    connect_postgres, connect_sqlite, postgres_admin_url_from_env,
+    Inserted, MerchantRecord, OutboxStore, SqlStore, Store, TransactionRecord, TxUpdate,
+    connect_postgres, connect_sqlite,
 };
 
 mod cases;
@@ -48,53 +48,19 @@ async fn env_for(store: SqlStore, url: String) -> Env {
     }
 }
 
-async fn with_sqlite<F, Fut>(test: F)
+/// Runs an outbox test on a fresh database of `backend` with a stand-in, then drops it.
+async fn run<F, Fut>(backend: crate::store::scratch::Backend, test: F)
 where
     F: FnOnce(Env) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let db = ScratchDb::sqlite().await.expect("scratch sqlite");
-    let store = connect_sqlite(&db.url).await.expect("connect sqlite");
-    test(env_for(store, db.url.clone()).await).await;
-}
-
-async fn with_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(Env) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let admin = postgres_admin_url_from_env()
-        .expect("the Postgres variants need PSPI_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
-    let db = ScratchDb::postgres(&admin).await.expect("scratch postgres");
-    let store = connect_postgres(&db.url, 10).await.expect("connect pg");
+    let (db, store) = crate::testing::scratch_store(backend).await;
     test(env_for(store.clone(), db.url.clone()).await).await;
     store.close().await;
     db.drop_db().await.expect("drop scratch database");
 }
 
-macro_rules! outbox_tests {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::with_sqlite(super::$name).await
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                #[ignore = "Postgres: PSPI_TEST_POSTGRES_URL=… cargo test --lib on_postgres -- --ignored"]
-                async fn $name() {
-                    super::with_postgres(super::$name).await
-                }
-            )*
-        }
-    };
-}
-
-outbox_tests!(
+crate::testing::on_each_backend!(super::run;
     burst_coalesces_to_one_webhook,
     change_during_delivery_is_not_lost,
     retries_until_recovery,

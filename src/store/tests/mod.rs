@@ -1,5 +1,5 @@
-//! Store tests, run against SQLite always and against Postgres when `PSPI_TEST_POSTGRES_URL` is
-//! set (then an unreachable server fails the test). Each test gets its own fresh database.
+//! Store tests, on SQLite and (ignored unless asked for) on Postgres, through
+//! `testing::on_each_backend!`. Each test gets its own fresh database.
 
 use std::future::Future;
 use std::str::FromStr;
@@ -15,56 +15,19 @@ mod updates;
 use basics::*;
 use updates::*;
 
-async fn with_sqlite<F, Fut>(test: F)
+/// Runs a store test on a fresh, migrated database of `backend`, then drops the database.
+async fn run<F, Fut>(backend: crate::store::scratch::Backend, test: F)
 where
     F: FnOnce(SqlStore) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let db = ScratchDb::sqlite().await.expect("scratch sqlite");
-    let store = connect_sqlite(&db.url).await.expect("connect sqlite");
-    store.migrate().await.expect("migrate sqlite");
-    test(store).await;
-}
-
-async fn with_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(SqlStore) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let admin = postgres_admin_url_from_env()
-        .expect("the Postgres variants need PSPI_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
-    let db = ScratchDb::postgres(&admin).await.expect("scratch postgres");
-    let store = connect_postgres(&db.url, 10)
-        .await
-        .expect("connect postgres");
-    store.migrate().await.expect("migrate postgres");
+    let (db, store) = crate::testing::scratch_store(backend).await;
+    store.migrate().await.expect("migrate");
     test(store).await;
     db.drop_db().await.expect("drop scratch database");
 }
 
-macro_rules! store_tests {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::with_sqlite(super::$name).await
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                #[ignore = "Postgres: PSPI_TEST_POSTGRES_URL=… cargo test --lib on_postgres -- --ignored"]
-                async fn $name() {
-                    super::with_postgres(super::$name).await
-                }
-            )*
-        }
-    };
-}
-
-store_tests!(
+crate::testing::on_each_backend!(super::run;
     corrupt_rows_are_reported,
     migrate_twice_is_noop,
     merchants,
@@ -77,6 +40,7 @@ store_tests!(
     tenant_isolation,
     decimals_round_trip,
     concurrent_updates,
+    concurrent_refunds_share_the_headroom,
 );
 
 pub(super) fn merchant(id: &str) -> MerchantRecord {

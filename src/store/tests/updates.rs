@@ -336,3 +336,43 @@ pub(super) async fn concurrent_updates(store: SqlStore) {
         10
     );
 }
+
+/// Eight concurrent refunds of 3.00 on a payment of 10.00: the money rule is checked inside each
+/// insert's transaction after the payment's row is locked, so exactly three fit.
+pub(super) async fn concurrent_refunds_share_the_headroom(store: SqlStore) {
+    let payment = setup(&store, "m1", "pay").await;
+    let paid = TxUpdate {
+        add_items: vec![item("10.00", 1)],
+        ..TxUpdate::default()
+    };
+    store
+        .apply_update("m1", &payment.id, Ticks(100), Ticks(100), &paid)
+        .await
+        .expect("paid");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        let mut refund = record("m1", &format!("refund-{i}"));
+        refund.kind = TxKind::Refund;
+        refund.parent_id = Some(payment.id.clone());
+        refund.checkout_token = None;
+        refund.requested_amount = Decimal::from_str("3.00").expect("decimal");
+        tasks.push(tokio::spawn(async move {
+            store.insert_transaction(&refund, "refund").await
+        }));
+    }
+    let (mut fits, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.expect("join") {
+            Ok(Inserted::New(_)) => fits += 1,
+            Err(StoreError::MoneyRule(_)) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((fits, refused), (3, 5));
+    let children = store
+        .list_children("m1", &payment.id)
+        .await
+        .expect("children");
+    assert_eq!(children.len(), 3, "nothing of a refused refund was written");
+}
