@@ -388,6 +388,13 @@ fn all_commands(bytes: &[u8]) {
 }
 
 proptest! {
+    // Failing cases are kept beside this file (`<file>.regressions`), not in a top-level folder.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn fuzz_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {

@@ -72,6 +72,13 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
+    // Failing cases are kept beside this file (`<file>.regressions`), not in a top-level folder.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn fuzz_forged_notifications_are_refused(
