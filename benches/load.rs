@@ -310,19 +310,6 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).expect("fixture is JSON")
 }
 
-fn between(s: &str, start: &str, end: &str) -> Option<String> {
-    let i = s.find(start)? + start.len();
-    let j = s[i..].find(end)? + i;
-    Some(s[i..j].to_string())
-}
-
-fn location(res: &reqwest::Response) -> Option<String> {
-    res.headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
 /// One card agreement: a preauth completed on the hosted page.
 async fn onboard(rig: &Rig, agreement: &str) -> Result<(), String> {
     let mut b = fixture("preauth-creditcard-redirect.json");
@@ -336,46 +323,13 @@ async fn onboard(rig: &Rig, agreement: &str) -> Result<(), String> {
     let redirect = v["redirectUrl"]
         .as_str()
         .ok_or(format!("preauth {s} {v}"))?;
-    let html = rig
-        .client
-        .get(redirect)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
-    let checkout = between(&html, "checkoutId=", "\"").ok_or("no checkout id")?;
-    let ret = between(&html, "action=\"", "\"")
-        .ok_or("no form action")?
-        .replace("&amp;", "&");
-    let form = [
-        ("paymentBrand", "VISA"),
-        ("card.number", "4200000000000000"),
-        ("card.holder", "Jane Jones"),
-        ("card.expiryMonth", "12"),
-        ("card.expiryYear", "2034"),
-        ("card.cvv", "123"),
-        ("shopperResultUrl", ret.as_str()),
-    ];
-    let res = rig
-        .client
-        .post(format!(
-            "{}/v1/checkouts/{checkout}/submit",
-            rig.sim.base_url
-        ))
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let back = location(&res).ok_or("no redirect from the PSP")?;
-    let res = rig
-        .client
-        .get(&back)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let landed = location(&res).unwrap_or_default();
+    let landed = psp_integrator::demo::pay_as_shopper(
+        &rig.client,
+        &rig.sim.base_url,
+        redirect,
+        "4200000000000000",
+    )
+    .await?;
     if landed.contains("success") {
         Ok(())
     } else {

@@ -439,47 +439,7 @@ impl Tour {
 
     /// Plays the shopper's browser: our page, the PSP's card form, back through our return URL.
     async fn shopper_pays(&self, redirect_url: &str) -> Result<String, String> {
-        let page = self
-            .http
-            .get(redirect_url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .text()
-            .await
-            .map_err(|e| e.to_string())?;
-        let checkout_id =
-            between(&page, "checkoutId=", "\"").ok_or("no checkout id on our page")?;
-        let return_url = between(&page, "action=\"", "\"")
-            .ok_or("no return URL on our page")?
-            .replace("&amp;", "&");
-        let form = [
-            ("paymentBrand", "VISA"),
-            ("card.number", CARD),
-            ("card.holder", "Jane Jones"),
-            ("card.expiryMonth", "12"),
-            ("card.expiryYear", "2034"),
-            ("card.cvv", "123"),
-            ("shopperResultUrl", return_url.as_str()),
-        ];
-        let res = self
-            .http
-            .post(format!(
-                "{}/v1/checkouts/{checkout_id}/submit",
-                self.sim.base_url
-            ))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let back = location(&res).ok_or("the PSP did not redirect back")?;
-        let res = self
-            .http
-            .get(&back)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        location(&res).ok_or_else(|| "our return URL did not redirect".to_string())
+        pay_as_shopper(&self.http, &self.sim.base_url, redirect_url, CARD).await
     }
 
     async fn psp_delivers(&self) -> usize {
@@ -525,6 +485,48 @@ fn short(url: &str) -> String {
         Some(i) => format!("{}/checkout/…", &url[..i]),
         None => url.to_string(),
     }
+}
+
+/// Plays a shopper paying a hosted checkout with `card` on the simulator at `psp_base_url`: opens
+/// our page at `redirect_url`, submits the PSP's card form, follows the redirect back through our
+/// return URL, and returns where the browser lands (Billwerk's success, error or abort URL).
+/// `http` must not follow redirects. Used by the demo and the load benchmark.
+pub async fn pay_as_shopper(
+    http: &reqwest::Client,
+    psp_base_url: &str,
+    redirect_url: &str,
+    card: &str,
+) -> Result<String, String> {
+    let page = http
+        .get(redirect_url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let checkout_id = between(&page, "checkoutId=", "\"").ok_or("no checkout id on our page")?;
+    let return_url = between(&page, "action=\"", "\"")
+        .ok_or("no return URL on our page")?
+        .replace("&amp;", "&");
+    let form = [
+        ("paymentBrand", "VISA"),
+        ("card.number", card),
+        ("card.holder", "Jane Jones"),
+        ("card.expiryMonth", "12"),
+        ("card.expiryYear", "2034"),
+        ("card.cvv", "123"),
+        ("shopperResultUrl", return_url.as_str()),
+    ];
+    let res = http
+        .post(format!("{psp_base_url}/v1/checkouts/{checkout_id}/submit"))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let back = location(&res).ok_or("the PSP did not redirect back")?;
+    let res = http.get(&back).send().await.map_err(|e| e.to_string())?;
+    location(&res).ok_or_else(|| "our return URL did not redirect".to_string())
 }
 
 fn location(res: &reqwest::Response) -> Option<String> {

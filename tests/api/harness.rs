@@ -569,6 +569,36 @@ impl TestApp {
     }
 }
 
+/// A SEPA mandate whose webhooks go to the stand-in; returns the agreement.
+pub async fn sepa_agreement(app: &TestApp) -> String {
+    let agr = agreement_id();
+    let (s, b) = app
+        .post(
+            "/api/Preauth",
+            targeted(sepa_preauth_body(&tx_id(), &agr), &app.hook_target()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    agr
+}
+
+/// A pending SEPA debit of `amount` on `agr`; returns (Billwerk id, PSP id).
+pub async fn pending_sepa_debit(app: &TestApp, agr: &str, amount: f64) -> (String, String) {
+    let debit = tx_id();
+    let mut body = targeted(recurring_body(&debit, agr, amount), &app.hook_target());
+    body["paymentMeansReference"]["role"] = json!("Debit");
+    let (s, d) = app.post("/api/Payment", body).await;
+    assert_eq!(
+        (s, d["status"].as_str()),
+        (StatusCode::OK, Some("Pending")),
+        "{d}"
+    );
+    (
+        debit,
+        d["pspTransactionId"].as_str().expect("psp id").to_string(),
+    )
+}
+
 /// A body with its webhookTarget replaced.
 pub fn targeted(mut body: Value, target: &str) -> Value {
     body["webhookTarget"] = json!(target);

@@ -66,16 +66,6 @@ fn plain(e: &Value) {
     }
 }
 
-/// An agreement with a stored SEPA mandate, so a payment without capture would charge it.
-async fn sepa_agreement(app: &TestApp) -> String {
-    let agr = agreement_id();
-    let (s, p) = app
-        .post("/api/Preauth", sepa_preauth_body(&tx_id(), &agr))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{p}");
-    agr
-}
-
 /// Why 1: `requestedAmount` twice (also in another case, also for currency and refunds).
 #[tokio::test]
 async fn duplicate_keys_are_refused_naming_the_key() {

@@ -18,36 +18,6 @@ async fn card_agreement(app: &TestApp) -> String {
     agr
 }
 
-/// A SEPA mandate; returns the agreement.
-async fn sepa_agreement(app: &TestApp) -> String {
-    let agr = agreement_id();
-    let (s, b) = app
-        .post(
-            "/api/Preauth",
-            targeted(sepa_preauth_body(&tx_id(), &agr), &app.hook_target()),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    agr
-}
-
-/// A pending SEPA debit of `amount`; returns (Billwerk id, PSP id).
-async fn pending_debit(app: &TestApp, agr: &str, amount: f64) -> (String, String) {
-    let debit = tx_id();
-    let mut body = targeted(recurring_body(&debit, agr, amount), &app.hook_target());
-    body["paymentMeansReference"]["role"] = json!("Debit");
-    let (s, d) = app.post("/api/Payment", body).await;
-    assert_eq!(
-        (s, d["status"].as_str()),
-        (StatusCode::OK, Some("Pending")),
-        "{d}"
-    );
-    (
-        debit,
-        d["pspTransactionId"].as_str().expect("psp id").to_string(),
-    )
-}
-
 /// Settles a pending debit at the PSP and delivers the settlement notification by hand.
 async fn settle(app: &TestApp, psp_id: &str) -> Value {
     app.sim
@@ -122,7 +92,7 @@ async fn a_late_decline_never_undoes_a_paid_recurring_payment() {
 async fn a_settled_debit_ignores_a_later_failure_notification() {
     let app = TestApp::spawn().await;
     let agr = sepa_agreement(&app).await;
-    let (debit, psp_id) = pending_debit(&app, &agr, 25.0).await;
+    let (debit, psp_id) = pending_sepa_debit(&app, &agr, 25.0).await;
     let settled = settle(&app, &psp_id).await;
     assert_eq!(payment(&app, &debit).await["status"], "Succeeded");
 
@@ -140,7 +110,7 @@ async fn a_settled_debit_ignores_a_later_failure_notification() {
 async fn a_chargeback_before_its_settlement_is_applied_when_the_debit_settles() {
     let app = TestApp::spawn().await;
     let agr = sepa_agreement(&app).await;
-    let (debit, psp_id) = pending_debit(&app, &agr, 30.0).await;
+    let (debit, psp_id) = pending_sepa_debit(&app, &agr, 30.0).await;
     app.sim
         .sim
         .complete(&psp_id, "000.100.110")
@@ -196,7 +166,7 @@ async fn a_chargeback_before_its_settlement_is_applied_when_the_debit_settles() 
 async fn chargebacks_never_exceed_what_was_paid() {
     let app = TestApp::spawn().await;
     let agr = sepa_agreement(&app).await;
-    let (debit, psp_id) = pending_debit(&app, &agr, 25.0).await;
+    let (debit, psp_id) = pending_sepa_debit(&app, &agr, 25.0).await;
     settle(&app, &psp_id).await;
     let first = app
         .sim
@@ -225,7 +195,7 @@ async fn chargebacks_never_exceed_what_was_paid() {
 async fn an_unreadable_amount_is_not_trusted_and_the_psp_status_decides() {
     let app = TestApp::spawn().await;
     let agr = sepa_agreement(&app).await;
-    let (debit, psp_id) = pending_debit(&app, &agr, 20.0).await;
+    let (debit, psp_id) = pending_sepa_debit(&app, &agr, 20.0).await;
     let mut nan = app.psp_json(&psp_id);
     nan["result"] = json!({"code": "000.100.110", "description": "settled"});
     nan["amount"] = json!("NaN");
@@ -411,7 +381,7 @@ async fn a_back_office_refund_is_reflected_and_reported() {
 async fn a_chargeback_reversal_is_reflected_also_before_its_chargeback() {
     let app = TestApp::spawn().await;
     let agr = sepa_agreement(&app).await;
-    let (debit, psp_id) = pending_debit(&app, &agr, 30.0).await;
+    let (debit, psp_id) = pending_sepa_debit(&app, &agr, 30.0).await;
     settle(&app, &psp_id).await;
     let cb = app
         .sim
@@ -542,7 +512,7 @@ async fn a_duplicate_post_during_the_psp_call_answers_pending() {
 async fn a_pending_debit_is_reconciled_without_a_notification() {
     let app = TestApp::spawn().await;
     let agr = sepa_agreement(&app).await;
-    let (debit, psp_id) = pending_debit(&app, &agr, 12.0).await;
+    let (debit, psp_id) = pending_sepa_debit(&app, &agr, 12.0).await;
     let rec = app.record(&debit).await;
     assert!(
         rec.needs_reconcile && rec.next_reconcile_at.is_some(),

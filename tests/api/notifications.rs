@@ -8,29 +8,10 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-/// A SEPA mandate and a Pending debit on it; returns (debit id, its PSP id).
+/// A SEPA mandate and a Pending debit of 25 on it; returns (debit id, its PSP id).
 async fn pending_debit(app: &TestApp) -> (String, String) {
-    let agr = agreement_id();
-    let (s, _) = app
-        .post(
-            "/api/Preauth",
-            targeted(sepa_preauth_body(&tx_id(), &agr), &app.hook_target()),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let debit = tx_id();
-    let mut body = targeted(recurring_body(&debit, &agr, 25.0), &app.hook_target());
-    body["paymentMeansReference"]["role"] = json!("Debit");
-    let (s, d) = app.post("/api/Payment", body).await;
-    assert_eq!(
-        (s, d["status"].as_str()),
-        (StatusCode::OK, Some("Pending")),
-        "{d}"
-    );
-    (
-        debit,
-        d["pspTransactionId"].as_str().expect("psp id").to_string(),
-    )
+    let agr = sepa_agreement(app).await;
+    pending_sepa_debit(app, &agr, 25.0).await
 }
 
 fn types_for(hooks: &[Value], tx: &str) -> Vec<i64> {
