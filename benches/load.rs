@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -80,6 +80,82 @@ struct Stats {
     lat: BTreeMap<&'static str, Vec<u32>>,
     errors: BTreeMap<&'static str, usize>,
     first_error: Option<String>,
+    /// CPU seconds used during the phase: integrator, this process, PostgreSQL's processes.
+    cpu: (f64, f64, f64),
+}
+
+/// Process id of the integrator child (0 until it runs), for CPU accounting.
+static INTEGRATOR_PID: AtomicU32 = AtomicU32::new(0);
+
+/// CPU seconds (user + system) of the integrator, of this process (load generator, simulator,
+/// stand-in, floor client) and of every process named `postgres` on the machine (per process,
+/// so backends that start or end during a phase are counted from their start or up to the last
+/// reading).
+#[derive(Default, Clone)]
+struct Cpu {
+    integrator: f64,
+    bench: f64,
+    postgres: HashMap<u32, f64>,
+}
+
+impl Cpu {
+    fn now() -> Cpu {
+        let pid = INTEGRATOR_PID.load(Ordering::SeqCst);
+        let mut postgres = HashMap::new();
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for e in dir.flatten() {
+                let Some(n) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if let Some((comm, secs)) = proc_cpu(&n.to_string())
+                    && comm == "postgres"
+                {
+                    postgres.insert(n, secs);
+                }
+            }
+        }
+        Cpu {
+            integrator: if pid == 0 {
+                0.0
+            } else {
+                proc_cpu(&pid.to_string()).map_or(0.0, |c| c.1)
+            },
+            bench: proc_cpu("self").map_or(0.0, |c| c.1),
+            postgres,
+        }
+    }
+
+    /// `(integrator, bench, postgres)` seconds used between `before` and `self`.
+    fn since(&self, before: &Cpu) -> (f64, f64, f64) {
+        let pg = self
+            .postgres
+            .iter()
+            .map(|(pid, s)| s - before.postgres.get(pid).copied().unwrap_or(0.0))
+            .sum();
+        (
+            self.integrator - before.integrator,
+            self.bench - before.bench,
+            pg,
+        )
+    }
+}
+
+/// `(comm, utime + stime in seconds)` of `/proc/<pid>/stat`.
+fn proc_cpu(pid: &str) -> Option<(String, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_string();
+    let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+    // After the comm: state is field 3 of the man page, utime 14 and stime 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((comm, (utime + stime) / clock_ticks()))
+}
+
+fn clock_ticks() -> f64 {
+    // sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on.
+    100.0
 }
 
 impl Stats {
@@ -117,6 +193,7 @@ where
     Fut: Future<Output = OpResult> + Send,
 {
     let op = Arc::new(op);
+    let cpu_before = Cpu::now();
     let start = Instant::now();
     let deadline = start + dur;
     let mut handles = Vec::new();
@@ -153,6 +230,7 @@ where
         }
     }
     all.elapsed = start.elapsed();
+    all.cpu = Cpu::now().since(&cpu_before);
     for v in all.lat.values_mut() {
         v.sort_unstable();
     }
@@ -410,6 +488,7 @@ async fn start(opts: Opts) -> (Rig, ScratchDb, CancellationToken) {
         cmd.env("PSPI__DATABASE__MAX_CONNECTIONS", p.to_string());
     }
     let child = cmd.spawn().expect("integrator starts");
+    INTEGRATOR_PID.store(child.id(), Ordering::SeqCst);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(64)
@@ -517,6 +596,17 @@ fn print_table(title: &str, conc: usize, s: &Stats) {
             s.errors.get(label).copied().unwrap_or(0)
         );
     }
+    let n = s.total().max(1) as f64;
+    let us = |secs: f64| secs * 1e6 / n;
+    let (integrator, bench, postgres) = s.cpu;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "  CPU per request: integrator {:.0} µs, bench process {:.0} µs, postgres {:.0} µs; machine busy {:.0} %",
+        us(integrator),
+        us(bench),
+        us(postgres),
+        100.0 * (integrator + bench + postgres) / (s.elapsed.as_secs_f64() * cores)
+    );
     let _ = std::io::stdout().flush();
 }
 
@@ -1178,11 +1268,16 @@ impl Floor {
 
     async fn open(&self) -> FloorConn {
         if self.postgres {
-            FloorConn::Pg(
-                sqlx::PgConnection::connect(&self.db_url)
+            let mut c = sqlx::PgConnection::connect(&self.db_url)
+                .await
+                .expect("floor connection");
+            if std::env::var("PSPI_BENCH_FLOOR_CUSTOM").is_ok() {
+                use sqlx::Executor;
+                c.execute("SET plan_cache_mode = force_custom_plan")
                     .await
-                    .expect("floor connection"),
-            )
+                    .expect("set");
+            }
+            FloorConn::Pg(c)
         } else {
             FloorConn::Any(
                 sqlx::AnyConnection::connect(&self.db_url)

@@ -90,6 +90,8 @@ pub struct KeyGuard {
 
 impl KeyedLocks {
     pub async fn lock(&self, merchant_id: &str, key: &str) -> KeyGuard {
+        // Never hold a database connection while waiting for another request.
+        crate::store::session::release();
         let key = format!("{merchant_id}/{key}");
         let m = self.0.entry(key.clone()).or_default().clone();
         let guard = m.lock_owned().await;

@@ -30,8 +30,12 @@ where
 {
     use tracing::Instrument;
     // The task keeps the request's span and id, so its log lines and PSP calls carry them.
-    let fut = crate::telemetry::with_request_id(crate::telemetry::request_id(), fut)
-        .instrument(tracing::Span::current());
+    // One pooled connection for the flow's statements (see `store::session`).
+    let fut = crate::telemetry::with_request_id(
+        crate::telemetry::request_id(),
+        crate::store::session::pinned(fut),
+    )
+    .instrument(tracing::Span::current());
     tokio::spawn(fut).await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "flow task failed");
         Err(ApiError::internal())

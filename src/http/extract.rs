@@ -62,6 +62,8 @@ fn json_content_type(value: &str) -> bool {
 }
 
 async fn read(req: Request, app: &App) -> Result<(Option<String>, Bytes), ApiError> {
+    // A slow client must not hold a database connection while it sends its body.
+    crate::store::session::release();
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -77,6 +77,20 @@ pub fn documented() -> (Router<App>, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
+/// A contract read (`GET /api/…`: the bearer token's merchant, then the transaction and its
+/// parts) runs its statements on one pooled connection (`store::session`). Writes pin theirs
+/// inside the flow (`api::detached`), after the body has been read.
+async fn one_connection_per_read(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.method() == axum::http::Method::GET && req.uri().path().starts_with("/api/") {
+        crate::store::session::pinned(next.run(req)).await
+    } else {
+        next.run(req).await
+    }
+}
+
 /// The application's routes (before path normalization; see `startup::serve`).
 pub fn router(app: App, opts: &HttpOptions) -> Router {
     let (documented, doc) = documented();
@@ -86,6 +100,7 @@ pub fn router(app: App, opts: &HttpOptions) -> Router {
         opts.limits.max_concurrent_requests,
     ));
     documented
+        .layer(axum::middleware::from_fn(one_connection_per_read))
         // The per-merchant rate limit passes everything outside `/api` through.
         .layer(axum::middleware::from_fn_with_state(
             limits::RateLimit::new(&opts.limits),

@@ -22,14 +22,16 @@ impl SqlStore {
         .bind(&m.psp)
         .bind(token_hash)
         .bind(m.created_at.0)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
 
     pub(super) async fn list_merchants_impl(&self) -> StoreResult<Vec<MerchantRecord>> {
         let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY name");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
         rows.iter().map(decode::merchant).collect()
     }
 
@@ -41,7 +43,7 @@ impl SqlStore {
             format!("SELECT {MERCHANT_COLUMNS}, token_hash FROM merchants WHERE token_hash = $1");
         let row = sqlx::query(&sql)
             .bind(token_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         match row {
             None => Ok(None),
@@ -63,7 +65,7 @@ impl SqlStore {
         );
         let row = sqlx::query(&sql)
             .bind(id_or_name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(decode::merchant).transpose()
     }
@@ -76,7 +78,7 @@ impl SqlStore {
         let done = sqlx::query("UPDATE merchants SET token_hash = $1 WHERE id = $2")
             .bind(token_hash)
             .bind(merchant_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -90,7 +92,7 @@ impl SqlStore {
     ) -> StoreResult<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT sealed FROM merchant_settings WHERE merchant_id = $1")
             .bind(merchant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         Ok(row.map(|r| r.try_get("sealed")).transpose()?)
     }
@@ -109,7 +111,7 @@ impl SqlStore {
         .bind(merchant_id)
         .bind(sealed)
         .bind(at.0)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -125,7 +127,7 @@ impl SqlStore {
         let row = sqlx::query(&sql)
             .bind(merchant_id)
             .bind(agreement_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(decode::agreement).transpose()
     }

@@ -204,6 +204,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if connection_lost(&e) {
             postgres::note_connection_failure();
+            session::mark_lost();
         }
         StoreError::Db(e)
     }
@@ -395,6 +396,7 @@ pub mod outbox;
 mod postgres;
 mod reads;
 pub mod scratch;
+pub mod session;
 mod sql;
 mod sqlite;
 mod write;

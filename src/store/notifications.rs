@@ -162,7 +162,8 @@ impl NotificationStore for SqlStore {
         n: &NotificationRecord,
         change: Option<&NotificationChange>,
     ) -> StoreResult<bool> {
-        let mut db = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut db = sqlx::Connection::begin(&mut *conn).await?;
         let done = sqlx::query(
             "INSERT INTO notifications (merchant_id, psp, dedupe_key, received_at, iv, tag, body, \
              event, psp_tx_id, transaction_id, outcome, consumes, parked, event_data) \
@@ -199,7 +200,7 @@ impl NotificationStore for SqlStore {
         )
         .bind(merchant_id)
         .bind(dedupe_key)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         Ok(sqlx::Row::try_get::<i64, _>(&row, "n")? > 0)
     }
@@ -211,7 +212,7 @@ impl NotificationStore for SqlStore {
         ))
         .bind(merchant_id)
         .bind(tx_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(parked).collect()
     }
@@ -221,7 +222,7 @@ impl NotificationStore for SqlStore {
             "SELECT {PARKED_COLUMNS} FROM notifications WHERE parked = 1 ORDER BY id LIMIT $1"
         ))
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(parked).collect()
     }
@@ -232,7 +233,8 @@ impl NotificationStore for SqlStore {
         outcome: &str,
         change: Option<&NotificationChange>,
     ) -> StoreResult<bool> {
-        let mut db = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut db = sqlx::Connection::begin(&mut *conn).await?;
         let done = sqlx::query(
             "UPDATE notifications SET parked = 0, outcome = $1 \
              WHERE id = $2 AND merchant_id = $3 AND parked = 1",
@@ -252,7 +254,7 @@ impl NotificationStore for SqlStore {
     async fn count_notifications(&self, merchant_id: &str) -> StoreResult<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE merchant_id = $1")
             .bind(merchant_id)
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         sqlx::Row::try_get::<i64, _>(&row, "n").map_err(StoreError::from)
     }
@@ -281,7 +283,7 @@ impl NotificationStore for SqlStore {
         let row = sqlx::query(&sql)
             .bind(merchant_id)
             .bind(registration_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(decode::agreement).transpose()
     }
@@ -299,7 +301,7 @@ impl NotificationStore for SqlStore {
             .bind(merchant_id)
             .bind(agreement_id)
             .bind(TxKind::Preauth.as_str())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(decode::transaction).transpose()
     }
@@ -321,7 +323,7 @@ impl NotificationStore for SqlStore {
             .bind(now.0)
             .bind(checkouts_expired_by.0)
             .bind(limit)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(decode::transaction).collect()
     }

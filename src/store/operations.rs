@@ -37,7 +37,7 @@ impl OpsStore for SqlStore {
         };
         let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = $1")
             .bind(true)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         let applied: Vec<i64> = rows
             .iter()
@@ -57,7 +57,7 @@ impl OpsStore for SqlStore {
                (SELECT COUNT(*) FROM outbox WHERE state = 'dead') AS dead, \
                (SELECT COUNT(*) FROM transactions WHERE needs_reconcile = 1) AS backlog",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         let oldest: Option<i64> = row.try_get("oldest")?;
         let age = oldest.map_or(0.0, |t| {
@@ -75,7 +75,7 @@ impl OpsStore for SqlStore {
     async fn all_sealed_settings(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
         let rows =
             sqlx::query("SELECT merchant_id, sealed FROM merchant_settings ORDER BY merchant_id")
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn().await?)
                 .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("merchant_id")?, r.try_get("sealed")?)))
@@ -98,7 +98,7 @@ impl OpsStore for SqlStore {
         .bind(at.0)
         .bind(merchant_id)
         .bind(old)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -5,7 +5,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 
@@ -28,21 +27,6 @@ pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<SqlStor
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10))
         .test_before_acquire(false)
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                // Plan each execution with its values. A connection that cached a generic
-                // plan while the tables were small (or never analyzed) keeps it for its whole
-                // life; with several indexes led by merchant_id such a plan can scan every
-                // row of the merchant, so requests slowed down as the tables grew.
-                if let Err(e) = conn
-                    .execute("SET plan_cache_mode = force_custom_plan")
-                    .await
-                {
-                    tracing::warn!(error = %e, "plan_cache_mode not set (PostgreSQL < 12?)");
-                }
-                Ok(())
-            })
-        })
         .before_acquire(|conn, meta| {
             Box::pin(async move {
                 if idle_connection_suspect(meta.idle_for) {

@@ -18,7 +18,7 @@ impl SqlStore {
         let row = sqlx::query(&sql)
             .bind(a)
             .bind(b)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(decode::transaction).transpose()
     }
@@ -31,7 +31,7 @@ impl SqlStore {
         let sql = format!("SELECT {TX_COLUMNS} FROM transactions WHERE checkout_token = $1");
         let row = sqlx::query(&sql)
             .bind(token)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(decode::transaction).transpose()
     }
@@ -41,7 +41,7 @@ impl SqlStore {
         merchant_id: &str,
         parent_id: &str,
     ) -> StoreResult<Vec<TransactionRecord>> {
-        children_on(&mut *self.pool.acquire().await?, merchant_id, parent_id).await
+        children_on(&mut *self.conn().await?, merchant_id, parent_id).await
     }
 
     pub(super) async fn list_items_impl(
@@ -49,7 +49,7 @@ impl SqlStore {
         merchant_id: &str,
         tx_id: &str,
     ) -> StoreResult<Vec<PaymentItem>> {
-        items_on(&mut *self.pool.acquire().await?, merchant_id, tx_id).await
+        items_on(&mut *self.conn().await?, merchant_id, tx_id).await
     }
 
     pub(super) async fn list_chargebacks_impl(
@@ -57,7 +57,7 @@ impl SqlStore {
         merchant_id: &str,
         tx_id: &str,
     ) -> StoreResult<Vec<Chargeback>> {
-        chargebacks_on(&mut *self.pool.acquire().await?, merchant_id, tx_id).await
+        chargebacks_on(&mut *self.conn().await?, merchant_id, tx_id).await
     }
 
     pub(super) async fn payment_parts_impl(
@@ -65,7 +65,7 @@ impl SqlStore {
         merchant_id: &str,
         tx_id: &str,
     ) -> StoreResult<super::PaymentParts> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.conn().await?;
         Ok((
             items_on(&mut conn, merchant_id, tx_id).await?,
             chargebacks_on(&mut conn, merchant_id, tx_id).await?,
@@ -84,7 +84,7 @@ impl SqlStore {
         )
         .bind(merchant_id)
         .bind(tx_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(decode::history_entry).collect()
     }

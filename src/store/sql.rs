@@ -36,6 +36,8 @@ impl Dialect {
 pub struct SqlStore {
     pub(super) pool: AnyPool,
     pub(super) dialect: Dialect,
+    /// Tells this pool's connections apart in a pinned unit of work (`session`).
+    pool_id: u64,
 }
 
 /// `Any` needs its drivers registered once per process before the first connect.
@@ -46,7 +48,17 @@ pub(super) fn install_drivers() {
 
 impl SqlStore {
     pub(super) fn new(pool: AnyPool, dialect: Dialect) -> Self {
-        Self { pool, dialect }
+        Self {
+            pool,
+            dialect,
+            pool_id: super::session::next_pool_id(),
+        }
+    }
+
+    /// A connection for one statement or DB transaction: the unit of work's pinned connection
+    /// inside `session::pinned`, a checkout of its own otherwise.
+    pub(super) async fn conn(&self) -> StoreResult<super::session::Conn> {
+        Ok(super::session::Conn::take(&self.pool, self.pool_id).await?)
     }
 
     /// The underlying pool, for modules (e.g. the outbox worker) that run their own SQL.

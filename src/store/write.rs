@@ -138,7 +138,8 @@ impl SqlStore {
         tx: &TransactionRecord,
         note: &str,
     ) -> StoreResult<Inserted> {
-        let mut db = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut db = sqlx::Connection::begin(&mut *conn).await?;
         let done = bind_insert(tx)?.execute(&mut *db).await?;
         if done.rows_affected() == 1
             && let Some(parent) = &tx.parent_id
@@ -163,6 +164,8 @@ impl SqlStore {
         }
         if done.rows_affected() == 0 {
             db.rollback().await?;
+            // One connection at a time: a unit of work never waits for a second checkout.
+            drop(conn);
             let existing = self
                 .tx_where(
                     "merchant_id = $1 AND billwerk_id = $2",
@@ -185,7 +188,8 @@ impl SqlStore {
         at: Ticks,
         u: &TxUpdate,
     ) -> StoreResult<TransactionRecord> {
-        let mut db = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut db = sqlx::Connection::begin(&mut *conn).await?;
         // The write comes first: a SQLite transaction that reads first holds a read snapshot and
         // can fail with SQLITE_BUSY instead of waiting when it later tries to write.
         match self
@@ -198,6 +202,7 @@ impl SqlStore {
             }
             Ok(None) => {
                 db.rollback().await?;
+                drop(conn);
                 Err(self.miss(merchant_id, tx_id).await)
             }
             Err(e) => {

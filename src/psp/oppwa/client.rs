@@ -90,6 +90,8 @@ impl HttpClient {
         mut request: reqwest::RequestBuilder,
         op: &'static str,
     ) -> Result<RawReply, TransportError> {
+        // Never hold a database connection while waiting for the PSP.
+        crate::store::session::release();
         if let Some(id) = crate::telemetry::request_id() {
             request = request.header("X-Request-Id", id);
         }

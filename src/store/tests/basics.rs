@@ -218,3 +218,154 @@ pub(super) async fn corrupt_rows_are_reported(store: SqlStore) {
         "{err:?}"
     );
 }
+
+/// PostgreSQL keeps a prepared statement's generic plan for the connection's life, and the pool
+/// prepares its statements while the tables may still be empty. Even then, each lookup's generic
+/// plan must reach its rows through the index of its own key: a plan through an index led by
+/// `merchant_id` alone reads all of the merchant's rows, and slowed every request as the tables
+/// grew (migration 0009). SQLite's planner picks by equality terms and needs no such check.
+pub(super) async fn generic_plans_use_the_key_index(store: SqlStore) {
+    if store.backend() != "postgres" {
+        return;
+    }
+    let mut c = store.pool().acquire().await.expect("connection");
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut *c)
+        .await
+        .expect("generic plans");
+    let lookups = [
+        (
+            "transactions_billwerk_id_merchant_id_key",
+            "SELECT id FROM transactions WHERE merchant_id = $1 AND billwerk_id = $2",
+        ),
+        (
+            "transactions_pkey",
+            "SELECT id FROM transactions WHERE merchant_id = $1 AND id = $2",
+        ),
+        (
+            "transactions_parent",
+            "SELECT id FROM transactions WHERE merchant_id = $1 AND parent_id = $2 \
+             ORDER BY created_at, id",
+        ),
+        (
+            "transactions_psp_tx",
+            "SELECT id FROM transactions WHERE merchant_id = $1 AND psp_tx_id = $2",
+        ),
+        (
+            "transactions_agreement",
+            "SELECT id FROM transactions WHERE merchant_id = $1 AND agreement_id = $2 \
+             AND kind = 'preauth' ORDER BY created_at DESC LIMIT 1",
+        ),
+        (
+            "payment_items_tx",
+            "SELECT id FROM payment_items WHERE merchant_id = $1 AND transaction_id = $2 \
+             ORDER BY id",
+        ),
+        (
+            "chargebacks_tx",
+            "SELECT id FROM chargebacks WHERE merchant_id = $1 AND transaction_id = $2 \
+             ORDER BY id",
+        ),
+        (
+            "transaction_history_tx",
+            "SELECT id FROM transaction_history WHERE merchant_id = $1 \
+             AND transaction_id = $2 ORDER BY id",
+        ),
+        (
+            "agreements_pkey",
+            "SELECT status FROM agreements WHERE merchant_id = $1 AND agreement_id = $2",
+        ),
+        (
+            "notifications_parked",
+            "SELECT id FROM notifications WHERE merchant_id = $1 AND transaction_id = $2 \
+             AND parked = 1 ORDER BY id",
+        ),
+        (
+            "notifications_event",
+            "SELECT COUNT(*) FROM notifications WHERE merchant_id = $1 AND dedupe_key = $2 \
+             AND consumes = 1",
+        ),
+    ];
+    for (i, (index, sql)) in lookups.iter().enumerate() {
+        sqlx::raw_sql(&format!("PREPARE lookup{i} (text, text) AS {sql}"))
+            .execute(&mut *c)
+            .await
+            .expect("prepare");
+        let rows = sqlx::raw_sql(&format!("EXPLAIN EXECUTE lookup{i} ('m', 'k')"))
+            .fetch_all(&mut *c)
+            .await
+            .expect("explain");
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|r| sqlx::Row::try_get::<String, _>(r, 0).expect("plan line"))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            (plan.contains(&format!(" using {index} ")) || plan.contains(&format!(" on {index}")))
+                && !plan.contains("Seq Scan"),
+            "{sql}\nexpected a scan of {index}, got:\n{plan}"
+        );
+    }
+}
+
+/// Inside `session::pinned`, every statement a request's flow issues runs on the one pinned
+/// connection, and `release` gives it back: on a pool of a single connection, four concurrent
+/// units of work each reading, writing and releasing (as a flow does around a PSP call) all
+/// finish. A statement that took a second checkout while the unit held the first would wait
+/// for itself until the acquire timeout.
+pub(super) async fn a_unit_of_work_needs_one_connection(store: SqlStore) {
+    use crate::store::session;
+    let tx = setup(&store, "m1", "b1").await;
+    let options = (*store.pool().connect_options()).clone();
+    let one = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(3))
+        .connect_with(options)
+        .await
+        .expect("pool of one");
+    let one = SqlStore::new(one, store.dialect());
+    let unit = |n: u32| {
+        let (one, tx) = (one.clone(), tx.clone());
+        async move {
+            session::pinned(async {
+                for round in 0..3 {
+                    let now = one
+                        .get_transaction("m1", "b1")
+                        .await
+                        .expect("read")
+                        .expect("present");
+                    one.merchant_by_token_hash(b"hash-m1").await.expect("auth");
+                    one.get_settings("m1").await.expect("settings");
+                    one.get_agreement("m1", "a1").await.expect("agreement");
+                    one.payment_parts("m1", &tx.id).await.expect("parts");
+                    one.parked_for("m1", &tx.id).await.expect("parked");
+                    one.event_seen("m1", "key").await.expect("seen");
+                    one.history("m1", &tx.id).await.expect("history");
+                    let update = TxUpdate {
+                        note: format!("unit {n} round {round}"),
+                        ..TxUpdate::default()
+                    };
+                    let at = Ticks::next_after(now.last_updated, now.last_updated);
+                    match one
+                        .apply_update("m1", &tx.id, now.last_updated, at, &update)
+                        .await
+                    {
+                        Ok(_) | Err(StoreError::Conflict) => {}
+                        Err(e) => panic!("update: {e}"),
+                    }
+                    // As before a PSP call: the next statement takes the connection anew.
+                    session::release();
+                }
+            })
+            .await
+        }
+    };
+    let all = futures::future::join_all((0..4).map(|n| tokio::spawn(unit(n))));
+    let done = tokio::time::timeout(std::time::Duration::from_secs(20), all)
+        .await
+        .expect("units of work finish on one connection");
+    for d in done {
+        d.expect("unit of work");
+    }
+    one.close().await;
+}

@@ -41,6 +41,8 @@ crate::testing::on_each_backend!(super::run;
     decimals_round_trip,
     concurrent_updates,
     concurrent_refunds_share_the_headroom,
+    generic_plans_use_the_key_index,
+    a_unit_of_work_needs_one_connection,
 );
 
 pub(super) fn merchant(id: &str) -> MerchantRecord {
