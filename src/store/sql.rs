@@ -61,7 +61,10 @@ impl SqlStore {
         Ok(super::session::Conn::take(&self.pool, self.pool_id).await?)
     }
 
-    /// The underlying pool, for modules (e.g. the outbox worker) that run their own SQL.
+    /// The underlying pool, for modules (e.g. the outbox worker) that run their own SQL. A
+    /// statement run on it takes a checkout of its own: code reachable from a request's flow
+    /// (inside `session::pinned`) must use `conn()` instead, or it waits for a second connection
+    /// while holding the first.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
