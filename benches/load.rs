@@ -665,14 +665,14 @@ async fn run(opts: Opts) {
         let (s, f) = (&post[&conc], &post_floor[&conc]);
         let ratio = s.all_rate() / f.all_rate();
         verdicts.add(
-            &format!("recurring POST, {conc} clients, requests/s"),
-            format!("{:.0}", s.all_rate()),
-            "-",
+            &format!("recurring POST, {conc} clients, requests/s (errors)"),
+            format!("{:.0} ({})", s.all_rate(), s.error_count()),
+            "0 errors",
             Some(s.error_count() == 0),
         );
         verdicts.add(
             &format!("recurring POST ÷ floor, {conc} clients"),
-            format!("{ratio:.2} ({:.0}/s)", f.all_rate()),
+            format!("{ratio:.2} ({:.0} of {:.0}/s)", s.all_rate(), f.all_rate()),
             ">= 0.50",
             Some(ratio >= 0.5),
         );
@@ -706,7 +706,7 @@ async fn run(opts: Opts) {
         let ratio = s.all_rate() / f.all_rate();
         verdicts.add(
             &format!("GET ÷ read floor, {conc} clients"),
-            format!("{ratio:.2} ({:.0}/s)", s.all_rate()),
+            format!("{ratio:.2} ({:.0} of {:.0}/s)", s.all_rate(), f.all_rate()),
             ">= 0.50",
             Some(ratio >= 0.5 && s.error_count() == 0),
         );
