@@ -150,13 +150,11 @@ fn proc_cpu(pid: &str) -> Option<(String, f64)> {
     // After the comm: state is field 3 of the man page, utime 14 and stime 15.
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((comm, (utime + stime) / clock_ticks()))
+    Some((comm, (utime + stime) / CLOCK_TICKS_PER_SEC))
 }
 
-fn clock_ticks() -> f64 {
-    // sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on.
-    100.0
-}
+/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux this runs on.
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
 
 impl Stats {
     fn total(&self) -> usize {
@@ -986,7 +984,29 @@ struct Floor {
 }
 
 macro_rules! floor_ops {
-    ($post:ident, $get:ident, $conn:ty) => {
+    ($post:ident, $get:ident, $parts:ident, $conn:ty) => {
+        /// A payment's items, chargebacks and refunds: the reads its view and money check issue.
+        async fn $parts(c: &mut $conn, m: &str, id: &str) -> Result<(), sqlx::Error> {
+            sqlx::query(SELECT_ITEMS)
+                .bind(m)
+                .bind(id)
+                .fetch_all(&mut *c)
+                .await?;
+            sqlx::query(SELECT_CHARGEBACKS)
+                .bind(m)
+                .bind(id)
+                .fetch_all(&mut *c)
+                .await?;
+            sqlx::query(&format!(
+                "SELECT {TX_COLUMNS} FROM transactions WHERE merchant_id = $1 AND parent_id = $2 ORDER BY created_at, id"
+            ))
+            .bind(m)
+            .bind(id)
+            .fetch_all(&mut *c)
+            .await?;
+            Ok(())
+        }
+
         /// One recurring payment's statements: four reads, two commits, the reads after.
         async fn $post(c: &mut $conn, f: &Floor, n: u64) -> Result<(), sqlx::Error> {
             let m = f.merchant_id.as_str();
@@ -1104,23 +1124,7 @@ macro_rules! floor_ops {
                 .bind("payment")
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(SELECT_ITEMS)
-                .bind(m)
-                .bind(&id)
-                .fetch_all(&mut *tx)
-                .await?;
-            sqlx::query(SELECT_CHARGEBACKS)
-                .bind(m)
-                .bind(&id)
-                .fetch_all(&mut *tx)
-                .await?;
-            sqlx::query(&format!(
-                "SELECT {TX_COLUMNS} FROM transactions WHERE merchant_id = $1 AND parent_id = $2 ORDER BY created_at, id"
-            ))
-            .bind(m)
-            .bind(&id)
-            .fetch_all(&mut *tx)
-            .await?;
+            $parts(&mut tx, m, &id).await?;
             tx.commit().await?;
             sqlx::query(SELECT_PARKED)
                 .bind(m)
@@ -1156,23 +1160,7 @@ macro_rules! floor_ops {
                     id = sqlx::Row::try_get(&r, "id")?;
                 }
             }
-            sqlx::query(SELECT_ITEMS)
-                .bind(m)
-                .bind(&id)
-                .fetch_all(&mut *c)
-                .await?;
-            sqlx::query(SELECT_CHARGEBACKS)
-                .bind(m)
-                .bind(&id)
-                .fetch_all(&mut *c)
-                .await?;
-            sqlx::query(&format!(
-                "SELECT {TX_COLUMNS} FROM transactions WHERE merchant_id = $1 AND parent_id = $2 ORDER BY created_at, id"
-            ))
-            .bind(m)
-            .bind(&id)
-            .fetch_all(&mut *c)
-            .await?;
+            $parts(c, m, &id).await?;
             sqlx::query(&format!(
                 "SELECT {AGR_COLUMNS} FROM agreements WHERE merchant_id = $1 AND agreement_id = $2"
             ))
@@ -1185,8 +1173,8 @@ macro_rules! floor_ops {
     };
 }
 
-floor_ops!(post_pg, get_pg, sqlx::PgConnection);
-floor_ops!(post_any, get_any, sqlx::AnyConnection);
+floor_ops!(post_pg, get_pg, parts_pg, sqlx::PgConnection);
+floor_ops!(post_any, get_any, parts_any, sqlx::AnyConnection);
 
 impl Floor {
     async fn connect(rig: &Rig) -> Arc<Floor> {
