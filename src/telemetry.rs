@@ -165,6 +165,10 @@ pub struct Gauges {
     pub outbox_oldest_pending_age_secs: f64,
     pub outbox_dead: i64,
     pub reconciler_backlog: i64,
+    /// Transactions without a final state and without a deadline: neither due for the
+    /// reconciler nor an open checkout with an expiry. Always 0 (issue #16); anything else is
+    /// a transaction nothing would ever resolve.
+    pub reconciler_unscheduled: i64,
 }
 
 /// Publishes `g` as gauges.
@@ -174,4 +178,5 @@ pub fn set_gauges(g: Gauges) {
     metrics::gauge!("outbox_oldest_pending_age_seconds").set(g.outbox_oldest_pending_age_secs);
     metrics::gauge!("outbox_dead").set(g.outbox_dead as f64);
     metrics::gauge!("reconciler_backlog").set(g.reconciler_backlog as f64);
+    metrics::gauge!("reconciler_unscheduled").set(g.reconciler_unscheduled as f64);
 }

@@ -4,7 +4,7 @@
 
 use super::{App, Merchant, outcome};
 use crate::contract::ApiError;
-use crate::domain::state::Trigger;
+use crate::domain::state::{Facts, Trigger};
 use crate::domain::{Currency, Money, PaymentErrorCode, TxError, TxKind, TxStatus, WebhookType};
 use crate::pages::{self, Lang, Notice, NoticeKind, PaymentPage};
 use crate::psp::{CheckoutPage, Outcome, PspSettings, SHOP_NAME_SETTING};
@@ -188,6 +188,7 @@ pub async fn abort(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
             };
             outcome::local(
                 t,
+                Facts::NONE,
                 TxStatus::Cancelled,
                 Trigger::Cancel,
                 Some(err),

@@ -16,7 +16,7 @@
 use rust_decimal::Decimal;
 
 use super::{App, Merchant, outcome, views};
-use crate::domain::state::Trigger;
+use crate::domain::state::{Facts, Trigger};
 use crate::domain::{AgreementStatus, ChargebackReason, TxKind, TxStatus, WebhookType};
 use crate::psp::{
     EventKind, InboundNotification, NotificationError, Outcome, PaymentEvent, PspEvent, PspResult,
@@ -457,7 +457,10 @@ async fn payment(app: &App, m: &Merchant, ev: &PaymentEvent) -> Result<Plan, Ref
     };
     let plan = match (relation, tx.kind, &ev.kind) {
         (Relation::Own, kind, k) if outcome::fits(kind, k) => own_outcome(app, m, tx, ev).await?,
-        (Relation::Refers, TxKind::Preauth, EventKind::Reversal) => preauth_reversed(&tx, ev),
+        (Relation::Refers, TxKind::Preauth, EventKind::Reversal) => {
+            let facts = app.facts(&tx).await?;
+            preauth_reversed(&tx, facts, ev)
+        }
         (
             Relation::Refers,
             TxKind::Payment,
@@ -542,13 +545,16 @@ async fn own_outcome(
     })
 }
 
-/// A reversal of a preauth confirmed by the PSP: nothing is reserved any more.
-fn preauth_reversed(tx: &TransactionRecord, ev: &PaymentEvent) -> Plan {
+/// A reversal of a preauth confirmed by the PSP: nothing is reserved any more. One of a preauth
+/// that was captured meanwhile is stale news the API itself would refuse (a captured
+/// authorization cannot be cancelled): recorded as a contradiction, never applied.
+fn preauth_reversed(tx: &TransactionRecord, facts: Facts, ev: &PaymentEvent) -> Plan {
     if ev.result.outcome != Outcome::Succeeded {
         return Plan::record(tx, "reversal not completed: no change");
     }
     match outcome::local(
         tx,
+        facts,
         TxStatus::Cancelled,
         Trigger::Cancel,
         None,
@@ -557,6 +563,7 @@ fn preauth_reversed(tx: &TransactionRecord, ev: &PaymentEvent) -> Plan {
     ) {
         Some(u) => Plan::Apply(Box::new((tx.clone(), u)), "reversal applied".into()),
         None if tx.status == TxStatus::Cancelled => Plan::record(tx, "already cancelled"),
+        None if facts.captured => Plan::contradiction(tx, "reversal of a captured preauth"),
         None => Plan::contradiction(tx, format!("reversal of a {} preauth", tx.status)),
     }
 }

@@ -3,11 +3,11 @@
 
 use chrono::Datelike;
 
-use super::{App, Merchant, check_replay, new_record, outcome, views};
+use super::{App, Merchant, Recorded, check_replay, outcome, views};
 use crate::contract::ApiError;
 use crate::contract::commands::{CancelCommand, FinalizeCommand, PreauthCommand};
 use crate::contract::responses::{CancellationResponse, PreauthResponse};
-use crate::domain::state::Trigger;
+use crate::domain::state::{Facts, Trigger};
 use crate::domain::{CancellationStatus, Role, TxKind, TxStatus, time::FAR_FUTURE};
 use crate::psp::{
     FollowUp, InitialMethod, InitialPreauth, Outcome, PreauthStart, PspResult, StoredCharge,
@@ -47,7 +47,7 @@ pub async fn create(
         Some(app.stored_method(m, &agreement_id).await?)
     };
 
-    let mut rec = new_record(m, TxKind::Preauth, id.as_str(), &money, &webhook, app.now());
+    let mut rec = app.new_record(m, TxKind::Preauth, id.as_str(), &money, &webhook);
     rec.agreement_id = Some(agreement_id.clone());
     rec.role = Some(role);
     rec.is_initial = is_initial;
@@ -71,7 +71,7 @@ pub async fn create(
         }
     };
 
-    let tx = match stored {
+    let (tx, recorded) = match stored {
         Some(stored) => authorize_stored(app, m, &settings, tx, stored, reference).await?,
         None => {
             let method = match sepa {
@@ -96,10 +96,10 @@ pub async fn create(
                     tx.checkout_token.clone().unwrap_or_default()
                 ),
             };
-            start_initial(app, m, &settings, tx, &req).await?
+            start_initial(app, m, &settings, tx, &req).await
         }
     };
-    views::preauth(app, &tx).await
+    views::preauth_answer(app, &tx, recorded).await
 }
 
 async fn start_initial(
@@ -108,23 +108,32 @@ async fn start_initial(
     settings: &crate::psp::PspSettings,
     tx: TransactionRecord,
     req: &InitialPreauth,
-) -> Result<TransactionRecord, ApiError> {
+) -> (TransactionRecord, Recorded) {
     match m.provider.start_preauth(settings, req).await {
         PreauthStart::Redirect(c) => {
+            // The checkout's own lifetime is its deadline from here on (reconciler: expiry).
             let update = TxUpdate {
                 checkout_id: Some(c.checkout_id.clone()),
                 checkout_integrity: c.integrity.clone(),
                 expires_at: Some(c.expires_at),
+                needs_reconcile: Some(false),
                 note: "checkout created".into(),
                 ..TxUpdate::default()
             };
-            app.transition(tx, move |_| Some(update.clone())).await
-        }
-        PreauthStart::Done(r) => {
-            let now = app.now();
-            app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
+            match app
+                .transition(tx.clone(), move |_| Some(update.clone()))
                 .await
+            {
+                Ok(t) => (t, Recorded::Yes),
+                Err(e) => {
+                    tracing::error!(tx = %tx.id, billwerk_id = %tx.billwerk_id,
+                        error = ?e.body.error_code,
+                        "checkout not recorded; the reconciler will settle the preauth");
+                    (tx, Recorded::No)
+                }
+            }
         }
+        PreauthStart::Done(r) => app.record_answer(tx, &r).await,
     }
 }
 
@@ -137,13 +146,13 @@ async fn authorize_stored(
     tx: TransactionRecord,
     stored: StoredMethod,
     reference_text: Option<String>,
-) -> Result<TransactionRecord, ApiError> {
-    let now = app.now();
+) -> Result<(TransactionRecord, Recorded), ApiError> {
     if stored.is_debit || tx.requested_amount.is_zero() {
-        return app
+        let tx = app
             .transition(tx, |t| {
                 let mut u = outcome::local(
                     t,
+                    Facts::NONE,
                     TxStatus::Succeeded,
                     Trigger::PspOutcome,
                     None,
@@ -154,7 +163,8 @@ async fn authorize_stored(
                 u.authorized_amount = Some(rust_decimal::Decimal::ZERO);
                 Some(u)
             })
-            .await;
+            .await?;
+        return Ok((tx, Recorded::Yes));
     }
     let money = crate::domain::Money::new(
         tx.requested_amount,
@@ -169,8 +179,7 @@ async fn authorize_stored(
         reference_text,
     };
     let r = m.provider.authorize_stored(settings, &req).await;
-    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
-        .await
+    Ok(app.record_answer(tx, &r).await)
 }
 
 /// A SEPA mandate reference: unique, upper case, within the 35 characters SEPA allows.
@@ -222,8 +231,17 @@ async fn cancel_locked(
     m: &Merchant,
     tx: TransactionRecord,
 ) -> Result<CancellationStatus, ApiError> {
+    let facts = app.facts(&tx).await?;
     let cancelled = |t: &TransactionRecord, note: &'static str| {
-        outcome::local(t, TxStatus::Cancelled, Trigger::Cancel, None, note, None)
+        outcome::local(
+            t,
+            facts,
+            TxStatus::Cancelled,
+            Trigger::Cancel,
+            None,
+            note,
+            None,
+        )
     };
     match tx.status {
         TxStatus::Cancelled => return Ok(CancellationStatus::Succeeded),
@@ -237,11 +255,7 @@ async fn cancel_locked(
         }
         TxStatus::Succeeded => {}
     }
-    let captures = app.store.list_children(m.id(), &tx.id).await?;
-    if captures
-        .iter()
-        .any(|c| !matches!(c.status, TxStatus::Failed | TxStatus::Cancelled))
-    {
+    if facts.captured {
         return Ok(CancellationStatus::NotCancelled);
     }
     let psp_id = match (&tx.psp_tx_id, tx.authorized_amount.is_zero()) {
