@@ -38,6 +38,8 @@ pub struct App {
     pub recheck_after_secs: i64,
     /// How long a write keeps retrying while the database is unreachable.
     pub write_retry: std::time::Duration,
+    /// Seconds after which something the PSP has never heard of did not happen.
+    pub not_found_grace_secs: i64,
     /// Decides which webhookTarget hosts are acceptable.
     pub targets: Arc<crate::outbox::policy::TargetPolicy>,
     /// Wakes this process's outbox worker when a change has queued a webhook, so the first

@@ -221,6 +221,7 @@ pub async fn receive(
         return Ok(Ack::Duplicate);
     }
     let (kind, psp_id) = describe(&decoded.event);
+    let mut replanned = false;
     for _ in 0..8 {
         let plan = match &decoded.event {
             PspEvent::Test => return Ok(Ack::Test),
@@ -265,9 +266,14 @@ pub async fn receive(
                 return Ok(Ack::Duplicate);
             }
             Err(StoreError::Conflict) => continue,
+            Err(StoreError::MoneyRule(_)) if !replanned => {
+                // A concurrent change used the headroom: judge the event again against the
+                // money as it is now (it may have to wait for money in flight).
+                replanned = true;
+                continue;
+            }
             Err(StoreError::MoneyRule(why)) => {
-                // The store's money rules refused it (a concurrent change used the headroom):
-                // keep it as a verified refusal.
+                // The store's money rules refused it again: keep it as a verified refusal.
                 let tx_id = rec.transaction_id.clone().unwrap_or_default();
                 let tx = app.store.get_transaction_by_id(m.id(), &tx_id).await?;
                 let plan = match &tx {
@@ -411,7 +417,7 @@ async fn locate(
     }
     let mut by_reference = None;
     if let Some(mt) = &ev.merchant_tx_id {
-        if let Some(base) = mt.strip_suffix("-cancel")
+        if let Some(base) = mt.strip_suffix(super::preauth::cancel_reference("").as_str())
             && let Some(tx) = app.store.get_transaction(m.id(), base).await?
         {
             return Ok(Some((tx, Relation::Refers)));
@@ -711,6 +717,25 @@ async fn money_event(
         }
     }
     if let Some(why) = crate::store::payment_violation(tx.requested_amount, &t) {
+        // Refunds still in flight may yet fail and free the room: an event refused only because
+        // of them waits for them to settle and is judged again then (issue #21), instead of being
+        // recorded as a refusal that uses its key up.
+        let settled = crate::store::PaymentTotals {
+            refunding: Decimal::ZERO,
+            ..t
+        };
+        if !t.refunding.is_zero()
+            && crate::store::payment_violation(tx.requested_amount, &settled).is_none()
+        {
+            return Ok(Plan::Park(
+                Some(tx),
+                format!(
+                    "{what} of {amount} parked until refunds in flight ({}) settle",
+                    t.refunding
+                ),
+                None,
+            ));
+        }
         return Ok(Plan::contradiction(
             &tx,
             format!("{what} not applied: {why}"),
@@ -812,10 +837,18 @@ async fn verify(
 /// Applies the events parked for `tx` that it can now take. Called after any status change of a
 /// payment, and by the reconciler's sweep, so a parked event is never dropped.
 pub async fn release_parked(app: &App, tx: &TransactionRecord) {
-    if tx.kind != TxKind::Payment || matches!(tx.status, TxStatus::Initiated | TxStatus::Pending) {
-        return;
-    }
-    match app.store.parked_for(&tx.merchant_id, &tx.id).await {
+    // A payment that settled, or a refund of one that settled (which frees or takes room that
+    // a parked chargeback or refund may have waited for).
+    let payment_id = match (tx.kind, tx.status) {
+        (_, TxStatus::Initiated | TxStatus::Pending) => return,
+        (TxKind::Payment, _) => &tx.id,
+        (TxKind::Refund, _) => match &tx.parent_id {
+            Some(p) => p,
+            None => return,
+        },
+        (TxKind::Preauth, _) => return,
+    };
+    match app.store.parked_for(&tx.merchant_id, payment_id).await {
         Ok(events) => {
             for p in events {
                 if let Err(e) = resolve_parked(app, &p).await {
@@ -846,6 +879,7 @@ pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused>
                 .await?);
         }
     };
+    let mut replanned = false;
     for _ in 0..8 {
         let mut plan = payment(app, &m, &ev).await?;
         if let Plan::Park(tx, ..) = &plan {
@@ -873,6 +907,10 @@ pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused>
                 return Ok(done);
             }
             Err(StoreError::Conflict) => continue,
+            Err(StoreError::MoneyRule(_)) if !replanned => {
+                replanned = true;
+                continue;
+            }
             Err(StoreError::MoneyRule(why)) => {
                 let label = format!("after parking: not applied: {why}");
                 return Ok(app.store.resolve_parked(p, &label, None).await?);

@@ -99,6 +99,12 @@ async fn capturable(
             format!("preauth {preauth_id} is {}, not Succeeded", p.status),
         ));
     }
+    if super::preauth::cancel_in_doubt(&p) {
+        return Err(ApiError::invalid(
+            field,
+            format!("preauth {preauth_id} has a cancellation whose outcome is not known yet"),
+        ));
+    }
     if p.currency != money.currency.code() {
         return Err(ApiError::code(
             PaymentErrorCode::InvalidCurrency,

@@ -231,6 +231,13 @@ async fn cancel_locked(
     m: &Merchant,
     tx: TransactionRecord,
 ) -> Result<CancellationStatus, ApiError> {
+    // An open checkout may have been paid meanwhile: ask the PSP before deciding locally.
+    let tx = match (tx.status, &tx.checkout_id) {
+        (TxStatus::Initiated, Some(_)) => {
+            super::checkout::complete_locked(app, m, tx, true).await?
+        }
+        _ => tx,
+    };
     let facts = app.facts(&tx).await?;
     let cancelled = |t: &TransactionRecord, note: &'static str| {
         outcome::local(
@@ -266,26 +273,133 @@ async fn cancel_locked(
             return Ok(CancellationStatus::Succeeded);
         }
     };
+    // A cancel whose earlier answer was lost: the PSP's record of it decides, never a second
+    // reversal sent blind.
+    if cancel_in_doubt(&tx) {
+        return Ok(match settle_cancel(app, m, tx, false, app.now()).await? {
+            Some(status) => status,
+            None => CancellationStatus::Pending,
+        });
+    }
     let settings = app.settings(m).await?;
     let req = FollowUp {
-        merchant_tx_id: format!("{}-cancel", tx.billwerk_id),
+        merchant_tx_id: cancel_reference(&tx.billwerk_id),
         psp_transaction_id: psp_id,
         amount: None,
         merchant_initiated: !tx.is_initial,
     };
     let r: PspResult = m.provider.cancel(&settings, &req).await;
-    Ok(match r.outcome {
+    cancel_answered(app, tx, &r, false).await
+}
+
+/// The `merchantTransactionId` of a preauth's reversal: the preauth's own id with `-cancel`.
+pub fn cancel_reference(billwerk_id: &str) -> String {
+    format!("{billwerk_id}-cancel")
+}
+
+/// A succeeded preauth marked for the reconciler: only a cancel whose outcome is unknown does
+/// that (a preauth's own outcome is final once it succeeded).
+pub fn cancel_in_doubt(tx: &TransactionRecord) -> bool {
+    tx.kind == TxKind::Preauth && tx.status == TxStatus::Succeeded && tx.needs_reconcile
+}
+
+/// Records the PSP's answer to a reversal of `tx`. `notify`: queue a webhook (the reconciler;
+/// Billwerk's own Cancel gets the answer instead). An unknown answer marks the preauth for the
+/// reconciler (issue #21), so the cancel is settled like any other unknown outcome; until then
+/// a capture of the preauth is refused.
+async fn cancel_answered(
+    app: &App,
+    tx: TransactionRecord,
+    r: &PspResult,
+    notify: bool,
+) -> Result<CancellationStatus, ApiError> {
+    let facts = app.facts(&tx).await?;
+    let hook = notify.then_some(crate::domain::WebhookType::Preauth);
+    let cancelled = |t: &TransactionRecord, note: &'static str| {
+        let mut u = outcome::local(
+            t,
+            facts,
+            TxStatus::Cancelled,
+            Trigger::Cancel,
+            None,
+            note,
+            hook,
+        )?;
+        u.next_reconcile_at = None;
+        Some(u)
+    };
+    let already = crate::domain::PaymentErrorCode::AlreadyExecuted;
+    Ok(match &r.outcome {
         Outcome::Succeeded => {
             app.transition(tx, |t| cancelled(t, "reversed at the PSP"))
                 .await?;
             CancellationStatus::Succeeded
         }
-        Outcome::Declined(d) if d.code == crate::domain::PaymentErrorCode::AlreadyExecuted => {
+        Outcome::Declined(d) if d.code == already => {
             app.transition(tx, |t| cancelled(t, "already reversed at the PSP"))
                 .await?;
             CancellationStatus::Succeeded
         }
-        Outcome::Declined(_) => CancellationStatus::Failed,
-        Outcome::Pending | Outcome::Unknown(_) => CancellationStatus::Pending,
+        Outcome::Declined(_) => {
+            app.transition(tx, |t| {
+                t.needs_reconcile.then(|| TxUpdate {
+                    needs_reconcile: Some(false),
+                    note: "the PSP refused the reversal; the authorization stands".into(),
+                    keep_version: true,
+                    ..TxUpdate::default()
+                })
+            })
+            .await?;
+            CancellationStatus::Failed
+        }
+        Outcome::Pending | Outcome::Unknown(_) => {
+            let at = app.now().plus_seconds(app.recheck_after_secs);
+            app.transition(tx, |t| {
+                (!t.needs_reconcile).then(|| TxUpdate {
+                    needs_reconcile: Some(true),
+                    next_reconcile_at: Some(at),
+                    note: "reversal sent; its outcome is unknown".into(),
+                    ..TxUpdate::default()
+                })
+            })
+            .await?;
+            CancellationStatus::Pending
+        }
     })
+}
+
+/// Settles a cancel in doubt by the PSP's record of the reversal: `Some` once known, `None`
+/// while the PSP has no answer. A reversal the PSP never received within the not-found grace
+/// did not happen: the mark is cleared and the authorization stands (`NotCancelled`; Billwerk
+/// may cancel again).
+pub async fn settle_cancel(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+    notify: bool,
+    now: crate::domain::Ticks,
+) -> Result<Option<CancellationStatus>, ApiError> {
+    let settings = app.settings(m).await?;
+    let found = m
+        .provider
+        .find_by_merchant_tx_id(&settings, &cancel_reference(&tx.billwerk_id))
+        .await;
+    match found {
+        Ok(Some(r)) if matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)) => {
+            Ok(Some(cancel_answered(app, tx, &r, notify).await?))
+        }
+        Ok(None) if now.0 - tx.last_updated.0 > app.not_found_grace_secs * 10_000_000 => {
+            app.transition(tx, |t| {
+                t.needs_reconcile.then(|| TxUpdate {
+                    needs_reconcile: Some(false),
+                    note: "the reversal never reached the PSP; the authorization stands".into(),
+                    keep_version: true,
+                    ..TxUpdate::default()
+                })
+            })
+            .await?;
+            Ok(Some(CancellationStatus::NotCancelled))
+        }
+        _ => Ok(None),
+    }
 }

@@ -10,6 +10,7 @@ mod cli;
 mod contract_shapes;
 mod crash;
 mod crash_points;
+mod crossing;
 mod errors_validation;
 mod failsafe;
 mod hostile_input;
