@@ -106,7 +106,11 @@ async fn reconcile_one(
             None => reschedule(app, policy, now, tx).await,
         };
     }
-    let checkout = tx.status == TxStatus::Initiated && tx.checkout_id.is_some();
+    // A checkout is asked about as a checkout (its own status says paid, open or lapsed) until
+    // a payment is known, also when an unanswered status query left it Pending.
+    let checkout = matches!(tx.status, TxStatus::Initiated | TxStatus::Pending)
+        && tx.checkout_id.is_some()
+        && tx.psp_tx_id.is_none();
     if !tx.needs_reconcile && !checkout {
         return Ok(true);
     }

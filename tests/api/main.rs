@@ -5,6 +5,7 @@ mod proxy;
 
 mod auth_tenancy;
 mod card_flow;
+mod checkout_model;
 mod checkout_page;
 mod cli;
 mod contract_shapes;
