@@ -10,6 +10,7 @@ mod contract_shapes;
 mod crash;
 mod errors_validation;
 mod hostile_input;
+mod http_connections;
 mod http_limits;
 mod idempotency;
 mod integrity;
