@@ -42,8 +42,8 @@ impl BodyLimits {
     }
 }
 
-/// Answers that leave the rest of the body unread, so the connection cannot be reused.
-fn closing(e: ApiError) -> Response {
+/// An answer that leaves the rest of the body unread, so the connection is not reused.
+pub fn closing(e: ApiError) -> Response {
     let mut res = e.into_response();
     res.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -7,6 +7,8 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::contract::ApiError;
+use crate::domain::PaymentErrorCode;
 use crate::flows::App;
 use crate::flows::notification::{self, Ack, Refused};
 use crate::psp::InboundNotification;
@@ -48,9 +50,14 @@ pub async fn known_endpoint(State(app): State<App>, req: Request, next: Next) ->
     }
 }
 
+/// 404; the connection is closed, as the body may not have been read.
 fn unknown_endpoint() -> Response {
     crate::telemetry::notification_outcome("rejected");
-    (StatusCode::NOT_FOUND, "unknown notification endpoint").into_response()
+    super::body::closing(ApiError::with_status(
+        StatusCode::NOT_FOUND,
+        PaymentErrorCode::InvalidData,
+        "path: no notification endpoint for this PSP and merchant",
+    ))
 }
 
 fn try_again() -> Response {

@@ -264,7 +264,7 @@ async fn an_unknown_notification_endpoint_is_answered_before_its_body() {
             Duration::from_secs(3),
         )
         .await;
-        assert_error(status, &e, 404, "InvalidData", ": ");
+        assert_error(status, &e, 404, "InvalidData", "no notification endpoint");
     }
     // The known endpoint still reads and checks what it is sent.
     let path = format!("/psp/oppwa/{known}/notifications");
