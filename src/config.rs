@@ -98,6 +98,17 @@ pub struct LimitsSection {
     pub max_concurrent_requests: usize,
     /// Seconds before a request is answered 503; a payment call keeps running and is recorded.
     pub request_timeout_secs: u64,
+    /// Seconds a request body may take to arrive in full; then 408 (`http::limits::read_body`).
+    pub body_read_timeout_secs: u64,
+    /// Bytes per second a request body must average once its first 2 s are over; then 408.
+    pub body_min_bytes_per_sec: u64,
+    /// Seconds a new connection may take to send a complete request head, and a started head
+    /// on a kept-alive connection; then the connection is closed (`http::server`).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request; then it is closed.
+    pub idle_timeout_secs: u64,
+    /// Connections open at once; further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 /// Production safety checks (on in the production profile).
@@ -255,8 +266,21 @@ impl AppConfig {
         if l.max_concurrent_requests == 0 {
             return Err(err("limits.max_concurrent_requests", "must be at least 1"));
         }
-        if l.request_timeout_secs == 0 {
-            return Err(err("limits.request_timeout_secs", "must be at least 1"));
+        let at_least_one = [
+            ("limits.request_timeout_secs", l.request_timeout_secs),
+            ("limits.body_read_timeout_secs", l.body_read_timeout_secs),
+            ("limits.body_min_bytes_per_sec", l.body_min_bytes_per_sec),
+            (
+                "limits.header_read_timeout_secs",
+                l.header_read_timeout_secs,
+            ),
+            ("limits.idle_timeout_secs", l.idle_timeout_secs),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
+            return Err(err(key, "must be at least 1"));
+        }
+        if l.max_connections == 0 {
+            return Err(err("limits.max_connections", "must be at least 1"));
         }
         Ok(())
     }
@@ -408,6 +432,18 @@ mod tests {
         assert_eq!(
             limits.validate().expect_err("no timeout").key,
             "limits.request_timeout_secs"
+        );
+        limits.limits.request_timeout_secs = 1;
+        limits.limits.idle_timeout_secs = 0;
+        assert_eq!(
+            limits.validate().expect_err("no idle timeout").key,
+            "limits.idle_timeout_secs"
+        );
+        limits.limits.idle_timeout_secs = 1;
+        limits.limits.max_connections = 0;
+        assert_eq!(
+            limits.validate().expect_err("no connections").key,
+            "limits.max_connections"
         );
         dev.security.previous_master_keys = vec!["nothex".into()];
         assert_eq!(

@@ -319,7 +319,8 @@ pub struct Server {
     pub task: JoinHandle<std::io::Result<()>>,
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled, then drains in-flight requests.
+/// Serves `app` on `listener` until `shutdown` is cancelled, then drains in-flight requests
+/// (connection limits: `http::server`).
 pub fn serve(
     app: App,
     listener: TcpListener,
@@ -329,14 +330,10 @@ pub fn serve(
     let addr = listener.local_addr()?;
     let router = crate::http::router(app, opts);
     let service = tower::util::MapRequestLayer::new(crate::http::path::normalize).layer(router);
-    let task = tokio::spawn(async move {
-        axum::serve(
-            crate::http::conn::ErrorBodies(listener),
-            <_ as axum::ServiceExt<axum::extract::Request>>::into_make_service(service),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-    });
+    let limits = crate::http::server::ConnLimits::from(&opts.limits);
+    let task = tokio::spawn(crate::http::server::run(
+        listener, service, limits, shutdown,
+    ));
     Ok(Server { addr, task })
 }
 

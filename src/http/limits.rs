@@ -1,7 +1,7 @@
 //! Request limits: a per-merchant rate limit on `/api` (GCRA via `governor`, keyed by a hash of
 //! the bearer token, so one merchant cannot starve the others) answering 429 `LimitExceeded`
-//! with `Retry-After`, and a per-request timeout answering 503. The global concurrency limit is
-//! tower's semaphore layer (see `http::router`).
+//! with `Retry-After`, a per-request timeout answering 503, and the global concurrency limit,
+//! which the probes bypass (a traffic flood must never make an orchestrator restart the pod).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -117,5 +117,25 @@ pub async fn request_timeout(State(limit): State<Duration>, req: Request, next: 
             )
             .into_response()
         }
+    }
+}
+
+/// The liveness and readiness probes: outside the concurrency limit.
+pub const PROBES: &[&str] = &["/health/live", "/health/ready"];
+
+/// Middleware: at most `limits.max_concurrent_requests` requests past this point at once;
+/// further ones wait (first come, first served). The probes pass without a slot.
+pub async fn concurrency(
+    State(slots): State<Arc<tokio::sync::Semaphore>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if PROBES.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    match slots.acquire().await {
+        Ok(_slot) => next.run(req).await,
+        // Never closed; answered like any other internal failure if it were.
+        Err(_) => ApiError::internal().into_response(),
     }
 }

@@ -2,10 +2,14 @@
 //! endpoint, health probes, `/metrics`, `/openapi.json` and `/docs`. Every error a caller can
 //! see is the contract's error object.
 //!
-//! Layers, outermost first: request id + access log + metrics (`observe`), per-request timeout,
-//! global concurrency limit, panic catcher; `/api` additionally has the per-merchant rate limit.
+//! Layers, outermost first: request id + access log + metrics (`observe`), error objects
+//! (`edge`), per-request timeout, the notification endpoint check (before its body is read),
+//! the body limits (`body`: read in full before a slot is taken), the global concurrency limit
+//! (the probes bypass it), panic catcher; `/api` additionally has the per-merchant rate limit.
+//! Connection limits (head, idle, count) are kept by the server loop (`server`).
 
 pub mod api;
+pub mod body;
 pub mod checkout;
 pub mod conn;
 pub mod edge;
@@ -16,6 +20,7 @@ pub mod notifications;
 pub mod observe;
 pub mod openapi;
 pub mod path;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +30,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -99,6 +103,12 @@ pub fn router(app: App, opts: &HttpOptions) -> Router {
     let concurrency = Arc::new(tokio::sync::Semaphore::new(
         opts.limits.max_concurrent_requests,
     ));
+    let body_limits = body::BodyLimits {
+        max_bytes: opts.body_limit,
+        deadline: Duration::from_secs(opts.limits.body_read_timeout_secs),
+        min_bytes_per_sec: opts.limits.body_min_bytes_per_sec,
+    };
+    let notification_check = app.clone();
     documented
         .layer(axum::middleware::from_fn(one_connection_per_read))
         // The per-merchant rate limit passes everything outside `/api` through.
@@ -127,7 +137,18 @@ pub fn router(app: App, opts: &HttpOptions) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().into_response()
         }))
-        .layer(GlobalConcurrencyLimitLayer::with_semaphore(concurrency))
+        .layer(axum::middleware::from_fn_with_state(
+            concurrency,
+            limits::concurrency,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            body::read_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            notification_check,
+            notifications::known_endpoint,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             timeout,
             limits::request_timeout,

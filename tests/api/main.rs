@@ -15,6 +15,8 @@ mod crossing;
 mod errors_validation;
 mod failsafe;
 mod hostile_input;
+mod http_connections;
+mod http_limits;
 mod idempotency;
 mod integrity;
 mod model;
