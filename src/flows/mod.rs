@@ -192,6 +192,7 @@ impl App {
             {
                 Ok(t) => {
                     if update.status.is_some() {
+                        counted(&t);
                         notification::release_parked(self, &t).await;
                     }
                     return Ok(t);
@@ -206,9 +207,21 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        tracing::error!(tx = %tx.id, "gave up after repeated version conflicts");
+        tracing::error!(transaction_id = %tx.billwerk_id, merchant_id = %tx.merchant_id,
+            internal_id = %tx.id, "gave up after repeated version conflicts");
         Err(ApiError::internal())
     }
+}
+
+/// Counts a transaction that just moved to its current status (`transactions_total`,
+/// `checkouts_total`).
+pub fn counted(t: &TransactionRecord) {
+    crate::telemetry::transaction_moved(
+        t.kind,
+        t.status,
+        t.error.as_ref().map(|e| e.code),
+        t.checkout_id.is_some(),
+    );
 }
 
 /// The merchant's PSP must be able to carry the amount (its amount format), checked before

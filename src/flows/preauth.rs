@@ -16,6 +16,8 @@ use crate::psp::{
 use crate::store::{Inserted, TransactionRecord, TxUpdate};
 
 /// `POST /api/Preauth`.
+#[tracing::instrument(level = "error", name = "preauth", skip_all,
+    fields(transaction_id = %cmd.id, merchant_id = %m.id()))]
 pub async fn create(
     app: &App,
     m: &Merchant,
@@ -187,6 +189,8 @@ pub async fn get(app: &App, m: &Merchant, id: &str) -> Result<PreauthResponse, A
 }
 
 /// `POST /api/Preauth/Finalize`: completes a checkout preauth by asking the PSP.
+#[tracing::instrument(level = "error", name = "finalize", skip_all,
+    fields(transaction_id = %cmd.id, merchant_id = %m.id()))]
 pub async fn finalize(
     app: &App,
     m: &Merchant,
@@ -199,6 +203,8 @@ pub async fn finalize(
 }
 
 /// `POST /api/Preauth/{id}/Cancel`.
+#[tracing::instrument(level = "error", name = "cancel", skip_all,
+    fields(transaction_id = id, merchant_id = %m.id()))]
 pub async fn cancel(
     app: &App,
     m: &Merchant,
