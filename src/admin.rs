@@ -87,10 +87,7 @@ pub async fn set_disabled(
     let record = find(store, id_or_name).await?;
     let since = disabled.then(|| clock.now());
     store.set_merchant_disabled(&record.id, since).await?;
-    Ok(store
-        .find_merchant(&record.id)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(id_or_name.into()))?)
+    find(store, &record.id).await
 }
 
 /// `merchants list`: one row per merchant with its status (`enabled`, or `disabled` since
@@ -99,16 +96,18 @@ pub async fn set_disabled(
 pub fn format_merchants(list: &[MerchantRecord], base: &str, now: crate::domain::Ticks) -> String {
     use std::fmt::Write;
     if list.is_empty() {
-        return "no merchants yet: psp-integrator merchants create --name NAME --psp oppwa\n".into();
+        return "no merchants yet: psp-integrator merchants create --name NAME --psp oppwa\n"
+            .into();
     }
     let mut out = format!(
         "{:<32}  {:<24}  {:<6}  {:<38}  {:<28}  {:<52}  PSP NOTIFICATION URL\n",
         "ID", "NAME", "PSP", "STATUS", "CREATED", "TOKENS"
     );
     for m in list {
-        let status = m
-            .disabled_at
-            .map_or_else(|| "enabled".to_string(), |t| format!("disabled since {}", t.to_wire()));
+        let status = m.disabled_at.map_or_else(
+            || "enabled".to_string(),
+            |t| format!("disabled since {}", t.to_wire()),
+        );
         let tokens = match m.previous_token_until {
             Some(until) if until > now => format!("current + previous until {}", until.to_wire()),
             _ => "current".to_string(),

@@ -388,7 +388,10 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
         }
         MerchantsCommand::List { .. } => {
             let list = store.list_merchants().await?;
-            print!("{}", crate::admin::format_merchants(&list, &base, SystemClock.now()));
+            print!(
+                "{}",
+                crate::admin::format_merchants(&list, &base, SystemClock.now())
+            );
         }
         MerchantsCommand::RotateToken {
             id_or_name, grace, ..

@@ -30,15 +30,27 @@ async fn scrape(app: &TestApp) -> String {
 const AT_ZERO: &[(&str, &[&str])] = &[
     (
         "transactions_total",
-        &["kind=\"payment\"", "status=\"Succeeded\"", "error_code=\"none\""],
+        &[
+            "kind=\"payment\"",
+            "status=\"Succeeded\"",
+            "error_code=\"none\"",
+        ],
     ),
     (
         "transactions_total",
-        &["kind=\"payment\"", "status=\"Failed\"", "error_code=\"InsufficientBalance\""],
+        &[
+            "kind=\"payment\"",
+            "status=\"Failed\"",
+            "error_code=\"InsufficientBalance\"",
+        ],
     ),
     (
         "transactions_total",
-        &["kind=\"refund\"", "status=\"Pending\"", "error_code=\"none\""],
+        &[
+            "kind=\"refund\"",
+            "status=\"Pending\"",
+            "error_code=\"none\"",
+        ],
     ),
     ("checkouts_total", &["result=\"completed\""]),
     ("checkouts_total", &["result=\"expired\""]),
@@ -46,7 +58,10 @@ const AT_ZERO: &[(&str, &[&str])] = &[
         "psp_calls_total",
         &["operation=\"backoffice\"", "outcome=\"timeout\""],
     ),
-    ("psp_call_duration_seconds_count", &["operation=\"payment\""]),
+    (
+        "psp_call_duration_seconds_count",
+        &["operation=\"payment\""],
+    ),
     ("psp_notifications_total", &["result=\"applied\""]),
     ("webhook_attempts_total", &["outcome=\"dead\""]),
     ("rate_limited_total", &["class=\"money\""]),
@@ -71,11 +86,11 @@ async fn metric_families_start_at_zero_and_count_payments_by_outcome_and_error_c
         Some(f64::from(max))
     );
     assert!(series(&start, "db_pool_connections", &["state=\"idle\""]).is_some());
-    let build = format!(
-        "version=\"{}\"",
-        psp_integrator::telemetry::VERSION
+    let build = format!("version=\"{}\"", psp_integrator::telemetry::VERSION);
+    assert_eq!(
+        series(&start, "build_info", &[&build, "git_commit=\""]),
+        Some(1.0)
     );
-    assert_eq!(series(&start, "build_info", &[&build, "git_commit=\""]), Some(1.0));
     assert_ne!(psp_integrator::telemetry::GIT_COMMIT, "");
 
     // One hosted checkout, its capture, and a declined charge on the stored card.
@@ -96,17 +111,29 @@ async fn metric_families_start_at_zero_and_count_payments_by_outcome_and_error_c
     for (name, labels, want) in [
         (
             "transactions_total",
-            &["kind=\"payment\"", "status=\"Succeeded\"", "error_code=\"none\""][..],
+            &[
+                "kind=\"payment\"",
+                "status=\"Succeeded\"",
+                "error_code=\"none\"",
+            ][..],
             1.0,
         ),
         (
             "transactions_total",
-            &["kind=\"payment\"", "status=\"Failed\"", "error_code=\"InsufficientBalance\""],
+            &[
+                "kind=\"payment\"",
+                "status=\"Failed\"",
+                "error_code=\"InsufficientBalance\"",
+            ],
             1.0,
         ),
         (
             "transactions_total",
-            &["kind=\"preauth\"", "status=\"Succeeded\"", "error_code=\"none\""],
+            &[
+                "kind=\"preauth\"",
+                "status=\"Succeeded\"",
+                "error_code=\"none\"",
+            ],
             1.0,
         ),
         ("checkouts_total", &["result=\"completed\""], 1.0),

@@ -96,7 +96,11 @@ async fn observed(req: Request, next: Next, public: bool) -> Response {
         .await;
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    let answered = res.extensions().get::<Answered>().cloned().unwrap_or_default();
+    let answered = res
+        .extensions()
+        .get::<Answered>()
+        .cloned()
+        .unwrap_or_default();
     let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     span.in_scope(|| {
         if !public {

@@ -83,9 +83,7 @@ impl SqlStore {
         super::PoolStats {
             in_use: open.saturating_sub(idle),
             idle,
-            waiting: self
-                .waiting
-                .load(std::sync::atomic::Ordering::Relaxed),
+            waiting: self.waiting.load(std::sync::atomic::Ordering::Relaxed),
             max: self.pool.options().get_max_connections(),
         }
     }

@@ -196,8 +196,7 @@ pub fn psp_call(psp: &'static str, operation: &'static str, outcome: &'static st
         "psp" => psp, "operation" => operation, "outcome" => outcome
     )
     .increment(1);
-    histogram!("psp_call_duration_seconds", "psp" => psp, "operation" => operation)
-        .record(seconds);
+    histogram!("psp_call_duration_seconds", "psp" => psp, "operation" => operation).record(seconds);
 }
 
 fn transaction_counter(

@@ -56,10 +56,17 @@ async fn rotated_token_replaces_the_old_one_after_its_grace_period() {
     .await
     .expect("rotate");
     assert!(m.previous_token_until.is_some());
-    assert_eq!(info(app.token.clone()).await, StatusCode::OK, "old token, in its grace");
+    assert_eq!(
+        info(app.token.clone()).await,
+        StatusCode::OK,
+        "old token, in its grace"
+    );
     assert_eq!(info(second.clone()).await, StatusCode::OK, "new token");
     let listed = app.store.list_merchants().await.expect("list");
-    let me = listed.iter().find(|r| r.id == app.merchant_id).expect("listed");
+    let me = listed
+        .iter()
+        .find(|r| r.id == app.merchant_id)
+        .expect("listed");
     assert_eq!(me.previous_token_until, m.previous_token_until);
 
     // A rotation whose grace period is over (rotated two hours ago with one hour of grace):
@@ -74,7 +81,11 @@ async fn rotated_token_replaces_the_old_one_after_its_grace_period() {
     .await
     .expect("rotate again");
     assert_eq!(info(second).await, StatusCode::UNAUTHORIZED, "grace over");
-    assert_eq!(info(app.token.clone()).await, StatusCode::UNAUTHORIZED, "two rotations ago");
+    assert_eq!(
+        info(app.token.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "two rotations ago"
+    );
     assert_eq!(info(third.clone()).await, StatusCode::OK);
 
     // Grace 0: the old token stops at once.
@@ -94,9 +105,14 @@ async fn a_disabled_merchant_gets_401_but_its_psp_notifications_are_applied() {
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 20.0).await;
 
-    let m = psp_integrator::admin::set_disabled(app.store.as_ref(), &SystemClock, &app.merchant_id, true)
-        .await
-        .expect("disable");
+    let m = psp_integrator::admin::set_disabled(
+        app.store.as_ref(),
+        &SystemClock,
+        &app.merchant_id,
+        true,
+    )
+    .await
+    .expect("disable");
     assert!(m.disabled_at.is_some());
     let (s, e) = app.get(&format!("/api/Payment/{debit}")).await;
     assert_error(s, &e, 401, "InvalidConfiguration", "is disabled");
@@ -123,7 +139,11 @@ async fn a_disabled_merchant_gets_401_but_its_psp_notifications_are_applied() {
         .await
         .expect("enable");
     let (s, p) = app.get(&format!("/api/Payment/{debit}")).await;
-    assert_eq!((s, p["status"].as_str()), (StatusCode::OK, Some("Succeeded")), "{p}");
+    assert_eq!(
+        (s, p["status"].as_str()),
+        (StatusCode::OK, Some("Succeeded")),
+        "{p}"
+    );
 }
 
 #[tokio::test]

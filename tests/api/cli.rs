@@ -105,17 +105,31 @@ async fn merchants_rotate_with_grace_disable_and_enable_from_the_command_line() 
         let (s, _) = app
             .send(reqwest::Method::GET, "/api/IntegrationInfo", Some(t), None)
             .await;
-        assert_eq!(s, reqwest::StatusCode::OK, "both tokens during the grace period");
+        assert_eq!(
+            s,
+            reqwest::StatusCode::OK,
+            "both tokens during the grace period"
+        );
     }
     assert!(cli(&["disable", &app.merchant_id]).contains("disabled"));
     assert!(row(&cli(&["list"])).contains("disabled since"));
     let (s, _) = app
-        .send(reqwest::Method::GET, "/api/IntegrationInfo", Some(&token), None)
+        .send(
+            reqwest::Method::GET,
+            "/api/IntegrationInfo",
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(s, reqwest::StatusCode::UNAUTHORIZED);
     assert!(cli(&["enable", &app.merchant_id]).contains("enabled"));
     let (s, _) = app
-        .send(reqwest::Method::GET, "/api/IntegrationInfo", Some(&token), None)
+        .send(
+            reqwest::Method::GET,
+            "/api/IntegrationInfo",
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(s, reqwest::StatusCode::OK);
     // The default grace comes from security.token_grace_secs; 0s ends the old token at once.

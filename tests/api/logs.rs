@@ -32,12 +32,9 @@ fn lines(capture: &Capture) -> Vec<Value> {
 
 /// A field of the line's event, or of any span it is in.
 fn field<'a>(line: &'a Value, name: &str) -> Option<&'a Value> {
-    line["fields"].get(name).or_else(|| {
-        line["spans"]
-            .as_array()?
-            .iter()
-            .find_map(|s| s.get(name))
-    })
+    line["fields"]
+        .get(name)
+        .or_else(|| line["spans"].as_array()?.iter().find_map(|s| s.get(name)))
 }
 
 fn text<'a>(line: &'a Value, name: &str) -> Option<&'a str> {
@@ -92,7 +89,10 @@ async fn a_payment_request_logs_transaction_merchant_and_outcome_without_payment
     assert_eq!(text(line, "route"), Some("/api/Payment"));
     assert_eq!(text(line, "merchant_id"), Some(app.merchant_id.as_str()));
     assert_eq!(text(line, "outcome"), Some("ok"));
-    assert_eq!(text(line, "tx_status"), Some(p["status"].as_str().expect("status")));
+    assert_eq!(
+        text(line, "tx_status"),
+        Some(p["status"].as_str().expect("status"))
+    );
     let code = text(line, "psp_result_code").expect("the PSP's result code");
     assert!(code.contains('.'), "an OPPWA result code: {code}");
     // The PSP call line, at info, in the same request.
@@ -124,7 +124,8 @@ async fn a_payment_request_logs_transaction_merchant_and_outcome_without_payment
     let refused: Vec<&Value> = all
         .iter()
         .filter(|l| {
-            l["fields"]["message"] == "request answered" && text(l, "error_code") == Some("InvalidData")
+            l["fields"]["message"] == "request answered"
+                && text(l, "error_code") == Some("InvalidData")
         })
         .collect();
     assert_eq!(refused.len(), 1, "{refused:?}");

@@ -146,7 +146,12 @@ async fn operator_routes_are_served_on_the_ops_port_only() {
         "the readiness report: {ready}"
     );
     // Billwerk and the PSP reach the public port: the operator's pages are not there.
-    for path in ["/metrics", "/docs", "/docs/swagger-ui-bundle.js", "/openapi.json"] {
+    for path in [
+        "/metrics",
+        "/docs",
+        "/docs/swagger-ui-bundle.js",
+        "/openapi.json",
+    ] {
         let (status, body) = raw(&app, "get", path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "public {path}");
         assert!(body.contains("no such endpoint"), "{path}: {body}");

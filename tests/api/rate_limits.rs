@@ -51,14 +51,18 @@ async fn a_billing_burst_above_the_old_limit_is_served() {
     .await;
     put_sandbox(&old).await;
     let (served, refused, took) = burst(&old, N).await;
-    println!("old limit (50/s, burst 100, no wait): {served} served, {refused} refused (429) in {took:?}");
+    println!(
+        "old limit (50/s, burst 100, no wait): {served} served, {refused} refused (429) in {took:?}"
+    );
     assert!(refused > 0, "the old limit refused part of the run");
 
     // The new default: the whole burst is served.
     let new = TestApp::spawn_with(|c| c.limits = default_limits()).await;
     put_sandbox(&new).await;
     let (served, refused, took) = burst(&new, N).await;
-    println!("new default (1000/s, burst 1000, wait 2 s): {served} served, {refused} refused in {took:?}");
+    println!(
+        "new default (1000/s, burst 1000, wait 2 s): {served} served, {refused} refused in {took:?}"
+    );
     assert_eq!((served, refused), (N, 0));
 
     // Even the old rate serves it once money-moving POSTs wait for their turn: the run is
@@ -74,7 +78,10 @@ async fn a_billing_burst_above_the_old_limit_is_served() {
     println!("old rate with a 4 s wait: {served} served, {refused} refused in {took:?}");
     assert_eq!((served, refused), (N, 0));
     // The SEPA mandate's own POST took one token: N more at 50/s beyond 100 need ≥ 2.8 s.
-    assert!(took >= Duration::from_millis(2500), "paced by the rate: {took:?}");
+    assert!(
+        took >= Duration::from_millis(2500),
+        "paced by the rate: {took:?}"
+    );
 }
 
 async fn put_sandbox(app: &TestApp) {
@@ -96,7 +103,10 @@ async fn reads_are_refused_at_once_and_a_wait_beyond_the_bound_is_refused() {
     let started = Instant::now();
     let (s, e) = app.get("/api/IntegrationInfo").await;
     assert_error(s, &e, 429, "LimitExceeded", "rate limit");
-    assert!(started.elapsed() < Duration::from_millis(250), "no wait for reads");
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "no wait for reads"
+    );
     // A payment whose turn is ~1 s away does not wait 300 ms for nothing: 429 at once, with
     // Retry-After, and nothing stored.
     let pay = tx_id();
@@ -117,5 +127,11 @@ async fn reads_are_refused_at_once_and_a_wait_beyond_the_bound_is_refused() {
         .parse()
         .expect("seconds");
     assert_eq!(retry, 1);
-    assert!(app.store.get_transaction(&app.merchant_id, &pay).await.expect("read").is_none());
+    assert!(
+        app.store
+            .get_transaction(&app.merchant_id, &pay)
+            .await
+            .expect("read")
+            .is_none()
+    );
 }

@@ -73,7 +73,10 @@ pub(super) async fn merchants(store: SqlStore) {
         .await
         .expect("previous")
         .expect("previous token still valid");
-    assert_eq!((rec.previous_token_until, hash), (Some(Ticks(100)), b"h1-new".to_vec()));
+    assert_eq!(
+        (rec.previous_token_until, hash),
+        (Some(Ticks(100)), b"h1-new".to_vec())
+    );
     assert_eq!(
         store
             .merchant_by_token_hash(b"h1-new", Ticks(100))
