@@ -44,7 +44,11 @@ impl RateLimit {
                 Quota::per_second(rate).allow_burst(burst),
             )),
             per_second: rate.get(),
-            money_wait: Duration::from_millis(l.money_wait_ms),
+            // The wait leaves at least half of the request's time to the request itself.
+            money_wait: Duration::from_millis(
+                l.money_wait_ms
+                    .min(l.request_timeout_secs.saturating_mul(500)),
+            ),
         }
     }
 
