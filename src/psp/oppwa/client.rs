@@ -207,8 +207,7 @@ fn transport_error(e: reqwest::Error) -> TransportError {
     if e.is_timeout() {
         TransportError::Timeout
     } else {
-        let e = e.without_url();
-        tracing::warn!(error = %e, "OPPWA transport error");
-        TransportError::Connection(e.to_string())
+        // Logged once, with the operation, by `send`.
+        TransportError::Connection(e.without_url().to_string())
     }
 }
