@@ -50,6 +50,15 @@ pub struct ServerConfig {
 pub struct DatabaseConfig {
     pub url: String,
     pub max_connections: u32,
+    /// Seconds a write that follows a PSP call keeps retrying while the database is
+    /// unreachable (restart, failover) before the request is answered with the transaction's
+    /// last recorded state (Pending) and the reconciler takes over.
+    #[serde(default = "default_write_retry_secs")]
+    pub write_retry_secs: u64,
+}
+
+fn default_write_retry_secs() -> u64 {
+    10
 }
 
 #[derive(Clone, Deserialize)]
@@ -234,6 +243,16 @@ impl AppConfig {
             return Err(err(
                 "oppwa.timeout_secs",
                 "timeouts must be at least 1 second",
+            ));
+        }
+        // A transaction is written with a reconciler deadline before its PSP call; the
+        // reconciler must not ask the PSP while the call may still be under way.
+        if self.reconciler.first_delay_secs
+            <= self.oppwa.timeout_secs + self.oppwa.connect_timeout_secs
+        {
+            return Err(err(
+                "reconciler.first_delay_secs",
+                "must be longer than oppwa.timeout_secs + oppwa.connect_timeout_secs",
             ));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {

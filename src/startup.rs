@@ -52,6 +52,8 @@ pub fn build_app(
         public_base_url: cfg.public_base_url(),
         locks: KeyedLocks::default(),
         recheck_after_secs: i64::try_from(cfg.reconciler.first_delay_secs).unwrap_or(60),
+        write_retry: std::time::Duration::from_secs(cfg.database.write_retry_secs),
+        not_found_grace_secs: i64::try_from(cfg.reconciler.not_found_grace_secs).unwrap_or(600),
         targets: Arc::new(crate::outbox::policy::TargetPolicy::new(&cfg.webhooks)),
         outbox_wake: Arc::default(),
     })

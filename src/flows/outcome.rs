@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::domain::state::{self, Trigger, Verdict};
+use crate::domain::state::{self, Facts, Trigger, Verdict};
 use crate::domain::{
     AgreementStatus, PaymentErrorCode, Role, Ticks, TxError, TxKind, TxStatus, WebhookType,
     time::FAR_FUTURE,
@@ -60,7 +60,13 @@ pub fn effect(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Effect {
         Outcome::Pending | Outcome::Unknown(_) => TxStatus::Pending,
         Outcome::Declined(d) => d.status,
     };
-    let transition = match state::decide(tx.kind, tx.status, reported, Trigger::PspOutcome) {
+    let transition = match state::decide(
+        tx.kind,
+        tx.status,
+        reported,
+        Trigger::PspOutcome,
+        Facts::NONE,
+    ) {
         Verdict::Contradiction => return Effect::Contradiction(reported),
         Verdict::Stale => return Effect::NoChange,
         Verdict::Same => None,
@@ -212,17 +218,18 @@ fn note(r: &PspResult) -> String {
     }
 }
 
-/// A status change with no PSP result behind it (a cancel, a shopper abort), if the state
-/// model allows it; `None` (logged) otherwise.
+/// A status change with no PSP result behind it (a cancel, a confirmed reversal, a shopper
+/// abort), if the state model allows it given `facts`; `None` (logged) otherwise.
 pub fn local(
     tx: &TransactionRecord,
+    facts: Facts,
     to: TxStatus,
     trigger: Trigger,
     error: Option<TxError>,
     note: &str,
     notify: Option<WebhookType>,
 ) -> Option<TxUpdate> {
-    match state::decide(tx.kind, tx.status, to, trigger) {
+    match state::decide(tx.kind, tx.status, to, trigger, facts) {
         Verdict::Move(t) => Some(TxUpdate {
             status: Some(t),
             error: error.map(Some),

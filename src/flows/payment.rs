@@ -1,7 +1,7 @@
 //! Payments: a capture of a preauth (`preauthTransactionId` present) or a merchant-initiated
 //! charge on the stored agreement (recurring).
 
-use super::{App, Merchant, check_replay, new_record, outcome, views};
+use super::{App, Merchant, Recorded, check_replay, views};
 use crate::contract::ApiError;
 use crate::contract::commands::PaymentCommand;
 use crate::contract::responses::PaymentResponse;
@@ -47,7 +47,7 @@ pub async fn create(
         None => Some(app.stored_method(m, &agreement_id).await?),
     };
 
-    let mut rec = new_record(m, TxKind::Payment, id.as_str(), &money, &webhook, app.now());
+    let mut rec = app.new_record(m, TxKind::Payment, id.as_str(), &money, &webhook);
     rec.agreement_id = Some(agreement_id.clone());
     rec.role = role;
     rec.reference_text = reference.clone();
@@ -68,12 +68,12 @@ pub async fn create(
             return views::payment(app, &e).await;
         }
     };
-    let tx = match (capture_of, stored) {
+    let (tx, recorded) = match (capture_of, stored) {
         (Some(p), _) => capture(app, m, &settings, tx, &p, money).await?,
-        (None, Some(s)) => charge(app, m, &settings, tx, s, money, reference).await?,
+        (None, Some(s)) => charge(app, m, &settings, tx, s, money, reference).await,
         (None, None) => return Err(ApiError::internal()),
     };
-    views::payment(app, &tx).await
+    views::payment_answer(app, &tx, recorded).await
 }
 
 /// The preauth to capture: this merchant's, succeeded, same currency and agreement, and with
@@ -99,6 +99,12 @@ async fn capturable(
         return Err(ApiError::invalid(
             field,
             format!("preauth {preauth_id} is {}, not Succeeded", p.status),
+        ));
+    }
+    if super::preauth::cancel_in_doubt(&p) {
+        return Err(ApiError::invalid(
+            field,
+            format!("preauth {preauth_id} has a cancellation whose outcome is not known yet"),
         ));
     }
     if p.currency != money.currency.code() {
@@ -139,7 +145,7 @@ async fn capture(
     tx: TransactionRecord,
     preauth: &TransactionRecord,
     money: Money,
-) -> Result<TransactionRecord, ApiError> {
+) -> Result<(TransactionRecord, Recorded), ApiError> {
     let Some(psp_id) = preauth.psp_tx_id.clone() else {
         return Err(ApiError::invalid(
             "preauthTransactionId",
@@ -153,9 +159,7 @@ async fn capture(
         merchant_initiated: !preauth.is_initial,
     };
     let r = m.provider.capture(settings, &req).await;
-    let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
-        .await
+    Ok(app.record_answer(tx, &r).await)
 }
 
 async fn charge(
@@ -166,7 +170,7 @@ async fn charge(
     stored: StoredMethod,
     money: Money,
     reference_text: Option<String>,
-) -> Result<TransactionRecord, ApiError> {
+) -> (TransactionRecord, Recorded) {
     let req = StoredCharge {
         merchant_tx_id: tx.billwerk_id.clone(),
         amount: money,
@@ -174,9 +178,7 @@ async fn charge(
         reference_text,
     };
     let r = m.provider.charge_stored(settings, &req).await;
-    let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
-        .await
+    app.record_answer(tx, &r).await
 }
 
 /// `GET /api/Payment/{id}`.

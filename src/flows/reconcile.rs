@@ -103,6 +103,12 @@ async fn reconcile_one(
     let Some(tx) = app.store.get_transaction_by_id(m.id(), &tx.id).await? else {
         return Ok(false);
     };
+    if super::preauth::cancel_in_doubt(&tx) {
+        return match super::preauth::settle_cancel(app, &m, tx.clone(), true, now).await? {
+            Some(_) => Ok(true),
+            None => reschedule(app, policy, now, tx).await,
+        };
+    }
     let checkout = tx.status == TxStatus::Initiated && tx.checkout_id.is_some();
     if !tx.needs_reconcile && !checkout {
         return Ok(true);

@@ -222,15 +222,23 @@ fn connection_lost(e: &sqlx::Error) -> bool {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(d) => d
             .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57") || sqlite_busy(&c)),
         _ => false,
     }
 }
 
+/// SQLite's `SQLITE_BUSY`/`SQLITE_LOCKED` and their extended codes (numeric, unlike Postgres'
+/// five-character SQLSTATEs): another connection holds the file's write lock past the busy
+/// timeout. Transient, like a lost connection.
+fn sqlite_busy(code: &str) -> bool {
+    code.len() <= 4 && code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+}
+
 impl StoreError {
-    /// The database could not be reached: connection refused or lost, or no pooled connection
-    /// within the acquire timeout. Nothing was committed by the failed call; the caller may
-    /// retry once the database is back.
+    /// The database could not be reached: connection refused or lost, no pooled connection
+    /// within the acquire timeout, or (SQLite) the file stayed locked. The failed call may or
+    /// may not have committed (a lost commit acknowledgement): retry with the version check,
+    /// which tells the two apart.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Db(

@@ -89,6 +89,10 @@ fn describe() {
         "reconciler_backlog",
         "Transactions whose PSP outcome is still to be confirmed"
     );
+    describe_gauge!(
+        "reconciler_unscheduled",
+        "Transactions without a final state and without a deadline (always 0)"
+    );
     describe_counter!(
         "rate_limited_total",
         "Requests refused with 429 by the per-merchant rate limit, by class (money, other)"
@@ -264,6 +268,10 @@ pub struct Gauges {
     pub outbox_oldest_pending_age_secs: f64,
     pub outbox_dead: i64,
     pub reconciler_backlog: i64,
+    /// Transactions without a final state and without a deadline: neither due for the
+    /// reconciler nor an open checkout with an expiry. Always 0 (issue #16); anything else is
+    /// a transaction nothing would ever resolve.
+    pub reconciler_unscheduled: i64,
 }
 
 /// Publishes `g` as gauges.
@@ -273,6 +281,7 @@ pub fn set_gauges(g: Gauges) {
     gauge!("outbox_oldest_pending_age_seconds").set(g.outbox_oldest_pending_age_secs);
     gauge!("outbox_dead").set(g.outbox_dead as f64);
     gauge!("reconciler_backlog").set(g.reconciler_backlog as f64);
+    gauge!("reconciler_unscheduled").set(g.reconciler_unscheduled as f64);
 }
 
 /// Publishes the connection pool's state.

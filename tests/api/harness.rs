@@ -32,6 +32,47 @@ pub struct TestApp {
     scratch: Option<ScratchDb>,
 }
 
+/// The OPPWA simulator and the Billwerk stand-in, on port 0, stopped with `shutdown`.
+async fn psp_and_billwerk(shutdown: &CancellationToken) -> (SimHandle, StandInHandle) {
+    let sim = Sim::spawn(
+        SimConfig::default(),
+        "127.0.0.1:0".parse().expect("addr"),
+        shutdown.clone(),
+    )
+    .await
+    .expect("simulator starts");
+    let standin = BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), shutdown.clone())
+        .await
+        .expect("stand-in starts");
+    (sim, standin)
+}
+
+/// What lives outside the service and survives its restarts: the PSP (simulator) and Billwerk
+/// (stand-in). Stopped when dropped.
+pub struct Outside {
+    pub sim: SimHandle,
+    pub standin: StandInHandle,
+    shutdown: CancellationToken,
+}
+
+impl Outside {
+    pub async fn start() -> Outside {
+        let shutdown = CancellationToken::new();
+        let (sim, standin) = psp_and_billwerk(&shutdown).await;
+        Outside {
+            sim,
+            standin,
+            shutdown,
+        }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 /// Which database the suite runs on. With PSPI_TEST_BACKEND=postgres an unreachable server fails
 /// the test; it never silently falls back.
 pub async fn scratch_db() -> ScratchDb {
@@ -78,19 +119,46 @@ impl TestApp {
 
     /// A running app over an existing database (e.g. after a crash), with a new merchant.
     pub async fn spawn_on(scratch: ScratchDb, tweak: impl FnOnce(&mut AppConfig)) -> TestApp {
-        psp_integrator::telemetry::init("warn", false);
         let shutdown = CancellationToken::new();
-        let sim = Sim::spawn(
-            SimConfig::default(),
-            "127.0.0.1:0".parse().expect("addr"),
-            shutdown.clone(),
+        let (sim, standin) = psp_and_billwerk(&shutdown).await;
+        Self::assemble(scratch, sim, standin, shutdown, tweak, None).await
+    }
+
+    /// The service over an existing database, against `parts`' simulator and stand-in (which
+    /// outlive it, as the real PSP and Billwerk outlive a restart), for an existing merchant
+    /// `(id, token)` or a new one.
+    pub async fn attach(
+        parts: &Outside,
+        scratch: ScratchDb,
+        merchant: Option<(String, String)>,
+        tweak: impl FnOnce(&mut AppConfig),
+    ) -> TestApp {
+        let sim = SimHandle {
+            base_url: parts.sim.base_url.clone(),
+            addr: parts.sim.addr,
+            sim: parts.sim.sim.clone(),
+        };
+        let shutdown = CancellationToken::new();
+        Self::assemble(
+            scratch,
+            sim,
+            parts.standin.clone(),
+            shutdown,
+            tweak,
+            merchant,
         )
         .await
-        .expect("simulator starts");
-        let standin =
-            BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), shutdown.clone())
-                .await
-                .expect("stand-in starts");
+    }
+
+    async fn assemble(
+        scratch: ScratchDb,
+        sim: SimHandle,
+        standin: StandInHandle,
+        shutdown: CancellationToken,
+        tweak: impl FnOnce(&mut AppConfig),
+        merchant: Option<(String, String)>,
+    ) -> TestApp {
+        psp_integrator::telemetry::init("warn", false);
         let mut cfg = config_for(&sim.base_url, &scratch.url);
         tweak(&mut cfg);
         let application = Application::build(cfg, Roles::API)
@@ -101,16 +169,22 @@ impl TestApp {
         let store = app.store.clone();
         let providers = app.providers.clone();
         let addr = application.addr().expect("listening");
-        let name = format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let (m, token) = psp_integrator::admin::create_merchant(
-            store.as_ref(),
-            &providers,
-            &SystemClock,
-            &name,
-            "oppwa",
-        )
-        .await
-        .expect("merchant");
+        let (merchant_id, token) = match merchant {
+            Some(m) => m,
+            None => {
+                let name = format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+                let (m, token) = psp_integrator::admin::create_merchant(
+                    store.as_ref(),
+                    &providers,
+                    &SystemClock,
+                    &name,
+                    "oppwa",
+                )
+                .await
+                .expect("merchant");
+                (m.id, token)
+            }
+        };
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -126,11 +200,21 @@ impl TestApp {
             sim,
             store,
             token,
-            merchant_id: m.id,
+            merchant_id,
             shutdown,
             application: Some(application),
             scratch: Some(scratch),
         }
+    }
+
+    /// Stops the service gracefully and hands back its database (for a restart on it).
+    pub async fn stop_keeping_db(mut self) -> ScratchDb {
+        let scratch = self.scratch.take().expect("the app owns its database");
+        self.shutdown.cancel();
+        if let Some(a) = self.application.take() {
+            a.stop().await;
+        }
+        scratch
     }
 
     /// Another merchant on the same app, with sandbox settings; returns its token.

@@ -1,6 +1,7 @@
 //! Black-box API tests: the real service over HTTP, a real database, the OPPWA simulator.
 
 mod harness;
+mod proxy;
 
 mod auth_tenancy;
 mod card_flow;
@@ -8,7 +9,10 @@ mod checkout_page;
 mod cli;
 mod contract_shapes;
 mod crash;
+mod crash_points;
+mod crossing;
 mod errors_validation;
+mod failsafe;
 mod hostile_input;
 mod idempotency;
 mod integrity;

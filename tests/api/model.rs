@@ -4,7 +4,8 @@
 //! unreadable amounts, excess chargebacks, lost PSP answers and reconciler rounds — and runs
 //! them against the real service, database and simulator. After every step it checks:
 //! - no final state is ever left;
-//! - every Pending transaction has a reconciler deadline;
+//! - every Pending transaction has a reconciler deadline, and the reconciler's gauge of
+//!   transactions with neither a final state nor a deadline is 0;
 //! - the money rules: collected ≤ requested; reversals ≤ chargebacks; refunds + chargebacks −
 //!   reversals ≤ collected; refundedAmount + refundableAmount ≤ paid; captures ≤ authorized;
 //! - Billwerk got at least one webhook after every change a PSP event made visible.
@@ -492,6 +493,16 @@ impl<'a> World<'a> {
                 );
             }
         }
+        // The reconciler's own gauge, over every transaction of the database: none without a
+        // final state and without a deadline (issue #16), whatever the sequence did.
+        let gauges = psp_integrator::store::OpsStore::gauges(store.as_ref(), SystemClock.now())
+            .await
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        ensure!(
+            gauges.reconciler_unscheduled == 0,
+            "{} transactions have neither a final state nor a deadline",
+            gauges.reconciler_unscheduled
+        );
         let d = app.record(&self.debit).await;
         let m = &app.merchant_id;
         let t = PaymentTotals::of(

@@ -174,6 +174,7 @@ pub(super) async fn change(
             tx.status,
             status,
             crate::domain::state::Trigger::PspOutcome,
+            crate::domain::state::Facts::NONE,
         )
         .transition(),
         notify: Some(kind),

@@ -130,6 +130,7 @@ pub(super) fn moved(
         tx.status,
         to,
         crate::domain::state::Trigger::PspOutcome,
+        crate::domain::state::Facts::NONE,
     )
     .transition();
     assert!(t.is_some(), "{} -> {to} is allowed", tx.status);
