@@ -26,6 +26,17 @@ pub struct AppConfig {
     pub reconciler: ReconcilerSection,
     pub limits: LimitsSection,
     pub guard: GuardSection,
+    pub ops: OpsSection,
+}
+
+/// The operator listener: `/metrics`, `/docs`, `/openapi.json` and the readiness report, on an
+/// address of its own so they are not reachable where Billwerk and the PSP call.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OpsSection {
+    /// Serve the operator listener at all.
+    pub enabled: bool,
+    /// Address it binds to; loopback by default (port 0 picks a free port).
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +68,9 @@ pub struct SecurityConfig {
     /// to seal); `keys rotate` re-seals everything under `master_key`.
     pub previous_master_keys: Vec<String>,
     pub require_master_key: bool,
+    /// Seconds a merchant's replaced API token stays valid after `merchants rotate-token`
+    /// (the default for its `--grace`).
+    pub token_grace_secs: u64,
 }
 
 impl std::fmt::Debug for SecurityConfig {
@@ -94,6 +108,10 @@ pub struct LimitsSection {
     pub rate_per_second: u32,
     /// Requests a merchant may make at once above the sustained rate.
     pub burst: u32,
+    /// How long a money-moving POST over the rate waits for its turn before it is refused
+    /// (429), in milliseconds (at most half of `request_timeout_secs`); reads and settings
+    /// are refused at once.
+    pub money_wait_ms: u64,
     /// Requests served at the same time by this process; more wait for a slot.
     pub max_concurrent_requests: usize,
     /// Seconds before a request is answered 503; a payment call keeps running and is recorded.
@@ -209,6 +227,7 @@ impl AppConfig {
     /// Checks every key whose value can be wrong in a way that would only show later.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.ops_addr()?;
         parse_url("server.public_base_url", &self.server.public_base_url)?;
         parse_url("oppwa.test_base_url", &self.oppwa.test_base_url)?;
         parse_url("oppwa.live_base_url", &self.oppwa.live_base_url)?;
@@ -350,6 +369,14 @@ impl AppConfig {
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         parse_addr("server.listen", &self.server.listen)
+    }
+
+    /// The operator listener's address, `None` when it is disabled.
+    pub fn ops_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if !self.ops.enabled {
+            return Ok(None);
+        }
+        parse_addr("ops.listen", &self.ops.listen).map(Some)
     }
 
     pub fn public_base_url(&self) -> String {

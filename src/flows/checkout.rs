@@ -32,6 +32,8 @@ async fn by_token(app: &App, token: &str) -> Result<(Merchant, TransactionRecord
         .filter(|t| t.kind == TxKind::Preauth)
         .ok_or_else(|| ApiError::not_found("checkout"))?;
     let m = app.merchant(&tx.merchant_id).await?;
+    crate::telemetry::note_merchant(m.id());
+    crate::telemetry::note_transaction(&tx.billwerk_id);
     Ok((m, tx))
 }
 
@@ -215,6 +217,8 @@ pub async fn abort(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
 
 /// Asks the PSP for the checkout's result and records it (once; later calls see the stored
 /// state). `notify` queues a Billwerk webhook, since nobody is waiting for this answer.
+#[tracing::instrument(level = "error", name = "checkout_complete", skip_all,
+    fields(transaction_id = %tx.billwerk_id, merchant_id = %m.id()))]
 pub async fn complete(
     app: &App,
     m: &Merchant,

@@ -201,6 +201,7 @@ impl App {
             let reread = match applied {
                 Ok(t) => {
                     if update.status.is_some() {
+                        counted(&t);
                         notification::release_parked(self, &t).await;
                     }
                     return Ok(t);
@@ -210,7 +211,7 @@ impl App {
                     true
                 }
                 Err(e) if e.is_unavailable() && std::time::Instant::now() < give_up => {
-                    tracing::warn!(tx = %tx.id, billwerk_id = %tx.billwerk_id,
+                    tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id,
                         "database unavailable; retrying the write");
                     crate::store::session::release();
                     tokio::time::sleep(pause).await;
@@ -223,7 +224,8 @@ impl App {
                 tx = self.reread(&tx, give_up).await?;
             }
         }
-        tracing::error!(tx = %tx.id, "gave up after repeated version conflicts");
+        tracing::error!(transaction_id = %tx.billwerk_id, merchant_id = %tx.merchant_id,
+            internal_id = %tx.id, "gave up after repeated version conflicts");
         Err(ApiError::internal())
     }
 
@@ -268,13 +270,24 @@ impl App {
         {
             Ok(t) => (t, Recorded::Yes),
             Err(e) => {
-                tracing::error!(tx = %tx.id, billwerk_id = %tx.billwerk_id,
+                tracing::error!(transaction_id = %tx.billwerk_id, internal_id = %tx.id,
                     error = ?e.body.error_code,
                     "the PSP's answer could not be recorded; the reconciler will ask the PSP");
                 (tx, Recorded::No)
             }
         }
     }
+}
+
+/// Counts a transaction that just moved to its current status (`transactions_total`,
+/// `checkouts_total`).
+pub fn counted(t: &TransactionRecord) {
+    crate::telemetry::transaction_moved(
+        t.kind,
+        t.status,
+        t.error.as_ref().map(|e| e.code),
+        t.checkout_id.is_some(),
+    );
 }
 
 impl App {

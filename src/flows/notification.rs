@@ -86,7 +86,7 @@ impl Plan {
 
     fn contradiction(tx: &TransactionRecord, label: impl Into<String>) -> Plan {
         let label = label.into();
-        tracing::warn!(tx = %tx.id, status = %tx.status, what = %label, "contradictory PSP event, not applied");
+        tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, status = %tx.status, what = %label, "contradictory PSP event, not applied");
         Plan::Record {
             tx: Some(tx.clone()),
             label,
@@ -167,6 +167,8 @@ fn count(result: &'static str) {
 }
 
 /// `POST /psp/{psp}/{merchant}/notifications`.
+#[tracing::instrument(level = "error", name = "notification", skip_all,
+    fields(merchant_id = tracing::field::Empty))]
 pub async fn receive(
     app: &App,
     psp: &str,
@@ -187,6 +189,9 @@ pub async fn receive(
     if !m.record.psp.eq_ignore_ascii_case(psp) {
         return Err(Refused::UnknownEndpoint);
     }
+    // Named once it is known (the path's id is unauthenticated input until then).
+    tracing::Span::current().record("merchant_id", m.id());
+    crate::telemetry::note_merchant(m.id());
     let settings = app
         .stored_settings(m.id())
         .await
@@ -243,6 +248,10 @@ pub async fn receive(
             Plan::Apply(b, _) => Some(b.0.clone()),
             _ => None,
         };
+        let moves = change.as_ref().is_some_and(|c| c.update.status.is_some());
+        if let Some(tx) = &applied {
+            crate::telemetry::note_transaction(&tx.billwerk_id);
+        }
         let rec = record(
             app,
             &m,
@@ -257,6 +266,9 @@ pub async fn receive(
                 if let Some(tx) = applied
                     && let Ok(Some(fresh)) = app.store.get_transaction_by_id(m.id(), &tx.id).await
                 {
+                    if moves {
+                        super::counted(&fresh);
+                    }
                     release_parked(app, &fresh).await;
                 }
                 return Ok(Ack::Stored(label));

@@ -10,6 +10,8 @@ use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
 use crate::store::{Inserted, TransactionRecord};
 
 /// `POST /api/Payment`.
+#[tracing::instrument(level = "error", name = "payment", skip_all,
+    fields(transaction_id = %cmd.id, merchant_id = %m.id()))]
 pub async fn create(
     app: &App,
     m: &Merchant,

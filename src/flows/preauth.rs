@@ -16,6 +16,8 @@ use crate::psp::{
 use crate::store::{Inserted, TransactionRecord, TxUpdate};
 
 /// `POST /api/Preauth`.
+#[tracing::instrument(level = "error", name = "preauth", skip_all,
+    fields(transaction_id = %cmd.id, merchant_id = %m.id()))]
 pub async fn create(
     app: &App,
     m: &Merchant,
@@ -126,7 +128,7 @@ async fn start_initial(
             {
                 Ok(t) => (t, Recorded::Yes),
                 Err(e) => {
-                    tracing::error!(tx = %tx.id, billwerk_id = %tx.billwerk_id,
+                    tracing::error!(transaction_id = %tx.billwerk_id, internal_id = %tx.id,
                         error = ?e.body.error_code,
                         "checkout not recorded; the reconciler will settle the preauth");
                     (tx, Recorded::No)
@@ -196,6 +198,8 @@ pub async fn get(app: &App, m: &Merchant, id: &str) -> Result<PreauthResponse, A
 }
 
 /// `POST /api/Preauth/Finalize`: completes a checkout preauth by asking the PSP.
+#[tracing::instrument(level = "error", name = "finalize", skip_all,
+    fields(transaction_id = %cmd.id, merchant_id = %m.id()))]
 pub async fn finalize(
     app: &App,
     m: &Merchant,
@@ -208,6 +212,8 @@ pub async fn finalize(
 }
 
 /// `POST /api/Preauth/{id}/Cancel`.
+#[tracing::instrument(level = "error", name = "cancel", skip_all,
+    fields(transaction_id = id, merchant_id = %m.id()))]
 pub async fn cancel(
     app: &App,
     m: &Merchant,

@@ -9,6 +9,8 @@ use crate::psp::FollowUp;
 use crate::store::Inserted;
 
 /// `POST /api/Refund`.
+#[tracing::instrument(level = "error", name = "refund", skip_all,
+    fields(transaction_id = %cmd.id, merchant_id = %m.id()))]
 pub async fn create(
     app: &App,
     m: &Merchant,

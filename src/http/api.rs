@@ -13,12 +13,29 @@ use crate::contract::responses::{
     PreauthResponse, RefundResponse, SettingsResponse,
 };
 use crate::contract::{ApiError, ErrorObject};
+use crate::domain::TxStatus;
 use crate::flows::{App, Merchant, payment, preauth, refund, settings};
 
 type Reply = Result<Response, ApiError>;
 
 fn ok<T: serde::Serialize>(body: T) -> Reply {
     Ok(Json(body).into_response())
+}
+
+/// A transaction's answer; its status goes on the request's log line.
+fn answer<T: serde::Serialize>(status: TxStatus, body: T) -> Reply {
+    let mut res = Json(body).into_response();
+    res.extensions_mut().insert(super::observe::Answered {
+        tx_status: Some(status.name()),
+        ..Default::default()
+    });
+    Ok(res)
+}
+
+/// Billwerk's transactionId goes on the request's log line (and, through its span, on every
+/// line the flow writes).
+fn note(id: &str) {
+    crate::telemetry::note_transaction(id);
 }
 
 /// Runs a state-changing flow on its own task, so a client that disconnects (or a server-side
@@ -31,8 +48,8 @@ where
     use tracing::Instrument;
     // The task keeps the request's span and id, so its log lines and PSP calls carry them.
     // One pooled connection for the flow's statements (see `store::session`).
-    let fut = crate::telemetry::with_request_id(
-        crate::telemetry::request_id(),
+    let fut = crate::telemetry::with_request(
+        crate::telemetry::current_request(),
         crate::store::session::pinned(fut),
     )
     .instrument(tracing::Span::current());
@@ -56,7 +73,9 @@ pub async fn create_preauth(
     m: Merchant,
     BillwerkJson(cmd): BillwerkJson<PreauthCommand>,
 ) -> Reply {
-    ok(detached(async move { preauth::create(&app, &m, cmd).await }).await?)
+    note(cmd.id.as_str());
+    let r = detached(async move { preauth::create(&app, &m, cmd).await }).await?;
+    answer(r.status, r)
 }
 
 /// Reads a preauthorization.
@@ -69,7 +88,9 @@ pub async fn create_preauth(
         (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
     ))]
 pub async fn get_preauth(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
-    ok(preauth::get(&app, &m, &id).await?)
+    note(&id);
+    let r = preauth::get(&app, &m, &id).await?;
+    answer(r.status, r)
 }
 
 /// Cancels (reverses) a preauthorization.
@@ -88,6 +109,7 @@ pub async fn cancel_preauth(
     Path(id): Path<String>,
     OptionalJson(cmd): OptionalJson<CancelCommand>,
 ) -> Reply {
+    note(&id);
     ok(detached(async move { preauth::cancel(&app, &m, &id, cmd).await }).await?)
 }
 
@@ -105,7 +127,9 @@ pub async fn finalize_preauth(
     m: Merchant,
     BillwerkJson(cmd): BillwerkJson<FinalizeCommand>,
 ) -> Reply {
-    ok(detached(async move { preauth::finalize(&app, &m, cmd).await }).await?)
+    note(cmd.id.as_str());
+    let r = detached(async move { preauth::finalize(&app, &m, cmd).await }).await?;
+    answer(r.status, r)
 }
 
 /// Creates a payment: a capture or a recurring (merchant-initiated) payment.
@@ -122,7 +146,9 @@ pub async fn create_payment(
     m: Merchant,
     BillwerkJson(cmd): BillwerkJson<PaymentCommand>,
 ) -> Reply {
-    ok(detached(async move { payment::create(&app, &m, cmd).await }).await?)
+    note(cmd.id.as_str());
+    let r = detached(async move { payment::create(&app, &m, cmd).await }).await?;
+    answer(r.status, r)
 }
 
 /// Reads a payment.
@@ -135,7 +161,9 @@ pub async fn create_payment(
         (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
     ))]
 pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
-    ok(payment::get(&app, &m, &id).await?)
+    note(&id);
+    let r = payment::get(&app, &m, &id).await?;
+    answer(r.status, r)
 }
 
 /// Refunds (part of) a payment.
@@ -152,7 +180,9 @@ pub async fn create_refund(
     m: Merchant,
     BillwerkJson(cmd): BillwerkJson<RefundCommand>,
 ) -> Reply {
-    ok(detached(async move { refund::create(&app, &m, cmd).await }).await?)
+    note(cmd.id.as_str());
+    let r = detached(async move { refund::create(&app, &m, cmd).await }).await?;
+    answer(r.status, r)
 }
 
 /// Reads a refund.
@@ -165,7 +195,9 @@ pub async fn create_refund(
         (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
     ))]
 pub async fn get_refund(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
-    ok(refund::get(&app, &m, &id).await?)
+    note(&id);
+    let r = refund::get(&app, &m, &id).await?;
+    answer(r.status, r)
 }
 
 /// Describes the integration's capabilities and merchant settings.

@@ -31,16 +31,30 @@ impl FromRequestParts<App> for Merchant {
         let hash = hash_token(token);
         let (record, stored) = app
             .store
-            .merchant_by_token_hash(&hash)
+            .merchant_by_token_hash(&hash, app.now())
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         if !hashes_equal(&hash, &stored) {
             return Err(ApiError::unauthorized());
         }
-        // The request's span (see `http::observe`) names the merchant on every later line.
-        tracing::Span::current().record("merchant_id", record.id.as_str());
+        // The request's line (see `http::observe`) names the merchant.
+        crate::telemetry::note_merchant(&record.id);
+        if record.disabled_at.is_some() {
+            return Err(disabled(&record.name));
+        }
         app.bind(record)
     }
+}
+
+/// 401 for a merchant the operator disabled (`merchants disable`): the token is right, so the
+/// message says why it is refused and how access comes back.
+fn disabled(name: &str) -> ApiError {
+    let mut e = ApiError::unauthorized();
+    e.body.error_message = format!(
+        "Authorization: the merchant '{name}' is disabled on this Integrator; its API calls are \
+         refused until the operator enables it again (PSP notifications are still processed)"
+    );
+    e
 }
 
 /// A JSON body read the way Billwerk's reference implementation reads it.

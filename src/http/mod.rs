@@ -1,6 +1,7 @@
-//! HTTP surface: the Billwerk API under `/api`, the hosted checkout pages, the PSP notification
-//! endpoint, health probes, `/metrics`, `/openapi.json` and `/docs`. Every error a caller can
-//! see is the contract's error object.
+//! HTTP surface. The public port: the Billwerk API under `/api`, the hosted checkout pages, the
+//! PSP notification endpoint and the health probes. The operator listener (`ops`): `/metrics`,
+//! `/openapi.json`, `/docs` and the readiness report. Every error a caller can see is the
+//! contract's error object.
 //!
 //! Layers, outermost first: request id + access log + metrics (`observe`), error objects
 //! (`edge`), per-request timeout, the notification endpoint check (before its body is read),
@@ -19,6 +20,7 @@ pub mod limits;
 pub mod notifications;
 pub mod observe;
 pub mod openapi;
+pub mod ops;
 pub mod path;
 pub mod server;
 
@@ -47,14 +49,12 @@ pub struct HttpOptions {
     pub health: health::Health,
 }
 
-/// Served routes that `/openapi.json` does not describe: the shopper's browser pages, the
-/// description itself and the docs UI's files.
+/// Routes of the public port that `/openapi.json` does not describe: the shopper's browser
+/// pages. (The operator listener's routes are `ops::ROUTES`.)
 pub const UNDOCUMENTED_ROUTES: &[&str] = &[
     "/checkout/{token}",
     "/checkout/{token}/return",
     "/checkout/{token}/abort",
-    "/openapi.json",
-    "/docs",
 ];
 
 /// The documented routes and their OpenAPI description, from the same registrations (so the
@@ -74,7 +74,6 @@ pub fn documented() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(notifications::receive))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
-        .routes(routes!(health::metrics))
         .split_for_parts();
     let mut doc = doc;
     openapi::add_examples(&mut doc);
@@ -95,10 +94,9 @@ async fn one_connection_per_read(
     }
 }
 
-/// The application's routes (before path normalization; see `startup::serve`).
+/// The public port's routes (before path normalization; see `startup::serve`).
 pub fn router(app: App, opts: &HttpOptions) -> Router {
-    let (documented, doc) = documented();
-    let doc = Arc::new(doc);
+    let (documented, _) = documented();
     let timeout = Duration::from_secs(opts.limits.request_timeout_secs);
     let concurrency = Arc::new(tokio::sync::Semaphore::new(
         opts.limits.max_concurrent_requests,
@@ -123,14 +121,6 @@ pub fn router(app: App, opts: &HttpOptions) -> Router {
         )
         .route("/checkout/{token}/abort", get(checkout::abort))
         .with_state(app)
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
-        .merge(openapi::docs_ui())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(opts.body_limit))

@@ -187,6 +187,7 @@ async fn serve(db_url: &str, psp_url: &str) -> (tokio::process::Child, String) {
         .env("PSPI__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
         .env("PSPI__SERVER__PUBLIC_BASE_URL", &base)
         .env("PSPI__LOG__LEVEL", "error")
+        .env("PSPI__OPS__LISTEN", "127.0.0.1:0")
         // Keeps retrying its write while the database is blocked, until it is killed.
         .env("PSPI__DATABASE__WRITE_RETRY_SECS", "120")
         .stdout(Stdio::null())

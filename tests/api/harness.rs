@@ -19,6 +19,8 @@ pub struct TestApp {
     pub cfg: AppConfig,
     pub standin: StandInHandle,
     pub base: String,
+    /// `http://host:port` of the operator listener (`/metrics`, `/docs`, `/openapi.json`).
+    pub ops: String,
     pub client: reqwest::Client,
     pub sim: SimHandle,
     pub store: Arc<dyn Store>,
@@ -90,6 +92,7 @@ pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
     cfg.simulator.enabled = false;
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.server.public_base_url = "http://127.0.0.1:0".into();
+    cfg.ops.listen = "127.0.0.1:0".into();
     // Suites send bursts; the rate limit has its own test.
     cfg.limits.rate_per_second = 10_000;
     cfg.limits.burst = 10_000;
@@ -186,11 +189,13 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
+        let ops = format!("http://{}", application.ops_addr().expect("ops listener"));
         TestApp {
             app,
             cfg,
             standin,
             base: format!("http://{addr}"),
+            ops,
             client,
             sim,
             store,
@@ -252,6 +257,17 @@ impl TestApp {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, value)
+    }
+
+    /// GETs `path` from the operator listener: (status, body text).
+    pub async fn ops_get(&self, path: &str) -> (StatusCode, String) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.ops))
+            .send()
+            .await
+            .expect("ops request sent");
+        (res.status(), res.text().await.expect("body"))
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -733,6 +749,7 @@ impl TestApp {
         };
         TestApp {
             base: application.base_url(),
+            ops: format!("http://{}", application.ops_addr().expect("ops listener")),
             app,
             cfg,
             standin,

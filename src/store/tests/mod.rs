@@ -51,6 +51,8 @@ pub(super) fn merchant(id: &str) -> MerchantRecord {
         name: format!("name-{id}"),
         psp: "oppwa".into(),
         created_at: Ticks(7),
+        disabled_at: None,
+        previous_token_until: None,
     }
 }
 
