@@ -12,7 +12,8 @@ use crate::contract::responses::{
     CancellationResponse, IntegrationInfo, IntegrationSettingsResponse, PaymentResponse,
     PreauthResponse, RefundResponse, SettingsResponse,
 };
-use crate::contract::{ApiError, ErrorObject};
+use super::statuses;
+use crate::contract::ApiError;
 use crate::flows::{App, Merchant, payment, preauth, refund, settings};
 
 type Reply = Result<Response, ApiError>;
@@ -47,9 +48,7 @@ where
     request_body(content = crate::contract::requests::PreauthRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The preauthorization (Initiated with redirectUrl for a hosted checkout)", body = PreauthResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn create_preauth(
     State(app): State<App>,
@@ -64,9 +63,7 @@ pub async fn create_preauth(
     params(("id" = String, Path, description = "Billwerk's transactionId")),
     responses(
         (status = 200, description = "The preauthorization's current state", body = PreauthResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::ReadErrors
     ))]
 pub async fn get_preauth(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
     ok(preauth::get(&app, &m, &id).await?)
@@ -75,12 +72,11 @@ pub async fn get_preauth(State(app): State<App>, m: Merchant, Path(id): Path<Str
 /// Cancels (reverses) a preauthorization.
 #[utoipa::path(post, path = "/api/Preauth/{id}/Cancel", tag = "billwerk", security(("bearer" = [])),
     params(("id" = String, Path, description = "Billwerk's transactionId")),
-    request_body(content = crate::contract::requests::CancelRequest, content_type = "application/json"),
+    request_body(content = Option<crate::contract::requests::CancelRequest>, content_type = "application/json",
+        description = "Optional: an empty body (no Content-Type needed) means no fields"),
     responses(
         (status = 200, description = "Whether the preauthorization was cancelled", body = CancellationResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyOnIdErrors
     ))]
 pub async fn cancel_preauth(
     State(app): State<App>,
@@ -96,9 +92,7 @@ pub async fn cancel_preauth(
     request_body(content = crate::contract::requests::FinalizeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The preauthorization after finalization", body = PreauthResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyOnIdErrors
     ))]
 pub async fn finalize_preauth(
     State(app): State<App>,
@@ -113,9 +107,7 @@ pub async fn finalize_preauth(
     request_body(content = crate::contract::requests::PaymentRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The payment (capture of a preauth, or a recurring payment on an agreement)", body = PaymentResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn create_payment(
     State(app): State<App>,
@@ -130,9 +122,7 @@ pub async fn create_payment(
     params(("id" = String, Path, description = "Billwerk's transactionId")),
     responses(
         (status = 200, description = "The payment with its items, chargebacks and refunded amount", body = PaymentResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::ReadErrors
     ))]
 pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
     ok(payment::get(&app, &m, &id).await?)
@@ -143,9 +133,7 @@ pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<Str
     request_body(content = crate::contract::requests::RefundRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The refund", body = RefundResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn create_refund(
     State(app): State<App>,
@@ -160,9 +148,7 @@ pub async fn create_refund(
     params(("id" = String, Path, description = "Billwerk's transactionId")),
     responses(
         (status = 200, description = "The refund's current state", body = RefundResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::ReadErrors
     ))]
 pub async fn get_refund(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
     ok(refund::get(&app, &m, &id).await?)
@@ -172,9 +158,7 @@ pub async fn get_refund(State(app): State<App>, m: Merchant, Path(id): Path<Stri
 #[utoipa::path(get, path = "/api/IntegrationInfo", tag = "billwerk", security(("bearer" = [])),
     responses(
         (status = 200, description = "What this integration supports and which settings it needs", body = IntegrationInfo),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::MerchantReadErrors
     ))]
 pub async fn integration_info(m: Merchant) -> Reply {
     ok(settings::integration_info(&m))
@@ -184,9 +168,7 @@ pub async fn integration_info(m: Merchant) -> Reply {
 #[utoipa::path(get, path = "/api/Settings", tag = "billwerk", security(("bearer" = [])),
     responses(
         (status = 200, description = "The merchant's settings (secrets masked)", body = SettingsResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::MerchantReadErrors
     ))]
 pub async fn get_settings(State(app): State<App>, m: Merchant) -> Reply {
     ok(settings::get(&app, &m).await?)
@@ -197,9 +179,7 @@ pub async fn get_settings(State(app): State<App>, m: Merchant) -> Reply {
     request_body(content = crate::contract::requests::SettingsRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Which payment methods the settings make usable", body = IntegrationSettingsResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn put_settings(
     State(app): State<App>,

@@ -64,11 +64,16 @@ fn json_content_type(value: &str) -> bool {
 async fn read(req: Request, app: &App) -> Result<(Option<String>, Bytes), ApiError> {
     // A slow client must not hold a database connection while it sends its body.
     crate::store::session::release();
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    // Two Content-Type headers are ambiguous: refused, never "the first one".
+    let mut types = req.headers().get_all(header::CONTENT_TYPE).iter();
+    let (first, second) = (types.next(), types.next());
+    if second.is_some() {
+        return Err(ApiError::invalid(
+            "Content-Type",
+            "is sent more than once; send it once",
+        ));
+    }
+    let ct = first.and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bytes = Bytes::from_request(req, app).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::with_status(

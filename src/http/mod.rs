@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod observe;
 pub mod openapi;
 pub mod path;
+pub mod statuses;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +75,7 @@ pub fn documented() -> (Router<App>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut doc = doc;
     openapi::add_examples(&mut doc);
+    statuses::state_rules(&mut doc);
     (router, doc)
 }
 

@@ -11,6 +11,7 @@ mod crash;
 mod errors_validation;
 mod hostile_input;
 mod idempotency;
+mod input_rules;
 mod integrity;
 mod model;
 mod notifications;
