@@ -324,7 +324,10 @@ fn sepa_debits_are_euro_only() {
         b["currency"] = json!(code);
         let (s, c, m) = refusal::<PreauthCommand>(&b);
         assert_eq!((s, c.as_str()), (422, "InvalidCurrency"), "{m}");
-        assert!(m.starts_with("currency: ") && m.contains("euro-only"), "{m}");
+        assert!(
+            m.starts_with("currency: ") && m.contains("euro-only"),
+            "{m}"
+        );
         let mut b = payment();
         b["paymentMeansReference"]["role"] = json!("Debit");
         b["currency"] = json!(code);
@@ -336,7 +339,10 @@ fn sepa_debits_are_euro_only() {
     assert!(check::<PreauthCommand>(&b).is_ok(), "EUR in any case");
     let mut b = payment();
     b["currency"] = json!("USD");
-    assert!(check::<PaymentCommand>(&b).is_ok(), "cards take other currencies");
+    assert!(
+        check::<PaymentCommand>(&b).is_ok(),
+        "cards take other currencies"
+    );
 }
 
 #[test]

@@ -16,7 +16,6 @@ use super::schema;
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentMeansReference {
-    /// Required for a preauth (`CreditCard` or `Debit`).
     #[schema(schema_with = schema::role_input)]
     pub role: Option<Value>,
     /// For role `Debit`: `Holder` (≤ 128) and `IBAN` required, `BIC` (8 or 11) optional; keys in
@@ -31,23 +30,63 @@ pub struct PaymentMeansReference {
     pub abort_return_url: Option<String>,
 }
 
+/// `paymentMeansReference` of a preauth: the role is required and must be `CreditCard` or `Debit`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct PreauthMeansReference {
+    #[schema(schema_with = schema::preauth_role)]
+    pub role: Value,
+    /// For role `Debit` (with `isInitial`): `Holder` (≤ 128) and `IBAN` required, `BIC` (8 or
+    /// 11) optional; keys in any case. At most 16 entries; keys ≤ 64, values ≤ 256 characters.
+    #[serde(default)]
+    pub initial_bearer: Option<BTreeMap<String, Option<String>>>,
+    #[schema(schema_with = schema::return_url)]
+    pub success_return_url: Option<String>,
+    #[schema(schema_with = schema::return_url)]
+    pub error_return_url: Option<String>,
+    #[schema(schema_with = schema::return_url)]
+    pub abort_return_url: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
-    #[schema(max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub address_line1: Option<String>,
-    #[schema(max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub address_line2: Option<String>,
-    #[schema(max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub street: Option<String>,
-    #[schema(max_length = 12, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 12,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub house_number: Option<String>,
-    #[schema(max_length = 12, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 12,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub postal_code: Option<String>,
-    #[schema(max_length = 80, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 80,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub city: Option<String>,
-    #[schema(max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub state: Option<String>,
     /// ISO 3166 alpha-2, any case.
     #[schema(pattern = "^ *(?:[A-Za-z]{2})? *$")]
@@ -58,15 +97,30 @@ pub struct Address {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct PayerData {
-    #[schema(max_length = 255, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub external_customer_id: Option<String>,
-    #[schema(max_length = 60, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 60,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub company_name: Option<String>,
-    #[schema(max_length = 48, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 48,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub first_name: Option<String>,
-    #[schema(max_length = 48, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 48,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub last_name: Option<String>,
-    #[schema(max_length = 32, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 32,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub vat_id: Option<String>,
     pub address: Option<Address>,
     /// An e-mail address such as `jane@example.com` (no spaces inside).
@@ -75,7 +129,10 @@ pub struct PayerData {
     /// ISO 639-1 (`EN`, any case), optionally with a region (`en-US`, `de_DE`).
     #[schema(pattern = "^ *(?:[A-Za-z]{2}(?:[-_][A-Za-z]{2})?)? *$")]
     pub language: Option<String>,
-    #[schema(max_length = 32, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 32,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub phone_number: Option<String>,
 }
 
@@ -95,10 +152,16 @@ pub struct PreauthRequest {
     pub currency: String,
     #[schema(schema_with = schema::webhook_target)]
     pub webhook_target: String,
-    pub payment_means_reference: PaymentMeansReference,
-    #[schema(max_length = 255, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    pub payment_means_reference: PreauthMeansReference,
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub transaction_invoice_reference_text: Option<String>,
-    #[schema(max_length = 127, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 127,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub transaction_reference_text: Option<String>,
     pub payer_data: Option<PayerData>,
     /// Accepted and ignored: we do not declare `hasSupportOrderDataInPreauth`.
@@ -129,9 +192,15 @@ pub struct PaymentRequest {
     #[schema(schema_with = schema::webhook_target)]
     pub webhook_target: String,
     pub payment_means_reference: Option<PaymentMeansReference>,
-    #[schema(max_length = 255, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub transaction_invoice_reference_text: Option<String>,
-    #[schema(max_length = 127, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 127,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub transaction_reference_text: Option<String>,
     pub payer_data: Option<PayerData>,
     /// `yyyy-MM-dd`; an empty string means none.
@@ -190,10 +259,17 @@ pub struct FinalizeRequest {
 #[serde(rename_all = "camelCase")]
 pub struct SettingValue {
     /// A key of `IntegrationInfo.merchantSettings` (any case), each at most once.
-    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub key_name: String,
     /// Empty (or absent) means "not set"; a masked value sent back unchanged keeps the secret.
-    #[schema(max_length = 1024, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub key_value: Option<String>,
 }
 

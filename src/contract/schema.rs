@@ -3,8 +3,8 @@
 //! the tests below check each one against the server's own check, so the document cannot
 //! promise more or less than the service does.
 
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
 
 use super::commands::limits;
 
@@ -58,17 +58,18 @@ fn done(b: ObjectBuilder) -> RefOr<Schema> {
 pub fn tx_id() -> RefOr<Schema> {
     done(
         string(TX_ID_PATTERN, 33, 33, false)
-            .description(Some("Billwerk's transaction id, `{yyyyMMdd}-{24 hex digits}`"))
+            .description(Some(
+                "Billwerk's transaction id, `{yyyyMMdd}-{24 hex digits}`",
+            ))
             .examples([serde_json::json!("20261122-6391a2f61c48d9fa18616600")]),
     )
 }
 
 /// An optional Billwerk transaction id: absent or `null`, never empty.
 pub fn tx_id_or_null() -> RefOr<Schema> {
-    done(
-        string(TX_ID_PATTERN, 33, 33, true)
-            .description(Some("`{yyyyMMdd}-{24 hex digits}`; leave it out (or null) when none")),
-    )
+    done(string(TX_ID_PATTERN, 33, 33, true).description(Some(
+        "`{yyyyMMdd}-{24 hex digits}`; leave it out (or null) when none",
+    )))
 }
 
 /// `agreementId` (required).
@@ -88,12 +89,10 @@ pub fn migration_token() -> RefOr<Schema> {
 
 /// `currency` (required).
 pub fn currency() -> RefOr<Schema> {
-    done(
-        string(CURRENCY_PATTERN, 3, 3, false).description(Some(
-            "An active tender ISO-4217 code, any letter case (funds, test, metal and superseded \
+    done(string(CURRENCY_PATTERN, 3, 3, false).description(Some(
+        "An active tender ISO-4217 code, any letter case (funds, test, metal and superseded \
              codes are refused with InvalidCurrency). Role Debit (SEPA) is euro-only.",
-        )),
-    )
+    )))
 }
 
 /// `webhookTarget` (required); its host must be in `webhooks.allowed_hosts`.
@@ -170,22 +169,38 @@ pub fn amount_out_or_null() -> RefOr<Schema> {
 /// `paymentMeansReference.role` as read: a name in any letter case, or its number (also as a
 /// string of digits).
 pub fn role_input() -> RefOr<Schema> {
+    roles(crate::domain::Role::ALL)
+}
+
+/// The role of a preauth: `CreditCard` or `Debit`, written as `role_input` allows.
+pub fn preauth_role() -> RefOr<Schema> {
     use crate::domain::Role;
-    let names: Vec<String> = Role::ALL.iter().map(|r| any_case(r.name())).collect();
-    let numbers: Vec<String> = Role::ALL.iter().map(|r| r.number().to_string()).collect();
+    roles(&[Role::CreditCard, Role::Debit])
+}
+
+fn roles(roles: &[crate::domain::Role]) -> RefOr<Schema> {
+    let names: Vec<String> = roles.iter().map(|r| any_case(r.name())).collect();
+    let numbers: Vec<String> = roles.iter().map(|r| r.number().to_string()).collect();
     let pattern = format!("^(?:{})$", names.join("|"));
     let digits = format!("^0*(?:{})$", numbers.join("|"));
     let one_of = utoipa::openapi::schema::OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)))
-        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(digits)))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(digits)),
+        )
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::Integer)
-                .enum_values(Some(Role::ALL.iter().map(|r| r.number()))),
+                .enum_values(Some(roles.iter().map(|r| r.number()))),
         )
         .description(Some(
-            "`PublicPaymentProviderRole`: the name (any letter case) or its number; \
-             CreditCard and Debit are supported for a preauth",
+            "`PublicPaymentProviderRole`: the name (any letter case) or its number",
         ));
     RefOr::T(Schema::OneOf(one_of.build()))
 }

@@ -364,7 +364,10 @@ mod tests {
              ignoring case); send it once"
         );
         let (s, m) = message(r#"{"a": 1, "a": 1}"#);
-        assert_eq!((s, m.as_str()), (422, "a: is sent more than once; send it once"));
+        assert_eq!(
+            (s, m.as_str()),
+            (422, "a: is sent more than once; send it once")
+        );
         let (s, m) = message(r#"{"a": {"b": [{"IBAN": "x", "iban": "y"}]}}"#);
         assert_eq!(s, 422);
         assert!(m.starts_with("a.b[0].IBAN and a.b[0].iban:"), "{m}");

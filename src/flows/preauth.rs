@@ -5,9 +5,7 @@ use chrono::Datelike;
 
 use super::{App, Merchant, check_replay, new_record, outcome, views};
 use crate::contract::ApiError;
-use crate::contract::commands::{
-    CancelCommand, FinalizeCommand, PreauthCommand, sepa_currency,
-};
+use crate::contract::commands::{CancelCommand, FinalizeCommand, PreauthCommand, sepa_currency};
 use crate::contract::responses::{CancellationResponse, PreauthResponse};
 use crate::domain::state::Trigger;
 use crate::domain::{CancellationStatus, Role, TxKind, TxStatus, time::FAR_FUTURE};

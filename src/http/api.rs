@@ -5,6 +5,8 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{BillwerkJson, OptionalJson};
+use super::statuses;
+use crate::contract::ApiError;
 use crate::contract::commands::{
     CancelCommand, FinalizeCommand, PaymentCommand, PreauthCommand, RefundCommand, SettingsCommand,
 };
@@ -12,8 +14,6 @@ use crate::contract::responses::{
     CancellationResponse, IntegrationInfo, IntegrationSettingsResponse, PaymentResponse,
     PreauthResponse, RefundResponse, SettingsResponse,
 };
-use super::statuses;
-use crate::contract::ApiError;
 use crate::flows::{App, Merchant, payment, preauth, refund, settings};
 
 type Reply = Result<Response, ApiError>;

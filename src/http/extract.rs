@@ -46,7 +46,8 @@ impl FromRequestParts<App> for Merchant {
 /// A JSON body read the way Billwerk's reference implementation reads it.
 pub struct BillwerkJson<T>(pub T);
 
-/// Like `BillwerkJson`, but an empty body means "all defaults" (Cancel carries nothing we need).
+/// Like `BillwerkJson`, but an empty body or `null` means "all defaults" (Cancel carries nothing
+/// we need).
 pub struct OptionalJson<T>(pub T);
 
 fn json_content_type(value: &str) -> bool {
@@ -118,7 +119,8 @@ impl<T: FromBody> FromRequest<App> for OptionalJson<T> {
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let (ct, bytes) = read(req, app).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body, or JSON `null` (an optional body that is not there), means no fields.
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             let empty = serde_json::Map::new();
             return T::from_body(&Obj::root(&empty), &app.targets).map(Self);
         }

@@ -70,7 +70,11 @@ fn rate_limited(description: &str) -> RefOr<Response> {
         return error(description);
     };
     let seconds = HeaderBuilder::new()
-        .schema(Some(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        ))
         .description(Some("Whole seconds to wait"))
         .build();
     r.headers.insert("Retry-After".into(), RefOr::T(seconds));
@@ -189,7 +193,10 @@ pub fn state_rules(doc: &mut utoipa::openapi::OpenApi) {
             }
             for (status, description) in [
                 ("413", "The body is larger than `server.body_limit_bytes`"),
-                ("503", "No answer within the request timeout; the PSP retries"),
+                (
+                    "503",
+                    "No answer within the request timeout; the PSP retries",
+                ),
                 OTHER,
             ] {
                 op.responses

@@ -60,7 +60,9 @@ fn settings_with_shop(name: &str) -> Value {
 #[tokio::test]
 async fn settings_in_both_shapes_are_refused_naming_both() {
     let app = TestApp::spawn().await;
-    let (s, r) = app.put_settings(&app.token, settings_with_shop("First")).await;
+    let (s, r) = app
+        .put_settings(&app.token, settings_with_shop("First"))
+        .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     let flat = settings_with_shop("Flat Shop");
     let wrapped = settings_with_shop("Wrapped Shop");
@@ -100,16 +102,58 @@ async fn a_property_in_two_spellings_is_refused_on_every_endpoint() {
     let (agr, pre) = (agreement_id(), tx_id());
     let preauth = preauth_body(&pre, &agr, 10.0);
     let cases = [
-        (Method::POST, "/api/Preauth".to_string(), preauth.clone(), r#""TransactionId": "x""#, "transactionId and TransactionId"),
-        (Method::POST, "/api/Payment".to_string(), recurring_body(&tx_id(), &agr, 5.0), r#""CURRENCY": "USD""#, "currency and CURRENCY"),
-        (Method::POST, "/api/Refund".to_string(), refund_body(&tx_id(), &tx_id(), 5.0), r#""requestedamount": 5000"#, "requestedAmount and requestedamount"),
-        (Method::POST, "/api/Preauth/Finalize".to_string(), json!({"transactionId": pre}), r#""transactionID": "y""#, "transactionId and transactionID"),
-        (Method::POST, format!("/api/Preauth/{pre}/Cancel"), json!({"pspSettingsId": "a"}), r#""PspSettingsId": "b""#, "pspSettingsId and PspSettingsId"),
-        (Method::PUT, "/api/Settings".to_string(), settings_with_shop("A"), r#""MerchantSettings": []"#, "merchantSettings and MerchantSettings"),
+        (
+            Method::POST,
+            "/api/Preauth".to_string(),
+            preauth.clone(),
+            r#""TransactionId": "x""#,
+            "transactionId and TransactionId",
+        ),
+        (
+            Method::POST,
+            "/api/Payment".to_string(),
+            recurring_body(&tx_id(), &agr, 5.0),
+            r#""CURRENCY": "USD""#,
+            "currency and CURRENCY",
+        ),
+        (
+            Method::POST,
+            "/api/Refund".to_string(),
+            refund_body(&tx_id(), &tx_id(), 5.0),
+            r#""requestedamount": 5000"#,
+            "requestedAmount and requestedamount",
+        ),
+        (
+            Method::POST,
+            "/api/Preauth/Finalize".to_string(),
+            json!({"transactionId": pre}),
+            r#""transactionID": "y""#,
+            "transactionId and transactionID",
+        ),
+        (
+            Method::POST,
+            format!("/api/Preauth/{pre}/Cancel"),
+            json!({"pspSettingsId": "a"}),
+            r#""PspSettingsId": "b""#,
+            "pspSettingsId and PspSettingsId",
+        ),
+        (
+            Method::PUT,
+            "/api/Settings".to_string(),
+            settings_with_shop("A"),
+            r#""MerchantSettings": []"#,
+            "merchantSettings and MerchantSettings",
+        ),
     ];
     for (method, path, body, extra, named) in cases {
         let (s, e) = send_raw(&app, method, &path, with_extra(&body, extra)).await;
-        assert_error(s, &e, 422, "InvalidData", &format!("{named}: are the same property"));
+        assert_error(
+            s,
+            &e,
+            422,
+            "InvalidData",
+            &format!("{named}: are the same property"),
+        );
     }
     // Nested: the SEPA bearer's IBAN twice.
     let mut b = sepa_preauth_body(&tx_id(), &agr);
@@ -144,7 +188,13 @@ async fn two_content_types_are_refused() {
         .expect("sent");
     let s = res.status();
     let e: Value = res.json().await.expect("error object");
-    assert_error(s, &e, 422, "InvalidData", "Content-Type: is sent more than once");
+    assert_error(
+        s,
+        &e,
+        422,
+        "InvalidData",
+        "Content-Type: is sent more than once",
+    );
     assert_eq!(app.psp_calls(&pre), 0);
 }
 
@@ -225,7 +275,11 @@ async fn the_largest_amount_is_accepted() {
     b["paymentMeansReference"] = json!({"role": "Debit"});
     b["requestedAmount"] = largest.clone();
     let (s, d) = app.post("/api/Payment", b).await;
-    assert_eq!((s, d["status"].as_str()), (StatusCode::OK, Some("Pending")), "{d}");
+    assert_eq!(
+        (s, d["status"].as_str()),
+        (StatusCode::OK, Some("Pending")),
+        "{d}"
+    );
     assert_eq!(d["requestedAmount"], largest);
     assert_eq!(app.psp_calls(&debit), 1);
     let (s, g) = app.get(&format!("/api/Payment/{debit}")).await;
@@ -236,6 +290,12 @@ async fn the_largest_amount_is_accepted() {
     let mut b = recurring_body(&too_large, &agr, 1.0);
     b["requestedAmount"] = serde_json::from_str("1000000000000.00").expect("number");
     let (s, e) = app.post("/api/Payment", b).await;
-    assert_error(s, &e, 422, "InvalidAmount", "12 digits before the decimal point");
+    assert_error(
+        s,
+        &e,
+        422,
+        "InvalidAmount",
+        "12 digits before the decimal point",
+    );
     assert_eq!(app.psp_calls(&too_large), 0);
 }
