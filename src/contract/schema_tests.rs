@@ -92,7 +92,28 @@ fn role_patterns_match_what_is_read() {
     }
 }
 
+#[test]
+fn lenient_url_forms_are_refused() {
+    // What a URL parser also reads, but the pattern (and so the service) does not.
+    for s in [
+        "http:billwerk.example",
+        "hTtP:billwerk.example",
+        "https:\\\\billwerk.example",
+    ] {
+        assert!(payment("webhookTarget", json!(s)).is_err(), "{s}");
+        assert!(!re(URL_PATTERN).is_match(s), "{s}");
+    }
+}
+
 proptest! {
+    // Failing cases are kept beside this file (`<file>.regressions`), not in a top-level folder.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn transaction_ids_match_the_pattern_exactly(
         date in "[0-9]{8}",
