@@ -3,7 +3,7 @@
 
 use super::{App, Merchant, Recorded, check_replay, views};
 use crate::contract::ApiError;
-use crate::contract::commands::PaymentCommand;
+use crate::contract::commands::{PaymentCommand, sepa_currency};
 use crate::contract::responses::PaymentResponse;
 use crate::domain::{Money, PaymentErrorCode, TxKind, TxStatus};
 use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
@@ -46,6 +46,9 @@ pub async fn create(
         Some(_) => None,
         None => Some(app.stored_method(m, &agreement_id).await?),
     };
+    if stored.as_ref().is_some_and(|s| s.is_debit) {
+        sepa_currency(&money)?;
+    }
 
     let mut rec = app.new_record(m, TxKind::Payment, id.as_str(), &money, &webhook);
     rec.agreement_id = Some(agreement_id.clone());

@@ -5,7 +5,7 @@ use chrono::Datelike;
 
 use super::{App, Merchant, Recorded, check_replay, outcome, views};
 use crate::contract::ApiError;
-use crate::contract::commands::{CancelCommand, FinalizeCommand, PreauthCommand};
+use crate::contract::commands::{CancelCommand, FinalizeCommand, PreauthCommand, sepa_currency};
 use crate::contract::responses::{CancellationResponse, PreauthResponse};
 use crate::domain::state::{Facts, Trigger};
 use crate::domain::{CancellationStatus, Role, TxKind, TxStatus, time::FAR_FUTURE};
@@ -48,6 +48,9 @@ pub async fn create(
     } else {
         Some(app.stored_method(m, &agreement_id).await?)
     };
+    if stored.as_ref().is_some_and(|s| s.is_debit) {
+        sepa_currency(&money)?;
+    }
 
     let mut rec = app.new_record(m, TxKind::Preauth, id.as_str(), &money, &webhook);
     rec.agreement_id = Some(agreement_id.clone());

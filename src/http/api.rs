@@ -5,6 +5,8 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{BillwerkJson, OptionalJson};
+use super::statuses;
+use crate::contract::ApiError;
 use crate::contract::commands::{
     CancelCommand, FinalizeCommand, PaymentCommand, PreauthCommand, RefundCommand, SettingsCommand,
 };
@@ -64,9 +66,7 @@ where
     request_body(content = crate::contract::requests::PreauthRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The preauthorization (Initiated with redirectUrl for a hosted checkout)", body = PreauthResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn create_preauth(
     State(app): State<App>,
@@ -83,9 +83,7 @@ pub async fn create_preauth(
     params(("id" = String, Path, description = "Billwerk's transactionId")),
     responses(
         (status = 200, description = "The preauthorization's current state", body = PreauthResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::ReadErrors
     ))]
 pub async fn get_preauth(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
     note(&id);
@@ -96,12 +94,11 @@ pub async fn get_preauth(State(app): State<App>, m: Merchant, Path(id): Path<Str
 /// Cancels (reverses) a preauthorization.
 #[utoipa::path(post, path = "/api/Preauth/{id}/Cancel", tag = "billwerk", security(("bearer" = [])),
     params(("id" = String, Path, description = "Billwerk's transactionId")),
-    request_body(content = crate::contract::requests::CancelRequest, content_type = "application/json"),
+    request_body(content = Option<crate::contract::requests::CancelRequest>, content_type = "application/json",
+        description = "Optional: an empty body (no Content-Type needed) means no fields"),
     responses(
         (status = 200, description = "Whether the preauthorization was cancelled", body = CancellationResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyOnIdErrors
     ))]
 pub async fn cancel_preauth(
     State(app): State<App>,
@@ -118,9 +115,7 @@ pub async fn cancel_preauth(
     request_body(content = crate::contract::requests::FinalizeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The preauthorization after finalization", body = PreauthResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyOnIdErrors
     ))]
 pub async fn finalize_preauth(
     State(app): State<App>,
@@ -137,9 +132,7 @@ pub async fn finalize_preauth(
     request_body(content = crate::contract::requests::PaymentRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The payment (capture of a preauth, or a recurring payment on an agreement)", body = PaymentResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn create_payment(
     State(app): State<App>,
@@ -156,9 +149,7 @@ pub async fn create_payment(
     params(("id" = String, Path, description = "Billwerk's transactionId")),
     responses(
         (status = 200, description = "The payment with its items, chargebacks and refunded amount", body = PaymentResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::ReadErrors
     ))]
 pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
     note(&id);
@@ -171,9 +162,7 @@ pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<Str
     request_body(content = crate::contract::requests::RefundRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The refund", body = RefundResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn create_refund(
     State(app): State<App>,
@@ -190,9 +179,7 @@ pub async fn create_refund(
     params(("id" = String, Path, description = "Billwerk's transactionId")),
     responses(
         (status = 200, description = "The refund's current state", body = RefundResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::ReadErrors
     ))]
 pub async fn get_refund(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
     note(&id);
@@ -204,9 +191,7 @@ pub async fn get_refund(State(app): State<App>, m: Merchant, Path(id): Path<Stri
 #[utoipa::path(get, path = "/api/IntegrationInfo", tag = "billwerk", security(("bearer" = [])),
     responses(
         (status = 200, description = "What this integration supports and which settings it needs", body = IntegrationInfo),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::MerchantReadErrors
     ))]
 pub async fn integration_info(m: Merchant) -> Reply {
     ok(settings::integration_info(&m))
@@ -216,9 +201,7 @@ pub async fn integration_info(m: Merchant) -> Reply {
 #[utoipa::path(get, path = "/api/Settings", tag = "billwerk", security(("bearer" = [])),
     responses(
         (status = 200, description = "The merchant's settings (secrets masked)", body = SettingsResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::MerchantReadErrors
     ))]
 pub async fn get_settings(State(app): State<App>, m: Merchant) -> Reply {
     ok(settings::get(&app, &m).await?)
@@ -229,9 +212,7 @@ pub async fn get_settings(State(app): State<App>, m: Merchant) -> Reply {
     request_body(content = crate::contract::requests::SettingsRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Which payment methods the settings make usable", body = IntegrationSettingsResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn put_settings(
     State(app): State<App>,

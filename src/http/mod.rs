@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod ops;
 pub mod path;
 pub mod server;
+pub mod statuses;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +78,7 @@ pub fn documented() -> (Router<App>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut doc = doc;
     openapi::add_examples(&mut doc);
+    statuses::state_rules(&mut doc);
     (router, doc)
 }
 

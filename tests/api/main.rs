@@ -18,6 +18,7 @@ mod hostile_input;
 mod http_connections;
 mod http_limits;
 mod idempotency;
+mod input_rules;
 mod integrity;
 mod logs;
 mod model;
