@@ -10,8 +10,8 @@ use super::Sim;
 use super::input::{Caller, Input};
 use super::model::Status;
 use super::money;
-use super::render::capture_json;
 use super::respond::{ApiError, ApiResult, Page, created, list, ok};
+use super::views::capture_json;
 
 pub(crate) fn routes() -> Router<Sim> {
     Router::new()

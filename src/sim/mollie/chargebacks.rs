@@ -10,8 +10,8 @@ use super::Sim;
 use super::input::Caller;
 use super::model::Status;
 use super::money;
-use super::render::chargeback_json;
 use super::respond::{ApiError, ApiResult, Page, list, ok};
+use super::views::chargeback_json;
 
 pub(crate) fn routes() -> Router<Sim> {
     Router::new()

@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::Sim;
 use super::input::{Caller, Input};
 use super::model::Customer;
-use super::render::customer_json;
 use super::respond::{ApiResult, Page, created, list, ok};
+use super::views::customer_json;
 
 pub(crate) fn routes() -> Router<Sim> {
     Router::new()

@@ -12,8 +12,8 @@ use super::Sim;
 use super::details::iban_ok;
 use super::input::{Caller, Input};
 use super::knobs::RevokedMandateGet;
-use super::render::mandate_json;
 use super::respond::{ApiError, ApiResult, Page, created, list, ok};
+use super::views::mandate_json;
 
 pub(crate) fn routes() -> Router<Sim> {
     Router::new()

@@ -13,6 +13,7 @@ mod admin;
 mod captures;
 mod chargebacks;
 mod checkout;
+mod children;
 mod create;
 mod customers;
 mod details;
@@ -29,7 +30,9 @@ mod persist;
 mod refunds;
 mod render;
 mod respond;
+mod run;
 mod state;
+mod views;
 mod webhooks;
 
 #[cfg(test)]
@@ -46,6 +49,7 @@ mod tests_transport;
 mod tests_webhooks;
 
 pub use knobs::{Knobs, RevokedMandateGet};
+pub use run::start;
 pub use webhooks::Attempt as WebhookAttempt;
 
 use std::net::SocketAddr;
