@@ -44,6 +44,8 @@ mod tests_money;
 #[cfg(test)]
 mod tests_payments;
 #[cfg(test)]
+mod tests_property;
+#[cfg(test)]
 mod tests_transport;
 #[cfg(test)]
 mod tests_webhooks;
