@@ -132,21 +132,7 @@ fn apply(st: &mut SimState, id: &str, o: &Outcome, base: &str) -> PageResult {
             return Ok(back);
         }
         Status::Pending => {
-            let to = Status::parse(&o.outcome).unwrap_or(Status::Failed);
-            if to == Status::Failed && p.method.as_deref() == Some("directdebit") {
-                let code = st
-                    .knobs
-                    .sepa_failure
-                    .clone()
-                    .unwrap_or_else(|| "AC01".into());
-                if let Some(serde_json::Value::Object(m)) =
-                    st.payments.get_mut(id).map(|p| &mut p.details)
-                {
-                    m.insert("bankReasonCode".into(), code.clone().into());
-                    m.insert("bankReason".into(), details::bank_reason(&code).into());
-                }
-            }
-            st.transition(id, to).map_err(bad)?;
+            pending_outcome(st, id, &p, &o.outcome).map_err(bad)?;
             return Ok(back);
         }
         _ => {}
@@ -181,4 +167,27 @@ fn apply(st: &mut SimState, id: &str, o: &Outcome, base: &str) -> PageResult {
     }
     st.transition(id, to).map_err(bad)?;
     Ok(if to == Status::Canceled { cancel } else { back })
+}
+
+/// changePaymentState on a pending (recurring) payment; a failed debit gets a bank reason.
+fn pending_outcome(
+    st: &mut SimState,
+    id: &str,
+    p: &Payment,
+    outcome: &str,
+) -> Result<(), super::respond::ApiError> {
+    let to = Status::parse(outcome).unwrap_or(Status::Failed);
+    if to == Status::Failed && p.method.as_deref() == Some("directdebit") {
+        let code = st
+            .knobs
+            .sepa_failure
+            .clone()
+            .unwrap_or_else(|| "AC01".into());
+        if let Some(serde_json::Value::Object(m)) = st.payments.get_mut(id).map(|p| &mut p.details)
+        {
+            m.insert("bankReasonCode".into(), code.clone().into());
+            m.insert("bankReason".into(), details::bank_reason(&code).into());
+        }
+    }
+    st.transition(id, to)
 }

@@ -185,39 +185,8 @@ pub(crate) fn create(st: &mut State, who: &Owner, n: NewPayment) -> Result<Strin
     }
     let now = st.now();
     let id = st.new_id("tr_");
-    let mut p = Payment {
-        id: id.clone(),
-        owner: who.clone(),
-        created_at: now,
-        status: Status::Open,
-        amount: n.amount,
-        description: n.description,
-        redirect_url: n.redirect_url,
-        cancel_url: n.cancel_url,
-        webhook_url: n.webhook_url,
-        locale: n.locale,
-        method: fixed.clone(),
-        method_fixed: fixed.is_some(),
-        metadata: n.metadata,
-        sequence_type: n.sequence_type,
-        customer_id: n.customer_id,
-        mandate_id: None,
-        capture_mode: n.capture_mode,
-        capture_delay_secs: n.capture_delay.as_ref().map(|d| d.0),
-        capture_delay_text: n.capture_delay.map(|d| d.1),
-        expires_at: None,
-        authorized_at: None,
-        capture_before: None,
-        paid_at: None,
-        canceled_at: None,
-        expired_at: None,
-        failed_at: None,
-        settle_at: None,
-        details: Value::Null,
-        refunds: Vec::new(),
-        captures: Vec::new(),
-        chargebacks: Vec::new(),
-    };
+    let mandate_id = n.mandate_id.clone();
+    let mut p = build(id.clone(), who, now, n, fixed.clone());
     if p.sequence_type == "recurring" {
         if manual {
             return Err(ApiError::field(
@@ -225,7 +194,7 @@ pub(crate) fn create(st: &mut State, who: &Owner, n: NewPayment) -> Result<Strin
                 "Manual capture is not supported for recurring payments",
             ));
         }
-        recurring(st, &mut p, n.mandate_id.as_deref(), fixed.as_deref())?;
+        recurring(st, &mut p, mandate_id.as_deref(), fixed.as_deref())?;
         st.schedule(p.settle_at.unwrap_or(now), SETTLE, &id);
     } else {
         let secs = fixed
@@ -246,6 +215,49 @@ pub(crate) fn create(st: &mut State, who: &Owner, n: NewPayment) -> Result<Strin
     st.payments.insert(id.clone(), p);
     st.payment_order.push(id.clone());
     Ok(id)
+}
+
+/// The new payment, `open`, before the sequence-specific parts are filled in.
+fn build(
+    id: String,
+    who: &Owner,
+    now: chrono::DateTime<chrono::Utc>,
+    n: NewPayment,
+    fixed: Option<String>,
+) -> Payment {
+    Payment {
+        id,
+        owner: who.clone(),
+        created_at: now,
+        status: Status::Open,
+        amount: n.amount,
+        description: n.description,
+        redirect_url: n.redirect_url,
+        cancel_url: n.cancel_url,
+        webhook_url: n.webhook_url,
+        locale: n.locale,
+        method_fixed: fixed.is_some(),
+        method: fixed,
+        metadata: n.metadata,
+        sequence_type: n.sequence_type,
+        customer_id: n.customer_id,
+        mandate_id: None,
+        capture_mode: n.capture_mode,
+        capture_delay_secs: n.capture_delay.as_ref().map(|d| d.0),
+        capture_delay_text: n.capture_delay.map(|d| d.1),
+        expires_at: None,
+        authorized_at: None,
+        capture_before: None,
+        paid_at: None,
+        canceled_at: None,
+        expired_at: None,
+        failed_at: None,
+        settle_at: None,
+        details: Value::Null,
+        refunds: Vec::new(),
+        captures: Vec::new(),
+        chargebacks: Vec::new(),
+    }
 }
 
 /// A recurring payment: a valid mandate (given or the newest), `pending` until it settles.

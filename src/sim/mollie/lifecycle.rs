@@ -89,29 +89,12 @@ impl State {
                 _ => details::bank(),
             };
         }
-        let first = p.sequence_type == "first";
-        let customer = p.customer_id.clone();
+        let first = (p.sequence_type == "first")
+            .then(|| p.customer_id.clone())
+            .flatten();
         let delay = p.capture_delay_secs;
-        if let (true, Some(cst)) = (first, customer) {
-            if matches!(to, Status::Paid | Status::Authorized) {
-                let kind = methods::find(&method)
-                    .and_then(|m| m.mandate)
-                    .unwrap_or("directdebit");
-                let pending = self.knobs.mandate_pending_secs;
-                let mid = self.add_mandate(&cst, kind, pending, None, None);
-                if let Some(p) = self.payments.get_mut(pid) {
-                    p.mandate_id = Some(mid);
-                }
-            } else if to == Status::Canceled && mode_test {
-                // A cancelled test first payment leaves a pending mandate (api-documentation#455).
-                let kind = methods::find(&method)
-                    .and_then(|m| m.mandate)
-                    .unwrap_or("creditcard");
-                let mid = self.add_mandate(&cst, kind, 0, None, None);
-                if let Some(m) = self.mandates.get_mut(&mid) {
-                    m.status = "pending".into();
-                }
-            }
+        if let Some(cst) = first {
+            self.first_payment_mandate(pid, &cst, to, &method, mode_test);
         }
         if let (Status::Authorized, Some(d)) = (to, delay) {
             self.schedule(now + Duration::seconds(d), AUTO_CAPTURE, pid);
@@ -120,6 +103,37 @@ impl State {
             self.notify(pid);
         }
         Ok(())
+    }
+
+    /// A first payment that is paid or authorized leaves a mandate (pending by knob); a
+    /// cancelled test first payment leaves a pending one (api-documentation#455).
+    fn first_payment_mandate(
+        &mut self,
+        pid: &str,
+        cst: &str,
+        to: Status,
+        method: &str,
+        test: bool,
+    ) {
+        if matches!(to, Status::Paid | Status::Authorized) {
+            let kind = methods::find(method)
+                .and_then(|m| m.mandate)
+                .unwrap_or("directdebit");
+            let pending = self.knobs.mandate_pending_secs;
+            let mid = self.add_mandate(cst, kind, pending, None, None);
+            if let Some(p) = self.payments.get_mut(pid) {
+                p.mandate_id = Some(mid);
+            }
+        } else if to == Status::Canceled && test {
+            // A cancelled test first payment leaves a pending mandate (api-documentation#455).
+            let kind = methods::find(method)
+                .and_then(|m| m.mandate)
+                .unwrap_or("creditcard");
+            let mid = self.add_mandate(cst, kind, 0, None, None);
+            if let Some(m) = self.mandates.get_mut(&mid) {
+                m.status = "pending".into();
+            }
+        }
     }
 
     /// Adds a mandate to customer `cst`: `valid`, or `pending` for `pending_secs` when > 0.

@@ -49,6 +49,13 @@ pub(crate) const METHODS: &[Method] = &[
     Method { id: "sofort", description: "SOFORT Banking", min: "0.10", max: "5000.00", any_currency: false, first: true, recurring: false, expiry_secs: 2 * HOUR, mandate: Some("directdebit") },
 ];
 
+pub(crate) fn routes() -> axum::Router<Sim> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/methods", get(list))
+        .route("/methods/{id}", get(get_one))
+}
+
 /// Expiry of a payment without a fixed method.
 pub(crate) const DEFAULT_EXPIRY_SECS: i64 = 15 * MIN;
 

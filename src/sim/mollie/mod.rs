@@ -198,7 +198,7 @@ impl Sim {
             .merge(customers::routes())
             .merge(mandates::routes())
             .merge(chargebacks::routes())
-            .merge(methods_routes())
+            .merge(methods::routes())
             .fallback(layers::not_found)
             .method_not_allowed_fallback(layers::method_not_allowed)
             .layer(axum::middleware::from_fn_with_state(
@@ -292,11 +292,4 @@ impl Sim {
     pub fn add_profile(&self, profile: &str, test_key: &str, live_key: &str) {
         self.with_state(|st, _| st.add_profile(profile, test_key, live_key));
     }
-}
-
-fn methods_routes() -> Router<Sim> {
-    use axum::routing::get;
-    Router::new()
-        .route("/methods", get(methods::list))
-        .route("/methods/{id}", get(methods::get_one))
 }

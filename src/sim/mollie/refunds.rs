@@ -10,9 +10,11 @@ use chrono::Duration;
 
 use super::Sim;
 use super::input::{Caller, Input};
-use super::model::{Refund, Status};
+use super::model::{Owner, Refund, Status};
 use super::money;
+use super::money::Amount;
 use super::respond::{ApiError, ApiResult, Page, created, list, ok};
+use super::state::State as SimState;
 
 pub(crate) fn routes() -> Router<Sim> {
     Router::new()
@@ -57,35 +59,8 @@ async fn create(
                 "The refund could not be created, please try again",
             ));
         }
-        let p = st.payment(&pid, &c.owner)?;
-        if p.status != Status::Paid {
-            return Err(ApiError::new(422, "The payment cannot be refunded"));
-        }
-        if amount.currency != p.amount.currency {
-            return Err(ApiError::field(
-                "amount.currency",
-                "The currency must match the payment's",
-            ));
-        }
+        refusal(st, &pid, &c.owner, &amount)?;
         let now = st.now();
-        let window = Duration::seconds(DUPLICATE_WINDOW_SECS);
-        let duplicate = p
-            .refunds
-            .iter()
-            .filter_map(|id| st.refunds.get(id))
-            .any(|r| r.is_live() && r.amount == amount && now - r.created_at < window);
-        if duplicate {
-            return Err(ApiError::new(409, "A duplicate refund has been detected"));
-        }
-        if amount.value.is_zero()
-            || amount.value > st.remaining(p)
-            || st.knobs.insufficient_balance_422
-        {
-            return Err(ApiError::field(
-                "amount",
-                "The specified amount cannot be refunded",
-            ));
-        }
         let id = st.new_id("re_");
         st.refunds.insert(
             id.clone(),
@@ -112,6 +87,39 @@ async fn create(
             .ok_or_else(|| ApiError::not_found("refund", &id))?;
         Ok(created(&st.refund_json(r, &cfg.public_base_url)))
     })
+}
+
+/// Why Mollie would refuse this refund: not paid, another currency, the duplicate guard (409),
+/// more than the remaining amount or the balance knob (422).
+fn refusal(st: &SimState, pid: &str, who: &Owner, amount: &Amount) -> Result<(), ApiError> {
+    let now = st.now();
+    let p = st.payment(pid, who)?;
+    if p.status != Status::Paid {
+        return Err(ApiError::new(422, "The payment cannot be refunded"));
+    }
+    if amount.currency != p.amount.currency {
+        return Err(ApiError::field(
+            "amount.currency",
+            "The currency must match the payment's",
+        ));
+    }
+    let window = Duration::seconds(DUPLICATE_WINDOW_SECS);
+    let duplicate = p
+        .refunds
+        .iter()
+        .filter_map(|id| st.refunds.get(id))
+        .any(|r| r.is_live() && &r.amount == amount && now - r.created_at < window);
+    if duplicate {
+        return Err(ApiError::new(409, "A duplicate refund has been detected"));
+    }
+    if amount.value.is_zero() || amount.value > st.remaining(p) || st.knobs.insufficient_balance_422
+    {
+        return Err(ApiError::field(
+            "amount",
+            "The specified amount cannot be refunded",
+        ));
+    }
+    Ok(())
 }
 
 async fn get_refund(

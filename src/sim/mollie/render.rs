@@ -82,9 +82,6 @@ impl State {
     /// The payment as `GET /v2/payments/{id}` returns it; `embed` names children to include.
     pub(crate) fn payment_json(&self, p: &Payment, base: &str, embed: &[&str]) -> Value {
         let mut m = Map::new();
-        let cur = p.amount.currency.as_str();
-        let amt = |v: Decimal| Amount::new(cur, v).json();
-        let sums = self.sums(p);
         m.insert("resource".into(), "payment".into());
         m.insert("id".into(), p.id.clone().into());
         m.insert("mode".into(), p.owner.mode.as_str().into());
@@ -104,17 +101,7 @@ impl State {
             "captureBefore",
             p.capture_before.filter(|_| p.status == Status::Authorized),
         );
-        m.insert("amount".into(), p.amount.json());
-        if p.status == Status::Paid || !p.refunds.is_empty() {
-            m.insert("amountRefunded".into(), amt(sums.refunded));
-            m.insert("amountRemaining".into(), amt(self.remaining(p)));
-        }
-        if !p.captures.is_empty() || p.capture_mode.as_deref() == Some("manual") {
-            m.insert("amountCaptured".into(), amt(sums.captured));
-        }
-        if !sums.charged_back.is_zero() {
-            m.insert("amountChargedBack".into(), amt(sums.charged_back));
-        }
+        self.put_money(&mut m, p);
         m.insert("description".into(), p.description.clone().into());
         m.insert("method".into(), p.method.clone().into());
         m.insert("metadata".into(), p.metadata.clone());
@@ -146,6 +133,24 @@ impl State {
             m.insert("_embedded".into(), Value::Object(embedded));
         }
         Value::Object(m)
+    }
+
+    /// `amount` and the money fields, each present only when Mollie shows it.
+    fn put_money(&self, m: &mut Map<String, Value>, p: &Payment) {
+        let cur = p.amount.currency.as_str();
+        let amt = |v: Decimal| Amount::new(cur, v).json();
+        let sums = self.sums(p);
+        m.insert("amount".into(), p.amount.json());
+        if p.status == Status::Paid || !p.refunds.is_empty() {
+            m.insert("amountRefunded".into(), amt(sums.refunded));
+            m.insert("amountRemaining".into(), amt(self.remaining(p)));
+        }
+        if !p.captures.is_empty() || p.capture_mode.as_deref() == Some("manual") {
+            m.insert("amountCaptured".into(), amt(sums.captured));
+        }
+        if !sums.charged_back.is_zero() {
+            m.insert("amountChargedBack".into(), amt(sums.charged_back));
+        }
     }
 
     fn payment_links(&self, p: &Payment, base: &str) -> Value {
