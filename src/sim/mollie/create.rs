@@ -96,8 +96,8 @@ fn method_list(input: &Input) -> Result<Vec<String>, ApiError> {
 pub(crate) fn parse(input: &Input, path_customer: Option<String>) -> Result<NewPayment, ApiError> {
     input.only(PARAMS)?;
     let amount = money::parse(input.get("amount"), "amount").map_err(amount_err)?;
-    let mut description = input.required("description")?;
-    description.truncate(255);
+    // Longer descriptions are cut silently, as Mollie does (by characters, never mid-UTF-8).
+    let description: String = input.required("description")?.chars().take(255).collect();
     let sequence_type = input
         .str("sequenceType")?
         .unwrap_or_else(|| "oneoff".into());

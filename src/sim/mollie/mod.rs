@@ -285,7 +285,9 @@ impl Sim {
 
     /// Moves the sim clock forward (expiry, settlements, refunds, retries come due).
     pub fn advance_clock(&self, secs: i64) {
-        self.with_state(|st, _| st.clock.offset_ms += secs * 1000);
+        // At most a century per call: chrono's durations are bounded.
+        let ms = secs.clamp(-3_155_760_000, 3_155_760_000) * 1000;
+        self.with_state(|st, _| st.clock.offset_ms = st.clock.offset_ms.saturating_add(ms));
     }
 
     /// Adds a profile with its two keys (several merchants).

@@ -124,6 +124,12 @@ pub(crate) fn parse(v: Option<&Value>, name: &str) -> Result<Amount, AmountError
         None => places == 0,
         Some(f) => places > 0 && f.len() == places as usize && digits(f),
     };
+    if int.len() > 12 && digits(int) {
+        return Err(AmountError {
+            field: name.to_string(),
+            detail: "The amount is higher than the maximum".into(),
+        });
+    }
     if !digits(int) || !frac_ok {
         return Err(err(
             "value",
@@ -162,6 +168,12 @@ mod tests {
             assert_eq!(p("EUR", v).unwrap_err().field, "amount.value", "{v}");
         }
         assert_eq!(p("BHD", "1.000").unwrap_err().field, "amount.currency");
+        assert_eq!(
+            p("USD", "79228162514264337593543950335.00")
+                .unwrap_err()
+                .field,
+            "amount"
+        );
         let num = parse(Some(&json!({"currency": "EUR", "value": 10})), "amount");
         assert_eq!(num.unwrap_err().field, "amount.value");
         assert_eq!(parse(None, "amount").unwrap_err().field, "amount");

@@ -45,6 +45,14 @@ async fn create_validates_amounts_fields_and_parameters() {
     assert_eq!(st, 422);
     assert!(s(&e["detail"]).contains("Non-existent parameter"), "{e}");
     assert!(e.get("field").is_none());
+    let mut long = body("1.00", "EUR");
+    long["description"] = json!("é".repeat(300));
+    let (st, p) = t.post("/payments", &long).await;
+    assert_eq!(
+        (st, s(&p["description"]).chars().count()),
+        (201, 255),
+        "cut, not refused"
+    );
     let (st, e) = t.post("/payments", &json!({"amount": {"currency": "EUR", "value": "20000.00"}, "description": "d", "redirectUrl": "https://x.example", "method": "creditcard"})).await;
     assert_eq!(
         (st, s(&e["detail"]), s(&e["field"])),
