@@ -182,6 +182,12 @@ enum SimCommand {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// The Mollie simulator (Payments API v2) with its sandbox keys; see README.
+    Mollie {
+        /// Address to listen on (overrides sim.mollie.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
 }
 
 /// Runs one command line.
@@ -234,6 +240,13 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
             telemetry::init(&cfg.log.level, cfg.log.format == "json");
             run_sim(&cfg).await
         }
+        Command::Sim(SimCommand::Mollie { listen }) => {
+            if let Some(l) = listen {
+                cfg.sim.mollie.listen = l;
+            }
+            telemetry::init(&cfg.log.level, cfg.log.format == "json");
+            run_mollie_sim(&cfg).await
+        }
     }
 }
 
@@ -283,6 +296,19 @@ async fn run_sim(cfg: &AppConfig) -> Result<(), StartupError> {
     let shutdown = CancellationToken::new();
     let handle = startup::start_simulator(cfg, shutdown.clone()).await?;
     println!("OPPWA simulator at {}", handle.base_url);
+    wait_for_signal().await;
+    shutdown.cancel();
+    Ok(())
+}
+
+async fn run_mollie_sim(cfg: &AppConfig) -> Result<(), StartupError> {
+    let shutdown = CancellationToken::new();
+    let handle = crate::sim::mollie::start(&cfg.sim.mollie, shutdown.clone())
+        .await
+        .map_err(StartupError::Other)?;
+    println!("Mollie simulator at {}", handle.base_url);
+    println!("  test key {}", crate::sim::mollie::SANDBOX_TEST_KEY);
+    println!("  live key {}", crate::sim::mollie::SANDBOX_LIVE_KEY);
     wait_for_signal().await;
     shutdown.cancel();
     Ok(())

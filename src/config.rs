@@ -27,6 +27,9 @@ pub struct AppConfig {
     pub limits: LimitsSection,
     pub guard: GuardSection,
     pub ops: OpsSection,
+    /// PSP simulators other than the built-in OPPWA one (`[sim.mollie]`).
+    #[serde(default)]
+    pub sim: SimSections,
 }
 
 /// The operator listener: `/metrics`, `/docs`, `/openapi.json` and the readiness report, on an
@@ -37,6 +40,40 @@ pub struct OpsSection {
     pub enabled: bool,
     /// Address it binds to; loopback by default (port 0 picks a free port).
     pub listen: String,
+}
+
+/// `[sim.*]`: standalone PSP simulators (`psp-integrator sim <family>`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SimSections {
+    #[serde(default)]
+    pub mollie: MollieSimSection,
+}
+
+/// `[sim.mollie]`: the Mollie simulator (`psp-integrator sim mollie`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MollieSimSection {
+    pub listen: String,
+    /// Delivers webhooks by itself every second (tests drive delivery instead).
+    pub auto_deliver: bool,
+    /// Any well-formed `test_…`/`live_…` key is admitted as a new merchant on first use.
+    pub open_keys: bool,
+    /// Sim seconds per real second (expiry, refunds and retries come sooner); 1: real time.
+    pub clock_speed: u32,
+    /// Where the simulator keeps its state across restarts; empty: memory only.
+    pub state_file: String,
+}
+
+impl Default for MollieSimSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8082".into(),
+            auto_deliver: true,
+            open_keys: true,
+            clock_speed: 1,
+            state_file: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

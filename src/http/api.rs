@@ -14,7 +14,6 @@ use crate::contract::responses::{
     CancellationResponse, IntegrationInfo, IntegrationSettingsResponse, PaymentResponse,
     PreauthResponse, RefundResponse, SettingsResponse,
 };
-use crate::contract::{ApiError, ErrorObject};
 use crate::domain::TxStatus;
 use crate::flows::{App, Merchant, payment, preauth, refund, settings};
 
