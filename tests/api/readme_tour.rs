@@ -50,10 +50,9 @@ async fn tour_step_seven_finds_the_webhook_id_after_earlier_runs() {
         hooks[1]["active"], true,
         "the tour activated its own: {hooks:?}"
     );
+    let id = hooks[1]["id"].to_string();
     assert!(
-        stdout
-            .lines()
-            .any(|l| l.trim() == hooks[1]["id"].to_string()),
+        stdout.lines().any(|l| l.trim() == id),
         "the tour printed its webhook's id: {stdout}"
     );
 }
