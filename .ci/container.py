@@ -190,7 +190,9 @@ def run_build_stage(steps, context, files, root):
         elif keyword == "RUN":
             command = json.loads(arg) if arg.startswith("[") else ["/bin/sh", "-ec", arg]
             print(f"container.py: RUN {arg}", flush=True)
-            subprocess.run(command, cwd=mapped(root, workdir, "."), env=env, check=True)
+            done = subprocess.run(command, cwd=mapped(root, workdir, "."), env=env)
+            if done.returncode != 0:
+                sys.exit(f"container.py: RUN failed with exit code {done.returncode}: {arg}")
         else:
             sys.exit(f"container.py: {keyword} in the build stage is not reproduced; extend it")
     return workdir
