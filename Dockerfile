@@ -1,13 +1,18 @@
 # Build: dependencies first in their own layer (rebuilt only when Cargo.toml/Cargo.lock change),
 # then the service. Runtime: a slim image running as an unprivileged user.
+# `.ci/run` rebuilds this stage's COPY layout in an empty directory and runs its RUN lines there
+# (`.ci/container.py`), so every path the manifest and the build need must be copied below.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+# Stand-ins for every target the manifest declares (cargo reads them all), then the dependencies.
+RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && echo 'fn main() {}' > benches/load.rs \
     && cargo build --release --locked --bin psp-integrator \
-    && rm -rf src target/release/.fingerprint/psp-integrator-* \
+    && rm -rf src benches target/release/.fingerprint/psp-integrator-* \
         target/release/deps/psp_integrator-* target/release/deps/libpsp_integrator-*
 COPY src ./src
+COPY benches ./benches
 COPY migrations ./migrations
 COPY config ./config
 COPY templates ./templates

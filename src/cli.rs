@@ -215,10 +215,7 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
         }
         Command::Migrate { .. } => {
             cfg.validate()?;
-            let s = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
-            s.migrate().await?;
-            println!("migrations applied ({})", s.backend());
-            Ok(())
+            migrate(&cfg).await
         }
         Command::Merchants(m) => {
             cfg.validate()?;
@@ -292,6 +289,17 @@ async fn serve(cfg: AppConfig, roles: Roles) -> Result<(), StartupError> {
     Ok(())
 }
 
+/// `migrate`: applies this build's migrations and says what the database carries beyond them.
+async fn migrate(cfg: &AppConfig) -> Result<(), StartupError> {
+    let s = store::open(&cfg.database, store::SchemaAction::Migrate).await?;
+    let status = s.schema_status().await?;
+    println!("migrations applied ({})", s.backend());
+    for m in &status.newer {
+        println!("  the database also carries {m}, from a newer release (tolerated)");
+    }
+    Ok(())
+}
+
 async fn run_sim(cfg: &AppConfig) -> Result<(), StartupError> {
     let shutdown = CancellationToken::new();
     let handle = startup::start_simulator(cfg, shutdown.clone()).await?;
@@ -347,8 +355,11 @@ async fn keys(cfg: &AppConfig, cmd: KeysCommand) -> Result<(), StartupError> {
         return Ok(());
     }
     cfg.validate()?;
-    let store = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
-    store.migrate().await?;
+    let store = store::open(
+        &cfg.database,
+        store::SchemaAction::configured(&cfg.database),
+    )
+    .await?;
     let sealer = crate::crypto::Sealer::with_previous(
         &cfg.security.master_key,
         &cfg.security.previous_master_keys,
@@ -396,8 +407,11 @@ async fn keys(cfg: &AppConfig, cmd: KeysCommand) -> Result<(), StartupError> {
 }
 
 async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), StartupError> {
-    let store = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
-    store.migrate().await?;
+    let store = store::open(
+        &cfg.database,
+        store::SchemaAction::configured(&cfg.database),
+    )
+    .await?;
     let base = cfg.public_base_url();
     match cmd {
         MerchantsCommand::Create { name, psp, .. } => {
@@ -468,8 +482,11 @@ fn parse_time(key: &str, v: &str) -> Result<crate::domain::Ticks, StartupError> 
 
 async fn deliveries(cfg: &AppConfig, cmd: DeliveriesCommand) -> Result<(), StartupError> {
     use crate::admin_deliveries as d;
-    let store = store::connect(&cfg.database.url, cfg.database.max_connections).await?;
-    store.migrate().await?;
+    let store = store::open(
+        &cfg.database,
+        store::SchemaAction::configured(&cfg.database),
+    )
+    .await?;
     match cmd {
         DeliveriesCommand::List { since, .. } => {
             let since = since.map(|s| parse_time("--since", &s)).transpose()?;

@@ -87,6 +87,14 @@ pub struct ServerConfig {
 pub struct DatabaseConfig {
     pub url: String,
     pub max_connections: u32,
+    /// Postgres `sslmode` (`disable` … `verify-full`); empty: the URL's, else `prefer`.
+    pub ssl_mode: String,
+    /// PEM file of the CA that signed the Postgres server's certificate; empty: the URL's
+    /// `sslrootcert`, else the built-in public roots (webpki).
+    pub ssl_root_cert: String,
+    /// Apply this build's migrations when a command opens the database; false: refuse to start
+    /// until `psp-integrator migrate` has run (the production recipe).
+    pub migrate_on_start: bool,
     /// Seconds a write that follows a PSP call keeps retrying while the database is
     /// unreachable (restart, failover) before the request is answered with the transaction's
     /// last recorded state (Pending) and the reconciler takes over.
@@ -271,19 +279,7 @@ impl AppConfig {
         if self.simulator.enabled {
             parse_addr("simulator.listen", &self.simulator.listen)?;
         }
-        let db = &self.database.url;
-        if !(db.starts_with("sqlite:")
-            || db.starts_with("postgres:")
-            || db.starts_with("postgresql:"))
-        {
-            return Err(err(
-                "database.url",
-                "must start with sqlite:, postgres: or postgresql:",
-            ));
-        }
-        if self.database.max_connections == 0 {
-            return Err(err("database.max_connections", "must be at least 1"));
-        }
+        self.database.validate()?;
         if self.server.body_limit_bytes < 1024 {
             return Err(err("server.body_limit_bytes", "must be at least 1024"));
         }

@@ -141,8 +141,8 @@ impl Application {
         let _ = crate::telemetry::metrics_handle();
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let store = crate::store::connect(&cfg.database.url, cfg.database.max_connections).await?;
-        store.migrate().await?;
+        let action = crate::store::SchemaAction::configured(&cfg.database);
+        let store = crate::store::open(&cfg.database, action).await?;
         let mut sim = None;
         if cfg.simulator.enabled {
             let handle = start_simulator(&cfg, shutdown.clone()).await?;

@@ -67,6 +67,9 @@ pub struct Readiness {
     pub database: String,
     /// `current`, or how many migrations are missing.
     pub migrations: String,
+    /// Applied migrations this build does not know, as `version (description)`: a newer
+    /// release migrated the database (expand/contract; still ready). Empty normally.
+    pub newer_migrations: Vec<String>,
     /// `running n/n`, or how many stopped.
     pub workers: String,
 }
@@ -116,18 +119,20 @@ pub async fn check(h: &Health) -> Readiness {
         }
         Err(_) => "no answer within 3 s".to_string(),
     };
-    let migrations = if database == "ok" {
-        match tokio::time::timeout(CHECK_TIMEOUT, h.store.migrations_pending()).await {
-            Ok(Ok(0)) => "current".to_string(),
-            Ok(Ok(n)) => format!("{n} pending"),
+    let (migrations, newer_migrations) = if database == "ok" {
+        match tokio::time::timeout(CHECK_TIMEOUT, h.store.schema_status()).await {
+            Ok(Ok(s)) => (
+                s.summary(),
+                s.newer.iter().map(ToString::to_string).collect(),
+            ),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "readiness: migration check failed");
-                "unknown".to_string()
+                ("unknown".to_string(), Vec::new())
             }
-            Err(_) => "unknown".to_string(),
+            Err(_) => ("unknown".to_string(), Vec::new()),
         }
     } else {
-        "unknown".to_string()
+        ("unknown".to_string(), Vec::new())
     };
     let running = h.workers.running();
     let workers = format!("running {running}/{}", h.expected_workers);
@@ -136,6 +141,7 @@ pub async fn check(h: &Health) -> Readiness {
         status: if ok { "ready" } else { "not ready" },
         database,
         migrations,
+        newer_migrations,
         workers,
     }
 }

@@ -197,6 +197,10 @@ pub enum StoreError {
     Db(sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database's schema is not one this build may run on (e.g. a newer release applied a
+    /// migration marked incompatible); the message says what to do.
+    #[error("{0}")]
+    Schema(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     /// A change would break a money rule (captured ≤ authorized; refunds + chargebacks −
@@ -259,7 +263,10 @@ pub trait Store:
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
-    async fn migrate(&self) -> StoreResult<()>;
+    /// Applies this build's pending migrations. Applied migrations this build does not know (a
+    /// newer release's) are tolerated and returned, unless one is marked incompatible
+    /// (`StoreError::Schema`).
+    async fn migrate(&self) -> StoreResult<SchemaStatus>;
     /// A round trip to the database (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// The connection pool's state now (sampled for the `db_pool_*` gauges).
@@ -434,10 +441,12 @@ mod decode;
 mod merchants;
 mod money;
 pub mod notifications;
+mod open;
 mod operations;
 pub mod outbox;
 mod postgres;
 mod reads;
+pub mod schema;
 pub mod scratch;
 pub mod session;
 mod sql;
@@ -450,9 +459,11 @@ mod tests;
 pub use connect::{connect, redact_url};
 pub use money::payment_violation;
 pub use notifications::{NotificationChange, NotificationRecord, NotificationStore, ParkedEvent};
+pub use open::{SchemaAction, open};
 pub use operations::OpsStore;
 pub use outbox::OutboxStore;
 pub use postgres::connect_postgres;
+pub use schema::{ForeignMigration, SchemaStatus};
 pub use scratch::{ScratchDb, postgres_admin_url_from_env};
 pub use sql::{Dialect, SqlStore};
 pub use sqlite::connect_sqlite;

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::sql::{Dialect, SqlStore};
+use super::schema::SchemaStatus;
+use super::sql::SqlStore;
 use super::{StoreError, StoreResult};
 use crate::domain::Ticks;
 use crate::telemetry::Gauges;
@@ -14,6 +15,8 @@ use crate::telemetry::Gauges;
 pub trait OpsStore: Send + Sync {
     /// Migrations this build knows that the database has not applied (0 when current).
     async fn migrations_pending(&self) -> StoreResult<usize>;
+    /// This build's missing migrations and the applied ones it does not know (a newer release's).
+    async fn schema_status(&self) -> StoreResult<SchemaStatus>;
     /// Outbox depth, oldest pending age (relative to `now`), dead webhooks, reconciler backlog.
     async fn gauges(&self, now: Ticks) -> StoreResult<Gauges>;
     /// Every merchant's sealed settings blob: `(merchant_id, sealed)`.
@@ -31,22 +34,11 @@ pub trait OpsStore: Send + Sync {
 #[async_trait]
 impl OpsStore for SqlStore {
     async fn migrations_pending(&self) -> StoreResult<usize> {
-        let migrator = match self.dialect {
-            Dialect::Sqlite => &super::sqlite::MIGRATOR,
-            Dialect::Postgres => &super::postgres::MIGRATOR,
-        };
-        let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = $1")
-            .bind(true)
-            .fetch_all(&mut *self.conn().await?)
-            .await?;
-        let applied: Vec<i64> = rows
-            .iter()
-            .map(|r| r.try_get::<i64, _>("version"))
-            .collect::<Result<_, _>>()?;
-        Ok(migrator
-            .iter()
-            .filter(|m| !applied.contains(&m.version))
-            .count())
+        Ok(self.schema_status_impl().await?.pending.len())
+    }
+
+    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        self.schema_status_impl().await
     }
 
     async fn gauges(&self, now: Ticks) -> StoreResult<Gauges> {

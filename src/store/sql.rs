@@ -120,13 +120,8 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn migrate(&self) -> StoreResult<()> {
-        let migrator = match self.dialect {
-            Dialect::Sqlite => &super::sqlite::MIGRATOR,
-            Dialect::Postgres => &super::postgres::MIGRATOR,
-        };
-        migrator.run(&self.pool).await?;
-        Ok(())
+    async fn migrate(&self) -> StoreResult<super::SchemaStatus> {
+        self.migrate_impl().await
     }
 
     fn pool_stats(&self) -> super::PoolStats {

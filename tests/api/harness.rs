@@ -82,6 +82,19 @@ pub async fn scratch_db() -> ScratchDb {
         .unwrap_or_else(|e| panic!("a scratch database on {backend:?}: {e}"))
 }
 
+/// The service's warnings and errors (or what `RUST_LOG` asks for) through libtest's output
+/// capture: shown with a failing test, not between passing ones. Tests that read the logs install
+/// their own subscriber for their thread.
+pub fn init_test_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
+}
+
 pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut cfg = AppConfig::load("default", &dir).expect("default config");
@@ -158,7 +171,7 @@ impl TestApp {
         tweak: impl FnOnce(&mut AppConfig),
         merchant: Option<(String, String)>,
     ) -> TestApp {
-        psp_integrator::telemetry::init("warn", false);
+        init_test_logs();
         let mut cfg = config_for(&sim.base_url, &scratch.url);
         tweak(&mut cfg);
         let application = Application::build(cfg, Roles::API)
@@ -710,7 +723,7 @@ impl TestApp {
     /// (its state beside the database) on a free port. `merchant`: an existing (id, token), or
     /// `None` to create one.
     pub async fn embedded(db_url: &str, merchant: Option<(String, String)>) -> TestApp {
-        psp_integrator::telemetry::init("warn", false);
+        init_test_logs();
         let shutdown = CancellationToken::new();
         let standin =
             BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), shutdown.clone())

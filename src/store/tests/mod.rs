@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use super::*;
 
 mod basics;
+mod expand_contract;
 mod updates;
 
 use basics::*;
