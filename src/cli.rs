@@ -279,6 +279,9 @@ async fn serve(cfg: AppConfig, roles: Roles) -> Result<(), StartupError> {
             "psp-integrator listening"
         );
     }
+    if let Some(ops) = application.ops_addr() {
+        tracing::info!(addr = %ops, "operator listener (/metrics, /docs, /openapi.json) listening");
+    }
     if roles.workers {
         tracing::info!("webhook and reconciler workers running");
     }
