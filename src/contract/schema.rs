@@ -107,10 +107,14 @@ pub fn webhook_target() -> RefOr<Schema> {
     )
 }
 
-/// A return URL of `paymentMeansReference` (optional; an empty string means none).
+/// A return URL of `paymentMeansReference` (optional; an empty string means none). No `uri`
+/// format: the empty string, which the service takes as "not given", is not a URI.
 pub fn return_url() -> RefOr<Schema> {
     let pattern = format!("^$|{URL_PATTERN}");
-    done(string(&pattern, 0, limits::URL, true).format(Some(SchemaFormat::Custom("uri".into()))))
+    done(
+        string(&pattern, 0, limits::URL, true)
+            .description(Some("An absolute http(s) URL, or an empty string for none")),
+    )
 }
 
 fn amount(min_exclusive: bool) -> RefOr<Schema> {
