@@ -480,6 +480,7 @@ async fn start(opts: Opts) -> (Rig, ScratchDb, CancellationToken) {
         .env("PSPI__WEBHOOKS__ALLOWED_HOSTS", "127.0.0.1")
         .env("PSPI__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
         .env("PSPI__LOG__LEVEL", "warn")
+        .env("PSPI__OPS__LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log file"));
     if let Some(p) = opts.pool {

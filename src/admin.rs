@@ -1,4 +1,5 @@
-//! Operator actions behind the CLI: onboarding merchants and rotating their API tokens.
+//! Operator actions behind the CLI: onboarding merchants, rotating their API tokens (with an
+//! overlap), disabling and enabling them, and re-sealing their settings.
 
 use crate::crypto::{hash_token, new_token};
 use crate::domain::{Clock, new_id};
@@ -43,24 +44,93 @@ pub async fn create_merchant(
         name: name.into(),
         psp,
         created_at: clock.now(),
+        disabled_at: None,
+        previous_token_until: None,
     };
     let token = new_token();
     store.create_merchant(&record, &hash_token(&token)).await?;
     Ok((record, token))
 }
 
-/// Replaces a merchant's token; the old one stops working at once.
+/// Replaces a merchant's token. The old one stays valid for `grace_secs` more seconds (0: it
+/// stops at once), so Billwerk keeps working until the new token is entered in its settings.
+/// Returns the merchant as it now is (with the overlap's end) and the new token.
 pub async fn rotate_token(
     store: &dyn Store,
+    clock: &dyn Clock,
     id_or_name: &str,
+    grace_secs: u64,
 ) -> Result<(MerchantRecord, String), AdminError> {
-    let record = store
+    let record = find(store, id_or_name).await?;
+    let token = new_token();
+    let grace = i64::try_from(grace_secs).unwrap_or(i64::MAX);
+    let until = (grace > 0).then(|| clock.now().plus_seconds(grace));
+    store
+        .rotate_token(&record.id, &hash_token(&token), until)
+        .await?;
+    let record = MerchantRecord {
+        previous_token_until: until,
+        ..record
+    };
+    Ok((record, token))
+}
+
+/// Disables (`true`) or enables (`false`) a merchant's API access. A disabled merchant's calls
+/// are answered 401; its PSP notifications are still stored and applied, and its webhooks to
+/// Billwerk still go out. Returns the merchant as it now is.
+pub async fn set_disabled(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    id_or_name: &str,
+    disabled: bool,
+) -> Result<MerchantRecord, AdminError> {
+    let record = find(store, id_or_name).await?;
+    let since = disabled.then(|| clock.now());
+    store.set_merchant_disabled(&record.id, since).await?;
+    find(store, &record.id).await
+}
+
+/// `merchants list`: one row per merchant with its status (`enabled`, or `disabled` since
+/// when), its tokens (`current`, plus `previous until <time>` while a rotation's overlap lasts)
+/// and its PSP notification URL under `base`.
+pub fn format_merchants(list: &[MerchantRecord], base: &str, now: crate::domain::Ticks) -> String {
+    use std::fmt::Write;
+    if list.is_empty() {
+        return "no merchants yet: psp-integrator merchants create --name NAME --psp oppwa\n"
+            .into();
+    }
+    let mut out = format!(
+        "{:<32}  {:<24}  {:<6}  {:<38}  {:<28}  {:<52}  PSP NOTIFICATION URL\n",
+        "ID", "NAME", "PSP", "STATUS", "CREATED", "TOKENS"
+    );
+    for m in list {
+        let status = m.disabled_at.map_or_else(
+            || "enabled".to_string(),
+            |t| format!("disabled since {}", t.to_wire()),
+        );
+        let tokens = match m.previous_token_until {
+            Some(until) if until > now => format!("current + previous until {}", until.to_wire()),
+            _ => "current".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<32}  {:<24}  {:<6}  {status:<38}  {:<28}  {tokens:<52}  {base}/psp/{}/{}/notifications",
+            m.id,
+            m.name,
+            m.psp,
+            m.created_at.to_wire(),
+            m.psp,
+            m.id
+        );
+    }
+    out
+}
+
+async fn find(store: &dyn Store, id_or_name: &str) -> Result<MerchantRecord, AdminError> {
+    store
         .find_merchant(id_or_name)
         .await?
-        .ok_or_else(|| AdminError::NotFound(id_or_name.into()))?;
-    let token = new_token();
-    store.rotate_token(&record.id, &hash_token(&token)).await?;
-    Ok((record, token))
+        .ok_or_else(|| AdminError::NotFound(id_or_name.into()))
 }
 
 /// What `rotate_master_key` did.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config::AppConfig;
-use crate::domain::SystemClock;
+use crate::domain::{Clock, SystemClock};
 use crate::startup::{self, Application, Roles, StartupError};
 use crate::{admin, store, telemetry};
 use clap::{Parser, Subcommand};
@@ -137,14 +137,35 @@ enum MerchantsCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
-    /// List merchants with their PSP notification URL.
+    /// List merchants: status, tokens (with the previous token's expiry) and PSP notification URL.
     List {
         /// Database URL (overrides database.url).
         #[arg(long)]
         database_url: Option<String>,
     },
-    /// Issue a new API token for a merchant (by id or name); the old token stops working.
+    /// Issue a new API token for a merchant (by id or name); the old one keeps working for the
+    /// grace period (security.token_grace_secs, default 24h) so Billwerk can be switched over.
     RotateToken {
+        /// The merchant's id or name.
+        id_or_name: String,
+        /// How long the old token stays valid, e.g. 24h, 30m, 0s (0: it stops at once).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        grace: Option<std::time::Duration>,
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Refuse a merchant's API calls (401) until `enable`; its PSP notifications are still
+    /// stored and applied, and its webhooks to Billwerk still go out.
+    Disable {
+        /// The merchant's id or name.
+        id_or_name: String,
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Accept a disabled merchant's API calls again.
+    Enable {
         /// The merchant's id or name.
         id_or_name: String,
         /// Database URL (overrides database.url).
@@ -158,6 +179,12 @@ enum SimCommand {
     /// The OPPWA simulator with its fixed sandbox credentials.
     Oppwa {
         /// Address to listen on (overrides simulator.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// The Mollie simulator (Payments API v2) with its sandbox keys; see README.
+    Mollie {
+        /// Address to listen on (overrides sim.mollie.listen).
         #[arg(long)]
         listen: Option<String>,
     },
@@ -210,6 +237,13 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
             telemetry::init(&cfg.log.level, cfg.log.format == "json");
             run_sim(&cfg).await
         }
+        Command::Sim(SimCommand::Mollie { listen }) => {
+            if let Some(l) = listen {
+                cfg.sim.mollie.listen = l;
+            }
+            telemetry::init(&cfg.log.level, cfg.log.format == "json");
+            run_mollie_sim(&cfg).await
+        }
     }
 }
 
@@ -220,6 +254,8 @@ fn command_db_url(c: &Command) -> Option<String> {
         | Command::Merchants(MerchantsCommand::Create { database_url, .. })
         | Command::Merchants(MerchantsCommand::List { database_url })
         | Command::Merchants(MerchantsCommand::RotateToken { database_url, .. })
+        | Command::Merchants(MerchantsCommand::Disable { database_url, .. })
+        | Command::Merchants(MerchantsCommand::Enable { database_url, .. })
         | Command::Deliveries(DeliveriesCommand::List { database_url, .. })
         | Command::Deliveries(DeliveriesCommand::Redeliver { database_url, .. })
         | Command::Keys(KeysCommand::Rotate { database_url })
@@ -268,6 +304,19 @@ async fn run_sim(cfg: &AppConfig) -> Result<(), StartupError> {
     let shutdown = CancellationToken::new();
     let handle = startup::start_simulator(cfg, shutdown.clone()).await?;
     println!("OPPWA simulator at {}", handle.base_url);
+    wait_for_signal().await;
+    shutdown.cancel();
+    Ok(())
+}
+
+async fn run_mollie_sim(cfg: &AppConfig) -> Result<(), StartupError> {
+    let shutdown = CancellationToken::new();
+    let handle = crate::sim::mollie::start(&cfg.sim.mollie, shutdown.clone())
+        .await
+        .map_err(StartupError::Other)?;
+    println!("Mollie simulator at {}", handle.base_url);
+    println!("  test key {}", crate::sim::mollie::SANDBOX_TEST_KEY);
+    println!("  live key {}", crate::sim::mollie::SANDBOX_LIVE_KEY);
     wait_for_signal().await;
     shutdown.cancel();
     Ok(())
@@ -379,37 +428,43 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
         }
         MerchantsCommand::List { .. } => {
             let list = store.list_merchants().await?;
-            if list.is_empty() {
-                println!(
-                    "no merchants yet: psp-integrator merchants create --name NAME --psp oppwa"
-                );
-            }
-            if !list.is_empty() {
-                println!(
-                    "{:<32}  {:<24}  {:<6}  {:<28}  PSP NOTIFICATION URL",
-                    "ID", "NAME", "PSP", "CREATED"
-                );
-            }
-            for m in list {
-                println!(
-                    "{:<32}  {:<24}  {:<6}  {:<28}  {base}/psp/{}/{}/notifications",
-                    m.id,
-                    m.name,
-                    m.psp,
-                    m.created_at.to_wire(),
-                    m.psp,
-                    m.id
-                );
+            print!(
+                "{}",
+                crate::admin::format_merchants(&list, &base, SystemClock.now())
+            );
+        }
+        MerchantsCommand::RotateToken {
+            id_or_name, grace, ..
+        } => {
+            let grace = grace.map_or(cfg.security.token_grace_secs, |g| g.as_secs());
+            let (m, token) = admin::rotate_token(store.as_ref(), &SystemClock, &id_or_name, grace)
+                .await
+                .map_err(|e| StartupError::Other(e.to_string()))?;
+            println!("new token for {} ({}): {token}", m.name, m.id);
+            match m.previous_token_until {
+                Some(until) => println!(
+                    "(the previous token keeps working until {}: enter the new one in Billwerk's \
+                     PSP settings before then)",
+                    until.to_wire()
+                ),
+                None => println!("(the previous token no longer works)"),
             }
         }
-        MerchantsCommand::RotateToken { id_or_name, .. } => {
-            let (m, token) = admin::rotate_token(store.as_ref(), &id_or_name)
+        MerchantsCommand::Disable { id_or_name, .. } => {
+            let m = admin::set_disabled(store.as_ref(), &SystemClock, &id_or_name, true)
                 .await
                 .map_err(|e| StartupError::Other(e.to_string()))?;
             println!(
-                "new token for {} ({}): {token}\n(the previous token no longer works)",
+                "merchant {} ({}) disabled: its API calls are answered 401; PSP notifications \
+                 are still processed",
                 m.name, m.id
             );
+        }
+        MerchantsCommand::Enable { id_or_name, .. } => {
+            let m = admin::set_disabled(store.as_ref(), &SystemClock, &id_or_name, false)
+                .await
+                .map_err(|e| StartupError::Other(e.to_string()))?;
+            println!("merchant {} ({}) enabled", m.name, m.id);
         }
     }
     Ok(())

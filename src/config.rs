@@ -26,6 +26,54 @@ pub struct AppConfig {
     pub reconciler: ReconcilerSection,
     pub limits: LimitsSection,
     pub guard: GuardSection,
+    pub ops: OpsSection,
+    /// PSP simulators other than the built-in OPPWA one (`[sim.mollie]`).
+    #[serde(default)]
+    pub sim: SimSections,
+}
+
+/// The operator listener: `/metrics`, `/docs`, `/openapi.json` and the readiness report, on an
+/// address of its own so they are not reachable where Billwerk and the PSP call.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OpsSection {
+    /// Serve the operator listener at all.
+    pub enabled: bool,
+    /// Address it binds to; loopback by default (port 0 picks a free port).
+    pub listen: String,
+}
+
+/// `[sim.*]`: standalone PSP simulators (`psp-integrator sim <family>`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SimSections {
+    #[serde(default)]
+    pub mollie: MollieSimSection,
+}
+
+/// `[sim.mollie]`: the Mollie simulator (`psp-integrator sim mollie`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MollieSimSection {
+    pub listen: String,
+    /// Delivers webhooks by itself every second (tests drive delivery instead).
+    pub auto_deliver: bool,
+    /// Any well-formed `test_…`/`live_…` key is admitted as a new merchant on first use.
+    pub open_keys: bool,
+    /// Sim seconds per real second (expiry, refunds and retries come sooner); 1: real time.
+    pub clock_speed: u32,
+    /// Where the simulator keeps its state across restarts; empty: memory only.
+    pub state_file: String,
+}
+
+impl Default for MollieSimSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8082".into(),
+            auto_deliver: true,
+            open_keys: true,
+            clock_speed: 1,
+            state_file: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +95,15 @@ pub struct DatabaseConfig {
     /// Apply this build's migrations when a command opens the database; false: refuse to start
     /// until `psp-integrator migrate` has run (the production recipe).
     pub migrate_on_start: bool,
+    /// Seconds a write that follows a PSP call keeps retrying while the database is
+    /// unreachable (restart, failover) before the request is answered with the transaction's
+    /// last recorded state (Pending) and the reconciler takes over.
+    #[serde(default = "default_write_retry_secs")]
+    pub write_retry_secs: u64,
+}
+
+fn default_write_retry_secs() -> u64 {
+    10
 }
 
 #[derive(Clone, Deserialize)]
@@ -56,6 +113,9 @@ pub struct SecurityConfig {
     /// to seal); `keys rotate` re-seals everything under `master_key`.
     pub previous_master_keys: Vec<String>,
     pub require_master_key: bool,
+    /// Seconds a merchant's replaced API token stays valid after `merchants rotate-token`
+    /// (the default for its `--grace`).
+    pub token_grace_secs: u64,
 }
 
 impl std::fmt::Debug for SecurityConfig {
@@ -93,10 +153,25 @@ pub struct LimitsSection {
     pub rate_per_second: u32,
     /// Requests a merchant may make at once above the sustained rate.
     pub burst: u32,
+    /// How long a money-moving POST over the rate waits for its turn before it is refused
+    /// (429), in milliseconds (at most half of `request_timeout_secs`); reads and settings
+    /// are refused at once.
+    pub money_wait_ms: u64,
     /// Requests served at the same time by this process; more wait for a slot.
     pub max_concurrent_requests: usize,
     /// Seconds before a request is answered 503; a payment call keeps running and is recorded.
     pub request_timeout_secs: u64,
+    /// Seconds a request body may take to arrive in full; then 408 (`http::limits::read_body`).
+    pub body_read_timeout_secs: u64,
+    /// Bytes per second a request body must average once its first 2 s are over; then 408.
+    pub body_min_bytes_per_sec: u64,
+    /// Seconds a new connection may take to send a complete request head, and a started head
+    /// on a kept-alive connection; then the connection is closed (`http::server`).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request; then it is closed.
+    pub idle_timeout_secs: u64,
+    /// Connections open at once; further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 /// Production safety checks (on in the production profile).
@@ -197,6 +272,7 @@ impl AppConfig {
     /// Checks every key whose value can be wrong in a way that would only show later.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.ops_addr()?;
         parse_url("server.public_base_url", &self.server.public_base_url)?;
         parse_url("oppwa.test_base_url", &self.oppwa.test_base_url)?;
         parse_url("oppwa.live_base_url", &self.oppwa.live_base_url)?;
@@ -211,6 +287,16 @@ impl AppConfig {
             return Err(err(
                 "oppwa.timeout_secs",
                 "timeouts must be at least 1 second",
+            ));
+        }
+        // A transaction is written with a reconciler deadline before its PSP call; the
+        // reconciler must not ask the PSP while the call may still be under way.
+        if self.reconciler.first_delay_secs
+            <= self.oppwa.timeout_secs + self.oppwa.connect_timeout_secs
+        {
+            return Err(err(
+                "reconciler.first_delay_secs",
+                "must be longer than oppwa.timeout_secs + oppwa.connect_timeout_secs",
             ));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
@@ -232,8 +318,21 @@ impl AppConfig {
         if l.max_concurrent_requests == 0 {
             return Err(err("limits.max_concurrent_requests", "must be at least 1"));
         }
-        if l.request_timeout_secs == 0 {
-            return Err(err("limits.request_timeout_secs", "must be at least 1"));
+        let at_least_one = [
+            ("limits.request_timeout_secs", l.request_timeout_secs),
+            ("limits.body_read_timeout_secs", l.body_read_timeout_secs),
+            ("limits.body_min_bytes_per_sec", l.body_min_bytes_per_sec),
+            (
+                "limits.header_read_timeout_secs",
+                l.header_read_timeout_secs,
+            ),
+            ("limits.idle_timeout_secs", l.idle_timeout_secs),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
+            return Err(err(key, "must be at least 1"));
+        }
+        if l.max_connections == 0 {
+            return Err(err("limits.max_connections", "must be at least 1"));
         }
         Ok(())
     }
@@ -303,6 +402,14 @@ impl AppConfig {
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         parse_addr("server.listen", &self.server.listen)
+    }
+
+    /// The operator listener's address, `None` when it is disabled.
+    pub fn ops_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if !self.ops.enabled {
+            return Ok(None);
+        }
+        parse_addr("ops.listen", &self.ops.listen).map(Some)
     }
 
     pub fn public_base_url(&self) -> String {
@@ -385,6 +492,18 @@ mod tests {
         assert_eq!(
             limits.validate().expect_err("no timeout").key,
             "limits.request_timeout_secs"
+        );
+        limits.limits.request_timeout_secs = 1;
+        limits.limits.idle_timeout_secs = 0;
+        assert_eq!(
+            limits.validate().expect_err("no idle timeout").key,
+            "limits.idle_timeout_secs"
+        );
+        limits.limits.idle_timeout_secs = 1;
+        limits.limits.max_connections = 0;
+        assert_eq!(
+            limits.validate().expect_err("no connections").key,
+            "limits.max_connections"
         );
         dev.security.previous_master_keys = vec!["nothex".into()];
         assert_eq!(

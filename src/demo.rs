@@ -38,6 +38,7 @@ fn demo_config(config_dir: &Path, dir: &Path) -> Result<AppConfig, String> {
     cfg.database.url = format!("sqlite://{}", dir.join("demo.db").display());
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.server.public_base_url = "http://127.0.0.1:0".into();
+    cfg.ops.listen = "127.0.0.1:0".into();
     cfg.simulator.enabled = true;
     cfg.simulator.listen = "127.0.0.1:0".into();
     // The tour delivers the PSP's notifications and our webhooks itself, step by step.
@@ -77,6 +78,9 @@ async fn tour(config_dir: &Path, dir: &Path) -> Result<(), String> {
     println!("psp-integrator demo: Billwerk+ Transform asks this service to move money through a");
     println!("PSP (here OPPWA's simulator); the service tells Billwerk of changes by webhook.\n");
     println!("  integrator      {}", application.base_url());
+    if let Some(ops) = application.ops_addr() {
+        println!("  operator        http://{ops} (/metrics, /docs, /health/ready)");
+    }
     println!("  OPPWA simulator {}", sim.base_url);
     println!(
         "  Billwerk        {} (a stand-in that records webhooks)",
@@ -114,7 +118,7 @@ async fn tour(config_dir: &Path, dir: &Path) -> Result<(), String> {
     outcome?;
     println!(
         "\nDone. Next: `cargo run -- serve` and the README's \"A first tour with curl\" do the same \
-         by hand; http://127.0.0.1:8080/docs then describes every endpoint."
+         by hand; http://127.0.0.1:9090/docs (the operator listener) then describes every endpoint."
     );
     Ok(())
 }

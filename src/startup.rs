@@ -52,6 +52,8 @@ pub fn build_app(
         public_base_url: cfg.public_base_url(),
         locks: KeyedLocks::default(),
         recheck_after_secs: i64::try_from(cfg.reconciler.first_delay_secs).unwrap_or(60),
+        write_retry: std::time::Duration::from_secs(cfg.database.write_retry_secs),
+        not_found_grace_secs: i64::try_from(cfg.reconciler.not_found_grace_secs).unwrap_or(600),
         targets: Arc::new(crate::outbox::policy::TargetPolicy::new(&cfg.webhooks)),
         outbox_wake: Arc::default(),
     })
@@ -89,7 +91,8 @@ pub fn spawn_workers(
 /// Which parts of the service a process runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Roles {
-    /// The HTTP API (and the checkout pages, probes, metrics).
+    /// The HTTP API (and the checkout pages, PSP notifications, probes). The operator
+    /// listener runs for every role.
     pub api: bool,
     /// The webhook (outbox) worker and the reconciler.
     pub workers: bool,
@@ -113,6 +116,7 @@ impl Roles {
 /// whose port is 0 then takes that port.
 pub struct Application {
     addr: Option<SocketAddr>,
+    ops_addr: Option<SocketAddr>,
     app: App,
     cfg: AppConfig,
     sim: Option<SimHandle>,
@@ -156,6 +160,7 @@ impl Application {
         } else {
             None
         };
+        let ops_listener = bind_ops(&cfg).await?;
         let app = build_app(&cfg, store.clone(), clock)?;
         let liveness = Liveness::default();
         let expected_workers = if roles.workers {
@@ -167,6 +172,10 @@ impl Application {
             store,
             workers: liveness,
             expected_workers,
+        };
+        let ops_addr = match ops_listener {
+            Some(l) => Some(serve_ops(&app, &health, l, &tasks, shutdown.clone())?),
+            None => None,
         };
         let mut addr = None;
         if let Some(listener) = listener {
@@ -185,6 +194,7 @@ impl Application {
         }
         Ok(Self {
             addr,
+            ops_addr,
             app,
             cfg,
             sim,
@@ -197,6 +207,11 @@ impl Application {
     /// Where the API listens (`None` for a workers-only process).
     pub fn addr(&self) -> Option<SocketAddr> {
         self.addr
+    }
+
+    /// Where the operator listener (`/metrics`, `/docs`, ...) listens; `None` when disabled.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops_addr
     }
 
     /// The API's port (0 for a workers-only process).
@@ -317,7 +332,8 @@ pub struct Server {
     pub task: JoinHandle<std::io::Result<()>>,
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled, then drains in-flight requests.
+/// Serves `app` on `listener` until `shutdown` is cancelled, then drains in-flight requests
+/// (connection limits: `http::server`).
 pub fn serve(
     app: App,
     listener: TcpListener,
@@ -327,15 +343,49 @@ pub fn serve(
     let addr = listener.local_addr()?;
     let router = crate::http::router(app, opts);
     let service = tower::util::MapRequestLayer::new(crate::http::path::normalize).layer(router);
-    let task = tokio::spawn(async move {
-        axum::serve(
-            crate::http::conn::ErrorBodies(listener),
-            <_ as axum::ServiceExt<axum::extract::Request>>::into_make_service(service),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-    });
+    let limits = crate::http::server::ConnLimits::from(&opts.limits);
+    let task = tokio::spawn(crate::http::server::run(
+        listener, service, limits, shutdown,
+    ));
     Ok(Server { addr, task })
+}
+
+/// Binds the operator listener, if enabled (for every role: a workers-only process has
+/// metrics and readiness too).
+async fn bind_ops(cfg: &AppConfig) -> Result<Option<TcpListener>, StartupError> {
+    let Some(addr) = cfg.ops_addr()? else {
+        return Ok(None);
+    };
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartupError::Other(format!("ops.listen {}: {e}", cfg.ops.listen)))?;
+    Ok(Some(l))
+}
+
+/// Serves the operator routes (`http::ops`) on `listener` until `shutdown`.
+fn serve_ops(
+    app: &App,
+    health: &Health,
+    listener: TcpListener,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr, StartupError> {
+    let addr = listener.local_addr()?;
+    let state = crate::http::ops::OpsState {
+        app: app.clone(),
+        health: health.clone(),
+        openapi: Arc::new(crate::http::documented().1),
+    };
+    let router = crate::http::ops::router(state);
+    tasks.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "operator listener stopped");
+        }
+    });
+    Ok(addr)
 }
 
 /// Why the service could not start; printed as one line by `main`.

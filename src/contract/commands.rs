@@ -9,7 +9,7 @@
 //! `merchantCustomerId` 255, `billing.city` 80, `billing.street1` 100). Nothing is cut short:
 //! what does not fit is refused. Lengths count Unicode characters.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -64,7 +64,7 @@ pub mod limits {
     pub const SETTING_NAME: usize = 64;
     pub const SETTING_VALUE: usize = 1024;
     /// Digits before the decimal point of an amount (OPPWA `amount` pattern).
-    pub const AMOUNT_INTEGER_DIGITS: i64 = 12;
+    pub const AMOUNT_INTEGER_DIGITS: i64 = crate::domain::money::MAX_INTEGER_DIGITS as i64;
 }
 
 fn invalid(field: &str, rule: impl std::fmt::Display) -> ApiError {
@@ -241,8 +241,14 @@ fn webhook_target(obj: &Obj<'_>, targets: &TargetPolicy) -> Result<Url, ApiError
 pub fn currency(obj: &Obj<'_>) -> Result<Currency, ApiError> {
     let field = obj.field("currency");
     let v = required(field.clone(), obj.string("currency")?)?;
-    // The error echoes a code only after checking it is three letters.
-    Currency::tender(v).map_err(|e: CurrencyError| {
+    // Exactly three letters, nothing around them (the OpenAPI pattern); the error echoes a code
+    // only after checking it is three letters.
+    let exact = if v.trim() == v {
+        Currency::tender(v)
+    } else {
+        Err(CurrencyError::Malformed)
+    };
+    exact.map_err(|e: CurrencyError| {
         ApiError::code(PaymentErrorCode::InvalidCurrency, format!("{field}: {e}"))
     })
 }
@@ -258,6 +264,24 @@ pub fn money(obj: &Obj<'_>, allow_zero: bool) -> Result<Money, ApiError> {
         .map_err(|e| ApiError::code(PaymentErrorCode::InvalidAmount, format!("{field}: {e}")))?;
     Money::new(amount, currency, allow_zero)
         .map_err(|e| ApiError::code(PaymentErrorCode::InvalidAmount, format!("{field}: {e}")))
+}
+
+/// SEPA Direct Debit moves euros only (EPC SDD rulebooks; OPPWA's `DIRECTDEBIT_SEPA`): a `Debit`
+/// preauth or payment in another currency is refused with 422 `InvalidCurrency` before anything
+/// is stored or sent to the PSP. Used here for `role: Debit` and by the flows for a payment or
+/// preauth on a stored SEPA mandate (whose role the request may leave out).
+pub fn sepa_currency(money: &Money) -> Result<(), ApiError> {
+    if money.currency.code() == "EUR" {
+        return Ok(());
+    }
+    Err(ApiError::code(
+        PaymentErrorCode::InvalidCurrency,
+        format!(
+            "currency: {} cannot be collected by SEPA Direct Debit (role Debit), which is \
+             euro-only; send EUR",
+            money.currency
+        ),
+    ))
 }
 
 /// An amount from the exact text of a JSON number (`-?int(.frac)?(e[+-]?exp)?`), without any
@@ -341,11 +365,16 @@ fn role(obj: &Obj<'_>) -> Result<Option<Role>, ApiError> {
     let Some(v) = obj.get("role") else {
         return Ok(None);
     };
+    // A name in any case or the number (also as digits in a string), as the contract says
+    // (§2.4); nothing around it, so the OpenAPI pattern states the rule exactly.
     let found = match v {
-        Value::String(s) if !s.chars().any(is_forbidden) => match s.trim().parse::<i64>() {
-            Ok(n) => Role::from_number(n),
-            Err(_) => Role::from_name(s),
-        },
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<i64>().ok().and_then(Role::from_number)
+        }
+        Value::String(s) => Role::ALL
+            .iter()
+            .copied()
+            .find(|r| r.name().eq_ignore_ascii_case(s)),
         Value::Number(n) => n.as_i64().and_then(Role::from_number),
         _ => None,
     };
@@ -599,6 +628,9 @@ impl FromBody for PreauthCommand {
                 format!("{role} is not supported (supported: CreditCard, Debit)"),
             ));
         }
+        if role == Role::Debit {
+            sepa_currency(&money)?;
+        }
         let urls = return_urls(pmr.as_ref())?;
         let is_initial = body.boolean("isInitial")?.unwrap_or(true);
         let sepa = match (&pmr, role == Role::Debit && is_initial) {
@@ -662,6 +694,9 @@ impl FromBody for PaymentCommand {
             }
             None => None,
         };
+        if role == Some(Role::Debit) {
+            sepa_currency(&money)?;
+        }
         let reference = text(body, "transactionReferenceText", limits::REFERENCE_TEXT)?;
         let planned = date(body, "plannedExecutionDate")?;
         payer(body)?;
@@ -740,20 +775,37 @@ pub struct SettingInput {
     pub value: String,
 }
 
-/// `PUT /api/Settings`, checked: `{merchantSettings}` or `{merchantPspSettings: {…}}`, each key
-/// at most once (ignoring case).
+/// `PUT /api/Settings`, checked: `{merchantSettings}` or `{merchantPspSettings: {…}}` (contract
+/// §6.11 leaves the shape open), never both at once; each key at most once (ignoring case).
 #[derive(Clone)]
 pub struct SettingsCommand {
     pub values: Vec<SettingInput>,
 }
 
+/// The object that holds `merchantSettings`: the body, or the wrapper `merchantPspSettings`.
+/// Both shapes in one body are ambiguous (which list is meant?) and refused, naming both.
+fn settings_holder<'a>(body: &Obj<'a>) -> Result<Obj<'a>, ApiError> {
+    let Some(wrapped) = body.object("merchantPspSettings")? else {
+        return Ok(body.clone());
+    };
+    if body.get("merchantSettings").is_some() {
+        return Err(invalid(
+            &format!(
+                "{} and {}",
+                body.field_as_sent("merchantSettings"),
+                body.field_as_sent("merchantPspSettings")
+            ),
+            "are both sent; send the settings either as {merchantSettings: [...]} or as \
+             {merchantPspSettings: {merchantSettings: [...]}}, not both",
+        ));
+    }
+    Ok(wrapped)
+}
+
 impl FromBody for SettingsCommand {
     fn from_body(body: &Obj<'_>, _: &TargetPolicy) -> Result<Self, ApiError> {
-        let wrapped = body.object("merchantPspSettings")?;
-        let (holder, name) = match (body.get("merchantSettings"), &wrapped) {
-            (None, Some(w)) => (w.clone(), "merchantSettings"),
-            _ => (body.clone(), "merchantSettings"),
-        };
+        let holder = settings_holder(body)?;
+        let name = "merchantSettings";
         let items = holder
             .array(name)?
             .ok_or_else(|| invalid(&holder.field(name), "is required"))?;
@@ -763,19 +815,24 @@ impl FromBody for SettingsCommand {
                 format!("has more than {} entries", limits::SETTINGS_ENTRIES),
             ));
         }
-        let mut seen = HashSet::new();
+        // Lower-cased name -> the entry that first named it.
+        let mut seen: HashMap<String, (String, String)> = HashMap::new();
         let mut values = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let e = holder.element(name, i, item)?;
             let key = text(&e, "keyName", limits::SETTING_NAME)?
                 .ok_or_else(|| invalid(&e.field("keyName"), "is required"))?;
             let value = text(&e, "keyValue", limits::SETTING_VALUE)?.unwrap_or_default();
-            if !seen.insert(key.to_ascii_lowercase()) {
+            if let Some((first_field, first_key)) = seen.get(&key.to_ascii_lowercase()) {
                 return Err(invalid(
-                    &e.field("keyName"),
-                    format!("'{key}' is sent more than once (names are matched ignoring case)"),
+                    &format!("{first_field} and {}", e.field("keyName")),
+                    format!(
+                        "'{first_key}' and '{key}' name the same setting (names are matched \
+                         ignoring case); send it once"
+                    ),
                 ));
             }
+            seen.insert(key.to_ascii_lowercase(), (e.field("keyName"), key.clone()));
             values.push(SettingInput {
                 field: e.field("keyName"),
                 name: key,

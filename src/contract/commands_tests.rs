@@ -277,12 +277,91 @@ fn settings_keys_once_each() {
     let (s, _, m) = refusal::<SettingsCommand>(&b);
     assert_eq!(s, 422);
     assert!(
-        m.starts_with("merchantSettings[1].keyName: 'ENTITYID' is sent more than once"),
+        m.starts_with(
+            "merchantSettings[0].keyName and merchantSettings[1].keyName: 'EntityId' and \
+             'ENTITYID' name the same setting"
+        ),
         "{m}"
     );
     let b = json!({"merchantPspSettings": {"merchantSettings": [{"keyName": "EntityId", "keyValue": " a "}]}});
     let cmd: SettingsCommand = check(&b).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(cmd.values[0].value, "a");
+}
+
+#[test]
+fn settings_in_both_shapes_are_refused_naming_both() {
+    let list = |shop: &str| json!([{"keyName": "ShopName", "keyValue": shop}]);
+    for (flat, wrapper) in [
+        ("merchantSettings", "merchantPspSettings"),
+        ("MerchantSettings", "MERCHANTPSPSETTINGS"),
+    ] {
+        let mut b = json!({});
+        b[flat] = list("A");
+        b[wrapper] = json!({"merchantSettings": list("B")});
+        let (s, c, m) = refusal::<SettingsCommand>(&b);
+        assert_eq!((s, c.as_str()), (422, "InvalidData"), "{m}");
+        assert!(
+            m.starts_with(&format!("{flat} and {wrapper}: are both sent")),
+            "{m}"
+        );
+    }
+    // Even an empty wrapper next to the list is two shapes; `null` is "not sent".
+    let b = json!({"merchantSettings": list("A"), "merchantPspSettings": {}});
+    assert_eq!(refusal::<SettingsCommand>(&b).0, 422);
+    for b in [
+        json!({"merchantSettings": null, "merchantPspSettings": {"merchantSettings": list("B")}}),
+        json!({"merchantSettings": list("B"), "merchantPspSettings": null}),
+    ] {
+        let cmd: SettingsCommand = check(&b).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(cmd.values[0].value, "B");
+    }
+}
+
+#[test]
+fn sepa_debits_are_euro_only() {
+    for code in ["USD", "CHF", "GBP", "sek"] {
+        let mut b = sepa_preauth();
+        b["currency"] = json!(code);
+        let (s, c, m) = refusal::<PreauthCommand>(&b);
+        assert_eq!((s, c.as_str()), (422, "InvalidCurrency"), "{m}");
+        assert!(
+            m.starts_with("currency: ") && m.contains("euro-only"),
+            "{m}"
+        );
+        let mut b = payment();
+        b["paymentMeansReference"]["role"] = json!("Debit");
+        b["currency"] = json!(code);
+        let (s, c, m) = refusal::<PaymentCommand>(&b);
+        assert_eq!((s, c.as_str()), (422, "InvalidCurrency"), "{m}");
+    }
+    let mut b = sepa_preauth();
+    b["currency"] = json!("eur");
+    assert!(check::<PreauthCommand>(&b).is_ok(), "EUR in any case");
+    let mut b = payment();
+    b["currency"] = json!("USD");
+    assert!(
+        check::<PaymentCommand>(&b).is_ok(),
+        "cards take other currencies"
+    );
+}
+
+#[test]
+fn the_largest_amount_is_accepted_end_to_end() {
+    for (amount, code) in [
+        ("999999999999.99", "EUR"),
+        ("999999999999", "JPY"),
+        ("999999999999.999", "KWD"),
+    ] {
+        let mut b = payment();
+        b["currency"] = json!(code);
+        b["requestedAmount"] = serde_json::from_str(amount).expect("number");
+        let cmd: PaymentCommand = check(&b).unwrap_or_else(|e| panic!("{amount}: {e:?}"));
+        assert_eq!(cmd.money.amount.to_string(), amount);
+    }
+    let mut b = payment();
+    b["requestedAmount"] = serde_json::from_str("1000000000000.00").expect("number");
+    let (s, c, m) = refusal::<PaymentCommand>(&b);
+    assert_eq!((s, c.as_str()), (422, "InvalidAmount"), "{m}");
 }
 
 /// Field names every endpoint reads, for the generators below.
@@ -427,10 +506,43 @@ proptest! {
     #[test]
     fn fuzz_amount_text(t in "-?[0-9]{1,40}(\\.[0-9]{1,40})?([eE][-+]?[0-9]{1,25})?") {
         // Exact: whenever accepted, the value equals the text's value.
-        if let Ok(d) = exact_amount(&t, eur(), true)
-            && let Ok(parsed) = Decimal::from_scientific(&t).or_else(|_| Decimal::from_str(&t))
-        {
-            prop_assert_eq!(d.normalize(), parsed.normalize());
+        if let Ok(d) = exact_amount(&t, eur(), true) {
+            // Both amount rules agree: what the text check accepts, `Money` accepts.
+            prop_assert!(Money::new(d, eur(), true).is_ok(), "Money refuses {}", t);
+            if let Ok(parsed) = Decimal::from_scientific(&t).or_else(|_| Decimal::from_str(&t)) {
+                prop_assert_eq!(d.normalize(), parsed.normalize());
+            }
+        }
+    }
+
+    /// The boundary of 12 digits before the point, through the whole request check: accepted
+    /// exactly when the integer part has at most 12 digits and the decimals fit the currency.
+    #[test]
+    fn fuzz_amount_digit_boundary(
+        int_digits in 1usize..=14,
+        lead in 1u8..=9,
+        rest in "[0-9]{13}",
+        frac in "[0-9]{0,4}",
+        code in prop::sample::select(vec!["EUR", "JPY", "KWD", "USD"]),
+    ) {
+        let int = format!("{lead}{}", &rest[..int_digits - 1]);
+        let text = if frac.is_empty() { int } else { format!("{int}.{frac}") };
+        let currency = Currency::parse(code).expect("currency");
+        let mut b = payment();
+        b["currency"] = json!(code);
+        b["requestedAmount"] = serde_json::from_str(&text).expect("number");
+        let decimals = u32::try_from(frac.trim_end_matches('0').len()).expect("small");
+        let valid = int_digits <= 12 && decimals <= currency.minor_digits();
+        match check::<PaymentCommand>(&b) {
+            Ok(cmd) => {
+                prop_assert!(valid, "accepted {} {}", text, code);
+                let exact = Decimal::from_str(&text).expect("decimal").normalize();
+                prop_assert_eq!(cmd.money.amount, exact);
+            }
+            Err(e) => {
+                prop_assert!(!valid, "refused {} {}: {}", text, code, e.body.error_message);
+                prop_assert_eq!(e.http.as_u16(), 422);
+            }
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct ApiError {
     pub body: ErrorObject,
     /// Adds `WWW-Authenticate: Bearer` (missing or wrong Integrator token).
     pub challenge: bool,
+    /// The error is a transaction's own outcome (a decline), not a refusal of the request.
+    pub declined: bool,
 }
 
 impl ApiError {
@@ -62,6 +64,7 @@ impl ApiError {
                 status: TxStatus::Failed,
             },
             challenge: false,
+            declined: false,
         }
     }
 
@@ -121,6 +124,7 @@ impl ApiError {
         e.body.psp_error_code = err.psp_code.clone();
         e.body.received_at = err.received_at.to_wire();
         e.body.status = status.as_error_status();
+        e.declined = true;
         e
     }
 
@@ -171,7 +175,14 @@ impl IntoResponse for ApiError {
             );
             correlation = HeaderValue::from_str(&id).ok();
         }
+        let answered = crate::http::observe::Answered {
+            declined: self.declined,
+            tx_status: self.declined.then(|| self.body.status.name()),
+            error_code: Some(self.body.error_code.name()),
+            psp_error_code: self.body.psp_error_code.clone(),
+        };
         let mut res = (self.http, axum::Json(self.body)).into_response();
+        res.extensions_mut().insert(answered);
         if self.challenge {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

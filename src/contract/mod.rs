@@ -5,6 +5,7 @@ pub mod commands;
 pub mod error;
 pub mod requests;
 pub mod responses;
+pub mod schema;
 pub mod validate;
 pub mod wire;
 

@@ -1,24 +1,51 @@
 //! Billwerk request bodies as the OpenAPI document describes them (contract §6, §7). They only
 //! document the wire shapes: requests are read by `wire.rs` and checked by `commands.rs`, which
-//! is where the rules live. Almost every field is optional because Billwerk's own examples leave
-//! "mandatory" fields out (contract §14).
+//! is where the rules live; the field schemas (`schema.rs`, and the lengths and patterns here)
+//! state those rules, and `schema_tests.rs` checks them against `commands.rs`. A field is
+//! required here exactly when the service refuses a request without it; property names are
+//! matched ignoring case and a property sent twice (in any case) is refused.
 
 use std::collections::BTreeMap;
 
-use rust_decimal::Decimal;
 use serde::Deserialize;
+use serde_json::Value;
 
-use crate::domain::Role;
+use super::schema;
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentMeansReference {
-    pub role: Option<Role>,
+    #[schema(schema_with = schema::role_input)]
+    pub role: Option<Value>,
+    /// For role `Debit`: `Holder` (≤ 128) and `IBAN` required, `BIC` (8 or 11) optional; keys in
+    /// any case. At most 16 entries; keys ≤ 64, values ≤ 256 characters, no control characters.
     #[serde(default)]
     pub initial_bearer: Option<BTreeMap<String, Option<String>>>,
+    #[schema(schema_with = schema::return_url)]
     pub success_return_url: Option<String>,
+    #[schema(schema_with = schema::return_url)]
     pub error_return_url: Option<String>,
+    #[schema(schema_with = schema::return_url)]
+    pub abort_return_url: Option<String>,
+}
+
+/// `paymentMeansReference` of a preauth: the role is required and must be `CreditCard` or `Debit`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct PreauthMeansReference {
+    #[schema(schema_with = schema::preauth_role)]
+    pub role: Value,
+    /// For role `Debit` (with `isInitial`): `Holder` (≤ 128) and `IBAN` required, `BIC` (8 or
+    /// 11) optional; keys in any case. At most 16 entries; keys ≤ 64, values ≤ 256 characters.
+    #[serde(default)]
+    pub initial_bearer: Option<BTreeMap<String, Option<String>>>,
+    #[schema(schema_with = schema::return_url)]
+    pub success_return_url: Option<String>,
+    #[schema(schema_with = schema::return_url)]
+    pub error_return_url: Option<String>,
+    #[schema(schema_with = schema::return_url)]
     pub abort_return_url: Option<String>,
 }
 
@@ -26,13 +53,43 @@ pub struct PaymentMeansReference {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub address_line1: Option<String>,
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub address_line2: Option<String>,
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub street: Option<String>,
+    #[schema(
+        max_length = 12,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub house_number: Option<String>,
+    #[schema(
+        max_length = 12,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub postal_code: Option<String>,
+    #[schema(
+        max_length = 80,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub city: Option<String>,
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub state: Option<String>,
+    /// ISO 3166 alpha-2, any case.
+    #[schema(pattern = "^ *(?:[A-Za-z]{2})? *$")]
     pub country: Option<String>,
 }
 
@@ -40,14 +97,42 @@ pub struct Address {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct PayerData {
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub external_customer_id: Option<String>,
+    #[schema(
+        max_length = 60,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub company_name: Option<String>,
+    #[schema(
+        max_length = 48,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub first_name: Option<String>,
+    #[schema(
+        max_length = 48,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub last_name: Option<String>,
+    #[schema(
+        max_length = 32,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub vat_id: Option<String>,
     pub address: Option<Address>,
+    /// An e-mail address such as `jane@example.com` (no spaces inside).
+    #[schema(max_length = 128, pattern = "^ *(?:[^@\\s]+@[^\\s]{3,})? *$")]
     pub email_address: Option<String>,
+    /// ISO 639-1 (`EN`, any case), optionally with a region (`en-US`, `de_DE`).
+    #[schema(pattern = "^ *(?:[A-Za-z]{2}(?:[-_][A-Za-z]{2})?)? *$")]
     pub language: Option<String>,
+    #[schema(
+        max_length = 32,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub phone_number: Option<String>,
 }
 
@@ -56,20 +141,36 @@ pub struct PayerData {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct PreauthRequest {
+    #[schema(schema_with = schema::psp_settings_id)]
     pub psp_settings_id: Option<String>,
-    pub transaction_id: Option<String>,
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
-    pub requested_amount: Option<Decimal>,
-    pub currency: Option<String>,
-    pub webhook_target: Option<String>,
-    pub payment_means_reference: Option<PaymentMeansReference>,
+    #[schema(schema_with = schema::tx_id)]
+    pub transaction_id: String,
+    /// 0 registers a card or a SEPA mandate without reserving money.
+    #[schema(schema_with = schema::amount_zero_or_more)]
+    pub requested_amount: Value,
+    #[schema(schema_with = schema::currency)]
+    pub currency: String,
+    #[schema(schema_with = schema::webhook_target)]
+    pub webhook_target: String,
+    pub payment_means_reference: PreauthMeansReference,
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub transaction_invoice_reference_text: Option<String>,
+    #[schema(
+        max_length = 127,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub transaction_reference_text: Option<String>,
     pub payer_data: Option<PayerData>,
     /// Accepted and ignored: we do not declare `hasSupportOrderDataInPreauth`.
-    pub order_data: Option<serde_json::Value>,
-    pub agreement_id: Option<String>,
+    pub order_data: Option<Value>,
+    #[schema(schema_with = schema::agreement_id)]
+    pub agreement_id: String,
+    #[schema(schema_with = schema::migration_token)]
     pub migration_token: Option<String>,
+    /// Default `true`.
     pub is_initial: Option<bool>,
 }
 
@@ -78,21 +179,37 @@ pub struct PreauthRequest {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequest {
+    #[schema(schema_with = schema::psp_settings_id)]
     pub psp_settings_id: Option<String>,
-    pub transaction_id: Option<String>,
+    #[schema(schema_with = schema::tx_id)]
+    pub transaction_id: String,
+    #[schema(schema_with = schema::tx_id_or_null)]
     pub preauth_transaction_id: Option<String>,
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
-    pub requested_amount: Option<Decimal>,
-    pub currency: Option<String>,
-    pub webhook_target: Option<String>,
+    #[schema(schema_with = schema::amount_positive)]
+    pub requested_amount: Value,
+    #[schema(schema_with = schema::currency)]
+    pub currency: String,
+    #[schema(schema_with = schema::webhook_target)]
+    pub webhook_target: String,
     pub payment_means_reference: Option<PaymentMeansReference>,
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub transaction_invoice_reference_text: Option<String>,
+    #[schema(
+        max_length = 127,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub transaction_reference_text: Option<String>,
     pub payer_data: Option<PayerData>,
-    pub planned_execution_date: Option<chrono::NaiveDate>,
+    /// `yyyy-MM-dd`; an empty string means none.
+    #[schema(pattern = "^(?:[0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
+    pub planned_execution_date: Option<String>,
     /// Accepted and ignored: we do not declare `hasSupportInvoiceData`.
-    pub invoice_data: Option<serde_json::Value>,
-    pub agreement_id: Option<String>,
+    pub invoice_data: Option<Value>,
+    #[schema(schema_with = schema::agreement_id)]
+    pub agreement_id: String,
 }
 
 /// `POST /api/Refund`.
@@ -100,22 +217,28 @@ pub struct PaymentRequest {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundRequest {
+    #[schema(schema_with = schema::psp_settings_id)]
     pub psp_settings_id: Option<String>,
-    pub transaction_id: Option<String>,
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
-    pub requested_amount: Option<Decimal>,
-    pub currency: Option<String>,
-    pub webhook_target: Option<String>,
-    pub payment_transaction_id: Option<String>,
+    #[schema(schema_with = schema::tx_id)]
+    pub transaction_id: String,
+    #[schema(schema_with = schema::amount_positive)]
+    pub requested_amount: Value,
+    #[schema(schema_with = schema::currency)]
+    pub currency: String,
+    #[schema(schema_with = schema::webhook_target)]
+    pub webhook_target: String,
+    #[schema(schema_with = schema::tx_id)]
+    pub payment_transaction_id: String,
     pub payer_data: Option<PayerData>,
-    pub invoice_data: Option<serde_json::Value>,
+    pub invoice_data: Option<Value>,
 }
 
-/// `POST /api/Preauth/{id}/Cancel`; the body may be empty.
+/// `POST /api/Preauth/{id}/Cancel`; the body is optional (empty means no fields).
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelRequest {
+    #[schema(schema_with = schema::psp_settings_id)]
     pub psp_settings_id: Option<String>,
 }
 
@@ -124,36 +247,56 @@ pub struct CancelRequest {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct FinalizeRequest {
-    pub transaction_id: Option<String>,
+    #[schema(schema_with = schema::tx_id)]
+    pub transaction_id: String,
+    /// Accepted and not used.
     #[serde(default)]
-    pub finalization_data: Option<BTreeMap<String, serde_json::Value>>,
+    pub finalization_data: Option<BTreeMap<String, Value>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingValue {
-    pub key_name: Option<String>,
+    /// A key of `IntegrationInfo.merchantSettings` (any case), each at most once.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
+    pub key_name: String,
+    /// Empty (or absent) means "not set"; a masked value sent back unchanged keeps the secret.
+    #[schema(
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub key_value: Option<String>,
 }
 
-/// `PUT /api/Settings`: unwrapped `{merchantSettings}` or wrapped `{merchantPspSettings: {…}}`.
+/// `ThirdPartyMerchantPspSettings`: the settings list.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
-pub struct SettingsRequest {
-    pub merchant_settings: Option<Vec<SettingValue>>,
-    #[schema(no_recursion)]
-    pub merchant_psp_settings: Option<Box<SettingsRequest>>,
+pub struct MerchantSettings {
+    #[schema(max_items = 32)]
+    pub merchant_settings: Vec<SettingValue>,
 }
 
-impl SettingsRequest {
-    /// The settings list, whichever of the two shapes was sent.
-    pub fn into_values(self) -> Option<Vec<SettingValue>> {
-        match (self.merchant_settings, self.merchant_psp_settings) {
-            (Some(v), _) => Some(v),
-            (None, Some(inner)) => inner.into_values(),
-            (None, None) => None,
-        }
-    }
+/// `PUT /api/Settings`: unwrapped `{merchantSettings}` or wrapped `{merchantPspSettings:
+/// {merchantSettings}}` (contract §6.11 leaves the shape open) — exactly one of the two; a body
+/// with both is refused with 422 naming both.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum SettingsRequest {
+    Unwrapped(MerchantSettings),
+    Wrapped(WrappedSettings),
+}
+
+/// `PaymentSettingsRequestDto`: the settings inside `merchantPspSettings`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct WrappedSettings {
+    pub merchant_psp_settings: MerchantSettings,
 }

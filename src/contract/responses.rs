@@ -36,8 +36,10 @@ pub struct PreauthResponse {
     pub psp_transaction_id: Option<String>,
     pub currency: String,
     #[serde(with = "amount")]
+    #[schema(schema_with = super::schema::amount_out)]
     pub requested_amount: Decimal,
     #[serde(with = "amount")]
+    #[schema(schema_with = super::schema::amount_out)]
     pub authorized_amount: Decimal,
     pub expires_at: String,
     pub bearer: Bearer,
@@ -55,6 +57,7 @@ pub struct PreauthResponse {
 pub struct PaymentItemDto {
     pub external_item_id: Option<String>,
     #[serde(with = "amount")]
+    #[schema(schema_with = super::schema::amount_out)]
     pub amount: Decimal,
     pub booking_date: NaiveDate,
     pub description: Option<String>,
@@ -66,10 +69,12 @@ pub struct PaymentItemDto {
 pub struct ChargebackDto {
     pub external_item_id: Option<String>,
     #[serde(with = "amount")]
+    #[schema(schema_with = super::schema::amount_out)]
     pub amount: Decimal,
     pub booking_date: NaiveDate,
     pub description: Option<String>,
     #[serde(with = "opt_amount")]
+    #[schema(schema_with = super::schema::amount_out_or_null)]
     pub fee_amount: Option<Decimal>,
     pub reason: ChargebackReason,
     pub psp_reason_code: Option<String>,
@@ -86,12 +91,15 @@ pub struct PaymentResponse {
     pub psp_transaction_id: Option<String>,
     pub currency: String,
     #[serde(with = "amount")]
+    #[schema(schema_with = super::schema::amount_out)]
     pub requested_amount: Decimal,
     pub payments: Vec<PaymentItemDto>,
     pub chargebacks: Vec<ChargebackDto>,
     #[serde(with = "amount")]
+    #[schema(schema_with = super::schema::amount_out)]
     pub refunded_amount: Decimal,
     #[serde(with = "amount")]
+    #[schema(schema_with = super::schema::amount_out)]
     pub refundable_amount: Decimal,
     pub bearer: Bearer,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,8 +117,10 @@ pub struct RefundResponse {
     pub psp_transaction_id: Option<String>,
     pub currency: String,
     #[serde(with = "amount")]
+    #[schema(schema_with = super::schema::amount_out)]
     pub requested_amount: Decimal,
     #[serde(with = "amount")]
+    #[schema(schema_with = super::schema::amount_out)]
     pub refunded_amount: Decimal,
     pub booking_date: NaiveDate,
     pub description: Option<String>,
@@ -133,6 +143,7 @@ pub struct MethodInfo {
     pub use_capture_preauth: bool,
     pub use_cancel_preauth: bool,
     #[serde(with = "opt_amount")]
+    #[schema(schema_with = super::schema::amount_out_or_null)]
     pub default_preauth_amount: Option<Decimal>,
     pub has_support_initial_bearer: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]

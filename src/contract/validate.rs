@@ -4,8 +4,19 @@ use url::Url;
 
 use super::error::ApiError;
 
-/// An absolute http(s) URL with a host.
+/// An absolute http(s) URL with a host, written out as `http://` or `https://` (the scheme in
+/// any case): the lenient forms a URL parser also reads (`http:host`, `http:\\host`) are refused.
 pub fn parse_absolute(field: &str, v: &str) -> Result<Url, ApiError> {
+    let written_out = ["http://", "https://"].iter().any(|p| {
+        v.get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    });
+    if !written_out {
+        return Err(ApiError::invalid(
+            field,
+            "must be an absolute http(s) URL such as https://host/path",
+        ));
+    }
     let url = Url::parse(v).map_err(|_| ApiError::invalid(field, "must be an absolute URL"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(ApiError::invalid(field, "must be an absolute http(s) URL"));

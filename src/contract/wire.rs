@@ -3,7 +3,7 @@
 //! the rule in plain words. Property names are matched ignoring ASCII case (Billwerk's reference
 //! serializer does the same), so after the duplicate check a name has exactly one value.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 
 use axum::http::StatusCode;
@@ -39,16 +39,32 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
 
 fn json_error(e: serde_json::Error) -> ApiError {
     let text = e.to_string();
+    // serde_json appends " at line L column C"; the field names are what matters.
+    let without_position = |rest: &'_ str| -> String {
+        rest.rsplit_once(" at line ")
+            .map_or(rest, |(before, _)| before)
+            .to_string()
+    };
     if let Some(rest) = text.strip_prefix(DUPLICATE) {
-        // serde_json appends " at line L column C"; the field name is what matters.
-        let field = display_path(rest.split(" at line ").next().unwrap_or(rest));
+        let rest = without_position(rest);
+        // `{byte length of the first path}:{first path}{second path}`: any character may occur
+        // in a name, so the first path is cut by its length, not by a separator.
+        let (first, second) = rest
+            .split_once(':')
+            .and_then(|(n, paths)| paths.split_at_checked(n.parse().ok()?))
+            .unwrap_or((&rest, &rest));
+        let (first, second) = (display_path(first), display_path(second));
+        if first == second {
+            return ApiError::invalid(&second, "is sent more than once; send it once");
+        }
+        // Two spellings of one property: naming both says which one to drop.
         return ApiError::invalid(
-            &field,
-            "is sent more than once (property names are matched ignoring case); send it once",
+            &format!("{first} and {second}"),
+            "are the same property (names are matched ignoring case); send it once",
         );
     }
     if let Some(rest) = text.strip_prefix(RESERVED) {
-        let field = display_path(rest.split(" at line ").next().unwrap_or(rest));
+        let field = display_path(&without_position(rest));
         return ApiError::invalid(&field, "contains a reserved property name");
     }
     ApiError::with_status(
@@ -155,7 +171,8 @@ impl<'de> Visitor<'de> for DupCheck {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let mut seen = HashSet::new();
+        // Lower-cased name -> the path as first sent.
+        let mut seen: HashMap<String, String> = HashMap::new();
         while let Some(key) = map.next_key::<String>()? {
             let child = self.child(&key);
             if key == NUMBER_TOKEN {
@@ -166,15 +183,20 @@ impl<'de> Visitor<'de> for DupCheck {
                 {
                     return Err(de::Error::custom(format!("{RESERVED}{}", self.name())));
                 }
-                seen.insert(key);
+                seen.insert(key, child.path);
                 continue;
             }
-            if seen.contains(NUMBER_TOKEN) {
+            if seen.contains_key(NUMBER_TOKEN) {
                 return Err(de::Error::custom(format!("{RESERVED}{}", self.name())));
             }
-            if !seen.insert(key.to_ascii_lowercase()) {
-                return Err(de::Error::custom(format!("{DUPLICATE}{}", child.path)));
+            if let Some(first) = seen.get(&key.to_ascii_lowercase()) {
+                return Err(de::Error::custom(format!(
+                    "{DUPLICATE}{}:{first}{}",
+                    first.len(),
+                    child.path
+                )));
             }
+            seen.insert(key.to_ascii_lowercase(), child.path.clone());
             map.next_value_seed(child)?;
         }
         Ok(false)
@@ -225,6 +247,17 @@ impl<'a> Obj<'a> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
             .filter(|v| !v.is_null())
+    }
+
+    /// The full name of a property as the client spelled it (`MerchantSettings`), or as
+    /// written here when it was not sent or is `null`; for errors that name what was sent.
+    pub fn field_as_sent(&self, name: &str) -> String {
+        let spelled = self
+            .map
+            .iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_null())
+            .map_or(name, |(k, _)| k.as_str());
+        self.field(spelled)
     }
 
     /// The object's entries as sent (for free-form maps such as `initialBearer`).
@@ -325,13 +358,22 @@ mod tests {
     fn duplicates_are_refused_at_any_depth_and_in_any_case() {
         let (s, m) = message(r#"{"requestedAmount": 10, "REQUESTEDAMOUNT": 5000}"#);
         assert_eq!(s, 422);
-        assert!(
-            m.starts_with("REQUESTEDAMOUNT: is sent more than once"),
-            "{m}"
+        assert_eq!(
+            m,
+            "requestedAmount and REQUESTEDAMOUNT: are the same property (names are matched \
+             ignoring case); send it once"
+        );
+        let (s, m) = message(r#"{"a": 1, "a": 1}"#);
+        assert_eq!(
+            (s, m.as_str()),
+            (422, "a: is sent more than once; send it once")
         );
         let (s, m) = message(r#"{"a": {"b": [{"IBAN": "x", "iban": "y"}]}}"#);
         assert_eq!(s, 422);
-        assert!(m.starts_with("a.b[0].iban:"), "{m}");
+        assert!(m.starts_with("a.b[0].IBAN and a.b[0].iban:"), "{m}");
+        let (s, m) = message(r#"{"x at line 1": 1, "X AT LINE 1": 2}"#);
+        assert_eq!(s, 422);
+        assert!(m.starts_with("x at line 1 and X AT LINE 1:"), "{m}");
         assert_eq!(message(r#"{"a": 1, "b": {"a": 2}}"#).0, 200);
         assert_eq!(
             message(r#"{"n": 1.000000000000000000000000000000000001}"#).0,
@@ -375,10 +417,15 @@ mod tests {
     fn shown_paths_are_safe() {
         let (s, m) = message(r#"{"a\u0000b": 1, "A\u0000B": 2}"#);
         assert_eq!(s, 422);
-        assert!(m.starts_with("A?B: is sent more than once"), "{m}");
+        assert!(m.starts_with("a?b and A?B: are the same property"), "{m}");
         let long = "k".repeat(500);
         let (_, m) = message(&format!("{{\"{long}\": 1, \"{long}\": 2}}"));
         assert!(m.chars().count() < 320, "{m}");
+        let upper = long.to_uppercase();
+        let (_, m) = message(&format!("{{\"{long}\": 1, \"{upper}\": 2}}"));
+        assert!(m.chars().count() < 520, "{m}");
+        let (_, m) = message("{\"a:1\": 1, \"A:1\": 2}");
+        assert!(m.starts_with("a:1 and A:1: are the same property"), "{m}");
     }
 
     #[test]

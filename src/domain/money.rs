@@ -93,8 +93,12 @@ pub enum AmountError {
     TooLarge,
 }
 
-/// The largest amount we accept: OPPWA allows 12 integer digits.
-const MAX_AMOUNT: i64 = 999_999_999_999;
+/// Digits before the decimal point of an amount: OPPWA's `amount` is `^[0-9]{1,12}(\.[0-9]{2})?$`
+/// (spec §2), so the largest amount is `999999999999.99` (or `.999` for a 3-decimal currency).
+pub const MAX_INTEGER_DIGITS: u32 = 12;
+
+/// The largest integer part: `10^MAX_INTEGER_DIGITS - 1`.
+const MAX_INTEGER_PART: i64 = 999_999_999_999;
 
 impl Money {
     /// Builds money after checking precision and size; `allow_zero` distinguishes preauths (>= 0)
@@ -114,7 +118,8 @@ impl Money {
         if amount.normalize().scale() > digits {
             return Err(AmountError::TooPrecise(currency.code(), digits));
         }
-        if amount > Decimal::from(MAX_AMOUNT) {
+        // The integer part is what has at most 12 digits; the decimals come on top.
+        if amount.trunc() > Decimal::from(MAX_INTEGER_PART) {
             return Err(AmountError::TooLarge);
         }
         Ok(Self {
@@ -182,6 +187,37 @@ mod tests {
         assert_eq!(
             Money::new(d("15.50"), eur(), false).map(|m| m.amount.to_string()),
             Ok("15.5".into())
+        );
+    }
+
+    #[test]
+    fn twelve_digits_before_the_point_whatever_the_decimals() {
+        let d = |s: &str| Decimal::from_str(s).expect("decimal");
+        let kwd = Currency::parse("KWD").expect("KWD");
+        let jpy = Currency::parse("JPY").expect("JPY");
+        for (amount, currency) in [
+            ("999999999999.99", eur()),
+            ("999999999999.999", kwd),
+            ("999999999999", jpy),
+            ("999999999999.00", eur()),
+        ] {
+            assert_eq!(
+                Money::new(d(amount), currency, false).map(|m| m.amount),
+                Ok(d(amount).normalize()),
+                "{amount} {currency}"
+            );
+        }
+        for (amount, currency) in [("1000000000000", eur()), ("1000000000000.001", kwd)] {
+            assert_eq!(
+                Money::new(d(amount), currency, false),
+                Err(AmountError::TooLarge),
+                "{amount} {currency}"
+            );
+        }
+        assert_eq!(
+            10_i64.pow(MAX_INTEGER_DIGITS) - 1,
+            MAX_INTEGER_PART,
+            "one rule"
         );
     }
 }

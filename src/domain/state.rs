@@ -4,9 +4,11 @@
 //! asks [`decide`] and can only change a status through the [`Transition`] it hands out: the
 //! store takes a `Transition`, never a bare status, and a `Transition` has no public
 //! constructor. Final states are never left, except the two moves the contract names for a
-//! preauth that succeeded: `Cancelled` through a confirmed cancel, `Expired` through expiry.
-//! Money (items, refunds, chargebacks, reversals) is not status: a `Succeeded` payment still
-//! gains those, under the store's money rules.
+//! preauth that succeeded: `Cancelled` through a confirmed cancel, `Expired` through expiry —
+//! and only while nothing of it was captured ([`Facts`]): the same rule for Billwerk's Cancel,
+//! a PSP's reversal notification or an expiry (issue #16). Money (items, refunds, chargebacks,
+//! reversals) is not status: a `Succeeded` payment still gains those, under the store's money
+//! rules.
 
 use super::{TxKind, TxStatus};
 
@@ -25,6 +27,19 @@ pub enum Trigger {
 
 impl Trigger {
     pub const ALL: [Trigger; 3] = [Trigger::PspOutcome, Trigger::Cancel, Trigger::Expiry];
+}
+
+/// What the authority must know about a transaction's money besides its status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// A preauth has a capture that neither failed nor was cancelled: part of its money is
+    /// taken, so the authorization can no longer be cancelled or expire.
+    pub captured: bool,
+}
+
+impl Facts {
+    /// Nothing captured (any transaction that is not a preauth, or a preauth without captures).
+    pub const NONE: Facts = Facts { captured: false };
 }
 
 /// A status change that [`decide`] allowed. Only this module creates one.
@@ -77,18 +92,26 @@ pub fn is_final(s: TxStatus) -> bool {
     !matches!(s, TxStatus::Initiated | TxStatus::Pending)
 }
 
-/// The state machine of contract §10: may a `kind` transaction in `from` move to `to`?
-pub fn decide(kind: TxKind, from: TxStatus, to: TxStatus, trigger: Trigger) -> Verdict {
+/// The state machine of contract §10: may a `kind` transaction in `from` move to `to`, given
+/// what it holds (`facts`)?
+pub fn decide(
+    kind: TxKind,
+    from: TxStatus,
+    to: TxStatus,
+    trigger: Trigger,
+    facts: Facts,
+) -> Verdict {
     use TxStatus::*;
     let allow = Verdict::Move(Transition { from, to });
     if from == to {
         return Verdict::Same;
     }
+    let releasable = kind == TxKind::Preauth && !facts.captured;
     match (from, to) {
         (_, Initiated) => Verdict::Stale,
         (Initiated | Pending, _) => allow,
-        (Succeeded, Cancelled) if kind == TxKind::Preauth && trigger == Trigger::Cancel => allow,
-        (Succeeded, Expired) if kind == TxKind::Preauth && trigger == Trigger::Expiry => allow,
+        (Succeeded, Cancelled) if releasable && trigger == Trigger::Cancel => allow,
+        (Succeeded, Expired) if releasable && trigger == Trigger::Expiry => allow,
         (Succeeded | Failed | Cancelled | Expired, Pending) => Verdict::Stale,
         (Succeeded | Failed | Cancelled | Expired, Succeeded | Failed | Cancelled | Expired) => {
             Verdict::Contradiction
@@ -109,14 +132,18 @@ mod tests {
         for kind in KINDS {
             for &from in TxStatus::ALL {
                 for &to in TxStatus::ALL {
-                    for trigger in Trigger::ALL {
-                        let v = decide(kind, from, to, trigger);
+                    for (trigger, captured) in Trigger::ALL
+                        .into_iter()
+                        .flat_map(|t| [(t, false), (t, true)])
+                    {
+                        let v = decide(kind, from, to, trigger, Facts { captured });
                         let expected = if from == to {
                             Verdict::Same
                         } else if to == Initiated || (is_final(from) && to == Pending) {
                             Verdict::Stale
                         } else if !is_final(from)
                             || (kind == TxKind::Preauth
+                                && !captured
                                 && from == Succeeded
                                 && ((to == Cancelled && trigger == Trigger::Cancel)
                                     || (to == Expired && trigger == Trigger::Expiry)))
@@ -125,7 +152,10 @@ mod tests {
                         } else {
                             Verdict::Contradiction
                         };
-                        assert_eq!(v, expected, "{kind:?} {from} -> {to} via {trigger:?}");
+                        assert_eq!(
+                            v, expected,
+                            "{kind:?} {from} -> {to} via {trigger:?}, captured {captured}"
+                        );
                     }
                 }
             }
@@ -138,7 +168,7 @@ mod tests {
             for &from in TxStatus::ALL.iter().filter(|s| is_final(**s)) {
                 for &to in TxStatus::ALL {
                     assert!(
-                        decide(kind, from, to, Trigger::PspOutcome)
+                        decide(kind, from, to, Trigger::PspOutcome, Facts::NONE)
                             .transition()
                             .is_none(),
                         "{kind:?} {from} -> {to}"
@@ -152,23 +182,57 @@ mod tests {
     fn the_issue_examples() {
         // A paid recurring payment told "declined" later stays paid.
         assert_eq!(
-            decide(TxKind::Payment, Succeeded, Failed, Trigger::PspOutcome),
+            decide(
+                TxKind::Payment,
+                Succeeded,
+                Failed,
+                Trigger::PspOutcome,
+                Facts::NONE
+            ),
             Verdict::Contradiction
         );
         // A late pending is old news.
         assert_eq!(
-            decide(TxKind::Payment, Succeeded, Pending, Trigger::PspOutcome),
+            decide(
+                TxKind::Payment,
+                Succeeded,
+                Pending,
+                Trigger::PspOutcome,
+                Facts::NONE
+            ),
             Verdict::Stale
         );
         // Billwerk's cancel of an authorized preauth.
         assert!(
-            decide(TxKind::Preauth, Succeeded, Cancelled, Trigger::Cancel)
-                .transition()
-                .is_some()
+            decide(
+                TxKind::Preauth,
+                Succeeded,
+                Cancelled,
+                Trigger::Cancel,
+                Facts::NONE
+            )
+            .transition()
+            .is_some()
         );
+        // ... but not once anything of it was captured, whoever asks (issue #16).
+        let captured = Facts { captured: true };
+        for trigger in [Trigger::Cancel, Trigger::Expiry] {
+            for to in [Cancelled, Expired] {
+                assert_eq!(
+                    decide(TxKind::Preauth, Succeeded, to, trigger, captured),
+                    Verdict::Contradiction
+                );
+            }
+        }
         // A payment is never cancelled once paid.
         assert_eq!(
-            decide(TxKind::Payment, Succeeded, Cancelled, Trigger::Cancel),
+            decide(
+                TxKind::Payment,
+                Succeeded,
+                Cancelled,
+                Trigger::Cancel,
+                Facts::NONE
+            ),
             Verdict::Contradiction
         );
     }

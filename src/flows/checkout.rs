@@ -4,7 +4,7 @@
 
 use super::{App, Merchant, outcome};
 use crate::contract::ApiError;
-use crate::domain::state::Trigger;
+use crate::domain::state::{Facts, Trigger};
 use crate::domain::{Currency, Money, PaymentErrorCode, TxError, TxKind, TxStatus, WebhookType};
 use crate::pages::{self, Lang, Notice, NoticeKind, PaymentPage};
 use crate::psp::{CheckoutPage, Outcome, PspSettings, SHOP_NAME_SETTING};
@@ -32,6 +32,8 @@ async fn by_token(app: &App, token: &str) -> Result<(Merchant, TransactionRecord
         .filter(|t| t.kind == TxKind::Preauth)
         .ok_or_else(|| ApiError::not_found("checkout"))?;
     let m = app.merchant(&tx.merchant_id).await?;
+    crate::telemetry::note_merchant(m.id());
+    crate::telemetry::note_transaction(&tx.billwerk_id);
     Ok((m, tx))
 }
 
@@ -170,10 +172,15 @@ fn back_to_page(app: &App, token: &str, tx: &TransactionRecord) -> BrowserReply 
 }
 
 /// `GET /checkout/{token}/abort`: the shopper gave up on our page.
+///
+/// The shopper may have paid in another tab or before coming back here, so the PSP is asked
+/// first (issue #21): a checkout it reports paid (or still being paid) keeps that outcome — it
+/// is recorded, Billwerk gets a webhook, and the browser goes where that outcome leads (the
+/// success URL); only a checkout the PSP holds no payment for is cancelled here.
 pub async fn abort(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
     let (m, tx) = by_token(app, token).await?;
     let _guard = app.locks.lock(m.id(), &tx.billwerk_id).await;
-    let tx = app.find(&m, TxKind::Preauth, &tx.billwerk_id).await?;
+    let tx = complete_locked(app, &m, tx, true).await?;
     let now = app.now();
     let tx = app
         .transition(tx, |t| {
@@ -188,6 +195,7 @@ pub async fn abort(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
             };
             outcome::local(
                 t,
+                Facts::NONE,
                 TxStatus::Cancelled,
                 Trigger::Cancel,
                 Some(err),
@@ -196,11 +204,21 @@ pub async fn abort(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
             )
         })
         .await?;
+    // The PSP could not say (unreachable): the shopper asked to leave, so they do; the
+    // reconciler settles the preauth and Billwerk hears of it by webhook.
+    if tx.status == TxStatus::Pending && tx.psp_tx_id.is_none() {
+        let back = tx.abort_url.clone().or_else(|| tx.error_url.clone());
+        if let Some(url) = back {
+            return Ok(BrowserReply::Redirect(url));
+        }
+    }
     Ok(finish(&tx))
 }
 
 /// Asks the PSP for the checkout's result and records it (once; later calls see the stored
 /// state). `notify` queues a Billwerk webhook, since nobody is waiting for this answer.
+#[tracing::instrument(level = "error", name = "checkout_complete", skip_all,
+    fields(transaction_id = %tx.billwerk_id, merchant_id = %m.id()))]
 pub async fn complete(
     app: &App,
     m: &Merchant,
@@ -208,6 +226,16 @@ pub async fn complete(
     notify: bool,
 ) -> Result<TransactionRecord, ApiError> {
     let _guard = app.locks.lock(m.id(), &tx.billwerk_id).await;
+    complete_locked(app, m, tx, notify).await
+}
+
+/// [`complete`] for a caller that holds the preauth's lock.
+pub async fn complete_locked(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+    notify: bool,
+) -> Result<TransactionRecord, ApiError> {
     let tx = app.find(m, TxKind::Preauth, &tx.billwerk_id).await?;
     let Some(checkout_id) = tx.checkout_id.clone() else {
         return Ok(tx);

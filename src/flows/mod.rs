@@ -36,6 +36,10 @@ pub struct App {
     pub locks: KeyedLocks,
     /// Seconds until the first PSP status query after an unknown outcome.
     pub recheck_after_secs: i64,
+    /// How long a write keeps retrying while the database is unreachable.
+    pub write_retry: std::time::Duration,
+    /// Seconds after which something the PSP has never heard of did not happen.
+    pub not_found_grace_secs: i64,
     /// Decides which webhookTarget hosts are acceptable.
     pub targets: Arc<crate::outbox::policy::TargetPolicy>,
     /// Wakes this process's outbox worker when a change has queued a webhook, so the first
@@ -174,42 +178,141 @@ impl App {
     }
 
     /// Applies `decide(current)` with optimistic concurrency, re-reading on a version conflict.
-    /// `decide` returning `None` means nothing to change.
+    /// `decide` returning `None` means nothing to change. While the database is unreachable
+    /// the write is retried for `write_retry`; a write whose commit was acknowledged to nobody
+    /// shows up on the retry as a version conflict and is re-decided, never applied twice.
     pub async fn transition(
         &self,
         mut tx: TransactionRecord,
         decide: impl Fn(&TransactionRecord) -> Option<TxUpdate>,
     ) -> Result<TransactionRecord, ApiError> {
-        for _ in 0..8 {
+        let give_up = std::time::Instant::now() + self.write_retry;
+        let mut pause = std::time::Duration::from_millis(50);
+        let mut conflicts = 0;
+        while conflicts < MAX_VERSION_RETRIES {
             let Some(update) = decide(&tx) else {
                 return Ok(tx);
             };
             let at = Ticks::next_after(self.now(), tx.last_updated);
-            match self
+            let applied = self
                 .store
                 .apply_update(&tx.merchant_id, &tx.id, tx.last_updated, at, &update)
-                .await
-            {
+                .await;
+            let reread = match applied {
                 Ok(t) => {
                     if update.status.is_some() {
+                        counted(&t);
                         notification::release_parked(self, &t).await;
                     }
                     return Ok(t);
                 }
                 Err(StoreError::Conflict) => {
-                    tx = self
-                        .store
-                        .get_transaction_by_id(&tx.merchant_id, &tx.id)
-                        .await?
-                        .ok_or_else(ApiError::internal)?;
+                    conflicts += 1;
+                    true
+                }
+                Err(e) if e.is_unavailable() && std::time::Instant::now() < give_up => {
+                    tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id,
+                        "database unavailable; retrying the write");
+                    crate::store::session::release();
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                    true
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if reread {
+                tx = self.reread(&tx, give_up).await?;
+            }
+        }
+        tracing::error!(transaction_id = %tx.billwerk_id, merchant_id = %tx.merchant_id,
+            internal_id = %tx.id, "gave up after repeated version conflicts");
+        Err(ApiError::internal())
+    }
+
+    /// `tx` as stored now, retried like a write while the database is unreachable.
+    async fn reread(
+        &self,
+        tx: &TransactionRecord,
+        give_up: std::time::Instant,
+    ) -> Result<TransactionRecord, ApiError> {
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            match self
+                .store
+                .get_transaction_by_id(&tx.merchant_id, &tx.id)
+                .await
+            {
+                Ok(Some(t)) => return Ok(t),
+                Ok(None) => return Err(ApiError::internal()),
+                Err(e) if e.is_unavailable() && std::time::Instant::now() < give_up => {
+                    crate::store::session::release();
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        tracing::error!(tx = %tx.id, "gave up after repeated version conflicts");
-        Err(ApiError::internal())
+    }
+
+    /// Records the PSP's answer to a call about `tx`. Never an error: the PSP may have moved
+    /// money, so if the database cannot take the write (after `write_retry`), `tx` is returned
+    /// as it was — still carrying the reconciler deadline it was written with — and the caller
+    /// answers that state (Pending until known), never "nothing happened" (issue #16).
+    pub async fn record_answer(
+        &self,
+        tx: TransactionRecord,
+        r: &crate::psp::PspResult,
+    ) -> (TransactionRecord, Recorded) {
+        let stamp = self.stamp(self.now(), false);
+        match self
+            .transition(tx.clone(), |t| outcome::update_for(t, r, &stamp))
+            .await
+        {
+            Ok(t) => (t, Recorded::Yes),
+            Err(e) => {
+                tracing::error!(transaction_id = %tx.billwerk_id, internal_id = %tx.id,
+                    error = ?e.body.error_code,
+                    "the PSP's answer could not be recorded; the reconciler will ask the PSP");
+                (tx, Recorded::No)
+            }
+        }
     }
 }
+
+/// Counts a transaction that just moved to its current status (`transactions_total`,
+/// `checkouts_total`).
+pub fn counted(t: &TransactionRecord) {
+    crate::telemetry::transaction_moved(
+        t.kind,
+        t.status,
+        t.error.as_ref().map(|e| e.code),
+        t.checkout_id.is_some(),
+    );
+}
+
+impl App {
+    /// What the transition authority must know about `tx`'s money (`domain::state::Facts`).
+    pub async fn facts(
+        &self,
+        tx: &TransactionRecord,
+    ) -> Result<crate::domain::state::Facts, StoreError> {
+        let captured = tx.kind == TxKind::Preauth
+            && !crate::store::captured(&self.store.list_children(&tx.merchant_id, &tx.id).await?)
+                .is_zero();
+        Ok(crate::domain::state::Facts { captured })
+    }
+}
+
+/// Whether a PSP answer reached the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Yes,
+    /// Not written: the caller answers the transaction as Pending.
+    No,
+}
+
+/// Version conflicts tolerated by one write before it gives up (each re-reads and re-decides).
+pub const MAX_VERSION_RETRIES: usize = 8;
 
 /// The merchant's PSP must be able to carry the amount (its amount format), checked before
 /// anything is stored or sent: 422 `InvalidAmount` otherwise.
@@ -256,7 +359,32 @@ pub fn check_replay(
     Ok(())
 }
 
-/// A new transaction row in state `Initiated`, before anything is sent to the PSP.
+impl App {
+    /// A new transaction row in state `Initiated`, before anything is sent to the PSP. It
+    /// carries a reconciler deadline from the start: if the process or the database dies
+    /// during or after the PSP call, the reconciler still asks the PSP what happened
+    /// (issue #16: a transaction is never without a final state or a deadline). The deadline
+    /// (`reconciler.first_delay_secs`) is longer than a PSP call may take, so the reconciler
+    /// never asks while this process is still waiting for the answer.
+    pub fn new_record(
+        &self,
+        m: &Merchant,
+        kind: TxKind,
+        billwerk_id: &str,
+        money: &crate::domain::Money,
+        webhook_target: &url::Url,
+    ) -> TransactionRecord {
+        let now = self.now();
+        let mut rec = new_record(m, kind, billwerk_id, money, webhook_target, now);
+        rec.needs_reconcile = true;
+        rec.next_reconcile_at = Some(now.plus_seconds(self.recheck_after_secs));
+        rec
+    }
+}
+
+/// The bare row of a new transaction (no reconciler deadline): for rows that are final when
+/// written (a refund made at the PSP's back office) and for tests; flows that call the PSP use
+/// [`App::new_record`].
 pub fn new_record(
     m: &Merchant,
     kind: TxKind,

@@ -16,7 +16,7 @@
 use rust_decimal::Decimal;
 
 use super::{App, Merchant, outcome, views};
-use crate::domain::state::Trigger;
+use crate::domain::state::{Facts, Trigger};
 use crate::domain::{AgreementStatus, ChargebackReason, TxKind, TxStatus, WebhookType};
 use crate::psp::{
     EventKind, InboundNotification, NotificationError, Outcome, PaymentEvent, PspEvent, PspResult,
@@ -86,7 +86,7 @@ impl Plan {
 
     fn contradiction(tx: &TransactionRecord, label: impl Into<String>) -> Plan {
         let label = label.into();
-        tracing::warn!(tx = %tx.id, status = %tx.status, what = %label, "contradictory PSP event, not applied");
+        tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, status = %tx.status, what = %label, "contradictory PSP event, not applied");
         Plan::Record {
             tx: Some(tx.clone()),
             label,
@@ -167,6 +167,8 @@ fn count(result: &'static str) {
 }
 
 /// `POST /psp/{psp}/{merchant}/notifications`.
+#[tracing::instrument(level = "error", name = "notification", skip_all,
+    fields(merchant_id = tracing::field::Empty))]
 pub async fn receive(
     app: &App,
     psp: &str,
@@ -187,6 +189,9 @@ pub async fn receive(
     if !m.record.psp.eq_ignore_ascii_case(psp) {
         return Err(Refused::UnknownEndpoint);
     }
+    // Named once it is known (the path's id is unauthenticated input until then).
+    tracing::Span::current().record("merchant_id", m.id());
+    crate::telemetry::note_merchant(m.id());
     let settings = app
         .stored_settings(m.id())
         .await
@@ -221,6 +226,7 @@ pub async fn receive(
         return Ok(Ack::Duplicate);
     }
     let (kind, psp_id) = describe(&decoded.event);
+    let mut replanned = false;
     for _ in 0..8 {
         let plan = match &decoded.event {
             PspEvent::Test => return Ok(Ack::Test),
@@ -242,6 +248,10 @@ pub async fn receive(
             Plan::Apply(b, _) => Some(b.0.clone()),
             _ => None,
         };
+        let moves = change.as_ref().is_some_and(|c| c.update.status.is_some());
+        if let Some(tx) = &applied {
+            crate::telemetry::note_transaction(&tx.billwerk_id);
+        }
         let rec = record(
             app,
             &m,
@@ -256,6 +266,9 @@ pub async fn receive(
                 if let Some(tx) = applied
                     && let Ok(Some(fresh)) = app.store.get_transaction_by_id(m.id(), &tx.id).await
                 {
+                    if moves {
+                        super::counted(&fresh);
+                    }
                     release_parked(app, &fresh).await;
                 }
                 return Ok(Ack::Stored(label));
@@ -265,9 +278,14 @@ pub async fn receive(
                 return Ok(Ack::Duplicate);
             }
             Err(StoreError::Conflict) => continue,
+            Err(StoreError::MoneyRule(_)) if !replanned => {
+                // A concurrent change used the headroom: judge the event again against the
+                // money as it is now (it may have to wait for money in flight).
+                replanned = true;
+                continue;
+            }
             Err(StoreError::MoneyRule(why)) => {
-                // The store's money rules refused it (a concurrent change used the headroom):
-                // keep it as a verified refusal.
+                // The store's money rules refused it again: keep it as a verified refusal.
                 let tx_id = rec.transaction_id.clone().unwrap_or_default();
                 let tx = app.store.get_transaction_by_id(m.id(), &tx_id).await?;
                 let plan = match &tx {
@@ -411,7 +429,7 @@ async fn locate(
     }
     let mut by_reference = None;
     if let Some(mt) = &ev.merchant_tx_id {
-        if let Some(base) = mt.strip_suffix("-cancel")
+        if let Some(base) = mt.strip_suffix(super::preauth::cancel_reference("").as_str())
             && let Some(tx) = app.store.get_transaction(m.id(), base).await?
         {
             return Ok(Some((tx, Relation::Refers)));
@@ -457,7 +475,10 @@ async fn payment(app: &App, m: &Merchant, ev: &PaymentEvent) -> Result<Plan, Ref
     };
     let plan = match (relation, tx.kind, &ev.kind) {
         (Relation::Own, kind, k) if outcome::fits(kind, k) => own_outcome(app, m, tx, ev).await?,
-        (Relation::Refers, TxKind::Preauth, EventKind::Reversal) => preauth_reversed(&tx, ev),
+        (Relation::Refers, TxKind::Preauth, EventKind::Reversal) => {
+            let facts = app.facts(&tx).await?;
+            preauth_reversed(&tx, facts, ev)
+        }
         (
             Relation::Refers,
             TxKind::Payment,
@@ -542,13 +563,16 @@ async fn own_outcome(
     })
 }
 
-/// A reversal of a preauth confirmed by the PSP: nothing is reserved any more.
-fn preauth_reversed(tx: &TransactionRecord, ev: &PaymentEvent) -> Plan {
+/// A reversal of a preauth confirmed by the PSP: nothing is reserved any more. One of a preauth
+/// that was captured meanwhile is stale news the API itself would refuse (a captured
+/// authorization cannot be cancelled): recorded as a contradiction, never applied.
+fn preauth_reversed(tx: &TransactionRecord, facts: Facts, ev: &PaymentEvent) -> Plan {
     if ev.result.outcome != Outcome::Succeeded {
         return Plan::record(tx, "reversal not completed: no change");
     }
     match outcome::local(
         tx,
+        facts,
         TxStatus::Cancelled,
         Trigger::Cancel,
         None,
@@ -557,6 +581,7 @@ fn preauth_reversed(tx: &TransactionRecord, ev: &PaymentEvent) -> Plan {
     ) {
         Some(u) => Plan::Apply(Box::new((tx.clone(), u)), "reversal applied".into()),
         None if tx.status == TxStatus::Cancelled => Plan::record(tx, "already cancelled"),
+        None if facts.captured => Plan::contradiction(tx, "reversal of a captured preauth"),
         None => Plan::contradiction(tx, format!("reversal of a {} preauth", tx.status)),
     }
 }
@@ -704,6 +729,25 @@ async fn money_event(
         }
     }
     if let Some(why) = crate::store::payment_violation(tx.requested_amount, &t) {
+        // Refunds still in flight may yet fail and free the room: an event refused only because
+        // of them waits for them to settle and is judged again then (issue #21), instead of being
+        // recorded as a refusal that uses its key up.
+        let settled = crate::store::PaymentTotals {
+            refunding: Decimal::ZERO,
+            ..t
+        };
+        if !t.refunding.is_zero()
+            && crate::store::payment_violation(tx.requested_amount, &settled).is_none()
+        {
+            return Ok(Plan::Park(
+                Some(tx),
+                format!(
+                    "{what} of {amount} parked until refunds in flight ({}) settle",
+                    t.refunding
+                ),
+                None,
+            ));
+        }
         return Ok(Plan::contradiction(
             &tx,
             format!("{what} not applied: {why}"),
@@ -805,10 +849,18 @@ async fn verify(
 /// Applies the events parked for `tx` that it can now take. Called after any status change of a
 /// payment, and by the reconciler's sweep, so a parked event is never dropped.
 pub async fn release_parked(app: &App, tx: &TransactionRecord) {
-    if tx.kind != TxKind::Payment || matches!(tx.status, TxStatus::Initiated | TxStatus::Pending) {
-        return;
-    }
-    match app.store.parked_for(&tx.merchant_id, &tx.id).await {
+    // A payment that settled, or a refund of one that settled (which frees or takes room that
+    // a parked chargeback or refund may have waited for).
+    let payment_id = match (tx.kind, tx.status) {
+        (_, TxStatus::Initiated | TxStatus::Pending) => return,
+        (TxKind::Payment, _) => &tx.id,
+        (TxKind::Refund, _) => match &tx.parent_id {
+            Some(p) => p,
+            None => return,
+        },
+        (TxKind::Preauth, _) => return,
+    };
+    match app.store.parked_for(&tx.merchant_id, payment_id).await {
         Ok(events) => {
             for p in events {
                 if let Err(e) = resolve_parked(app, &p).await {
@@ -839,6 +891,7 @@ pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused>
                 .await?);
         }
     };
+    let mut replanned = false;
     for _ in 0..8 {
         let mut plan = payment(app, &m, &ev).await?;
         if let Plan::Park(tx, ..) = &plan {
@@ -866,6 +919,10 @@ pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused>
                 return Ok(done);
             }
             Err(StoreError::Conflict) => continue,
+            Err(StoreError::MoneyRule(_)) if !replanned => {
+                replanned = true;
+                continue;
+            }
             Err(StoreError::MoneyRule(why)) => {
                 let label = format!("after parking: not applied: {why}");
                 return Ok(app.store.resolve_parked(p, &label, None).await?);

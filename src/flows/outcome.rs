@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::domain::state::{self, Trigger, Verdict};
+use crate::domain::state::{self, Facts, Trigger, Verdict};
 use crate::domain::{
     AgreementStatus, PaymentErrorCode, Role, Ticks, TxError, TxKind, TxStatus, WebhookType,
     time::FAR_FUTURE,
@@ -44,7 +44,7 @@ pub fn update_for(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Optio
         Effect::Update(u) => Some(*u),
         Effect::NoChange => None,
         Effect::Contradiction(to) => {
-            tracing::warn!(tx = %tx.id, current = %tx.status, reported = %to,
+            tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, current = %tx.status, reported = %to,
                 "PSP result contradicts a final state; not applied");
             None
         }
@@ -60,7 +60,13 @@ pub fn effect(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Effect {
         Outcome::Pending | Outcome::Unknown(_) => TxStatus::Pending,
         Outcome::Declined(d) => d.status,
     };
-    let transition = match state::decide(tx.kind, tx.status, reported, Trigger::PspOutcome) {
+    let transition = match state::decide(
+        tx.kind,
+        tx.status,
+        reported,
+        Trigger::PspOutcome,
+        Facts::NONE,
+    ) {
         Verdict::Contradiction => return Effect::Contradiction(reported),
         Verdict::Stale => return Effect::NoChange,
         Verdict::Same => None,
@@ -164,13 +170,13 @@ pub fn checked(tx: &TransactionRecord, r: &PspResult) -> PspResult {
     }
     let mut out = r.clone();
     if differs(tx, r) {
-        tracing::warn!(tx = %tx.id, "PSP reported a different amount or currency; not applied");
+        tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, "PSP reported a different amount or currency; not applied");
         out.outcome = Outcome::Unknown("amount or currency differs from the request".into());
     } else if let Some(k) = r.kind.as_ref().filter(|k| !fits(tx.kind, k)) {
-        tracing::warn!(tx = %tx.id, kind = ?k, "PSP reported another kind of transaction");
+        tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, kind = ?k, "PSP reported another kind of transaction");
         out.outcome = Outcome::Unknown(format!("the PSP reported a {k:?}"));
     } else if tx.kind == TxKind::Preauth && tx.is_initial && r.registration.is_none() {
-        tracing::warn!(tx = %tx.id, "PSP success without a stored payment method");
+        tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, "PSP success without a stored payment method");
         out.outcome = Outcome::Declined(Decline {
             // 422, not 5xx: Billwerk must not retry a GET that will always say the same.
             code: PaymentErrorCode::Rejected,
@@ -212,17 +218,18 @@ fn note(r: &PspResult) -> String {
     }
 }
 
-/// A status change with no PSP result behind it (a cancel, a shopper abort), if the state
-/// model allows it; `None` (logged) otherwise.
+/// A status change with no PSP result behind it (a cancel, a confirmed reversal, a shopper
+/// abort), if the state model allows it given `facts`; `None` (logged) otherwise.
 pub fn local(
     tx: &TransactionRecord,
+    facts: Facts,
     to: TxStatus,
     trigger: Trigger,
     error: Option<TxError>,
     note: &str,
     notify: Option<WebhookType>,
 ) -> Option<TxUpdate> {
-    match state::decide(tx.kind, tx.status, to, trigger) {
+    match state::decide(tx.kind, tx.status, to, trigger, facts) {
         Verdict::Move(t) => Some(TxUpdate {
             status: Some(t),
             error: error.map(Some),
@@ -235,7 +242,7 @@ pub fn local(
         }),
         v => {
             if v == Verdict::Contradiction {
-                tracing::warn!(tx = %tx.id, current = %tx.status, wanted = %to, "refused status change");
+                tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, current = %tx.status, wanted = %to, "refused status change");
             }
             None
         }

@@ -1,15 +1,17 @@
 //! Payments: a capture of a preauth (`preauthTransactionId` present) or a merchant-initiated
 //! charge on the stored agreement (recurring).
 
-use super::{App, Merchant, check_replay, new_record, outcome, views};
+use super::{App, Merchant, Recorded, check_replay, views};
 use crate::contract::ApiError;
-use crate::contract::commands::PaymentCommand;
+use crate::contract::commands::{PaymentCommand, sepa_currency};
 use crate::contract::responses::PaymentResponse;
 use crate::domain::{Money, PaymentErrorCode, TxKind, TxStatus};
 use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
 use crate::store::{Inserted, TransactionRecord};
 
 /// `POST /api/Payment`.
+#[tracing::instrument(level = "error", name = "payment", skip_all,
+    fields(transaction_id = %cmd.id, merchant_id = %m.id()))]
 pub async fn create(
     app: &App,
     m: &Merchant,
@@ -44,8 +46,11 @@ pub async fn create(
         Some(_) => None,
         None => Some(app.stored_method(m, &agreement_id).await?),
     };
+    if stored.as_ref().is_some_and(|s| s.is_debit) {
+        sepa_currency(&money)?;
+    }
 
-    let mut rec = new_record(m, TxKind::Payment, id.as_str(), &money, &webhook, app.now());
+    let mut rec = app.new_record(m, TxKind::Payment, id.as_str(), &money, &webhook);
     rec.agreement_id = Some(agreement_id.clone());
     rec.role = role;
     rec.reference_text = reference.clone();
@@ -66,12 +71,12 @@ pub async fn create(
             return views::payment(app, &e).await;
         }
     };
-    let tx = match (capture_of, stored) {
+    let (tx, recorded) = match (capture_of, stored) {
         (Some(p), _) => capture(app, m, &settings, tx, &p, money).await?,
-        (None, Some(s)) => charge(app, m, &settings, tx, s, money, reference).await?,
+        (None, Some(s)) => charge(app, m, &settings, tx, s, money, reference).await,
         (None, None) => return Err(ApiError::internal()),
     };
-    views::payment(app, &tx).await
+    views::payment_answer(app, &tx, recorded).await
 }
 
 /// The preauth to capture: this merchant's, succeeded, same currency and agreement, and with
@@ -97,6 +102,12 @@ async fn capturable(
         return Err(ApiError::invalid(
             field,
             format!("preauth {preauth_id} is {}, not Succeeded", p.status),
+        ));
+    }
+    if super::preauth::cancel_in_doubt(&p) {
+        return Err(ApiError::invalid(
+            field,
+            format!("preauth {preauth_id} has a cancellation whose outcome is not known yet"),
         ));
     }
     if p.currency != money.currency.code() {
@@ -137,7 +148,7 @@ async fn capture(
     tx: TransactionRecord,
     preauth: &TransactionRecord,
     money: Money,
-) -> Result<TransactionRecord, ApiError> {
+) -> Result<(TransactionRecord, Recorded), ApiError> {
     let Some(psp_id) = preauth.psp_tx_id.clone() else {
         return Err(ApiError::invalid(
             "preauthTransactionId",
@@ -151,9 +162,7 @@ async fn capture(
         merchant_initiated: !preauth.is_initial,
     };
     let r = m.provider.capture(settings, &req).await;
-    let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
-        .await
+    Ok(app.record_answer(tx, &r).await)
 }
 
 async fn charge(
@@ -164,7 +173,7 @@ async fn charge(
     stored: StoredMethod,
     money: Money,
     reference_text: Option<String>,
-) -> Result<TransactionRecord, ApiError> {
+) -> (TransactionRecord, Recorded) {
     let req = StoredCharge {
         merchant_tx_id: tx.billwerk_id.clone(),
         amount: money,
@@ -172,9 +181,7 @@ async fn charge(
         reference_text,
     };
     let r = m.provider.charge_stored(settings, &req).await;
-    let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
-        .await
+    app.record_answer(tx, &r).await
 }
 
 /// `GET /api/Payment/{id}`.

@@ -3,11 +3,11 @@
 
 use chrono::Datelike;
 
-use super::{App, Merchant, check_replay, new_record, outcome, views};
+use super::{App, Merchant, Recorded, check_replay, outcome, views};
 use crate::contract::ApiError;
-use crate::contract::commands::{CancelCommand, FinalizeCommand, PreauthCommand};
+use crate::contract::commands::{CancelCommand, FinalizeCommand, PreauthCommand, sepa_currency};
 use crate::contract::responses::{CancellationResponse, PreauthResponse};
-use crate::domain::state::Trigger;
+use crate::domain::state::{Facts, Trigger};
 use crate::domain::{CancellationStatus, Role, TxKind, TxStatus, time::FAR_FUTURE};
 use crate::psp::{
     FollowUp, InitialMethod, InitialPreauth, Outcome, PreauthStart, PspResult, StoredCharge,
@@ -16,6 +16,8 @@ use crate::psp::{
 use crate::store::{Inserted, TransactionRecord, TxUpdate};
 
 /// `POST /api/Preauth`.
+#[tracing::instrument(level = "error", name = "preauth", skip_all,
+    fields(transaction_id = %cmd.id, merchant_id = %m.id()))]
 pub async fn create(
     app: &App,
     m: &Merchant,
@@ -46,8 +48,11 @@ pub async fn create(
     } else {
         Some(app.stored_method(m, &agreement_id).await?)
     };
+    if stored.as_ref().is_some_and(|s| s.is_debit) {
+        sepa_currency(&money)?;
+    }
 
-    let mut rec = new_record(m, TxKind::Preauth, id.as_str(), &money, &webhook, app.now());
+    let mut rec = app.new_record(m, TxKind::Preauth, id.as_str(), &money, &webhook);
     rec.agreement_id = Some(agreement_id.clone());
     rec.role = Some(role);
     rec.is_initial = is_initial;
@@ -71,7 +76,7 @@ pub async fn create(
         }
     };
 
-    let tx = match stored {
+    let (tx, recorded) = match stored {
         Some(stored) => authorize_stored(app, m, &settings, tx, stored, reference).await?,
         None => {
             let method = match sepa {
@@ -96,10 +101,10 @@ pub async fn create(
                     tx.checkout_token.clone().unwrap_or_default()
                 ),
             };
-            start_initial(app, m, &settings, tx, &req).await?
+            start_initial(app, m, &settings, tx, &req).await
         }
     };
-    views::preauth(app, &tx).await
+    views::preauth_answer(app, &tx, recorded).await
 }
 
 async fn start_initial(
@@ -108,23 +113,32 @@ async fn start_initial(
     settings: &crate::psp::PspSettings,
     tx: TransactionRecord,
     req: &InitialPreauth,
-) -> Result<TransactionRecord, ApiError> {
+) -> (TransactionRecord, Recorded) {
     match m.provider.start_preauth(settings, req).await {
         PreauthStart::Redirect(c) => {
+            // The checkout's own lifetime is its deadline from here on (reconciler: expiry).
             let update = TxUpdate {
                 checkout_id: Some(c.checkout_id.clone()),
                 checkout_integrity: c.integrity.clone(),
                 expires_at: Some(c.expires_at),
+                needs_reconcile: Some(false),
                 note: "checkout created".into(),
                 ..TxUpdate::default()
             };
-            app.transition(tx, move |_| Some(update.clone())).await
-        }
-        PreauthStart::Done(r) => {
-            let now = app.now();
-            app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
+            match app
+                .transition(tx.clone(), move |_| Some(update.clone()))
                 .await
+            {
+                Ok(t) => (t, Recorded::Yes),
+                Err(e) => {
+                    tracing::error!(transaction_id = %tx.billwerk_id, internal_id = %tx.id,
+                        error = ?e.body.error_code,
+                        "checkout not recorded; the reconciler will settle the preauth");
+                    (tx, Recorded::No)
+                }
+            }
         }
+        PreauthStart::Done(r) => app.record_answer(tx, &r).await,
     }
 }
 
@@ -137,13 +151,13 @@ async fn authorize_stored(
     tx: TransactionRecord,
     stored: StoredMethod,
     reference_text: Option<String>,
-) -> Result<TransactionRecord, ApiError> {
-    let now = app.now();
+) -> Result<(TransactionRecord, Recorded), ApiError> {
     if stored.is_debit || tx.requested_amount.is_zero() {
-        return app
+        let tx = app
             .transition(tx, |t| {
                 let mut u = outcome::local(
                     t,
+                    Facts::NONE,
                     TxStatus::Succeeded,
                     Trigger::PspOutcome,
                     None,
@@ -154,7 +168,8 @@ async fn authorize_stored(
                 u.authorized_amount = Some(rust_decimal::Decimal::ZERO);
                 Some(u)
             })
-            .await;
+            .await?;
+        return Ok((tx, Recorded::Yes));
     }
     let money = crate::domain::Money::new(
         tx.requested_amount,
@@ -169,8 +184,7 @@ async fn authorize_stored(
         reference_text,
     };
     let r = m.provider.authorize_stored(settings, &req).await;
-    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
-        .await
+    Ok(app.record_answer(tx, &r).await)
 }
 
 /// A SEPA mandate reference: unique, upper case, within the 35 characters SEPA allows.
@@ -187,6 +201,8 @@ pub async fn get(app: &App, m: &Merchant, id: &str) -> Result<PreauthResponse, A
 }
 
 /// `POST /api/Preauth/Finalize`: completes a checkout preauth by asking the PSP.
+#[tracing::instrument(level = "error", name = "finalize", skip_all,
+    fields(transaction_id = %cmd.id, merchant_id = %m.id()))]
 pub async fn finalize(
     app: &App,
     m: &Merchant,
@@ -199,6 +215,8 @@ pub async fn finalize(
 }
 
 /// `POST /api/Preauth/{id}/Cancel`.
+#[tracing::instrument(level = "error", name = "cancel", skip_all,
+    fields(transaction_id = id, merchant_id = %m.id()))]
 pub async fn cancel(
     app: &App,
     m: &Merchant,
@@ -222,8 +240,24 @@ async fn cancel_locked(
     m: &Merchant,
     tx: TransactionRecord,
 ) -> Result<CancellationStatus, ApiError> {
+    // An open checkout may have been paid meanwhile: ask the PSP before deciding locally.
+    let tx = match (tx.status, &tx.checkout_id) {
+        (TxStatus::Initiated, Some(_)) => {
+            super::checkout::complete_locked(app, m, tx, true).await?
+        }
+        _ => tx,
+    };
+    let facts = app.facts(&tx).await?;
     let cancelled = |t: &TransactionRecord, note: &'static str| {
-        outcome::local(t, TxStatus::Cancelled, Trigger::Cancel, None, note, None)
+        outcome::local(
+            t,
+            facts,
+            TxStatus::Cancelled,
+            Trigger::Cancel,
+            None,
+            note,
+            None,
+        )
     };
     match tx.status {
         TxStatus::Cancelled => return Ok(CancellationStatus::Succeeded),
@@ -237,11 +271,7 @@ async fn cancel_locked(
         }
         TxStatus::Succeeded => {}
     }
-    let captures = app.store.list_children(m.id(), &tx.id).await?;
-    if captures
-        .iter()
-        .any(|c| !matches!(c.status, TxStatus::Failed | TxStatus::Cancelled))
-    {
+    if facts.captured {
         return Ok(CancellationStatus::NotCancelled);
     }
     let psp_id = match (&tx.psp_tx_id, tx.authorized_amount.is_zero()) {
@@ -252,26 +282,133 @@ async fn cancel_locked(
             return Ok(CancellationStatus::Succeeded);
         }
     };
+    // A cancel whose earlier answer was lost: the PSP's record of it decides, never a second
+    // reversal sent blind.
+    if cancel_in_doubt(&tx) {
+        return Ok(match settle_cancel(app, m, tx, false, app.now()).await? {
+            Some(status) => status,
+            None => CancellationStatus::Pending,
+        });
+    }
     let settings = app.settings(m).await?;
     let req = FollowUp {
-        merchant_tx_id: format!("{}-cancel", tx.billwerk_id),
+        merchant_tx_id: cancel_reference(&tx.billwerk_id),
         psp_transaction_id: psp_id,
         amount: None,
         merchant_initiated: !tx.is_initial,
     };
     let r: PspResult = m.provider.cancel(&settings, &req).await;
-    Ok(match r.outcome {
+    cancel_answered(app, tx, &r, false).await
+}
+
+/// The `merchantTransactionId` of a preauth's reversal: the preauth's own id with `-cancel`.
+pub fn cancel_reference(billwerk_id: &str) -> String {
+    format!("{billwerk_id}-cancel")
+}
+
+/// A succeeded preauth marked for the reconciler: only a cancel whose outcome is unknown does
+/// that (a preauth's own outcome is final once it succeeded).
+pub fn cancel_in_doubt(tx: &TransactionRecord) -> bool {
+    tx.kind == TxKind::Preauth && tx.status == TxStatus::Succeeded && tx.needs_reconcile
+}
+
+/// Records the PSP's answer to a reversal of `tx`. `notify`: queue a webhook (the reconciler;
+/// Billwerk's own Cancel gets the answer instead). An unknown answer marks the preauth for the
+/// reconciler (issue #21), so the cancel is settled like any other unknown outcome; until then
+/// a capture of the preauth is refused.
+async fn cancel_answered(
+    app: &App,
+    tx: TransactionRecord,
+    r: &PspResult,
+    notify: bool,
+) -> Result<CancellationStatus, ApiError> {
+    let facts = app.facts(&tx).await?;
+    let hook = notify.then_some(crate::domain::WebhookType::Preauth);
+    let cancelled = |t: &TransactionRecord, note: &'static str| {
+        let mut u = outcome::local(
+            t,
+            facts,
+            TxStatus::Cancelled,
+            Trigger::Cancel,
+            None,
+            note,
+            hook,
+        )?;
+        u.next_reconcile_at = None;
+        Some(u)
+    };
+    let already = crate::domain::PaymentErrorCode::AlreadyExecuted;
+    Ok(match &r.outcome {
         Outcome::Succeeded => {
             app.transition(tx, |t| cancelled(t, "reversed at the PSP"))
                 .await?;
             CancellationStatus::Succeeded
         }
-        Outcome::Declined(d) if d.code == crate::domain::PaymentErrorCode::AlreadyExecuted => {
+        Outcome::Declined(d) if d.code == already => {
             app.transition(tx, |t| cancelled(t, "already reversed at the PSP"))
                 .await?;
             CancellationStatus::Succeeded
         }
-        Outcome::Declined(_) => CancellationStatus::Failed,
-        Outcome::Pending | Outcome::Unknown(_) => CancellationStatus::Pending,
+        Outcome::Declined(_) => {
+            app.transition(tx, |t| {
+                t.needs_reconcile.then(|| TxUpdate {
+                    needs_reconcile: Some(false),
+                    note: "the PSP refused the reversal; the authorization stands".into(),
+                    keep_version: true,
+                    ..TxUpdate::default()
+                })
+            })
+            .await?;
+            CancellationStatus::Failed
+        }
+        Outcome::Pending | Outcome::Unknown(_) => {
+            let at = app.now().plus_seconds(app.recheck_after_secs);
+            app.transition(tx, |t| {
+                (!t.needs_reconcile).then(|| TxUpdate {
+                    needs_reconcile: Some(true),
+                    next_reconcile_at: Some(at),
+                    note: "reversal sent; its outcome is unknown".into(),
+                    ..TxUpdate::default()
+                })
+            })
+            .await?;
+            CancellationStatus::Pending
+        }
     })
+}
+
+/// Settles a cancel in doubt by the PSP's record of the reversal: `Some` once known, `None`
+/// while the PSP has no answer. A reversal the PSP never received within the not-found grace
+/// did not happen: the mark is cleared and the authorization stands (`NotCancelled`; Billwerk
+/// may cancel again).
+pub async fn settle_cancel(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+    notify: bool,
+    now: crate::domain::Ticks,
+) -> Result<Option<CancellationStatus>, ApiError> {
+    let settings = app.settings(m).await?;
+    let found = m
+        .provider
+        .find_by_merchant_tx_id(&settings, &cancel_reference(&tx.billwerk_id))
+        .await;
+    match found {
+        Ok(Some(r)) if matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)) => {
+            Ok(Some(cancel_answered(app, tx, &r, notify).await?))
+        }
+        Ok(None) if now.0 - tx.last_updated.0 > app.not_found_grace_secs * 10_000_000 => {
+            app.transition(tx, |t| {
+                t.needs_reconcile.then(|| TxUpdate {
+                    needs_reconcile: Some(false),
+                    note: "the reversal never reached the PSP; the authorization stands".into(),
+                    keep_version: true,
+                    ..TxUpdate::default()
+                })
+            })
+            .await?;
+            Ok(Some(CancellationStatus::NotCancelled))
+        }
+        _ => Ok(None),
+    }
 }

@@ -54,6 +54,7 @@ pub struct Report {
 }
 
 /// One round over every due transaction.
+#[tracing::instrument(level = "error", name = "reconcile_round", skip_all)]
 pub async fn run_once(
     app: &App,
     policy: &Policy,
@@ -89,6 +90,8 @@ pub async fn run_once(
 }
 
 /// `Ok(true)` when the transaction's outcome is now known.
+#[tracing::instrument(level = "error", name = "reconcile", skip_all,
+    fields(transaction_id = %tx.billwerk_id, merchant_id = %tx.merchant_id, attempt = tx.reconcile_attempts))]
 async fn reconcile_one(
     app: &App,
     policy: &Policy,
@@ -100,7 +103,17 @@ async fn reconcile_one(
     let Some(tx) = app.store.get_transaction_by_id(m.id(), &tx.id).await? else {
         return Ok(false);
     };
-    let checkout = tx.status == TxStatus::Initiated && tx.checkout_id.is_some();
+    if super::preauth::cancel_in_doubt(&tx) {
+        return match super::preauth::settle_cancel(app, &m, tx.clone(), true, now).await? {
+            Some(_) => Ok(true),
+            None => reschedule(app, policy, now, tx).await,
+        };
+    }
+    // A checkout is asked about as a checkout (its own status says paid, open or lapsed) until
+    // a payment is known, also when an unanswered status query left it Pending.
+    let checkout = matches!(tx.status, TxStatus::Initiated | TxStatus::Pending)
+        && tx.checkout_id.is_some()
+        && tx.psp_tx_id.is_none();
     if !tx.needs_reconcile && !checkout {
         return Ok(true);
     }
@@ -133,7 +146,7 @@ async fn reconcile_one(
                 Effect::Update(u) => Some(*u),
                 Effect::NoChange => settle(t),
                 Effect::Contradiction(to) => {
-                    tracing::warn!(tx = %t.id, current = %t.status, reported = %to,
+                    tracing::warn!(transaction_id = %t.billwerk_id, internal_id = %t.id, current = %t.status, reported = %to,
                         "PSP status contradicts a final state; not applied");
                     Some(TxUpdate {
                         needs_reconcile: Some(false),

@@ -1,6 +1,6 @@
 //! Refunds of a payment, bounded by what is still refundable.
 
-use super::{App, Merchant, check_replay, new_record, outcome, views};
+use super::{App, Merchant, check_replay, views};
 use crate::contract::ApiError;
 use crate::contract::commands::RefundCommand;
 use crate::contract::responses::RefundResponse;
@@ -9,6 +9,8 @@ use crate::psp::FollowUp;
 use crate::store::Inserted;
 
 /// `POST /api/Refund`.
+#[tracing::instrument(level = "error", name = "refund", skip_all,
+    fields(transaction_id = %cmd.id, merchant_id = %m.id()))]
 pub async fn create(
     app: &App,
     m: &Merchant,
@@ -68,7 +70,7 @@ pub async fn create(
             "the payment has no PSP transaction",
         ));
     };
-    let mut rec = new_record(m, TxKind::Refund, id.as_str(), &money, &webhook, app.now());
+    let mut rec = app.new_record(m, TxKind::Refund, id.as_str(), &money, &webhook);
     rec.parent_id = Some(payment.id.clone());
     rec.agreement_id = payment.agreement_id.clone();
     let tx = match app
@@ -91,10 +93,8 @@ pub async fn create(
         merchant_initiated: !payment.is_initial,
     };
     let r = m.provider.refund(&settings, &req).await;
-    let now = app.now();
-    let tx = app
-        .transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, false)))
-        .await?;
+    // Not recorded (database away): `tx` as written, which reads as Pending.
+    let (tx, _) = app.record_answer(tx, &r).await;
     views::refund(&tx)
 }
 

@@ -110,6 +110,8 @@ pub async fn get(app: &App, m: &Merchant) -> Result<SettingsResponse, ApiError> 
 }
 
 /// `PUT /api/Settings`.
+#[tracing::instrument(level = "error", name = "settings", skip_all,
+    fields(merchant_id = %m.id()))]
 pub async fn put(
     app: &App,
     m: &Merchant,

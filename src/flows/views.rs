@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use super::App;
+use super::{App, Recorded};
 use crate::contract::ApiError;
 use crate::contract::responses::{
     ChargebackDto, PaymentItemDto, PaymentResponse, PreauthResponse, RefundResponse,
@@ -35,13 +35,18 @@ async fn bearer(app: &App, tx: &TransactionRecord) -> Result<Bearer, ApiError> {
 
 pub async fn preauth(app: &App, tx: &TransactionRecord) -> Result<PreauthResponse, ApiError> {
     error_state(tx)?;
-    let redirect_url = match (&tx.status, &tx.checkout_token) {
-        (TxStatus::Initiated, Some(token)) => {
+    let bearer = bearer(app, tx).await?;
+    Ok(preauth_with(app, tx, bearer))
+}
+
+fn preauth_with(app: &App, tx: &TransactionRecord, bearer: Bearer) -> PreauthResponse {
+    let redirect_url = match (&tx.status, &tx.checkout_token, &tx.checkout_id) {
+        (TxStatus::Initiated, Some(token), Some(_)) => {
             Some(format!("{}/checkout/{token}", app.public_base_url))
         }
         _ => None,
     };
-    Ok(PreauthResponse {
+    PreauthResponse {
         transaction_id: tx.billwerk_id.clone(),
         external_transaction_id: tx.id.clone(),
         psp_transaction_id: tx.psp_tx_id.clone(),
@@ -54,12 +59,12 @@ pub async fn preauth(app: &App, tx: &TransactionRecord) -> Result<PreauthRespons
             Decimal::ZERO
         },
         expires_at: tx.expires_at.unwrap_or(tx.created_at).to_wire(),
-        bearer: bearer(app, tx).await?,
+        bearer,
         redirect_url,
         redirect_data: None,
         last_updated: tx.last_updated.to_wire(),
-        status: tx.status,
-    })
+        status: wire_status(tx),
+    }
 }
 
 /// A payment's money movements, chargebacks and refunds.
@@ -77,10 +82,12 @@ pub async fn payment_totals(app: &App, tx: &TransactionRecord) -> Result<Payment
 }
 
 /// The status Billwerk sees. A payment or refund is never `Initiated` on the wire (contract
-/// §10.3): until the PSP answers it is `Pending`.
+/// §10.3): until the PSP answers it is `Pending`. A preauth is `Initiated` only while a
+/// checkout waits for the shopper; one whose PSP call has no recorded answer is `Pending`.
 fn wire_status(tx: &TransactionRecord) -> TxStatus {
     match (tx.kind, tx.status) {
         (TxKind::Payment | TxKind::Refund, TxStatus::Initiated) => TxStatus::Pending,
+        (TxKind::Preauth, TxStatus::Initiated) if tx.checkout_id.is_none() => TxStatus::Pending,
         (_, s) => s,
     }
 }
@@ -88,8 +95,19 @@ fn wire_status(tx: &TransactionRecord) -> TxStatus {
 pub async fn payment(app: &App, tx: &TransactionRecord) -> Result<PaymentResponse, ApiError> {
     error_state(tx)?;
     let (items, cbs, refunds) = parts(app, tx).await?;
-    let t = PaymentTotals::of(&items, &cbs, &refunds);
-    Ok(PaymentResponse {
+    let bearer = bearer(app, tx).await?;
+    Ok(payment_with(tx, items, cbs, &refunds, bearer))
+}
+
+fn payment_with(
+    tx: &TransactionRecord,
+    items: Vec<PaymentItem>,
+    cbs: Vec<Chargeback>,
+    refunds: &[TransactionRecord],
+    bearer: Bearer,
+) -> PaymentResponse {
+    let t = PaymentTotals::of(&items, &cbs, refunds);
+    PaymentResponse {
         transaction_id: tx.billwerk_id.clone(),
         external_transaction_id: tx.id.clone(),
         psp_transaction_id: tx.psp_tx_id.clone(),
@@ -99,13 +117,85 @@ pub async fn payment(app: &App, tx: &TransactionRecord) -> Result<PaymentRespons
         chargebacks: cbs.into_iter().map(chargeback_dto).collect(),
         refunded_amount: t.refunded,
         refundable_amount: t.refundable(),
-        bearer: bearer(app, tx).await?,
+        bearer,
         due_date: tx
             .planned_execution_date
             .map(|d| format!("{d}T00:00:00.0000000Z")),
         last_updated: tx.last_updated.to_wire(),
         status: wire_status(tx),
-    })
+    }
+}
+
+/// Reads a view, retrying while the database is unreachable (up to `app.write_retry`).
+async fn read_retrying<T, F, Fut>(app: &App, read: F) -> Result<T, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let give_up = std::time::Instant::now() + app.write_retry;
+    let mut pause = std::time::Duration::from_millis(50);
+    loop {
+        match read().await {
+            Err(e) if e.http.is_server_error() && std::time::Instant::now() < give_up => {
+                crate::store::session::release();
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// The answer to a `POST /api/Payment` whose PSP call was made (the PSP may have moved money):
+/// the recorded state, read with retries; if the database stays away, what this process knows,
+/// built without it. Never a 5xx that would read as "nothing happened" (issue #16).
+pub async fn payment_answer(
+    app: &App,
+    tx: &TransactionRecord,
+    recorded: Recorded,
+) -> Result<PaymentResponse, ApiError> {
+    if recorded == Recorded::Yes {
+        match read_retrying(app, || payment(app, tx)).await {
+            Err(e) if e.http.is_server_error() => {}
+            r => return r,
+        }
+    }
+    error_state(tx)?;
+    // A payment created by this request has nothing yet but the item its own answer booked.
+    let items = match tx.status {
+        TxStatus::Succeeded => vec![PaymentItem {
+            kind: crate::store::ItemKind::Payment,
+            external_item_id: tx.psp_tx_id.clone(),
+            amount: tx.requested_amount,
+            booking_date: tx.last_updated.date(),
+            description: Some(
+                if tx.parent_id.is_some() {
+                    "Capture"
+                } else {
+                    "Payment"
+                }
+                .into(),
+            ),
+        }],
+        _ => Vec::new(),
+    };
+    Ok(payment_with(tx, items, Vec::new(), &[], Bearer::new()))
+}
+
+/// [`payment_answer`] for a preauth.
+pub async fn preauth_answer(
+    app: &App,
+    tx: &TransactionRecord,
+    recorded: Recorded,
+) -> Result<PreauthResponse, ApiError> {
+    if recorded == Recorded::Yes {
+        match read_retrying(app, || preauth(app, tx)).await {
+            Err(e) if e.http.is_server_error() => {}
+            r => return r,
+        }
+    }
+    error_state(tx)?;
+    Ok(preauth_with(app, tx, Bearer::new()))
 }
 
 fn item_dto(i: PaymentItem) -> PaymentItemDto {

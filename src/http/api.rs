@@ -5,6 +5,8 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{BillwerkJson, OptionalJson};
+use super::statuses;
+use crate::contract::ApiError;
 use crate::contract::commands::{
     CancelCommand, FinalizeCommand, PaymentCommand, PreauthCommand, RefundCommand, SettingsCommand,
 };
@@ -12,13 +14,29 @@ use crate::contract::responses::{
     CancellationResponse, IntegrationInfo, IntegrationSettingsResponse, PaymentResponse,
     PreauthResponse, RefundResponse, SettingsResponse,
 };
-use crate::contract::{ApiError, ErrorObject};
+use crate::domain::TxStatus;
 use crate::flows::{App, Merchant, payment, preauth, refund, settings};
 
 type Reply = Result<Response, ApiError>;
 
 fn ok<T: serde::Serialize>(body: T) -> Reply {
     Ok(Json(body).into_response())
+}
+
+/// A transaction's answer; its status goes on the request's log line.
+fn answer<T: serde::Serialize>(status: TxStatus, body: T) -> Reply {
+    let mut res = Json(body).into_response();
+    res.extensions_mut().insert(super::observe::Answered {
+        tx_status: Some(status.name()),
+        ..Default::default()
+    });
+    Ok(res)
+}
+
+/// Billwerk's transactionId goes on the request's log line (and, through its span, on every
+/// line the flow writes).
+fn note(id: &str) {
+    crate::telemetry::note_transaction(id);
 }
 
 /// Runs a state-changing flow on its own task, so a client that disconnects (or a server-side
@@ -31,8 +49,8 @@ where
     use tracing::Instrument;
     // The task keeps the request's span and id, so its log lines and PSP calls carry them.
     // One pooled connection for the flow's statements (see `store::session`).
-    let fut = crate::telemetry::with_request_id(
-        crate::telemetry::request_id(),
+    let fut = crate::telemetry::with_request(
+        crate::telemetry::current_request(),
         crate::store::session::pinned(fut),
     )
     .instrument(tracing::Span::current());
@@ -47,16 +65,16 @@ where
     request_body(content = crate::contract::requests::PreauthRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The preauthorization (Initiated with redirectUrl for a hosted checkout)", body = PreauthResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn create_preauth(
     State(app): State<App>,
     m: Merchant,
     BillwerkJson(cmd): BillwerkJson<PreauthCommand>,
 ) -> Reply {
-    ok(detached(async move { preauth::create(&app, &m, cmd).await }).await?)
+    note(cmd.id.as_str());
+    let r = detached(async move { preauth::create(&app, &m, cmd).await }).await?;
+    answer(r.status, r)
 }
 
 /// Reads a preauthorization.
@@ -64,23 +82,22 @@ pub async fn create_preauth(
     params(("id" = String, Path, description = "Billwerk's transactionId")),
     responses(
         (status = 200, description = "The preauthorization's current state", body = PreauthResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::ReadErrors
     ))]
 pub async fn get_preauth(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
-    ok(preauth::get(&app, &m, &id).await?)
+    note(&id);
+    let r = preauth::get(&app, &m, &id).await?;
+    answer(r.status, r)
 }
 
 /// Cancels (reverses) a preauthorization.
 #[utoipa::path(post, path = "/api/Preauth/{id}/Cancel", tag = "billwerk", security(("bearer" = [])),
     params(("id" = String, Path, description = "Billwerk's transactionId")),
-    request_body(content = crate::contract::requests::CancelRequest, content_type = "application/json"),
+    request_body(content = Option<crate::contract::requests::CancelRequest>, content_type = "application/json",
+        description = "Optional: an empty body (no Content-Type needed) means no fields"),
     responses(
         (status = 200, description = "Whether the preauthorization was cancelled", body = CancellationResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyOnIdErrors
     ))]
 pub async fn cancel_preauth(
     State(app): State<App>,
@@ -88,6 +105,7 @@ pub async fn cancel_preauth(
     Path(id): Path<String>,
     OptionalJson(cmd): OptionalJson<CancelCommand>,
 ) -> Reply {
+    note(&id);
     ok(detached(async move { preauth::cancel(&app, &m, &id, cmd).await }).await?)
 }
 
@@ -96,16 +114,16 @@ pub async fn cancel_preauth(
     request_body(content = crate::contract::requests::FinalizeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The preauthorization after finalization", body = PreauthResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyOnIdErrors
     ))]
 pub async fn finalize_preauth(
     State(app): State<App>,
     m: Merchant,
     BillwerkJson(cmd): BillwerkJson<FinalizeCommand>,
 ) -> Reply {
-    ok(detached(async move { preauth::finalize(&app, &m, cmd).await }).await?)
+    note(cmd.id.as_str());
+    let r = detached(async move { preauth::finalize(&app, &m, cmd).await }).await?;
+    answer(r.status, r)
 }
 
 /// Creates a payment: a capture or a recurring (merchant-initiated) payment.
@@ -113,16 +131,16 @@ pub async fn finalize_preauth(
     request_body(content = crate::contract::requests::PaymentRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The payment (capture of a preauth, or a recurring payment on an agreement)", body = PaymentResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn create_payment(
     State(app): State<App>,
     m: Merchant,
     BillwerkJson(cmd): BillwerkJson<PaymentCommand>,
 ) -> Reply {
-    ok(detached(async move { payment::create(&app, &m, cmd).await }).await?)
+    note(cmd.id.as_str());
+    let r = detached(async move { payment::create(&app, &m, cmd).await }).await?;
+    answer(r.status, r)
 }
 
 /// Reads a payment.
@@ -130,12 +148,12 @@ pub async fn create_payment(
     params(("id" = String, Path, description = "Billwerk's transactionId")),
     responses(
         (status = 200, description = "The payment with its items, chargebacks and refunded amount", body = PaymentResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::ReadErrors
     ))]
 pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
-    ok(payment::get(&app, &m, &id).await?)
+    note(&id);
+    let r = payment::get(&app, &m, &id).await?;
+    answer(r.status, r)
 }
 
 /// Refunds (part of) a payment.
@@ -143,16 +161,16 @@ pub async fn get_payment(State(app): State<App>, m: Merchant, Path(id): Path<Str
     request_body(content = crate::contract::requests::RefundRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The refund", body = RefundResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn create_refund(
     State(app): State<App>,
     m: Merchant,
     BillwerkJson(cmd): BillwerkJson<RefundCommand>,
 ) -> Reply {
-    ok(detached(async move { refund::create(&app, &m, cmd).await }).await?)
+    note(cmd.id.as_str());
+    let r = detached(async move { refund::create(&app, &m, cmd).await }).await?;
+    answer(r.status, r)
 }
 
 /// Reads a refund.
@@ -160,21 +178,19 @@ pub async fn create_refund(
     params(("id" = String, Path, description = "Billwerk's transactionId")),
     responses(
         (status = 200, description = "The refund's current state", body = RefundResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::ReadErrors
     ))]
 pub async fn get_refund(State(app): State<App>, m: Merchant, Path(id): Path<String>) -> Reply {
-    ok(refund::get(&app, &m, &id).await?)
+    note(&id);
+    let r = refund::get(&app, &m, &id).await?;
+    answer(r.status, r)
 }
 
 /// Describes the integration's capabilities and merchant settings.
 #[utoipa::path(get, path = "/api/IntegrationInfo", tag = "billwerk", security(("bearer" = [])),
     responses(
         (status = 200, description = "What this integration supports and which settings it needs", body = IntegrationInfo),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::MerchantReadErrors
     ))]
 pub async fn integration_info(m: Merchant) -> Reply {
     ok(settings::integration_info(&m))
@@ -184,9 +200,7 @@ pub async fn integration_info(m: Merchant) -> Reply {
 #[utoipa::path(get, path = "/api/Settings", tag = "billwerk", security(("bearer" = [])),
     responses(
         (status = 200, description = "The merchant's settings (secrets masked)", body = SettingsResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::MerchantReadErrors
     ))]
 pub async fn get_settings(State(app): State<App>, m: Merchant) -> Reply {
     ok(settings::get(&app, &m).await?)
@@ -197,9 +211,7 @@ pub async fn get_settings(State(app): State<App>, m: Merchant) -> Reply {
     request_body(content = crate::contract::requests::SettingsRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Which payment methods the settings make usable", body = IntegrationSettingsResponse),
-        (status = "4XX", description = "The caller's mistake (401 token, 404 unknown id, 409 \
-            conflicting reuse, 422 invalid data, 429 rate limit with Retry-After)", body = ErrorObject),
-        (status = "5XX", description = "Our or the PSP's failure; retry with the same transactionId", body = ErrorObject)
+        statuses::BodyErrors
     ))]
 pub async fn put_settings(
     State(app): State<App>,

@@ -31,22 +31,37 @@ impl FromRequestParts<App> for Merchant {
         let hash = hash_token(token);
         let (record, stored) = app
             .store
-            .merchant_by_token_hash(&hash)
+            .merchant_by_token_hash(&hash, app.now())
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         if !hashes_equal(&hash, &stored) {
             return Err(ApiError::unauthorized());
         }
-        // The request's span (see `http::observe`) names the merchant on every later line.
-        tracing::Span::current().record("merchant_id", record.id.as_str());
+        // The request's line (see `http::observe`) names the merchant.
+        crate::telemetry::note_merchant(&record.id);
+        if record.disabled_at.is_some() {
+            return Err(disabled(&record.name));
+        }
         app.bind(record)
     }
+}
+
+/// 401 for a merchant the operator disabled (`merchants disable`): the token is right, so the
+/// message says why it is refused and how access comes back.
+fn disabled(name: &str) -> ApiError {
+    let mut e = ApiError::unauthorized();
+    e.body.error_message = format!(
+        "Authorization: the merchant '{name}' is disabled on this Integrator; its API calls are \
+         refused until the operator enables it again (PSP notifications are still processed)"
+    );
+    e
 }
 
 /// A JSON body read the way Billwerk's reference implementation reads it.
 pub struct BillwerkJson<T>(pub T);
 
-/// Like `BillwerkJson`, but an empty body means "all defaults" (Cancel carries nothing we need).
+/// Like `BillwerkJson`, but an empty body or `null` means "all defaults" (Cancel carries nothing
+/// we need).
 pub struct OptionalJson<T>(pub T);
 
 fn json_content_type(value: &str) -> bool {
@@ -64,11 +79,16 @@ fn json_content_type(value: &str) -> bool {
 async fn read(req: Request, app: &App) -> Result<(Option<String>, Bytes), ApiError> {
     // A slow client must not hold a database connection while it sends its body.
     crate::store::session::release();
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    // Two Content-Type headers are ambiguous: refused, never "the first one".
+    let mut types = req.headers().get_all(header::CONTENT_TYPE).iter();
+    let (first, second) = (types.next(), types.next());
+    if second.is_some() {
+        return Err(ApiError::invalid(
+            "Content-Type",
+            "is sent more than once; send it once",
+        ));
+    }
+    let ct = first.and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bytes = Bytes::from_request(req, app).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::with_status(
@@ -113,7 +133,8 @@ impl<T: FromBody> FromRequest<App> for OptionalJson<T> {
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let (ct, bytes) = read(req, app).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body, or JSON `null` (an optional body that is not there), means no fields.
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             let empty = serde_json::Map::new();
             return T::from_body(&Obj::root(&empty), &app.targets).map(Self);
         }

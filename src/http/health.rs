@@ -1,4 +1,5 @@
-//! `/health/live`, `/health/ready` and `/metrics`.
+//! `/health/live` and `/health/ready` (on the public port for load balancers, and on the
+//! operator listener).
 //!
 //! Ready means: the database answers, its migrations are the ones this build expects, and the
 //! background workers this process was asked to run are still running. Each check is made on
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Extension;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -17,7 +18,7 @@ use utoipa::ToSchema;
 use crate::store::Store;
 
 /// How long one readiness check may take before it counts as failed.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Counts running background workers; a worker holds a [`WorkerGuard`] for its whole life
 /// (dropped on return and on panic).
@@ -143,23 +144,4 @@ pub async fn check(h: &Health) -> Readiness {
         newer_migrations,
         workers,
     }
-}
-
-/// Prometheus metrics (text format 0.0.4). Gauges of the outbox and the reconciler are read
-/// from the database at each scrape.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics(Extension(h): Extension<Health>) -> Response {
-    let handle = crate::telemetry::metrics_handle();
-    let now = crate::domain::Clock::now(&crate::domain::SystemClock);
-    match tokio::time::timeout(CHECK_TIMEOUT, h.store.gauges(now)).await {
-        Ok(Ok(g)) => crate::telemetry::set_gauges(g),
-        Ok(Err(e)) => tracing::warn!(error = %e, "metrics: gauges not read"),
-        Err(_) => tracing::warn!("metrics: gauges not read within 3 s"),
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle.render(),
-    )
-        .into_response()
 }

@@ -1,11 +1,16 @@
-//! HTTP surface: the Billwerk API under `/api`, the hosted checkout pages, the PSP notification
-//! endpoint, health probes, `/metrics`, `/openapi.json` and `/docs`. Every error a caller can
-//! see is the contract's error object.
+//! HTTP surface. The public port: the Billwerk API under `/api`, the hosted checkout pages, the
+//! PSP notification endpoint and the health probes. The operator listener (`ops`): `/metrics`,
+//! `/openapi.json`, `/docs` and the readiness report. Every error a caller can see is the
+//! contract's error object.
 //!
-//! Layers, outermost first: request id + access log + metrics (`observe`), per-request timeout,
-//! global concurrency limit, panic catcher; `/api` additionally has the per-merchant rate limit.
+//! Layers, outermost first: request id + access log + metrics (`observe`), error objects
+//! (`edge`), per-request timeout, the notification endpoint check (before its body is read),
+//! the body limits (`body`: read in full before a slot is taken), the global concurrency limit
+//! (the probes bypass it), panic catcher; `/api` additionally has the per-merchant rate limit.
+//! Connection limits (head, idle, count) are kept by the server loop (`server`).
 
 pub mod api;
+pub mod body;
 pub mod checkout;
 pub mod conn;
 pub mod edge;
@@ -15,7 +20,10 @@ pub mod limits;
 pub mod notifications;
 pub mod observe;
 pub mod openapi;
+pub mod ops;
 pub mod path;
+pub mod server;
+pub mod statuses;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +33,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -43,14 +50,12 @@ pub struct HttpOptions {
     pub health: health::Health,
 }
 
-/// Served routes that `/openapi.json` does not describe: the shopper's browser pages, the
-/// description itself and the docs UI's files.
+/// Routes of the public port that `/openapi.json` does not describe: the shopper's browser
+/// pages. (The operator listener's routes are `ops::ROUTES`.)
 pub const UNDOCUMENTED_ROUTES: &[&str] = &[
     "/checkout/{token}",
     "/checkout/{token}/return",
     "/checkout/{token}/abort",
-    "/openapi.json",
-    "/docs",
 ];
 
 /// The documented routes and their OpenAPI description, from the same registrations (so the
@@ -70,10 +75,10 @@ pub fn documented() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(notifications::receive))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
-        .routes(routes!(health::metrics))
         .split_for_parts();
     let mut doc = doc;
     openapi::add_examples(&mut doc);
+    statuses::state_rules(&mut doc);
     (router, doc)
 }
 
@@ -91,14 +96,19 @@ async fn one_connection_per_read(
     }
 }
 
-/// The application's routes (before path normalization; see `startup::serve`).
+/// The public port's routes (before path normalization; see `startup::serve`).
 pub fn router(app: App, opts: &HttpOptions) -> Router {
-    let (documented, doc) = documented();
-    let doc = Arc::new(doc);
+    let (documented, _) = documented();
     let timeout = Duration::from_secs(opts.limits.request_timeout_secs);
     let concurrency = Arc::new(tokio::sync::Semaphore::new(
         opts.limits.max_concurrent_requests,
     ));
+    let body_limits = body::BodyLimits {
+        max_bytes: opts.body_limit,
+        deadline: Duration::from_secs(opts.limits.body_read_timeout_secs),
+        min_bytes_per_sec: opts.limits.body_min_bytes_per_sec,
+    };
+    let notification_check = app.clone();
     documented
         .layer(axum::middleware::from_fn(one_connection_per_read))
         // The per-merchant rate limit passes everything outside `/api` through.
@@ -113,21 +123,24 @@ pub fn router(app: App, opts: &HttpOptions) -> Router {
         )
         .route("/checkout/{token}/abort", get(checkout::abort))
         .with_state(app)
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
-        .merge(openapi::docs_ui())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(opts.body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().into_response()
         }))
-        .layer(GlobalConcurrencyLimitLayer::with_semaphore(concurrency))
+        .layer(axum::middleware::from_fn_with_state(
+            concurrency,
+            limits::concurrency,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            body::read_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            notification_check,
+            notifications::known_endpoint,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             timeout,
             limits::request_timeout,

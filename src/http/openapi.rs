@@ -22,6 +22,9 @@ pub fn base() -> OpenApi {
     let components = ComponentsBuilder::new()
         .security_scheme("bearer", bearer)
         .schema_from::<ErrorObject>()
+        // Referenced by the error object (the error responses are built in `statuses`).
+        .schema_from::<crate::domain::PaymentErrorCode>()
+        .schema_from::<crate::domain::TxStatus>()
         .build();
     let tag = |name: &str, about: &str| {
         let mut t = Tag::new(name);

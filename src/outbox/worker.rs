@@ -97,6 +97,7 @@ impl Worker {
     }
 
     /// Claims the rows due at `now` and delivers them; never panics on store or HTTP errors.
+    #[tracing::instrument(level = "error", name = "outbox_round", skip_all)]
     pub async fn run_once(&self, now: Ticks) -> RunReport {
         let mut report = RunReport::default();
         let lease_until = now.plus_seconds(i64::try_from(self.cfg.lease_secs).unwrap_or(60));
@@ -150,6 +151,8 @@ impl Worker {
         }
     }
 
+    #[tracing::instrument(level = "error", name = "webhook", skip_all,
+        fields(transaction_id = %row.billwerk_id, merchant_id = %row.merchant_id, outbox_id = row.id))]
     async fn deliver(&self, row: &OutboxRow, now: Ticks) -> Result<Finished, ()> {
         let (attempt, finish) = self.attempt(row, now).await;
         tracing::info!(

@@ -24,7 +24,8 @@ pub(super) const TX_COLUMNS: &str = "id, merchant_id, kind, billwerk_id, agreeme
     language, reference_text, planned_execution_date, booking_date, error, needs_reconcile, \
     created_at, last_updated, next_reconcile_at, reconcile_attempts";
 
-pub(super) const MERCHANT_COLUMNS: &str = "id, name, psp, created_at";
+pub(super) const MERCHANT_COLUMNS: &str =
+    "id, name, psp, created_at, disabled_at, previous_token_expires_at";
 
 pub(super) const AGREEMENT_COLUMNS: &str = "merchant_id, agreement_id, status, role, currency, \
     bearer, registration_id, initial_psp_tx_id, is_debit, updated_at";
@@ -102,6 +103,8 @@ pub(super) fn merchant(row: &AnyRow) -> StoreResult<MerchantRecord> {
         name: get(row, "name")?,
         psp: get(row, "psp")?,
         created_at: ticks(row, "created_at")?,
+        disabled_at: opt_ticks(row, "disabled_at")?,
+        previous_token_until: opt_ticks(row, "previous_token_expires_at")?,
     })
 }
 

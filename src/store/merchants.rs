@@ -38,13 +38,31 @@ impl SqlStore {
     pub(super) async fn merchant_by_token_hash_impl(
         &self,
         token_hash: &[u8],
+        now: Ticks,
     ) -> StoreResult<Option<(MerchantRecord, Vec<u8>)>> {
+        // The current token first (the hot path, one indexed lookup); a previous token only
+        // when that finds nothing.
         let sql =
             format!("SELECT {MERCHANT_COLUMNS}, token_hash FROM merchants WHERE token_hash = $1");
+        let mut conn = self.conn().await?;
         let row = sqlx::query(&sql)
             .bind(token_hash)
-            .fetch_optional(&mut *self.conn().await?)
+            .fetch_optional(&mut *conn)
             .await?;
+        let row = match row {
+            Some(row) => Some(row),
+            None => {
+                let sql = format!(
+                    "SELECT {MERCHANT_COLUMNS}, previous_token_hash AS token_hash FROM merchants \
+                     WHERE previous_token_hash = $1 AND previous_token_expires_at > $2"
+                );
+                sqlx::query(&sql)
+                    .bind(token_hash)
+                    .bind(now.0)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+        };
         match row {
             None => Ok(None),
             Some(row) => {
@@ -74,12 +92,47 @@ impl SqlStore {
         &self,
         merchant_id: &str,
         token_hash: &[u8],
+        previous_until: Option<Ticks>,
     ) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE merchants SET token_hash = $1 WHERE id = $2")
+        // SET expressions read the row as it was: the replaced token becomes the previous one.
+        let query = match previous_until {
+            Some(until) => sqlx::query(
+                "UPDATE merchants SET previous_token_hash = token_hash, \
+                 previous_token_expires_at = $3, token_hash = $1 WHERE id = $2",
+            )
             .bind(token_hash)
             .bind(merchant_id)
-            .execute(&mut *self.conn().await?)
-            .await?;
+            .bind(until.0),
+            None => sqlx::query(
+                "UPDATE merchants SET previous_token_hash = NULL, \
+                 previous_token_expires_at = NULL, token_hash = $1 WHERE id = $2",
+            )
+            .bind(token_hash)
+            .bind(merchant_id),
+        };
+        let done = query.execute(&mut *self.conn().await?).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn set_merchant_disabled_impl(
+        &self,
+        merchant_id: &str,
+        since: Option<Ticks>,
+    ) -> StoreResult<()> {
+        let query = match since {
+            // Disabling twice keeps the first time.
+            Some(at) => sqlx::query(
+                "UPDATE merchants SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2",
+            )
+            .bind(at.0)
+            .bind(merchant_id),
+            None => sqlx::query("UPDATE merchants SET disabled_at = NULL WHERE id = $1")
+                .bind(merchant_id),
+        };
+        let done = query.execute(&mut *self.conn().await?).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

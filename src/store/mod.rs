@@ -18,6 +18,11 @@ pub struct MerchantRecord {
     pub name: String,
     pub psp: String,
     pub created_at: Ticks,
+    /// Since when the API refuses this merchant's tokens (`merchants disable`); its PSP
+    /// notifications are still received and applied. `None`: enabled.
+    pub disabled_at: Option<Ticks>,
+    /// Until when the token replaced by the last `merchants rotate-token` is still accepted.
+    pub previous_token_until: Option<Ticks>,
 }
 
 /// One Billwerk transaction (preauth, payment or refund) and its current state.
@@ -221,15 +226,23 @@ fn connection_lost(e: &sqlx::Error) -> bool {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(d) => d
             .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57") || sqlite_busy(&c)),
         _ => false,
     }
 }
 
+/// SQLite's `SQLITE_BUSY`/`SQLITE_LOCKED` and their extended codes (numeric, unlike Postgres'
+/// five-character SQLSTATEs): another connection holds the file's write lock past the busy
+/// timeout. Transient, like a lost connection.
+fn sqlite_busy(code: &str) -> bool {
+    code.len() <= 4 && code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+}
+
 impl StoreError {
-    /// The database could not be reached: connection refused or lost, or no pooled connection
-    /// within the acquire timeout. Nothing was committed by the failed call; the caller may
-    /// retry once the database is back.
+    /// The database could not be reached: connection refused or lost, no pooled connection
+    /// within the acquire timeout, or (SQLite) the file stayed locked. The failed call may or
+    /// may not have committed (a lost commit acknowledgement): retry with the version check,
+    /// which tells the two apart.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Db(
@@ -256,17 +269,34 @@ pub trait Store:
     async fn migrate(&self) -> StoreResult<SchemaStatus>;
     /// A round trip to the database (readiness).
     async fn ping(&self) -> StoreResult<()>;
+    /// The connection pool's state now (sampled for the `db_pool_*` gauges).
+    fn pool_stats(&self) -> PoolStats;
 
     async fn create_merchant(&self, m: &MerchantRecord, token_hash: &[u8]) -> StoreResult<()>;
     async fn list_merchants(&self) -> StoreResult<Vec<MerchantRecord>>;
-    /// The merchant and its stored token hash, looked up by hash.
+    /// The merchant and its stored token hash, looked up by hash: the current token, or the
+    /// previous one while its overlap lasts (`previous_token_until` later than `now`).
     async fn merchant_by_token_hash(
         &self,
         token_hash: &[u8],
+        now: Ticks,
     ) -> StoreResult<Option<(MerchantRecord, Vec<u8>)>>;
     /// By id or by name.
     async fn find_merchant(&self, id_or_name: &str) -> StoreResult<Option<MerchantRecord>>;
-    async fn rotate_token(&self, merchant_id: &str, token_hash: &[u8]) -> StoreResult<()>;
+    /// Makes `token_hash` the merchant's token. With `previous_until`, the token it replaces
+    /// stays valid until then (replacing any earlier previous token); without, it stops at once.
+    async fn rotate_token(
+        &self,
+        merchant_id: &str,
+        token_hash: &[u8],
+        previous_until: Option<Ticks>,
+    ) -> StoreResult<()>;
+    /// Disables (`Some(since)`) or enables (`None`) the merchant's API access.
+    async fn set_merchant_disabled(
+        &self,
+        merchant_id: &str,
+        since: Option<Ticks>,
+    ) -> StoreResult<()>;
 
     /// The sealed (encrypted) settings blob.
     async fn get_settings(&self, merchant_id: &str) -> StoreResult<Option<Vec<u8>>>;
@@ -327,6 +357,19 @@ pub trait Store:
         ))
     }
     async fn history(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<HistoryEntry>>;
+}
+
+/// A connection pool's state at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections checked out by a unit of work.
+    pub in_use: u32,
+    /// Open connections waiting in the pool.
+    pub idle: u32,
+    /// Units of work waiting for a connection.
+    pub waiting: usize,
+    /// `database.max_connections`.
+    pub max: u32,
 }
 
 /// Items, chargebacks and child transactions (refunds) of a payment, each oldest first.

@@ -3,7 +3,8 @@
 //! replicas cannot both pass the check with the same headroom:
 //! - a payment: collected ≤ requested; reversals ≤ chargebacks;
 //!   refunds (succeeded and in flight) + chargebacks − reversals ≤ collected;
-//! - a preauth: captures (not failed or cancelled) ≤ authorized, when it authorized money.
+//! - a preauth: captures (not failed or cancelled) ≤ authorized, when it authorized money; and
+//!   no such capture on a preauth that was cancelled or expired (`domain::state::Facts`).
 //!
 //! Totals are summed as exact decimals in Rust (SQL `SUM` over TEXT is a float in SQLite), by
 //! the same `PaymentTotals::of` that the API's views use.
@@ -13,7 +14,7 @@ use sqlx::AnyConnection;
 
 use super::decode::{self, TX_COLUMNS};
 use super::{PaymentTotals, StoreError, StoreResult, TransactionRecord, reads};
-use crate::domain::TxKind;
+use crate::domain::{TxKind, TxStatus};
 
 /// The money of payment `id`, read on the caller's connection.
 pub(super) async fn payment_totals(
@@ -76,6 +77,17 @@ async fn check_one(conn: &mut AnyConnection, tx: &TransactionRecord) -> StoreRes
                 Some(why) => Err(StoreError::MoneyRule(why)),
                 None => Ok(()),
             }
+        }
+        TxKind::Preauth if matches!(tx.status, TxStatus::Cancelled | TxStatus::Expired) => {
+            let captured =
+                super::captured(&reads::children_on(conn, &tx.merchant_id, &tx.id).await?);
+            if !captured.is_zero() {
+                return Err(StoreError::MoneyRule(format!(
+                    "a preauth with captures of {captured} cannot be {}",
+                    tx.status
+                )));
+            }
+            Ok(())
         }
         TxKind::Preauth if !tx.authorized_amount.is_zero() => {
             let captured =

@@ -217,6 +217,7 @@ mod tests {
             ssl_mode: mode.into(),
             ssl_root_cert: cert.into(),
             migrate_on_start: true,
+            write_retry_secs: 10,
         }
     }
 

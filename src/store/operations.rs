@@ -47,7 +47,11 @@ impl OpsStore for SqlStore {
                (SELECT COUNT(*) FROM outbox WHERE state = 'pending') AS pending, \
                (SELECT MIN(pending_since) FROM outbox WHERE state = 'pending') AS oldest, \
                (SELECT COUNT(*) FROM outbox WHERE state = 'dead') AS dead, \
-               (SELECT COUNT(*) FROM transactions WHERE needs_reconcile = 1) AS backlog",
+               (SELECT COUNT(*) FROM transactions WHERE needs_reconcile = 1) AS backlog, \
+               (SELECT COUNT(*) FROM transactions WHERE status IN ('Initiated', 'Pending') \
+                  AND needs_reconcile = 0 \
+                  AND NOT (status = 'Initiated' AND checkout_id IS NOT NULL \
+                           AND expires_at IS NOT NULL)) AS unscheduled",
         )
         .fetch_one(&mut *self.conn().await?)
         .await?;
@@ -61,6 +65,7 @@ impl OpsStore for SqlStore {
             outbox_oldest_pending_age_secs: age,
             outbox_dead: row.try_get("dead")?,
             reconciler_backlog: row.try_get("backlog")?,
+            reconciler_unscheduled: row.try_get("unscheduled")?,
         })
     }
 

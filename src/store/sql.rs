@@ -38,6 +38,17 @@ pub struct SqlStore {
     pub(super) dialect: Dialect,
     /// Tells this pool's connections apart in a pinned unit of work (`session`).
     pool_id: u64,
+    /// Units of work waiting for a connection right now (the pool does not count them).
+    waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Decrements the waiting count when the wait ends (also when the waiting future is dropped).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// `Any` needs its drivers registered once per process before the first connect.
@@ -52,13 +63,29 @@ impl SqlStore {
             pool,
             dialect,
             pool_id: super::session::next_pool_id(),
+            waiting: std::sync::Arc::default(),
         }
     }
 
     /// A connection for one statement or DB transaction: the unit of work's pinned connection
     /// inside `session::pinned`, a checkout of its own otherwise.
     pub(super) async fn conn(&self) -> StoreResult<super::session::Conn> {
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
         Ok(super::session::Conn::take(&self.pool, self.pool_id).await?)
+    }
+
+    /// The pool's connections now: open, idle, and units of work waiting for one.
+    pub fn pool_stats(&self) -> super::PoolStats {
+        let open = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(open);
+        super::PoolStats {
+            in_use: open.saturating_sub(idle),
+            idle,
+            waiting: self.waiting.load(std::sync::atomic::Ordering::Relaxed),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     /// The underlying pool, for modules (e.g. the outbox worker) that run their own SQL. A
@@ -97,6 +124,10 @@ impl Store for SqlStore {
         self.migrate_impl().await
     }
 
+    fn pool_stats(&self) -> super::PoolStats {
+        SqlStore::pool_stats(self)
+    }
+
     async fn create_merchant(&self, m: &MerchantRecord, token_hash: &[u8]) -> StoreResult<()> {
         self.create_merchant_impl(m, token_hash).await
     }
@@ -108,16 +139,31 @@ impl Store for SqlStore {
     async fn merchant_by_token_hash(
         &self,
         token_hash: &[u8],
+        now: Ticks,
     ) -> StoreResult<Option<(MerchantRecord, Vec<u8>)>> {
-        self.merchant_by_token_hash_impl(token_hash).await
+        self.merchant_by_token_hash_impl(token_hash, now).await
     }
 
     async fn find_merchant(&self, id_or_name: &str) -> StoreResult<Option<MerchantRecord>> {
         self.find_merchant_impl(id_or_name).await
     }
 
-    async fn rotate_token(&self, merchant_id: &str, token_hash: &[u8]) -> StoreResult<()> {
-        self.rotate_token_impl(merchant_id, token_hash).await
+    async fn rotate_token(
+        &self,
+        merchant_id: &str,
+        token_hash: &[u8],
+        previous_until: Option<Ticks>,
+    ) -> StoreResult<()> {
+        self.rotate_token_impl(merchant_id, token_hash, previous_until)
+            .await
+    }
+
+    async fn set_merchant_disabled(
+        &self,
+        merchant_id: &str,
+        since: Option<Ticks>,
+    ) -> StoreResult<()> {
+        self.set_merchant_disabled_impl(merchant_id, since).await
     }
 
     async fn get_settings(&self, merchant_id: &str) -> StoreResult<Option<Vec<u8>>> {

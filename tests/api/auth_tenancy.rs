@@ -35,19 +35,115 @@ async fn missing_or_wrong_token_is_401_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn rotated_token_replaces_the_old_one() {
+async fn rotated_token_replaces_the_old_one_after_its_grace_period() {
+    use psp_integrator::domain::{Clock, ManualClock, SystemClock};
     let app = TestApp::spawn().await;
-    let (_, new_token) = psp_integrator::admin::rotate_token(app.store.as_ref(), &app.merchant_id)
-        .await
-        .expect("rotate");
-    let (s, _) = app
-        .send(Method::GET, "/api/IntegrationInfo", Some(&app.token), None)
+    let info = |token: String| {
+        let app = &app;
+        async move {
+            app.send(Method::GET, "/api/IntegrationInfo", Some(&token), None)
+                .await
+                .0
+        }
+    };
+    // With a grace period both tokens work: Billwerk is not cut off while it is switched over.
+    let (m, second) = psp_integrator::admin::rotate_token(
+        app.store.as_ref(),
+        &SystemClock,
+        &app.merchant_id,
+        3600,
+    )
+    .await
+    .expect("rotate");
+    assert!(m.previous_token_until.is_some());
+    assert_eq!(
+        info(app.token.clone()).await,
+        StatusCode::OK,
+        "old token, in its grace"
+    );
+    assert_eq!(info(second.clone()).await, StatusCode::OK, "new token");
+    let listed = app.store.list_merchants().await.expect("list");
+    let me = listed
+        .iter()
+        .find(|r| r.id == app.merchant_id)
+        .expect("listed");
+    assert_eq!(me.previous_token_until, m.previous_token_until);
+
+    // A rotation whose grace period is over (rotated two hours ago with one hour of grace):
+    // only the newest token works; the one before it was dropped by this rotation.
+    let two_hours_ago = ManualClock::new(SystemClock.now().plus_seconds(-7200));
+    let (_, third) = psp_integrator::admin::rotate_token(
+        app.store.as_ref(),
+        &two_hours_ago,
+        &app.merchant_id,
+        3600,
+    )
+    .await
+    .expect("rotate again");
+    assert_eq!(info(second).await, StatusCode::UNAUTHORIZED, "grace over");
+    assert_eq!(
+        info(app.token.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "two rotations ago"
+    );
+    assert_eq!(info(third.clone()).await, StatusCode::OK);
+
+    // Grace 0: the old token stops at once.
+    let (m, fourth) =
+        psp_integrator::admin::rotate_token(app.store.as_ref(), &SystemClock, &app.merchant_id, 0)
+            .await
+            .expect("rotate without grace");
+    assert_eq!(m.previous_token_until, None);
+    assert_eq!(info(third).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(info(fourth).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_disabled_merchant_gets_401_but_its_psp_notifications_are_applied() {
+    use psp_integrator::domain::SystemClock;
+    let app = TestApp::spawn().await;
+    let agr = sepa_agreement(&app).await;
+    let (debit, psp_id) = pending_sepa_debit(&app, &agr, 20.0).await;
+
+    let m = psp_integrator::admin::set_disabled(
+        app.store.as_ref(),
+        &SystemClock,
+        &app.merchant_id,
+        true,
+    )
+    .await
+    .expect("disable");
+    assert!(m.disabled_at.is_some());
+    let (s, e) = app.get(&format!("/api/Payment/{debit}")).await;
+    assert_error(s, &e, 401, "InvalidConfiguration", "is disabled");
+    let (s, e) = app
+        .post("/api/Payment", recurring_body(&tx_id(), &agr, 5.0))
         .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_error(s, &e, 401, "InvalidConfiguration", "is disabled");
+    // Another merchant is not affected.
+    let other = app.second_merchant("still-enabled").await;
     let (s, _) = app
-        .send(Method::GET, "/api/IntegrationInfo", Some(&new_token), None)
+        .send(Method::GET, "/api/IntegrationInfo", Some(&other), None)
         .await;
     assert_eq!(s, StatusCode::OK);
+
+    // What the PSP says meanwhile is stored and applied, and Billwerk will hear of it.
+    app.sim
+        .sim
+        .complete(&psp_id, "000.100.110")
+        .expect("settled at the PSP");
+    assert_eq!(app.notify(&app.psp_json(&psp_id)).await, StatusCode::OK);
+    assert_eq!(app.record(&debit).await.status.to_string(), "Succeeded");
+
+    psp_integrator::admin::set_disabled(app.store.as_ref(), &SystemClock, &app.merchant_id, false)
+        .await
+        .expect("enable");
+    let (s, p) = app.get(&format!("/api/Payment/{debit}")).await;
+    assert_eq!(
+        (s, p["status"].as_str()),
+        (StatusCode::OK, Some("Succeeded")),
+        "{p}"
+    );
 }
 
 #[tokio::test]

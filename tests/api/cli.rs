@@ -77,6 +77,66 @@ async fn merchants_list_has_a_header_row() {
     assert!(lines.any(|l| l.starts_with(&app.merchant_id)), "{out}");
 }
 
+#[tokio::test]
+async fn merchants_rotate_with_grace_disable_and_enable_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let db = app.cfg.database.url.clone();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--config-dir", CONFIG, "merchants"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database-url", &db]);
+        let (ok, out, err) = run(&all, &[("PSPI__LOG__LEVEL", "warn")]);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    let row = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&app.merchant_id))
+            .unwrap_or_else(|| panic!("a row for the merchant in {out}"))
+            .to_string()
+    };
+    assert!(row(&cli(&["list"])).contains("enabled"));
+    let out = cli(&["rotate-token", &app.merchant_id, "--grace", "2h"]);
+    assert!(out.contains("keeps working until"), "{out}");
+    let token = between(&out, "): ", "\n").expect("the new token");
+    let listed = row(&cli(&["list"]));
+    assert!(listed.contains("current + previous until"), "{listed}");
+    for t in [&app.token, &token] {
+        let (s, _) = app
+            .send(reqwest::Method::GET, "/api/IntegrationInfo", Some(t), None)
+            .await;
+        assert_eq!(
+            s,
+            reqwest::StatusCode::OK,
+            "both tokens during the grace period"
+        );
+    }
+    assert!(cli(&["disable", &app.merchant_id]).contains("disabled"));
+    assert!(row(&cli(&["list"])).contains("disabled since"));
+    let (s, _) = app
+        .send(
+            reqwest::Method::GET,
+            "/api/IntegrationInfo",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::UNAUTHORIZED);
+    assert!(cli(&["enable", &app.merchant_id]).contains("enabled"));
+    let (s, _) = app
+        .send(
+            reqwest::Method::GET,
+            "/api/IntegrationInfo",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK);
+    // The default grace comes from security.token_grace_secs; 0s ends the old token at once.
+    let out = cli(&["rotate-token", &app.merchant_id, "--grace", "0s"]);
+    assert!(out.contains("no longer works"), "{out}");
+}
+
 #[test]
 fn the_production_profile_refuses_sqlite_and_loopback_naming_the_key() {
     let key = (

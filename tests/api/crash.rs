@@ -51,6 +51,7 @@ async fn acknowledged_notifications_are_delivered_after_a_crash() {
         ("PSPI__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true".to_string()),
         ("PSPI__SERVER__PUBLIC_BASE_URL", base.clone()),
         ("PSPI__LOG__LEVEL", "warn".to_string()),
+        ("PSPI__OPS__LISTEN", "127.0.0.1:0".to_string()),
     ];
     let config_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
     let out = std::process::Command::new(BIN)

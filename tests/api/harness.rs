@@ -19,6 +19,8 @@ pub struct TestApp {
     pub cfg: AppConfig,
     pub standin: StandInHandle,
     pub base: String,
+    /// `http://host:port` of the operator listener (`/metrics`, `/docs`, `/openapi.json`).
+    pub ops: String,
     pub client: reqwest::Client,
     pub sim: SimHandle,
     pub store: Arc<dyn Store>,
@@ -28,6 +30,47 @@ pub struct TestApp {
     /// The service itself, built like `serve` builds it.
     pub application: Option<Application>,
     scratch: Option<ScratchDb>,
+}
+
+/// The OPPWA simulator and the Billwerk stand-in, on port 0, stopped with `shutdown`.
+async fn psp_and_billwerk(shutdown: &CancellationToken) -> (SimHandle, StandInHandle) {
+    let sim = Sim::spawn(
+        SimConfig::default(),
+        "127.0.0.1:0".parse().expect("addr"),
+        shutdown.clone(),
+    )
+    .await
+    .expect("simulator starts");
+    let standin = BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), shutdown.clone())
+        .await
+        .expect("stand-in starts");
+    (sim, standin)
+}
+
+/// What lives outside the service and survives its restarts: the PSP (simulator) and Billwerk
+/// (stand-in). Stopped when dropped.
+pub struct Outside {
+    pub sim: SimHandle,
+    pub standin: StandInHandle,
+    shutdown: CancellationToken,
+}
+
+impl Outside {
+    pub async fn start() -> Outside {
+        let shutdown = CancellationToken::new();
+        let (sim, standin) = psp_and_billwerk(&shutdown).await;
+        Outside {
+            sim,
+            standin,
+            shutdown,
+        }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
 }
 
 /// Which database the suite runs on. With PSPI_TEST_BACKEND=postgres an unreachable server fails
@@ -62,6 +105,7 @@ pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
     cfg.simulator.enabled = false;
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.server.public_base_url = "http://127.0.0.1:0".into();
+    cfg.ops.listen = "127.0.0.1:0".into();
     // Suites send bursts; the rate limit has its own test.
     cfg.limits.rate_per_second = 10_000;
     cfg.limits.burst = 10_000;
@@ -88,19 +132,46 @@ impl TestApp {
 
     /// A running app over an existing database (e.g. after a crash), with a new merchant.
     pub async fn spawn_on(scratch: ScratchDb, tweak: impl FnOnce(&mut AppConfig)) -> TestApp {
-        init_test_logs();
         let shutdown = CancellationToken::new();
-        let sim = Sim::spawn(
-            SimConfig::default(),
-            "127.0.0.1:0".parse().expect("addr"),
-            shutdown.clone(),
+        let (sim, standin) = psp_and_billwerk(&shutdown).await;
+        Self::assemble(scratch, sim, standin, shutdown, tweak, None).await
+    }
+
+    /// The service over an existing database, against `parts`' simulator and stand-in (which
+    /// outlive it, as the real PSP and Billwerk outlive a restart), for an existing merchant
+    /// `(id, token)` or a new one.
+    pub async fn attach(
+        parts: &Outside,
+        scratch: ScratchDb,
+        merchant: Option<(String, String)>,
+        tweak: impl FnOnce(&mut AppConfig),
+    ) -> TestApp {
+        let sim = SimHandle {
+            base_url: parts.sim.base_url.clone(),
+            addr: parts.sim.addr,
+            sim: parts.sim.sim.clone(),
+        };
+        let shutdown = CancellationToken::new();
+        Self::assemble(
+            scratch,
+            sim,
+            parts.standin.clone(),
+            shutdown,
+            tweak,
+            merchant,
         )
         .await
-        .expect("simulator starts");
-        let standin =
-            BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), shutdown.clone())
-                .await
-                .expect("stand-in starts");
+    }
+
+    async fn assemble(
+        scratch: ScratchDb,
+        sim: SimHandle,
+        standin: StandInHandle,
+        shutdown: CancellationToken,
+        tweak: impl FnOnce(&mut AppConfig),
+        merchant: Option<(String, String)>,
+    ) -> TestApp {
+        init_test_logs();
         let mut cfg = config_for(&sim.base_url, &scratch.url);
         tweak(&mut cfg);
         let application = Application::build(cfg, Roles::API)
@@ -111,34 +182,52 @@ impl TestApp {
         let store = app.store.clone();
         let providers = app.providers.clone();
         let addr = application.addr().expect("listening");
-        let name = format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let (m, token) = psp_integrator::admin::create_merchant(
-            store.as_ref(),
-            &providers,
-            &SystemClock,
-            &name,
-            "oppwa",
-        )
-        .await
-        .expect("merchant");
+        let (merchant_id, token) = match merchant {
+            Some(m) => m,
+            None => {
+                let name = format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+                let (m, token) = psp_integrator::admin::create_merchant(
+                    store.as_ref(),
+                    &providers,
+                    &SystemClock,
+                    &name,
+                    "oppwa",
+                )
+                .await
+                .expect("merchant");
+                (m.id, token)
+            }
+        };
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
+        let ops = format!("http://{}", application.ops_addr().expect("ops listener"));
         TestApp {
             app,
             cfg,
             standin,
             base: format!("http://{addr}"),
+            ops,
             client,
             sim,
             store,
             token,
-            merchant_id: m.id,
+            merchant_id,
             shutdown,
             application: Some(application),
             scratch: Some(scratch),
         }
+    }
+
+    /// Stops the service gracefully and hands back its database (for a restart on it).
+    pub async fn stop_keeping_db(mut self) -> ScratchDb {
+        let scratch = self.scratch.take().expect("the app owns its database");
+        self.shutdown.cancel();
+        if let Some(a) = self.application.take() {
+            a.stop().await;
+        }
+        scratch
     }
 
     /// Another merchant on the same app, with sandbox settings; returns its token.
@@ -181,6 +270,17 @@ impl TestApp {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, value)
+    }
+
+    /// GETs `path` from the operator listener: (status, body text).
+    pub async fn ops_get(&self, path: &str) -> (StatusCode, String) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.ops))
+            .send()
+            .await
+            .expect("ops request sent");
+        (res.status(), res.text().await.expect("body"))
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -662,6 +762,7 @@ impl TestApp {
         };
         TestApp {
             base: application.base_url(),
+            ops: format!("http://{}", application.ops_addr().expect("ops listener")),
             app,
             cfg,
             standin,

@@ -76,22 +76,25 @@ async fn duplicate_keys_are_refused_naming_the_key() {
         format!("{}, {extra}}}", text.trim_end_matches('}'))
     };
     let cases = [
-        (r#""requestedAmount": 5000"#, "requestedAmount"),
-        (r#""REQUESTEDAMOUNT": 5000"#, "REQUESTEDAMOUNT"),
-        (r#""Currency": "USD""#, "Currency"),
+        (
+            r#""requestedAmount": 5000"#,
+            "requestedAmount: is sent more than once",
+        ),
+        (
+            r#""REQUESTEDAMOUNT": 5000"#,
+            "requestedAmount and REQUESTEDAMOUNT: are the same property",
+        ),
+        (
+            r#""Currency": "USD""#,
+            "currency and Currency: are the same property",
+        ),
     ];
-    for (extra, key) in cases {
+    for (extra, message) in cases {
         let tx = tx_id();
         let mut b = recurring_body(&tx, &agr, 10.0);
         b["paymentMeansReference"]["role"] = json!("Debit");
         let (s, e) = post_raw(&app, "/api/Payment", splice(b, extra)).await;
-        assert_error(
-            s,
-            &e,
-            422,
-            "InvalidData",
-            &format!("{key}: is sent more than once"),
-        );
+        assert_error(s, &e, 422, "InvalidData", message);
         plain(&e);
         untouched(&app, "Payment", &tx).await;
     }
@@ -106,7 +109,7 @@ async fn duplicate_keys_are_refused_naming_the_key() {
         &e,
         422,
         "InvalidData",
-        "requestedamount: is sent more than once",
+        "requestedAmount and requestedamount: are the same property",
     );
     untouched(&app, "Refund", &tx).await;
     // Nested objects too: two IBANs in the SEPA bearer.

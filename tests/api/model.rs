@@ -1,10 +1,13 @@
 //! Model-based test of payment state integrity. `proptest` generates sequences of API calls
 //! and PSP events — settlements, declines, chargebacks and their reversals, refunds at the PSP
 //! and through the API, partial captures, duplicates, reorderings, late contradictions,
-//! unreadable amounts, excess chargebacks, lost PSP answers and reconciler rounds — and runs
+//! unreadable amounts, excess chargebacks, lost PSP answers (refunds, captures, cancels),
+//! refunds that never reach the PSP, chargebacks that cross refunds in flight, Billwerk's cancel
+//! of the preauth, and reconciler rounds — and runs
 //! them against the real service, database and simulator. After every step it checks:
 //! - no final state is ever left;
-//! - every Pending transaction has a reconciler deadline;
+//! - every Pending transaction has a reconciler deadline, and the reconciler's gauge of
+//!   transactions with neither a final state nor a deadline is 0;
 //! - the money rules: collected ≤ requested; reversals ≤ chargebacks; refunds + chargebacks −
 //!   reversals ≤ collected; refundedAmount + refundableAmount ≤ paid; captures ≤ authorized;
 //! - Billwerk got at least one webhook after every change a PSP event made visible.
@@ -50,6 +53,12 @@ enum Op {
     ExcessChargeback,
     LoseNextAnswer,
     Reconcile,
+    /// An API refund that never reaches the PSP (its answer lost): in flight until it fails.
+    StrandedRefund(u8),
+    /// A chargeback that fits the payment only once the refunds in flight have failed.
+    CrossingChargeback,
+    /// Billwerk's Cancel of the preauth (its answer lost after `LoseNextAnswer`).
+    CancelPreauth,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -68,6 +77,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::ExcessChargeback),
         1 => Just(Op::LoseNextAnswer),
         1 => Just(Op::Reconcile),
+        1 => any::<u8>().prop_map(Op::StrandedRefund),
+        1 => Just(Op::CrossingChargeback),
+        1 => Just(Op::CancelPreauth),
     ]
 }
 
@@ -110,6 +122,13 @@ struct World<'a> {
     refunds: Vec<String>,
     lose_next: bool,
     days: i64,
+    /// API refunds the PSP never received, and their total (reserved from the refund half).
+    stranded: Vec<String>,
+    stranded_total: Decimal,
+    /// A crossing chargeback took the rest of the payment: no more refunds or chargebacks.
+    exhausted: bool,
+    /// Billwerk cancelled the preauth and the PSP reversed it.
+    preauth_cancelled: bool,
     /// Final statuses seen, by Billwerk id.
     finals: HashMap<String, TxStatus>,
     /// The debit's view when Billwerk last heard of it, and the webhooks seen then.
@@ -202,7 +221,7 @@ impl<'a> World<'a> {
         let preauth = if case
             .ops
             .iter()
-            .any(|o| matches!(o, Op::Capture(_) | Op::OverCapture))
+            .any(|o| matches!(o, Op::Capture(_) | Op::OverCapture | Op::CancelPreauth))
         {
             let (pre, agr) = (tx_id(), agreement_id());
             app.card_preauth(&pre, &agr, AUTHORIZED as f64, "4200000000000000")
@@ -229,6 +248,10 @@ impl<'a> World<'a> {
             refunds: vec![],
             lose_next: false,
             days: 0,
+            stranded: vec![],
+            stranded_total: Decimal::ZERO,
+            exhausted: false,
+            preauth_cancelled: false,
             finals: HashMap::new(),
             last_view,
             last_hooks: 0,
@@ -274,7 +297,7 @@ impl<'a> World<'a> {
                 self.at_psp = state;
                 self.events.push(app.psp_json(&self.debit_psp));
             }
-            Op::Chargeback(p) if self.at_psp == AtPsp::Settled => {
+            Op::Chargeback(p) if self.at_psp == AtPsp::Settled && !self.exhausted => {
                 if let Some(a) = part(whole(HALF) - self.cb_total, *p) {
                     let cb = app
                         .sim
@@ -299,8 +322,8 @@ impl<'a> World<'a> {
                 self.cr_total += a;
                 self.events.push(cr);
             }
-            Op::PspRefund(p) if self.at_psp == AtPsp::Settled => {
-                if let Some(a) = part(whole(HALF) - self.refund_total, *p) {
+            Op::PspRefund(p) if self.at_psp == AtPsp::Settled && !self.exhausted => {
+                if let Some(a) = part(whole(HALF) - self.refund_total - self.stranded_total, *p) {
                     let res: Value = app
                         .client
                         .post(format!(
@@ -334,7 +357,7 @@ impl<'a> World<'a> {
             Op::ApiRefund(p) => {
                 let view = self.view().await;
                 let refundable = amount_of(&view["refundableAmount"]);
-                let room = (whole(HALF) - self.refund_total).min(refundable);
+                let room = (whole(HALF) - self.refund_total - self.stranded_total).min(refundable);
                 if view["status"] == "Succeeded"
                     && let Some(a) = part(room, *p)
                 {
@@ -376,9 +399,17 @@ impl<'a> World<'a> {
                     body["requestedAmount"] =
                         serde_json::Value::from_str(&a.to_string()).unwrap_or_default();
                     let (s, c) = self.api("/api/Payment", body).await;
-                    ensure!(s == StatusCode::OK, "capture of {a}: {c}");
-                    self.captured += a;
-                    self.captures.push(id);
+                    if self.preauth_cancelled {
+                        ensure!(
+                            s == StatusCode::UNPROCESSABLE_ENTITY,
+                            "capture of a cancelled preauth: {s} {c}"
+                        );
+                        ensure!(app.psp_calls(&id) == 0, "no capture sent to the PSP");
+                    } else {
+                        ensure!(s == StatusCode::OK, "capture of {a}: {c}");
+                        self.captured += a;
+                        self.captures.push(id);
+                    }
                 }
             }
             Op::OverCapture => {
@@ -389,8 +420,9 @@ impl<'a> World<'a> {
                     body["requestedAmount"] =
                         serde_json::Value::from_str(&over.to_string()).unwrap_or_default();
                     let (s, c) = app.post("/api/Payment", body).await;
+                    let code_ok = self.preauth_cancelled || c["errorCode"] == "InvalidAmount";
                     ensure!(
-                        s == StatusCode::UNPROCESSABLE_ENTITY && c["errorCode"] == "InvalidAmount",
+                        s == StatusCode::UNPROCESSABLE_ENTITY && code_ok,
                         "over-capture of {over}: {s} {c}"
                     );
                 }
@@ -441,6 +473,86 @@ impl<'a> World<'a> {
                 }
             }
             Op::LoseNextAnswer => self.lose_next = true,
+            Op::StrandedRefund(p) => {
+                let view = self.view().await;
+                let refundable = amount_of(&view["refundableAmount"]);
+                let room = (whole(HALF) - self.refund_total - self.stranded_total).min(refundable);
+                if view["status"] == "Succeeded"
+                    && !self.exhausted
+                    && let Some(a) = part(room, *p)
+                {
+                    api_call = true;
+                    let id = tx_id();
+                    let mut body = targeted(refund_body(&id, &self.debit, 0.0), &app.hook_target());
+                    body["requestedAmount"] =
+                        serde_json::Value::from_str(&a.to_string()).unwrap_or_default();
+                    app.fault(Fault::Unavailable);
+                    let (s, r) = app.post("/api/Refund", body).await;
+                    app.fault(Fault::None);
+                    ensure!(
+                        s == StatusCode::OK && r["status"] == "Pending",
+                        "stranded refund: {s} {r}"
+                    );
+                    self.stranded_total += a;
+                    self.stranded.push(id);
+                }
+            }
+            Op::CrossingChargeback => {
+                let a = whole(DEBIT) - self.cb_total - self.refund_total;
+                if self.at_psp == AtPsp::Settled
+                    && !self.exhausted
+                    && !self.stranded.is_empty()
+                    && a > Decimal::ZERO
+                {
+                    let cb = app
+                        .sim
+                        .sim
+                        .chargeback(&self.debit_psp, &wire(a), Some("MD06"))
+                        .map_err(TestCaseError::fail)?;
+                    ensure!(
+                        app.notify(&cb).await == StatusCode::OK,
+                        "crossing chargeback"
+                    );
+                    self.exhausted = true;
+                    self.cb_total += a;
+                    let id = cb["id"].as_str().unwrap_or_default().to_string();
+                    self.chargebacks.push((id, a));
+                    self.events.push(cb);
+                }
+            }
+            Op::CancelPreauth => {
+                if let Some((pre, _)) = self.preauth.clone()
+                    && !self.preauth_cancelled
+                {
+                    api_call = true;
+                    if std::mem::take(&mut self.lose_next) {
+                        app.fault(Fault::DropAfterProcessing);
+                    }
+                    let (s, c) = app
+                        .send(
+                            reqwest::Method::POST,
+                            &format!("/api/Preauth/{pre}/Cancel"),
+                            Some(&app.token),
+                            Some(&json!({})),
+                        )
+                        .await;
+                    app.fault(Fault::None);
+                    ensure!(s == StatusCode::OK, "cancel: {s} {c}");
+                    let status = c["cancellationStatus"].as_str().unwrap_or_default();
+                    if self.captured.is_zero() {
+                        ensure!(
+                            matches!(status, "Succeeded" | "Pending"),
+                            "cancel of an uncaptured preauth: {c}"
+                        );
+                        self.preauth_cancelled = true;
+                    } else {
+                        ensure!(
+                            status == "NotCancelled",
+                            "cancel of a captured preauth: {c}"
+                        );
+                    }
+                }
+            }
             Op::Reconcile => {
                 self.days += 1;
                 self.reconcile().await?;
@@ -473,6 +585,7 @@ impl<'a> World<'a> {
         let mut ids = vec![self.debit.clone()];
         ids.extend(self.captures.iter().cloned());
         ids.extend(self.refunds.iter().cloned());
+        ids.extend(self.stranded.iter().cloned());
         for id in &ids {
             let tx = app.record(id).await;
             if let Some(before) = self.finals.get(id) {
@@ -492,6 +605,16 @@ impl<'a> World<'a> {
                 );
             }
         }
+        // The reconciler's own gauge, over every transaction of the database: none without a
+        // final state and without a deadline (issue #16), whatever the sequence did.
+        let gauges = psp_integrator::store::OpsStore::gauges(store.as_ref(), SystemClock.now())
+            .await
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        ensure!(
+            gauges.reconciler_unscheduled == 0,
+            "{} transactions have neither a final state nor a deadline",
+            gauges.reconciler_unscheduled
+        );
         let d = app.record(&self.debit).await;
         let m = &app.merchant_id;
         let t = PaymentTotals::of(
@@ -629,6 +752,27 @@ impl<'a> World<'a> {
             ensure!(
                 tx.status == TxStatus::Succeeded,
                 "capture {c} is {}",
+                tx.status
+            );
+        }
+        for r in &self.stranded {
+            let tx = self.app.record(r).await;
+            ensure!(
+                tx.status == TxStatus::Failed,
+                "refund {r} never reached the PSP but is {}",
+                tx.status
+            );
+        }
+        if let Some((pre, _)) = &self.preauth {
+            let tx = self.app.record(pre).await;
+            let want = if self.preauth_cancelled {
+                TxStatus::Cancelled
+            } else {
+                TxStatus::Succeeded
+            };
+            ensure!(
+                tx.status == want,
+                "preauth is {} while the PSP says {want}",
                 tx.status
             );
         }

@@ -27,7 +27,6 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/psp/{psp}/{merchant}/notifications"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
-    ("get", "/metrics"),
 ];
 
 async fn raw(app: &TestApp, method: &str, path: &str) -> (StatusCode, String) {
@@ -47,8 +46,9 @@ async fn raw(app: &TestApp, method: &str, path: &str) -> (StatusCode, String) {
 #[tokio::test]
 async fn openapi_document_matches_the_served_routes() {
     let app = TestApp::spawn().await;
-    let (status, doc) = app.get("/openapi.json").await;
+    let (status, doc) = app.ops_get("/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_str(&doc).expect("json");
     assert_eq!(doc["openapi"], "3.1.0");
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
@@ -122,24 +122,49 @@ async fn openapi_document_matches_the_served_routes() {
         json!([])
     );
 
-    // The docs UI and its assets come from the binary.
-    let ui = app
-        .client
-        .get(format!("{}/docs", app.base))
-        .send()
-        .await
-        .expect("docs");
-    assert_eq!(ui.status(), StatusCode::OK);
-    let html = ui.text().await.expect("html");
+    // The docs UI and its assets come from the binary, on the operator listener.
+    let (status, html) = app.ops_get("/docs").await;
+    assert_eq!(status, StatusCode::OK);
     assert!(html.contains("/openapi.json") && html.contains("swagger-ui-bundle.js"));
-    let js = app
-        .client
-        .get(format!("{}/docs/swagger-ui-bundle.js", app.base))
-        .send()
-        .await
-        .expect("js");
-    assert_eq!(js.status(), StatusCode::OK);
-    assert!(js.text().await.expect("js").len() > 100_000);
+    let (status, js) = app.ops_get("/docs/swagger-ui-bundle.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(js.len() > 100_000);
+}
+
+#[tokio::test]
+async fn operator_routes_are_served_on_the_ops_port_only() {
+    let app = TestApp::spawn().await;
+    for path in psp_integrator::http::ops::ROUTES {
+        let (status, body) = app.ops_get(path).await;
+        assert_eq!(status, StatusCode::OK, "ops {path}: {body}");
+    }
+    let (_, ready) = app.ops_get("/health/ready").await;
+    let ready: Value = serde_json::from_str(&ready).expect("json");
+    assert_eq!(
+        (ready["status"].as_str(), ready["database"].as_str()),
+        (Some("ready"), Some("ok")),
+        "the readiness report: {ready}"
+    );
+    // Billwerk and the PSP reach the public port: the operator's pages are not there.
+    for path in [
+        "/metrics",
+        "/docs",
+        "/docs/swagger-ui-bundle.js",
+        "/openapi.json",
+    ] {
+        let (status, body) = raw(&app, "get", path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "public {path}");
+        assert!(body.contains("no such endpoint"), "{path}: {body}");
+    }
+    // The load balancer's probes stay on the public port.
+    for path in ["/health/live", "/health/ready"] {
+        let (status, _) = raw(&app, "get", path).await;
+        assert_eq!(status, StatusCode::OK, "public {path}");
+    }
+    // The operator listener answers its own unknown paths with the error object, too.
+    let (status, body) = app.ops_get("/api/Payment").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("no such endpoint"), "{body}");
 }
 
 fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
@@ -150,14 +175,9 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 async fn scrape(app: &TestApp) -> String {
-    let res = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("metrics");
-    assert_eq!(res.status(), StatusCode::OK);
-    res.text().await.expect("text")
+    let (status, text) = app.ops_get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    text
 }
 
 #[tokio::test]
@@ -210,11 +230,30 @@ async fn metrics_move_after_a_flow_and_carry_no_ids() {
             > metric(&before, "psp_notifications_total", &recorded),
         "notification counter moved"
     );
+    // Business metrics: the capture succeeded, the checkout completed.
+    let captured = [
+        "kind=\"payment\"",
+        "status=\"Succeeded\"",
+        "error_code=\"none\"",
+    ];
+    assert!(
+        metric(&after, "transactions_total", &captured)
+            > metric(&before, "transactions_total", &captured),
+        "payment outcome counted"
+    );
+    let completed = ["result=\"completed\""];
+    assert!(
+        metric(&after, "checkouts_total", &completed)
+            > metric(&before, "checkouts_total", &completed),
+        "completed checkout counted"
+    );
     for gauge in [
         "outbox_pending",
         "outbox_oldest_pending_age_seconds",
         "outbox_dead",
         "reconciler_backlog",
+        "db_pool_waiting",
+        "db_pool_max_connections",
     ] {
         assert!(
             after.lines().any(|l| l.starts_with(&format!("{gauge} "))),

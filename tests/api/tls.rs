@@ -195,6 +195,7 @@ fn database(url: String, ssl_mode: &str, ssl_root_cert: &str) -> DatabaseConfig 
         ssl_mode: ssl_mode.into(),
         ssl_root_cert: ssl_root_cert.into(),
         migrate_on_start: true,
+        write_retry_secs: 10,
     }
 }
 

@@ -107,6 +107,8 @@ pub(super) async fn new_tx(env: &Env, billwerk_id: &str, target: &str) -> Transa
             name: "merchant one".into(),
             psp: "oppwa".into(),
             created_at: env.t0,
+            disabled_at: None,
+            previous_token_until: None,
         };
         env.store
             .create_merchant(&m, b"hash-m1")
@@ -172,6 +174,7 @@ pub(super) async fn change(
             tx.status,
             status,
             crate::domain::state::Trigger::PspOutcome,
+            crate::domain::state::Facts::NONE,
         )
         .transition(),
         notify: Some(kind),

@@ -115,15 +115,66 @@ impl HttpClient {
             Err(TransportError::Timeout) => "timeout",
             Err(TransportError::Connection(_)) => "connection",
         };
-        let secs = started.elapsed().as_secs_f64();
-        crate::telemetry::psp_call("oppwa", op, outcome, secs);
-        let (status, body) = result?;
-        tracing::debug!(status, bytes = body.len(), operation = op, "OPPWA answered");
+        let elapsed = started.elapsed();
+        crate::telemetry::psp_call("oppwa", op, outcome, elapsed.as_secs_f64());
+        let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let (status, body) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(operation = op, outcome, latency_ms, error = %e, "OPPWA call failed");
+                return Err(e);
+            }
+        };
+        // The result code only (never the body: it can carry card or account data). The
+        // request's and the flow's spans name the merchant and Billwerk's transactionId.
+        let code = result_code(&body);
+        if let Some(c) = &code {
+            crate::telemetry::note_psp_result(c);
+        }
+        tracing::info!(
+            operation = op,
+            status,
+            result_code = code.as_deref().unwrap_or("none"),
+            latency_ms,
+            "OPPWA answered"
+        );
         Ok(RawReply {
             status,
             body: body.to_vec(),
         })
     }
+}
+
+/// The operations `operation` names (metric label values, registered at zero at start-up).
+pub const OPERATIONS: &[&str] = &[
+    "payment",
+    "backoffice",
+    "payment_status",
+    "registration",
+    "registration_payment",
+    "deregistration",
+    "checkout",
+    "checkout_status",
+    "query",
+    "other",
+];
+
+/// `result.code` of an OPPWA answer, if it has a plausible one (digits and dots, as OPPWA's
+/// codes are); nothing else of the body is read.
+fn result_code(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Result {
+        code: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        result: Option<Result>,
+    }
+    let code = serde_json::from_slice::<Answer>(body).ok()?.result?.code?;
+    let plausible = !code.is_empty()
+        && code.len() <= 16
+        && code.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    plausible.then_some(code)
 }
 
 /// The metric label of a call: what it does, from its method and path (ids left out).
@@ -156,8 +207,7 @@ fn transport_error(e: reqwest::Error) -> TransportError {
     if e.is_timeout() {
         TransportError::Timeout
     } else {
-        let e = e.without_url();
-        tracing::warn!(error = %e, "OPPWA transport error");
-        TransportError::Connection(e.to_string())
+        // Logged once, with the operation, by `send`.
+        TransportError::Connection(e.without_url().to_string())
     }
 }

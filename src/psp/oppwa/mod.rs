@@ -67,6 +67,7 @@ pub struct Oppwa {
 
 impl Oppwa {
     pub fn new(config: OppwaConfig) -> Self {
+        crate::telemetry::psp_families("oppwa", client::OPERATIONS);
         let http = HttpClient::new(config.timeout, config.connect_timeout);
         Self { config, http }
     }

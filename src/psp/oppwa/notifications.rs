@@ -43,11 +43,13 @@ pub fn decrypt(
         .map_err(|_| unauthentic("authentication tag does not match"))
 }
 
-/// The hex ciphertext, from the plain body or the JSON wrapper some set-ups use.
+/// The hex ciphertext, from the plain body or the JSON wrapper some set-ups use. A wrapper with
+/// a property twice (also in another letter case) is ambiguous and left as it is, which is not
+/// hex and so refused.
 fn body_hex(text: &str) -> String {
     let t = text.trim();
     if t.starts_with('{')
-        && let Ok(Value::Object(m)) = serde_json::from_str::<Value>(t)
+        && let Ok(m) = crate::contract::wire::parse_object(t.as_bytes())
         && let Some(Value::String(s)) = m.get("encryptedBody")
     {
         return s.trim().to_string();
@@ -238,6 +240,27 @@ mod tests {
             assert!(decrypt(&k, &flip(iv.clone()), &tag, body.as_bytes()).is_err());
             assert!(decrypt(&k, &iv, &tag, b"zz").is_err());
             assert!(decrypt(&k, "", &tag, body.as_bytes()).is_err());
+        }
+    }
+
+    #[test]
+    fn a_wrapper_with_the_body_twice_is_refused() {
+        for v in vectors() {
+            let s = |k: &str| v[k].as_str().expect("field").to_string();
+            let (k, iv, tag, body) = (
+                s("key_hex"),
+                s("x_initialization_vector"),
+                s("x_authentication_tag"),
+                s("body_hex"),
+            );
+            let once = format!(r#"{{"encryptedBody": "{body}"}}"#);
+            assert!(decrypt(&k, &iv, &tag, once.as_bytes()).is_ok());
+            for twice in [
+                format!(r#"{{"encryptedBody": "00", "encryptedBody": "{body}"}}"#),
+                format!(r#"{{"encryptedBody": "{body}", "EncryptedBody": "00"}}"#),
+            ] {
+                assert!(decrypt(&k, &iv, &tag, twice.as_bytes()).is_err(), "{twice}");
+            }
         }
     }
 

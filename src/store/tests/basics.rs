@@ -35,22 +35,81 @@ pub(super) async fn merchants(store: SqlStore) {
     );
     assert_eq!(store.find_merchant("nope").await.expect("unknown"), None);
     assert_eq!(store.list_merchants().await.expect("list").len(), 2);
-    let found = store.merchant_by_token_hash(b"h1").await.expect("by hash");
+    let found = store
+        .merchant_by_token_hash(b"h1", Ticks(0))
+        .await
+        .expect("by hash");
     assert_eq!(found, Some((m.clone(), b"h1".to_vec())));
-    store.rotate_token("m1", b"h1-new").await.expect("rotate");
+    store
+        .rotate_token("m1", b"h1-new", None)
+        .await
+        .expect("rotate");
     assert_eq!(
-        store.merchant_by_token_hash(b"h1").await.expect("old"),
+        store
+            .merchant_by_token_hash(b"h1", Ticks(0))
+            .await
+            .expect("old"),
         None
     );
     assert!(
         store
-            .merchant_by_token_hash(b"h1-new")
+            .merchant_by_token_hash(b"h1-new", Ticks(0))
             .await
             .expect("new")
             .is_some()
     );
     assert!(matches!(
-        store.rotate_token("zz", b"x").await,
+        store.rotate_token("zz", b"x", None).await,
+        Err(StoreError::NotFound)
+    ));
+    // With an overlap, the replaced token works until the overlap's end, not after; the stored
+    // hash returned is the one that matched.
+    store
+        .rotate_token("m1", b"h1-third", Some(Ticks(100)))
+        .await
+        .expect("rotate with overlap");
+    let (rec, hash) = store
+        .merchant_by_token_hash(b"h1-new", Ticks(99))
+        .await
+        .expect("previous")
+        .expect("previous token still valid");
+    assert_eq!(
+        (rec.previous_token_until, hash),
+        (Some(Ticks(100)), b"h1-new".to_vec())
+    );
+    assert_eq!(
+        store
+            .merchant_by_token_hash(b"h1-new", Ticks(100))
+            .await
+            .expect("expired"),
+        None
+    );
+    assert!(
+        store
+            .merchant_by_token_hash(b"h1-third", Ticks(1000))
+            .await
+            .expect("current")
+            .is_some()
+    );
+    // Disabling keeps the first time; enabling clears it.
+    store
+        .set_merchant_disabled("m1", Some(Ticks(5)))
+        .await
+        .expect("disable");
+    store
+        .set_merchant_disabled("m1", Some(Ticks(9)))
+        .await
+        .expect("disable again");
+    let rec = store.find_merchant("m1").await.expect("find").expect("m1");
+    assert_eq!(rec.disabled_at, Some(Ticks(5)));
+    store
+        .set_merchant_disabled("m1", None)
+        .await
+        .expect("enable");
+    let rec = store.find_merchant("m1").await.expect("find").expect("m1");
+    assert_eq!(rec.disabled_at, None);
+    assert!(matches!(
+        store.set_merchant_disabled("zz", None).await,
         Err(StoreError::NotFound)
     ));
     let dup = MerchantRecord {
@@ -334,7 +393,9 @@ pub(super) async fn a_unit_of_work_needs_one_connection(store: SqlStore) {
                         .await
                         .expect("read")
                         .expect("present");
-                    one.merchant_by_token_hash(b"hash-m1").await.expect("auth");
+                    one.merchant_by_token_hash(b"hash-m1", Ticks(0))
+                        .await
+                        .expect("auth");
                     one.get_settings("m1").await.expect("settings");
                     one.get_agreement("m1", "a1").await.expect("agreement");
                     one.payment_parts("m1", &tx.id).await.expect("parts");

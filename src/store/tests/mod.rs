@@ -52,6 +52,8 @@ pub(super) fn merchant(id: &str) -> MerchantRecord {
         name: format!("name-{id}"),
         psp: "oppwa".into(),
         created_at: Ticks(7),
+        disabled_at: None,
+        previous_token_until: None,
     }
 }
 
@@ -129,6 +131,7 @@ pub(super) fn moved(
         tx.status,
         to,
         crate::domain::state::Trigger::PspOutcome,
+        crate::domain::state::Facts::NONE,
     )
     .transition();
     assert!(t.is_some(), "{} -> {to} is allowed", tx.status);

@@ -1,0 +1,8 @@
+-- Token rotation with an overlap, and disabling a merchant. Additive only (expand/contract): the
+-- previous release reads and writes merchants without knowing these columns.
+-- previous_token_hash: the token replaced by the last rotation, accepted until
+-- previous_token_expires_at (ticks); disabled_at (ticks): the API refuses the merchant's tokens.
+ALTER TABLE merchants ADD COLUMN previous_token_hash BYTEA;
+ALTER TABLE merchants ADD COLUMN previous_token_expires_at BIGINT;
+ALTER TABLE merchants ADD COLUMN disabled_at BIGINT;
+CREATE INDEX merchants_previous_token ON merchants (previous_token_hash);
