@@ -3,6 +3,9 @@
 # `.ci/run` rebuilds this stage's COPY layout in an empty directory and runs its RUN lines there
 # (`.ci/container.py`), so every path the manifest and the build need must be copied below.
 FROM rust:1.95-slim-bookworm AS build
+# The commit for the build_info metric (build.rs; the context has no .git):
+# docker build --build-arg PSPI_GIT_COMMIT=$(git rev-parse --short=12 HEAD) .
+ARG PSPI_GIT_COMMIT=
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 # Stand-ins for every target the manifest declares (cargo reads them all), then the dependencies.
@@ -11,6 +14,7 @@ RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked --bin psp-integrator \
     && rm -rf src benches target/release/.fingerprint/psp-integrator-* \
         target/release/deps/psp_integrator-* target/release/deps/libpsp_integrator-*
+COPY build.rs ./
 COPY src ./src
 COPY benches ./benches
 COPY migrations ./migrations

@@ -187,6 +187,10 @@ def run_build_stage(steps, context, files, root):
             copy_from_context(context, files, sources, dest, workdir, root)
         elif keyword == "ENV":
             env.update(parse_env(arg))
+        elif keyword == "ARG":
+            # The caller's environment stands for `--build-arg`; else the default.
+            name, _, default = arg.partition("=")
+            env.setdefault(name.strip(), default)
         elif keyword == "RUN":
             command = json.loads(arg) if arg.startswith("[") else ["/bin/sh", "-ec", arg]
             print(f"container.py: RUN {arg}", flush=True)
