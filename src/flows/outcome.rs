@@ -127,7 +127,7 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
             } else {
                 now.plus_seconds(AUTH_VALIDITY_SECS)
             });
-            u.agreement = r.registration.as_ref().and_then(|reg| {
+            u.agreement = r.credential.as_ref().and_then(|reg| {
                 Some(AgreementRecord {
                     merchant_id: tx.merchant_id.clone(),
                     agreement_id: tx.agreement_id.clone()?,
@@ -135,7 +135,7 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
                     role: tx.role,
                     currency: Some(tx.currency.clone()),
                     bearer: reg.bearer.clone(),
-                    registration_id: Some(reg.registration_id.clone()),
+                    credential: Some(reg.credential.clone()),
                     initial_psp_tx_id: reg.initial_transaction_id.clone(),
                     is_debit: reg.is_debit || tx.role == Some(Role::Debit),
                     updated_at: now,
@@ -175,7 +175,7 @@ pub fn checked(tx: &TransactionRecord, r: &PspResult) -> PspResult {
     } else if let Some(k) = r.kind.as_ref().filter(|k| !fits(tx.kind, k)) {
         tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, kind = ?k, "PSP reported another kind of transaction");
         out.outcome = Outcome::Unknown(format!("the PSP reported a {k:?}"));
-    } else if tx.kind == TxKind::Preauth && tx.is_initial && r.registration.is_none() {
+    } else if tx.kind == TxKind::Preauth && tx.is_initial && r.credential.is_none() {
         tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, "PSP success without a stored payment method");
         out.outcome = Outcome::Declined(Decline {
             // 422, not 5xx: Billwerk must not retry a GET that will always say the same.

@@ -1,12 +1,13 @@
 //! Payments: a capture of a preauth (`preauthTransactionId` present) or a merchant-initiated
 //! charge on the stored agreement (recurring).
 
+use super::psp_call::Guarded;
 use super::{App, Merchant, Recorded, check_replay, views};
 use crate::contract::ApiError;
 use crate::contract::commands::{PaymentCommand, sepa_currency};
 use crate::contract::responses::PaymentResponse;
 use crate::domain::{Money, PaymentErrorCode, TxKind, TxStatus};
-use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
+use crate::psp::{FollowUp, MerchantPsp, StoredCharge, StoredMethod};
 use crate::store::{Inserted, TransactionRecord};
 
 /// `POST /api/Payment`.
@@ -34,7 +35,7 @@ pub async fn create(
         check_replay(&existing, TxKind::Payment, &money, Some(&agreement_id))?;
         return views::payment(app, &existing).await;
     }
-    let settings = app.settings(m).await?;
+    let psp = app.psp(m).await?;
     let preauth = match &preauth_id {
         Some(p) => Some(capturable(app, m, p.as_str(), &money, &agreement_id).await?),
         None => None,
@@ -72,8 +73,8 @@ pub async fn create(
         }
     };
     let (tx, recorded) = match (capture_of, stored) {
-        (Some(p), _) => capture(app, m, &settings, tx, &p, money).await?,
-        (None, Some(s)) => charge(app, m, &settings, tx, s, money, reference).await,
+        (Some(p), _) => capture(app, &psp, tx, &p, money).await?,
+        (None, Some(s)) => charge(app, &psp, tx, s, money, reference).await,
         (None, None) => return Err(ApiError::internal()),
     };
     views::payment_answer(app, &tx, recorded).await
@@ -143,8 +144,7 @@ async fn capturable(
 
 async fn capture(
     app: &App,
-    m: &Merchant,
-    settings: &PspSettings,
+    psp: &Guarded,
     tx: TransactionRecord,
     preauth: &TransactionRecord,
     money: Money,
@@ -161,14 +161,13 @@ async fn capture(
         amount: Some(money),
         merchant_initiated: !preauth.is_initial,
     };
-    let r = m.provider.capture(settings, &req).await;
+    let r = psp.capture(&req).await;
     Ok(app.record_answer(tx, &r).await)
 }
 
 async fn charge(
     app: &App,
-    m: &Merchant,
-    settings: &PspSettings,
+    psp: &Guarded,
     tx: TransactionRecord,
     stored: StoredMethod,
     money: Money,
@@ -180,7 +179,7 @@ async fn charge(
         stored,
         reference_text,
     };
-    let r = m.provider.charge_stored(settings, &req).await;
+    let r = psp.charge_stored(&req).await;
     app.record_answer(tx, &r).await
 }
 

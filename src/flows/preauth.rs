@@ -3,6 +3,7 @@
 
 use chrono::Datelike;
 
+use super::psp_call::Guarded;
 use super::{App, Merchant, Recorded, check_replay, outcome, views};
 use crate::contract::ApiError;
 use crate::contract::commands::{CancelCommand, FinalizeCommand, PreauthCommand, sepa_currency};
@@ -10,8 +11,8 @@ use crate::contract::responses::{CancellationResponse, PreauthResponse};
 use crate::domain::state::{Facts, Trigger};
 use crate::domain::{CancellationStatus, Role, TxKind, TxStatus, time::FAR_FUTURE};
 use crate::psp::{
-    FollowUp, InitialMethod, InitialPreauth, Outcome, PreauthStart, PspResult, StoredCharge,
-    StoredMethod,
+    FollowUp, InitialMethod, InitialPreauth, Lookup, MerchantPsp, Outcome, PreauthStart, PspResult,
+    Reference, StoredCharge, StoredMethod,
 };
 use crate::store::{Inserted, TransactionRecord, TxUpdate};
 
@@ -42,7 +43,7 @@ pub async fn create(
         check_replay(&existing, TxKind::Preauth, &money, Some(&agreement_id))?;
         return views::preauth(app, &existing).await;
     }
-    let settings = app.settings(m).await?;
+    let psp = app.psp(m).await?;
     let stored = if is_initial {
         None
     } else {
@@ -77,7 +78,7 @@ pub async fn create(
     };
 
     let (tx, recorded) = match stored {
-        Some(stored) => authorize_stored(app, m, &settings, tx, stored, reference).await?,
+        Some(stored) => authorize_stored(app, &psp, tx, stored, reference).await?,
         None => {
             let method = match sepa {
                 Some(acc) => InitialMethod::SepaDebit {
@@ -101,7 +102,7 @@ pub async fn create(
                     tx.checkout_token.clone().unwrap_or_default()
                 ),
             };
-            start_initial(app, m, &settings, tx, &req).await
+            start_initial(app, &psp, tx, &req).await
         }
     };
     views::preauth_answer(app, &tx, recorded).await
@@ -109,17 +110,16 @@ pub async fn create(
 
 async fn start_initial(
     app: &App,
-    m: &Merchant,
-    settings: &crate::psp::PspSettings,
+    psp: &Guarded,
     tx: TransactionRecord,
     req: &InitialPreauth,
 ) -> (TransactionRecord, Recorded) {
-    match m.provider.start_preauth(settings, req).await {
-        PreauthStart::Redirect(c) => {
+    match psp.start_preauth(req).await {
+        PreauthStart::Checkout(c) => {
             // The checkout's own lifetime is its deadline from here on (reconciler: expiry).
             let update = TxUpdate {
                 checkout_id: Some(c.checkout_id.clone()),
-                checkout_integrity: c.integrity.clone(),
+                checkout_data: c.data.clone(),
                 expires_at: Some(c.expires_at),
                 needs_reconcile: Some(false),
                 note: "checkout created".into(),
@@ -146,8 +146,7 @@ async fn start_initial(
 /// nothing, so those succeed without a PSP call.
 async fn authorize_stored(
     app: &App,
-    m: &Merchant,
-    settings: &crate::psp::PspSettings,
+    psp: &Guarded,
     tx: TransactionRecord,
     stored: StoredMethod,
     reference_text: Option<String>,
@@ -183,7 +182,7 @@ async fn authorize_stored(
         stored,
         reference_text,
     };
-    let r = m.provider.authorize_stored(settings, &req).await;
+    let r = psp.authorize_stored(&req).await;
     Ok(app.record_answer(tx, &r).await)
 }
 
@@ -290,20 +289,15 @@ async fn cancel_locked(
             None => CancellationStatus::Pending,
         });
     }
-    let settings = app.settings(m).await?;
+    let psp = app.psp(m).await?;
     let req = FollowUp {
-        merchant_tx_id: cancel_reference(&tx.billwerk_id),
+        merchant_tx_id: tx.billwerk_id.clone(),
         psp_transaction_id: psp_id,
         amount: None,
         merchant_initiated: !tx.is_initial,
     };
-    let r: PspResult = m.provider.cancel(&settings, &req).await;
+    let r: PspResult = psp.cancel(&req).await;
     cancel_answered(app, tx, &r, false).await
-}
-
-/// The `merchantTransactionId` of a preauth's reversal: the preauth's own id with `-cancel`.
-pub fn cancel_reference(billwerk_id: &str) -> String {
-    format!("{billwerk_id}-cancel")
 }
 
 /// A succeeded preauth marked for the reconciler: only a cancel whose outcome is unknown does
@@ -388,16 +382,18 @@ pub async fn settle_cancel(
     notify: bool,
     now: crate::domain::Ticks,
 ) -> Result<Option<CancellationStatus>, ApiError> {
-    let settings = app.settings(m).await?;
-    let found = m
-        .provider
-        .find_by_merchant_tx_id(&settings, &cancel_reference(&tx.billwerk_id))
-        .await;
-    match found {
-        Ok(Some(r)) if matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)) => {
+    let psp = app.psp(m).await?;
+    match psp.lookup(Reference::CancelOf(&tx.billwerk_id)).await {
+        Lookup::Found(r) if matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)) => {
             Ok(Some(cancel_answered(app, tx, &r, notify).await?))
         }
-        Ok(None) if now.0 - tx.last_updated.0 > app.not_found_grace_secs * 10_000_000 => {
+        Lookup::Unsupported => {
+            // The PSP cannot say whether the reversal arrived: the authorization is not
+            // assumed to stand, nor to be reversed; an operator decides.
+            lookup_unsupported(m, &tx);
+            Ok(None)
+        }
+        Lookup::NotFound if now.0 - tx.last_updated.0 > app.not_found_grace_secs * 10_000_000 => {
             app.transition(tx, |t| {
                 t.needs_reconcile.then(|| TxUpdate {
                     needs_reconcile: Some(false),
@@ -411,4 +407,12 @@ pub async fn settle_cancel(
         }
         _ => Ok(None),
     }
+}
+
+/// Raises a transaction the PSP cannot look up to an operator (log and metric); it stays as it
+/// is, with its reconciler deadline, never failed for want of a search (issue #18).
+pub fn lookup_unsupported(m: &Merchant, tx: &TransactionRecord) {
+    crate::telemetry::lookup_unsupported(m.provider.name());
+    tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, psp = m.provider.name(),
+        "the PSP cannot look this transaction up by our reference; it stays as it is for an operator");
 }

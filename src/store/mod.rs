@@ -48,8 +48,8 @@ pub struct TransactionRecord {
     pub is_initial: bool,
     pub expires_at: Option<Ticks>,
     pub checkout_id: Option<String>,
-    /// Sub-resource integrity of the PSP's widget script for this checkout.
-    pub checkout_integrity: Option<String>,
+    /// Adapter-owned data of this checkout (`psp::Checkout::data`).
+    pub checkout_data: Option<String>,
     /// Unguessable token in the URL of our hosted checkout page.
     pub checkout_token: Option<String>,
     pub success_url: Option<String>,
@@ -130,7 +130,8 @@ pub struct AgreementRecord {
     pub role: Option<Role>,
     pub currency: Option<String>,
     pub bearer: Bearer,
-    pub registration_id: Option<String>,
+    /// The adapter-owned stored credential (`psp::StoredCredential::credential`).
+    pub credential: Option<String>,
     pub initial_psp_tx_id: Option<String>,
     pub is_debit: bool,
     pub updated_at: Ticks,
@@ -155,7 +156,7 @@ pub struct TxUpdate {
     pub authorized_amount: Option<Decimal>,
     pub expires_at: Option<Ticks>,
     pub checkout_id: Option<String>,
-    pub checkout_integrity: Option<String>,
+    pub checkout_data: Option<String>,
     pub booking_date: Option<NaiveDate>,
     /// `Some(None)` clears a recorded error, `Some(Some(e))` sets it.
     pub error: Option<Option<TxError>>,

@@ -30,7 +30,7 @@ const UPDATE_TX: &str = "UPDATE transactions SET status = COALESCE($1, status), 
     booking_date = COALESCE($6, booking_date), \
     error = CASE WHEN $7 = 1 THEN $8 ELSE error END, \
     needs_reconcile = COALESCE($9, needs_reconcile), last_updated = $10, \
-    checkout_integrity = COALESCE($14, checkout_integrity), \
+    checkout_data = COALESCE($14, checkout_data), \
     next_reconcile_at = COALESCE($15, next_reconcile_at), \
     reconcile_attempts = COALESCE($16, reconcile_attempts) \
     WHERE id = $11 AND merchant_id = $12 AND last_updated = $13";
@@ -94,7 +94,7 @@ fn bind_update<'q>(
         .bind(tx_id)
         .bind(merchant_id)
         .bind(expected.0)
-        .bind(u.checkout_integrity.as_deref())
+        .bind(u.checkout_data.as_deref())
         .bind(u.next_reconcile_at.map(|t| t.0))
         .bind(u.reconcile_attempts))
 }

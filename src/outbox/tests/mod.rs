@@ -132,7 +132,7 @@ pub(super) async fn new_tx(env: &Env, billwerk_id: &str, target: &str) -> Transa
         is_initial: true,
         expires_at: None,
         checkout_id: None,
-        checkout_integrity: None,
+        checkout_data: None,
         checkout_token: None,
         success_url: None,
         error_url: None,

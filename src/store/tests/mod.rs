@@ -75,7 +75,7 @@ pub(super) fn record(merchant_id: &str, billwerk_id: &str) -> TransactionRecord 
         is_initial: true,
         expires_at: None,
         checkout_id: None,
-        checkout_integrity: None,
+        checkout_data: None,
         checkout_token: Some(format!("tok-{merchant_id}-{billwerk_id}")),
         success_url: Some("https://ok".into()),
         error_url: None,
@@ -158,7 +158,7 @@ pub(super) fn agreement(status: AgreementStatus) -> AgreementRecord {
         bearer: [("IBAN".to_string(), "DE02…".to_string())]
             .into_iter()
             .collect(),
-        registration_id: Some("reg".into()),
+        credential: Some("reg".into()),
         initial_psp_tx_id: None,
         is_debit: true,
         updated_at: Ticks(300),
