@@ -11,6 +11,8 @@ pub mod preauth;
 pub mod psp_call;
 pub mod reconcile;
 pub mod refund;
+#[cfg(test)]
+mod seam_tests;
 pub mod settings;
 pub mod views;
 
