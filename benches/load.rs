@@ -451,7 +451,7 @@ async fn start(opts: Opts) -> (Rig, ScratchDb, CancellationToken) {
         &std::path::Path::new(MANIFEST).join("config"),
     )
     .expect("config");
-    let providers = psp_integrator::startup::providers(&cfg);
+    let providers = psp_integrator::startup::adapters(&cfg);
     let (m, token) = psp_integrator::admin::create_merchant(
         store.as_ref(),
         &providers,
@@ -469,8 +469,8 @@ async fn start(opts: Opts) -> (Rig, ScratchDb, CancellationToken) {
     cmd.args(["--config-dir", &format!("{MANIFEST}/config"), "serve"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--database-url", &db_url])
-        .env("PSPI__SIMULATOR__ENABLED", "false")
-        .env("PSPI__OPPWA__TEST_BASE_URL", &sim.base_url)
+        .env("PSPI__SIM__OPPWA__ENABLED", "false")
+        .env("PSPI__PSP__OPPWA__TEST_BASE_URL", &sim.base_url)
         .env(
             "PSPI__SERVER__PUBLIC_BASE_URL",
             format!("http://127.0.0.1:{port}"),

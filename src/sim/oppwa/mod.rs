@@ -23,6 +23,7 @@ mod payments;
 mod persist;
 mod registrations;
 mod respond;
+pub mod run;
 mod shopper;
 mod state;
 mod threeds;
@@ -42,6 +43,7 @@ mod webhook_tests;
 
 pub use crypto::{EncryptedNotification, encrypt_notification};
 pub use delivery::DeliveryReport;
+pub use run::SIMULATOR;
 pub use webhooks::{Attempt as WebhookAttempt, WebhookConfig, WebhookFaults};
 
 use std::net::SocketAddr;
