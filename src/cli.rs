@@ -601,4 +601,52 @@ mod tests {
         assert!(missing.is_empty(), "no help text: {missing:?}");
         Cli::command().debug_assert();
     }
+
+    /// `sim <family>` offers exactly the registered simulators, and refuses any other family
+    /// naming the ones there are.
+    #[test]
+    fn sim_takes_a_family_from_the_simulator_registry() {
+        use clap::Parser;
+        use clap::error::ErrorKind;
+        let families: Vec<&str> = crate::startup::simulators()
+            .iter()
+            .map(|s| s.family)
+            .collect();
+        assert_eq!(families, ["oppwa", "mollie"]);
+        let help = Cli::try_parse_from(["psp-integrator", "sim", "--help"])
+            .err()
+            .expect("help");
+        assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+        let help = help.to_string();
+        for reg in crate::startup::simulators() {
+            assert!(
+                help.contains(&format!("{}:", reg.family)) && help.contains(reg.title),
+                "{} in:\n{help}",
+                reg.family
+            );
+        }
+        let e = Cli::try_parse_from(["psp-integrator", "sim", "adyen"])
+            .err()
+            .expect("unknown family");
+        assert_eq!(e.kind(), ErrorKind::InvalidValue);
+        assert!(
+            e.to_string().contains("[possible values: oppwa, mollie]"),
+            "{e}"
+        );
+        let e = Cli::try_parse_from(["psp-integrator", "sim"])
+            .err()
+            .expect("no family");
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        for family in families {
+            let cli = Cli::try_parse_from(["psp-integrator", "sim", family, "--listen", "127.0.0.1:0"])
+                .expect("as the README writes it");
+            match cli.command {
+                Some(super::Command::Sim(a)) => {
+                    assert_eq!(a.family, family);
+                    assert_eq!(a.listen.as_deref(), Some("127.0.0.1:0"));
+                }
+                _ => panic!("not sim"),
+            }
+        }
+    }
 }

@@ -398,3 +398,32 @@ pub enum StartupError {
     #[error("{0}")]
     Other(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// Each registered simulator has its `[sim.<family>]` section and vice versa, and a
+    /// simulator whose adapter is configured names a base URL key that adapter has.
+    #[test]
+    fn the_registries_match_the_configuration_sections() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut cfg = AppConfig::load("default", &dir).expect("default loads");
+        let registered: Vec<&str> = simulators().iter().map(|s| s.family).collect();
+        let sections: Vec<&str> = cfg.sim.families().iter().map(|(f, _)| *f).collect();
+        assert_eq!(registered, sections);
+        let adapters = adapters(&cfg);
+        for (family, _) in cfg.psp.families() {
+            assert!(adapters.get(family).is_some(), "adapter for [psp.{family}]");
+        }
+        for reg in simulators() {
+            assert!(simulator(reg.family).is_some());
+            let has_adapter = adapters.get(reg.family).is_some();
+            let key = cfg.psp.base_url_mut(reg.family, reg.replaces).is_some();
+            assert_eq!(has_adapter, key, "psp.{}.{}", reg.family, reg.replaces);
+        }
+        assert!(simulator("adyen").is_none());
+    }
+}

@@ -14,6 +14,7 @@ mod crash_points;
 mod crossing;
 mod errors_validation;
 mod failsafe;
+mod families;
 mod hostile_input;
 mod http_connections;
 mod http_limits;
