@@ -638,8 +638,9 @@ mod tests {
             .expect("no family");
         assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
         for family in families {
-            let cli = Cli::try_parse_from(["psp-integrator", "sim", family, "--listen", "127.0.0.1:0"])
-                .expect("as the README writes it");
+            let cli =
+                Cli::try_parse_from(["psp-integrator", "sim", family, "--listen", "127.0.0.1:0"])
+                    .expect("as the README writes it");
             match cli.command {
                 Some(super::Command::Sim(a)) => {
                     assert_eq!(a.family, family);

@@ -587,7 +587,11 @@ impl AppConfig {
         if self.deprecated.is_empty() {
             return None;
         }
-        let each: Vec<String> = self.deprecated.iter().map(DeprecatedKey::describe).collect();
+        let each: Vec<String> = self
+            .deprecated
+            .iter()
+            .map(DeprecatedKey::describe)
+            .collect();
         Some(format!(
             "deprecated configuration names, still read for now: {}",
             each.join("; ")
@@ -969,9 +973,8 @@ mod tests {
 
     #[test]
     fn unknown_families_keys_and_wrong_types_name_the_key() {
-        let key_of = |toml: &str, env: &[(&str, &str)]| {
-            load_profile(toml, env).expect_err("refused").key
-        };
+        let key_of =
+            |toml: &str, env: &[(&str, &str)]| load_profile(toml, env).expect_err("refused").key;
         assert_eq!(
             key_of("[psp.oppwa]\ntimeout = 3\n", &[]),
             "psp.oppwa.timeout"
@@ -1045,7 +1048,8 @@ mod tests {
         );
         let mut off = cfg.clone();
         off.sim.mollie.listen = "there".into();
-        off.validate().expect("a disabled simulator's address is not used");
+        off.validate()
+            .expect("a disabled simulator's address is not used");
     }
 
     #[test]

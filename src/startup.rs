@@ -24,8 +24,9 @@ use crate::store::Store;
 /// The PSP adapters this build offers, each configured from its `[psp.<family>]` section: one
 /// line per family (its section: `config::PspSections`).
 pub fn adapters(cfg: &AppConfig) -> Registry {
-    Registry::default()
-        .with(Arc::new(crate::psp::oppwa::Oppwa::new(cfg.psp.oppwa.adapter_config())))
+    Registry::default().with(Arc::new(crate::psp::oppwa::Oppwa::new(
+        cfg.psp.oppwa.adapter_config(),
+    )))
 }
 
 /// The PSP simulators this build offers: one line per family (its section:

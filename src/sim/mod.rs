@@ -29,7 +29,8 @@ pub struct Registration {
     pub replaces: &'static str,
     /// Starts it as `[sim.<family>]` says (listen address, state file, ...); the error names the
     /// offending key.
-    pub start: for<'a> fn(&'a AppConfig, CancellationToken) -> BoxFuture<'a, Result<Running, String>>,
+    pub start:
+        for<'a> fn(&'a AppConfig, CancellationToken) -> BoxFuture<'a, Result<Running, String>>,
 }
 
 impl std::fmt::Debug for Registration {

@@ -22,7 +22,10 @@ impl Drop for Running {
 }
 
 /// Starts `psp-integrator sim <args>` with `envs`; returns it and the first line it prints.
-fn start_sim(args: &[&str], envs: &[(&str, &str)]) -> (Running, String, BufReader<std::process::ChildStdout>) {
+fn start_sim(
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Running, String, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(BIN)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["--config-dir", CONFIG, "sim"])
@@ -52,17 +55,27 @@ fn url_in(line: &str) -> String {
 #[tokio::test]
 async fn sim_runs_each_registered_family_as_the_readme_writes_it() {
     let (_oppwa, line, _) = start_sim(&["oppwa", "--listen", "127.0.0.1:0"], &[]);
-    assert!(line.starts_with("oppwa simulator at http://127.0.0.1:"), "{line}");
+    assert!(
+        line.starts_with("oppwa simulator at http://127.0.0.1:"),
+        "{line}"
+    );
     let res = reqwest::get(format!("{}/v1/checkouts/none/payment", url_in(&line)))
         .await
         .expect("the OPPWA simulator answers");
     assert!(res.status().is_client_error(), "{}", res.status());
 
     let (_mollie, line, mut out) = start_sim(&["mollie", "--listen", "127.0.0.1:0"], &[]);
-    assert!(line.starts_with("mollie simulator at http://127.0.0.1:"), "{line}");
+    assert!(
+        line.starts_with("mollie simulator at http://127.0.0.1:"),
+        "{line}"
+    );
     let mut key = String::new();
     out.read_line(&mut key).expect("the test key line");
-    let key = key.trim().strip_prefix("test key ").expect("test key").to_string();
+    let key = key
+        .trim()
+        .strip_prefix("test key ")
+        .expect("test key")
+        .to_string();
     let res = reqwest::Client::new()
         .get(format!("{}/v2/methods", url_in(&line)))
         .bearer_auth(&key)
@@ -90,13 +103,17 @@ fn sim_refuses_a_family_it_does_not_have_naming_those_it_has() {
 async fn an_old_environment_name_still_works_and_start_up_warns_once_naming_the_new_one() {
     // `sim oppwa` listens where the old PSPI__SIMULATOR__LISTEN says.
     let (mut sim, line, _) = start_sim(&["oppwa"], &[("PSPI__SIMULATOR__LISTEN", "127.0.0.1:0")]);
-    assert!(line.starts_with("oppwa simulator at http://127.0.0.1:"), "{line}");
+    assert!(
+        line.starts_with("oppwa simulator at http://127.0.0.1:"),
+        "{line}"
+    );
     let _ = sim.0.kill();
     let out = sim.0.wait_with_output_stderr();
     let warnings: Vec<&str> = out.lines().filter(|l| l.contains("deprecated")).collect();
     assert_eq!(warnings.len(), 1, "{out}");
     assert!(
-        warnings[0].contains("PSPI__SIMULATOR__LISTEN (the environment) is now PSPI__SIM__OPPWA__LISTEN"),
+        warnings[0]
+            .contains("PSPI__SIMULATOR__LISTEN (the environment) is now PSPI__SIM__OPPWA__LISTEN"),
         "{out}"
     );
 
@@ -104,7 +121,14 @@ async fn an_old_environment_name_still_works_and_start_up_warns_once_naming_the_
     let app = TestApp::spawn().await;
     let out = Command::new(BIN)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["--config-dir", CONFIG, "merchants", "list", "--database-url", &app.cfg.database.url])
+        .args([
+            "--config-dir",
+            CONFIG,
+            "merchants",
+            "list",
+            "--database-url",
+            &app.cfg.database.url,
+        ])
         .env_remove("PSPI_PROFILE")
         .env("PSPI__OPPWA__TIMEOUT_SECS", "0")
         .output()
@@ -113,7 +137,9 @@ async fn an_old_environment_name_still_works_and_start_up_warns_once_naming_the_
     assert!(!out.status.success(), "the old name's value is used: {err}");
     assert!(
         err.contains("warning: deprecated configuration names")
-            && err.contains("PSPI__OPPWA__TIMEOUT_SECS (the environment) is now PSPI__PSP__OPPWA__TIMEOUT_SECS")
+            && err.contains(
+                "PSPI__OPPWA__TIMEOUT_SECS (the environment) is now PSPI__PSP__OPPWA__TIMEOUT_SECS"
+            )
             && err.contains("psp.oppwa.timeout_secs: must be at least 1 second"),
         "{err}"
     );
@@ -156,8 +182,9 @@ fn serve_reads_an_old_name_and_logs_one_warning_naming_the_new_one() {
     assert_eq!(warnings.len(), 1, "{log}");
     assert!(
         warnings[0].contains("\"level\":\"WARN\"")
-            && warnings[0]
-                .contains("PSPI__SIMULATOR__ENABLED (the environment) is now PSPI__SIM__OPPWA__ENABLED"),
+            && warnings[0].contains(
+                "PSPI__SIMULATOR__ENABLED (the environment) is now PSPI__SIM__OPPWA__ENABLED"
+            ),
         "{log}"
     );
     assert!(
@@ -202,8 +229,14 @@ async fn serve_starts_every_enabled_simulator_and_points_its_adapter_key_at_it()
     let oppwa = application.simulator("oppwa").expect("oppwa runs");
     assert!(oppwa.get::<psp_integrator::sim::oppwa::Sim>().is_some());
     let effective = application.config();
-    assert_eq!(effective.psp.oppwa.test_base_url, oppwa.base_url, "test merchants go there");
-    assert_eq!(effective.psp.oppwa.live_base_url, "http://127.0.0.1:1", "live ones do not");
+    assert_eq!(
+        effective.psp.oppwa.test_base_url, oppwa.base_url,
+        "test merchants go there"
+    );
+    assert_eq!(
+        effective.psp.oppwa.live_base_url, "http://127.0.0.1:1",
+        "live ones do not"
+    );
     // No Mollie adapter yet: its simulator runs, with nothing pointed at it.
     let mollie = application.simulator("mollie").expect("mollie runs");
     assert!(mollie.get::<psp_integrator::sim::mollie::Sim>().is_some());
