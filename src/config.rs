@@ -415,15 +415,15 @@ const ENVIRONMENT: &str = "the environment";
 pub struct DeprecatedKey {
     /// Where it was: a profile file's path or "the environment".
     pub source: String,
-    /// The old key, e.g. `oppwa.timeout_secs` (`oppwa` for a whole table in a file).
+    /// The old key (a whole table's name when it comes from a file).
     pub old: String,
-    /// The key it is read as, e.g. `psp.oppwa.timeout_secs`.
+    /// The key it is read as.
     pub new: String,
 }
 
 impl DeprecatedKey {
-    /// `PSPI__OPPWA__TIMEOUT_SECS (the environment) is now PSPI__PSP__OPPWA__TIMEOUT_SECS`,
-    /// or `[oppwa] (config/x.toml) is now [psp.oppwa]`.
+    /// `PSPI__OLD__KEY (the environment) is now PSPI__NEW__KEY`, or
+    /// `[old] (config/x.toml) is now [new]`.
     pub fn describe(&self) -> String {
         if self.source == ENVIRONMENT {
             let var = |k: &str| format!("PSPI__{}", k.replace('.', "__").to_uppercase());

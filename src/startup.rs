@@ -17,16 +17,21 @@ use crate::domain::{Clock, SystemClock};
 use crate::flows::{App, KeyedLocks};
 use crate::http::HttpOptions;
 use crate::http::health::{Health, Liveness};
-use crate::psp::Registry;
+use crate::psp::{PaymentProvider, Registry};
 use crate::sim::{Registration, Running};
 use crate::store::Store;
 
 /// The PSP adapters this build offers, each configured from its `[psp.<family>]` section: one
 /// line per family (its section: `config::PspSections`).
 pub fn adapters(cfg: &AppConfig) -> Registry {
-    Registry::default().with(Arc::new(crate::psp::oppwa::Oppwa::new(
-        cfg.psp.oppwa.adapter_config(),
-    )))
+    let psp = &cfg.psp;
+    let adapters: Vec<Arc<dyn PaymentProvider>> = vec![
+        // One line per family.
+        Arc::new(crate::psp::oppwa::Oppwa::new(psp.oppwa.adapter_config())),
+    ];
+    adapters
+        .into_iter()
+        .fold(Registry::default(), Registry::with)
 }
 
 /// The PSP simulators this build offers: one line per family (its section:

@@ -56,8 +56,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Wraps a family's own simulator value (`oppwa::Sim`, `mollie::Sim`), which [`Running::get`]
-    /// gives back to tests and the demo.
+    /// Wraps a family's own simulator value (its module's `Sim`), which [`Running::get`] gives
+    /// back to tests and the demo.
     pub fn new<T: Any + Send + Sync>(
         family: &'static str,
         base_url: String,
@@ -108,15 +108,15 @@ mod tests {
     #[test]
     fn the_state_file_sits_beside_a_file_sqlite_database_only() {
         assert_eq!(
-            beside("sqlite://data/x.db?mode=rwc", "oppwa"),
-            Some("data/x.db.oppwa-sim.json".into())
+            beside("sqlite://data/x.db?mode=rwc", "acme"),
+            Some("data/x.db.acme-sim.json".into())
         );
         assert_eq!(
             beside("sqlite:/tmp/y.db", "mollie"),
             Some("/tmp/y.db.mollie-sim.json".into())
         );
-        assert_eq!(beside("sqlite::memory:", "oppwa"), None);
-        assert_eq!(beside("sqlite://", "oppwa"), None);
-        assert_eq!(beside("postgres://u@h/db", "oppwa"), None);
+        assert_eq!(beside("sqlite::memory:", "acme"), None);
+        assert_eq!(beside("sqlite://", "acme"), None);
+        assert_eq!(beside("postgres://u@h/db", "acme"), None);
     }
 }
