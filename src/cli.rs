@@ -214,11 +214,12 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
             if args.no_simulator {
                 cfg.sim.disable_all();
             }
-            cfg.validate()?;
+            // The warning first: a refused value may have been given under an old name.
             telemetry::init(&cfg.log.level, cfg.log.format == "json");
             if let Some(w) = cfg.deprecation_warning() {
                 tracing::warn!("{w}");
             }
+            cfg.validate()?;
             let roles = Roles {
                 api: !args.workers_only,
                 workers: !args.no_workers,

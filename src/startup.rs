@@ -308,9 +308,14 @@ async fn start_simulators(
         if !cfg.sim.enabled(reg.family) {
             continue;
         }
-        let sim = (reg.start)(cfg, shutdown.clone())
-            .await
-            .map_err(StartupError::Other)?;
+        let sim = match (reg.start)(cfg, shutdown.clone()).await {
+            Ok(sim) => sim,
+            Err(e) => {
+                // Stops those already started: the service will not run.
+                shutdown.cancel();
+                return Err(StartupError::Other(e));
+            }
+        };
         let key = format!("psp.{}.{}", reg.family, reg.replaces);
         match cfg.psp.base_url_mut(reg.family, reg.replaces) {
             Some(url) => {
