@@ -249,3 +249,19 @@ async fn serve_starts_every_enabled_simulator_and_points_its_adapter_key_at_it()
     assert_eq!(res.status(), reqwest::StatusCode::OK);
     application.stop().await;
 }
+
+#[tokio::test]
+async fn a_simulator_that_cannot_listen_stops_start_up_naming_its_key() {
+    init_test_logs();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", dir.path().join("pspi.db").display());
+    let mut cfg = config_for("http://127.0.0.1:1", &db);
+    cfg.sim.mollie.enabled = true;
+    cfg.sim.mollie.listen = taken.local_addr().expect("addr").to_string();
+    let e = Application::build(cfg, Roles::API)
+        .await
+        .err()
+        .expect("refused");
+    assert!(e.to_string().starts_with("sim.mollie.listen "), "{e}");
+}
