@@ -435,7 +435,7 @@ async fn locate(
             return Ok(Some((tx, Relation::Refers)));
         }
         if let Some(tx) = app.store.get_transaction(m.id(), mt).await? {
-            if tx.psp_tx_id.is_none() && outcome::fits(tx.kind, &ev.kind) {
+            if tx.psp_tx_id.is_none() && outcome::fits(&tx, &ev.kind) {
                 return Ok(Some((tx, Relation::Own)));
             }
             by_reference = Some(tx);
@@ -474,7 +474,7 @@ async fn payment(app: &App, m: &Merchant, ev: &PaymentEvent) -> Result<Plan, Ref
         });
     };
     let plan = match (relation, tx.kind, &ev.kind) {
-        (Relation::Own, kind, k) if outcome::fits(kind, k) => own_outcome(app, m, tx, ev).await?,
+        (Relation::Own, _, k) if outcome::fits(&tx, k) => own_outcome(app, m, tx, ev).await?,
         (Relation::Refers, TxKind::Preauth, EventKind::Reversal) => {
             let facts = app.facts(&tx).await?;
             preauth_reversed(&tx, facts, ev)
@@ -611,7 +611,9 @@ async fn event_money(
         .await
         .ok()
         .filter(|f| {
-            f.amount.is_some_and(|a| a > Decimal::ZERO)
+            // The PSP's record of this very event: of the event's kind, in the payment's currency.
+            f.kind.as_ref().is_none_or(|k| *k == ev.kind)
+                && f.amount.is_some_and(|a| a > Decimal::ZERO)
                 && f.currency
                     .as_deref()
                     .is_some_and(|c| c.eq_ignore_ascii_case(&tx.currency))

@@ -1,13 +1,14 @@
 //! Payments: a capture of a preauth (`preauthTransactionId` present) or a merchant-initiated
 //! charge on the stored agreement (recurring).
 
-use super::{App, Merchant, Recorded, check_replay, views};
+use super::{App, Merchant, Recorded, check_replay, outcome, views};
 use crate::contract::ApiError;
 use crate::contract::commands::{PaymentCommand, sepa_currency};
 use crate::contract::responses::PaymentResponse;
-use crate::domain::{Money, PaymentErrorCode, TxKind, TxStatus};
+use crate::domain::state::{Facts, Trigger};
+use crate::domain::{Money, PaymentErrorCode, TxKind, TxStatus, WebhookType};
 use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
-use crate::store::{Inserted, TransactionRecord};
+use crate::store::{Inserted, ItemKind, PaymentItem, TransactionRecord};
 
 /// `POST /api/Payment`.
 #[tracing::instrument(level = "error", name = "payment", skip_all,
@@ -34,6 +35,12 @@ pub async fn create(
         check_replay(&existing, TxKind::Payment, &money, Some(&agreement_id))?;
         return views::payment(app, &existing).await;
     }
+    // Captures of one preauth one at a time, and never while its cancel is under way (which
+    // holds the preauth's lock): the money left to capture is read and used under it.
+    let _preauth_guard = match &preauth_id {
+        Some(p) => Some(app.locks.lock(m.id(), p.as_str()).await),
+        None => None,
+    };
     let settings = app.settings(m).await?;
     let preauth = match &preauth_id {
         Some(p) => Some(capturable(app, m, p.as_str(), &money, &agreement_id).await?),
@@ -60,6 +67,12 @@ pub async fn create(
     // refunds must use too: captures of an initial preauth, and SEPA debits.
     rec.is_initial = capture_of.as_ref().is_some_and(|p| p.is_initial)
         || stored.as_ref().is_some_and(|s| s.is_debit);
+    // Money collected at authorization is captured by booking it from the debit: its PSP id
+    // is the payment's, so refunds go against the debit.
+    if let Some(p) = capture_of.as_ref().filter(|p| p.collected_at_authorization) {
+        rec.collected_at_authorization = true;
+        rec.psp_tx_id = p.psp_tx_id.clone();
+    }
     let tx = match app
         .store
         .insert_transaction(&rec, "payment received")
@@ -72,6 +85,9 @@ pub async fn create(
         }
     };
     let (tx, recorded) = match (capture_of, stored) {
+        (Some(_), _) if tx.collected_at_authorization => {
+            (book_collected(app, tx, false).await?, Recorded::Yes)
+        }
         (Some(p), _) => capture(app, m, &settings, tx, &p, money).await?,
         (None, Some(s)) => charge(app, m, &settings, tx, s, money, reference).await,
         (None, None) => return Err(ApiError::internal()),
@@ -163,6 +179,42 @@ async fn capture(
     };
     let r = m.provider.capture(settings, &req).await;
     Ok(app.record_answer(tx, &r).await)
+}
+
+/// Books a capture of money collected at authorization (README, choices) from the preauth's
+/// debit, without a PSP call: a `CP` on a debit is refused, and the money is already the
+/// merchant's. The reconciler books one left `Initiated` by a crash the same way. `notify`:
+/// queue a Billwerk webhook (nobody waits for the answer).
+pub async fn book_collected(
+    app: &App,
+    tx: TransactionRecord,
+    notify: bool,
+) -> Result<TransactionRecord, ApiError> {
+    let date = app.now().date();
+    let hook = notify.then_some(WebhookType::Payment);
+    app.transition(tx, |t| {
+        if !t.collected_at_authorization || t.status != TxStatus::Initiated {
+            return None;
+        }
+        let mut u = outcome::local(
+            t,
+            Facts::NONE,
+            TxStatus::Succeeded,
+            Trigger::PspOutcome,
+            None,
+            "capture booked from the money collected at authorization",
+            hook,
+        )?;
+        u.add_items.push(PaymentItem {
+            kind: ItemKind::Payment,
+            external_item_id: t.psp_tx_id.clone(),
+            amount: t.requested_amount,
+            booking_date: date,
+            description: Some("Capture".into()),
+        });
+        Some(u)
+    })
+    .await
 }
 
 async fn charge(

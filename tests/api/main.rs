@@ -6,6 +6,7 @@ mod proxy;
 mod auth_tenancy;
 mod card_flow;
 mod checkout_model;
+mod collected;
 mod checkout_page;
 mod cli;
 mod contract_shapes;

@@ -90,6 +90,7 @@ pub(super) fn record(merchant_id: &str, billwerk_id: &str) -> TransactionRecord 
         last_updated: Ticks(100),
         next_reconcile_at: None,
         reconcile_attempts: 0,
+        collected_at_authorization: false,
     }
 }
 
