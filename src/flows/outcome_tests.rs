@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 
 use super::*;
 use crate::domain::{Bearer, Role, TxStatus};
-use crate::psp::{Registration, Outcome, PspResult};
+use crate::psp::{Outcome, PspResult, Registration};
 
 /// What the transaction under test asked the PSP for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,7 +218,11 @@ proptest! {
 
 #[test]
 fn a_debit_for_a_preauth_is_money_collected_that_does_not_lapse() {
-    let t = tx(Request::InitialPreauth, Decimal::from(20), TxStatus::Initiated);
+    let t = tx(
+        Request::InitialPreauth,
+        Decimal::from(20),
+        TxStatus::Initiated,
+    );
     let r = PspResult {
         psp_transaction_id: Some("debit".into()),
         amount: Some(Decimal::from(20)),
@@ -227,7 +231,11 @@ fn a_debit_for_a_preauth_is_money_collected_that_does_not_lapse() {
         kind: Some(EventKind::Debit),
         ..PspResult::bare(Outcome::Succeeded)
     };
-    let stamp = Stamp { now: Ticks(1_000), notify: false, recheck_after: 60 };
+    let stamp = Stamp {
+        now: Ticks(1_000),
+        notify: false,
+        recheck_after: 60,
+    };
     let Effect::Update(u) = effect(&t, &r, &stamp) else {
         panic!("applied");
     };

@@ -6,9 +6,10 @@ use crate::contract::ApiError;
 use crate::contract::commands::{PaymentCommand, sepa_currency};
 use crate::contract::responses::PaymentResponse;
 use crate::domain::state::{Facts, Trigger};
+use crate::domain::time::FAR_FUTURE;
 use crate::domain::{Money, PaymentErrorCode, TxKind, TxStatus, WebhookType};
-use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
-use crate::store::{Inserted, ItemKind, PaymentItem, TransactionRecord};
+use crate::psp::{FollowUp, Outcome, PspSettings, StoredCharge, StoredMethod};
+use crate::store::{Inserted, ItemKind, PaymentItem, TransactionRecord, TxUpdate};
 
 /// `POST /api/Payment`.
 #[tracing::instrument(level = "error", name = "payment", skip_all,
@@ -178,7 +179,65 @@ async fn capture(
         merchant_initiated: !preauth.is_initial,
     };
     let r = m.provider.capture(settings, &req).await;
+    // A preauth recorded as an authorization whose PSP transaction is in truth a debit (one
+    // recorded before issue #18): the PSP refuses the capture, and its own record of the preauth
+    // decides. Money collected is booked from the debit, never answered with an error.
+    if matches!(r.outcome, Outcome::Declined(_))
+        && let Some(tx) = collected_after_all(app, m, settings, tx.clone(), preauth).await?
+    {
+        return Ok((tx, Recorded::Yes));
+    }
     Ok(app.record_answer(tx, &r).await)
+}
+
+/// `Some` (the capture, booked from the debit) when the PSP's record of `preauth` is a debit of
+/// its amount: the preauth is recorded as money collected at authorization from then on.
+async fn collected_after_all(
+    app: &App,
+    m: &Merchant,
+    settings: &PspSettings,
+    tx: TransactionRecord,
+    preauth: &TransactionRecord,
+) -> Result<Option<TransactionRecord>, ApiError> {
+    let Some(debit) = preauth.psp_tx_id.clone() else {
+        return Ok(None);
+    };
+    let Ok(found) = m.provider.fetch_status(settings, &debit).await else {
+        return Ok(None);
+    };
+    // The stored payment method was judged when the preauth succeeded.
+    let asked = outcome::Asked {
+        registration: false,
+        ..outcome::Asked::own(preauth)
+    };
+    let found = outcome::check(&asked, &found);
+    let collected = found.outcome == Outcome::Succeeded
+        && outcome::reading(&asked, found.kind.as_ref()) == outcome::Reading::Collected;
+    if !collected {
+        return Ok(None);
+    }
+    tracing::warn!(transaction_id = %preauth.billwerk_id, internal_id = %preauth.id,
+        "the PSP's record of this preauth is a debit: recorded as money collected");
+    app.transition(preauth.clone(), |p| {
+        (!p.collected_at_authorization).then(|| TxUpdate {
+            collected_at_authorization: Some(true),
+            expires_at: Some(FAR_FUTURE),
+            note: "the PSP's record is a debit: money collected at authorization".into(),
+            ..TxUpdate::default()
+        })
+    })
+    .await?;
+    let tx = app
+        .transition(tx, |t| {
+            (!t.collected_at_authorization).then(|| TxUpdate {
+                collected_at_authorization: Some(true),
+                psp_tx_id: Some(debit.clone()),
+                note: "the PSP refused a capture of its debit: booked from the debit".into(),
+                ..TxUpdate::default()
+            })
+        })
+        .await?;
+    Ok(Some(book_collected(app, tx, false).await?))
 }
 
 /// Books a capture of money collected at authorization (README, choices) from the preauth's

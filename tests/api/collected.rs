@@ -173,7 +173,10 @@ async fn cancel_of_a_debit_preauth_refunds_the_debit_once() {
     let (s, c) = app
         .post(&format!("/api/Preauth/{pre}/Cancel"), json!({}))
         .await;
-    assert_eq!((s, &c["cancellationStatus"]), (StatusCode::OK, &json!("Succeeded")));
+    assert_eq!(
+        (s, &c["cancellationStatus"]),
+        (StatusCode::OK, &json!("Succeeded"))
+    );
     assert_eq!(psp_txs(&app, &format!("{pre}-cancel")).len(), 1);
     let (s, e) = app
         .post("/api/Payment", capture_body(&tx_id(), &pre, &agr, 5.0))
@@ -190,18 +193,30 @@ async fn cancel_after_a_partial_capture_refunds_only_the_rest() {
     let (s, c) = app
         .post("/api/Payment", capture_body(&cap, &pre, &agr, 12.0))
         .await;
-    assert_eq!((s, &c["status"]), (StatusCode::OK, &json!("Succeeded")), "{c}");
+    assert_eq!(
+        (s, &c["status"]),
+        (StatusCode::OK, &json!("Succeeded")),
+        "{c}"
+    );
     let (s, c) = app
         .post(&format!("/api/Preauth/{pre}/Cancel"), json!({}))
         .await;
-    assert_eq!((s, &c["cancellationStatus"]), (StatusCode::OK, &json!("Succeeded")), "{c}");
+    assert_eq!(
+        (s, &c["cancellationStatus"]),
+        (StatusCode::OK, &json!("Succeeded")),
+        "{c}"
+    );
     let refunds = psp_txs(&app, &format!("{pre}-cancel"));
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert_eq!(refunds[0]["referencedId"], json!(debit));
     assert_eq!(refunds[0]["amount"], "8.00", "only what was not captured");
     // The capture stands; nothing more can be captured.
     let (s, v) = app.get(&format!("/api/Preauth/{pre}")).await;
-    assert_eq!((s, &v["status"]), (StatusCode::OK, &json!("Succeeded")), "{v}");
+    assert_eq!(
+        (s, &v["status"]),
+        (StatusCode::OK, &json!("Succeeded")),
+        "{v}"
+    );
     assert_eq!(v["authorizedAmount"], json!(12));
     let (s, e) = app
         .post("/api/Payment", capture_body(&tx_id(), &pre, &agr, 1.0))
@@ -221,8 +236,15 @@ async fn a_cancel_refund_whose_answer_is_lost_is_settled_by_the_psp_record_not_r
         .post(&format!("/api/Preauth/{pre}/Cancel"), json!({}))
         .await;
     app.fault(Fault::None);
-    assert_eq!((s, &c["cancellationStatus"]), (StatusCode::OK, &json!("Pending")), "{c}");
-    assert!(app.record(&pre).await.needs_reconcile, "marked for the reconciler");
+    assert_eq!(
+        (s, &c["cancellationStatus"]),
+        (StatusCode::OK, &json!("Pending")),
+        "{c}"
+    );
+    assert!(
+        app.record(&pre).await.needs_reconcile,
+        "marked for the reconciler"
+    );
     // Meanwhile a capture is refused: the refund may have taken the money.
     let (s, e) = app
         .post("/api/Payment", capture_body(&tx_id(), &pre, &agr, 5.0))
@@ -232,8 +254,16 @@ async fn a_cancel_refund_whose_answer_is_lost_is_settled_by_the_psp_record_not_r
     let (s, c) = app
         .post(&format!("/api/Preauth/{pre}/Cancel"), json!({}))
         .await;
-    assert_eq!((s, &c["cancellationStatus"]), (StatusCode::OK, &json!("Succeeded")), "{c}");
-    assert_eq!(psp_txs(&app, &format!("{pre}-cancel")).len(), 1, "one refund");
+    assert_eq!(
+        (s, &c["cancellationStatus"]),
+        (StatusCode::OK, &json!("Succeeded")),
+        "{c}"
+    );
+    assert_eq!(
+        psp_txs(&app, &format!("{pre}-cancel")).len(),
+        1,
+        "one refund"
+    );
     let (_, v) = app.get(&format!("/api/Preauth/{pre}")).await;
     assert_eq!(v["status"], "Cancelled");
 }
@@ -252,8 +282,15 @@ async fn a_crash_before_the_cancel_refund_answer_is_settled_by_the_reconciler() 
     assert_eq!(r.resolved, 1, "{r:?}");
     let (_, v) = app.get(&format!("/api/Preauth/{pre}")).await;
     assert_eq!(v["status"], "Cancelled", "{v}");
-    assert_eq!(psp_txs(&app, &format!("{pre}-cancel")).len(), 1, "one refund");
-    assert!(app.hooks_for(&pre).await.contains(&1), "Billwerk hears of it");
+    assert_eq!(
+        psp_txs(&app, &format!("{pre}-cancel")).len(),
+        1,
+        "one refund"
+    );
+    assert!(
+        app.hooks_for(&pre).await.contains(&1),
+        "Billwerk hears of it"
+    );
 }
 
 #[tokio::test]
@@ -267,7 +304,11 @@ async fn a_lapsed_checkout_found_by_reference_as_a_debit_is_money_collected() {
     let r = reconcile_at(&app, 32 * 60).await;
     assert_eq!(r.resolved, 1, "{r:?}");
     let (s, v) = app.get(&format!("/api/Preauth/{pre}")).await;
-    assert_eq!((s, &v["status"]), (StatusCode::OK, &json!("Succeeded")), "{v}");
+    assert_eq!(
+        (s, &v["status"]),
+        (StatusCode::OK, &json!("Succeeded")),
+        "{v}"
+    );
     assert_eq!(v["authorizedAmount"], json!(20));
     let debit = v["pspTransactionId"].as_str().expect("psp id").to_string();
     assert_eq!(app.psp_json(&debit)["paymentType"], "DB");
@@ -276,7 +317,11 @@ async fn a_lapsed_checkout_found_by_reference_as_a_debit_is_money_collected() {
     let (s, c) = app
         .post("/api/Payment", capture_body(&cap, &pre, &agr, 20.0))
         .await;
-    assert_eq!((s, &c["status"]), (StatusCode::OK, &json!("Succeeded")), "{c}");
+    assert_eq!(
+        (s, &c["status"]),
+        (StatusCode::OK, &json!("Succeeded")),
+        "{c}"
+    );
     assert_eq!(c["pspTransactionId"], json!(debit));
     assert_no_capture_sent(&app);
 }
@@ -302,7 +347,11 @@ async fn a_stored_card_preauth_answered_as_a_debit_is_money_collected() {
     let (s, c) = app
         .post(&format!("/api/Preauth/{pre}/Cancel"), json!({}))
         .await;
-    assert_eq!((s, &c["cancellationStatus"]), (StatusCode::OK, &json!("Succeeded")), "{c}");
+    assert_eq!(
+        (s, &c["cancellationStatus"]),
+        (StatusCode::OK, &json!("Succeeded")),
+        "{c}"
+    );
     let refunds = psp_txs(&app, &format!("{pre}-cancel"));
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert_eq!(refunds[0]["paymentType"], "RF");
@@ -360,7 +409,11 @@ async fn notifications_of_another_kind_amount_or_currency_are_not_trusted() {
         let (s, p) = app
             .post("/api/Preauth", preauth_body(&pre, &agreement_id(), 20.0))
             .await;
-        assert_eq!((s, &p["status"]), (StatusCode::OK, &json!("Initiated")), "{p}");
+        assert_eq!(
+            (s, &p["status"]),
+            (StatusCode::OK, &json!("Initiated")),
+            "{p}"
+        );
         let mut ev = template.clone();
         ev["id"] = json!(format!("8ac7a4a18f000000000000000000{n:04}"));
         ev["merchantTransactionId"] = json!(pre);
@@ -382,4 +435,49 @@ async fn notifications_of_another_kind_amount_or_currency_are_not_trusted() {
             assert!(!rec.collected_at_authorization, "{what}");
         }
     }
+}
+
+/// A preauth recorded as a plain authorization although the PSP booked a debit (as before this
+/// fix): the PSP refuses the capture, its record of the preauth decides, and the capture is
+/// booked from the debit — Billwerk never gets a 500 for it.
+#[tokio::test]
+async fn a_capture_refused_because_the_preauth_is_a_debit_is_booked_from_the_debit() {
+    let app = TestApp::spawn().await;
+    let (pre, agr, debit) = finalized_as_debit(&app, 20).await;
+    // Forget that it was collected, as a row written before the fix.
+    let rec = app.record(&pre).await;
+    let update = psp_integrator::store::TxUpdate {
+        collected_at_authorization: Some(false),
+        note: "test: as recorded before issue #18".into(),
+        ..Default::default()
+    };
+    let at = psp_integrator::domain::Ticks(rec.last_updated.0 + 1);
+    app.store
+        .apply_update(&app.merchant_id, &rec.id, rec.last_updated, at, &update)
+        .await
+        .expect("update");
+    assert!(!app.record(&pre).await.collected_at_authorization);
+    let cap = tx_id();
+    let (s, c) = app
+        .post("/api/Payment", capture_body(&cap, &pre, &agr, 12.0))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert_eq!(c["status"], "Succeeded", "{c}");
+    assert_eq!(c["pspTransactionId"], json!(debit));
+    assert_eq!(c["payments"][0]["amount"], json!(12));
+    let refused = psp_txs(&app, &cap);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["result"]["code"], "700.400.510");
+    assert!(app.record(&pre).await.collected_at_authorization);
+    // From now on the preauth is what it is: the next capture sends nothing.
+    let next = tx_id();
+    let (s, c) = app
+        .post("/api/Payment", capture_body(&next, &pre, &agr, 8.0))
+        .await;
+    assert_eq!(
+        (s, &c["status"]),
+        (StatusCode::OK, &json!("Succeeded")),
+        "{c}"
+    );
+    assert_eq!(app.psp_calls(&next), 0);
 }
