@@ -322,14 +322,15 @@ async fn refund_collected(
     m: &Merchant,
     tx: TransactionRecord,
 ) -> Result<CancellationStatus, ApiError> {
-    let left = uncaptured(app, &tx).await?;
-    let Some(psp_id) = tx.psp_tx_id.clone().filter(|_| left > Decimal::ZERO) else {
-        // Everything was captured: nothing is left to give back.
+    let Some(psp_id) = tx.psp_tx_id.clone() else {
         return Ok(CancellationStatus::NotCancelled);
     };
+    if uncaptured(app, &tx).await? <= Decimal::ZERO {
+        // Everything was captured: nothing is left to give back.
+        return Ok(CancellationStatus::NotCancelled);
+    }
     let settings = app.settings(m).await?;
     let currency = Currency::parse(&tx.currency).ok_or_else(ApiError::internal)?;
-    let money = Money::new(left, currency, true).map_err(|_| ApiError::internal())?;
     let at = app.now().plus_seconds(app.recheck_after_secs);
     let tx = app
         .transition(tx, |_| {
@@ -337,11 +338,27 @@ async fn refund_collected(
                 needs_reconcile: Some(true),
                 next_reconcile_at: Some(at),
                 reconcile_attempts: Some(0),
-                note: format!("cancel: refunding {left} of the money collected at authorization"),
+                note: "cancel: refunding the money collected at authorization".into(),
                 ..TxUpdate::default()
             })
         })
         .await?;
+    // Read once marked: from here on no capture can be added (the store refuses it), so this is
+    // what the refund gives back, on every replica.
+    let left = uncaptured(app, &tx).await?;
+    if left <= Decimal::ZERO {
+        app.transition(tx, |t| {
+            t.needs_reconcile.then(|| TxUpdate {
+                needs_reconcile: Some(false),
+                note: "cancel: everything was captured meanwhile; nothing refunded".into(),
+                keep_version: true,
+                ..TxUpdate::default()
+            })
+        })
+        .await?;
+        return Ok(CancellationStatus::NotCancelled);
+    }
+    let money = Money::new(left, currency, true).map_err(|_| ApiError::internal())?;
     let req = FollowUp {
         merchant_tx_id: cancel_reference(&tx.billwerk_id),
         psp_transaction_id: psp_id,

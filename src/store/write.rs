@@ -159,7 +159,10 @@ impl SqlStore {
             )
             .await
             {
-                Ok(()) => super::money::check(&mut db, tx).await,
+                Ok(()) => match super::money::check_new_child(&mut db, tx).await {
+                    Ok(()) => super::money::check(&mut db, tx).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             if let Err(e) = checked {
