@@ -481,3 +481,43 @@ async fn a_capture_refused_because_the_preauth_is_a_debit_is_booked_from_the_deb
     );
     assert_eq!(app.psp_calls(&next), 0);
 }
+
+/// A chargeback of the debit behind money collected at authorization is shown on the capture
+/// booked from it, and Billwerk hears of it.
+#[tokio::test]
+async fn a_chargeback_of_the_debit_lands_on_its_capture() {
+    let app = TestApp::spawn().await;
+    let (pre, agr, debit) = finalized_as_debit(&app, 20).await;
+    let cap = tx_id();
+    let (_, c) = app
+        .post(
+            "/api/Payment",
+            targeted(capture_body(&cap, &pre, &agr, 12.0), &app.hook_target()),
+        )
+        .await;
+    assert_eq!(c["status"], "Succeeded", "{c}");
+    let cb = app
+        .sim
+        .sim
+        .chargeback(&debit, "12.00", None)
+        .expect("chargeback");
+    assert_eq!(app.notify(&cb).await, StatusCode::OK);
+    let (_, p) = app.get(&format!("/api/Payment/{cap}")).await;
+    let cbs = p["chargebacks"].as_array().expect("chargebacks");
+    assert_eq!(cbs.len(), 1, "{p}");
+    assert_eq!(cbs[0]["amount"], json!(12), "{p}");
+    assert_eq!(p["refundableAmount"], json!(0), "{p}");
+    assert!(
+        app.hooks_for(&cap).await.contains(&2),
+        "Billwerk hears of it"
+    );
+    // More than any capture holds: not booked anywhere, kept for an operator.
+    let big = app
+        .sim
+        .sim
+        .chargeback(&debit, "8.00", None)
+        .expect("chargeback");
+    assert_eq!(app.notify(&big).await, StatusCode::OK);
+    let (_, p) = app.get(&format!("/api/Payment/{cap}")).await;
+    assert_eq!(p["chargebacks"].as_array().map(Vec::len), Some(1), "{p}");
+}
