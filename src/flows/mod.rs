@@ -464,6 +464,7 @@ pub fn new_record(
         last_updated: now,
         next_reconcile_at: None,
         reconcile_attempts: 0,
+        collected_at_authorization: false,
     }
 }
 

@@ -499,7 +499,7 @@ async fn locate(
     if let Some(mt) = &ev.merchant_tx_id
         && let Some(tx) = app.store.get_transaction(m.id(), mt).await?
     {
-        if tx.psp_tx_id.is_none() && outcome::fits(tx.kind, &ev.kind) {
+        if tx.psp_tx_id.is_none() && outcome::fits(&tx, &ev.kind) {
             return Ok(Some((tx, Relation::Own)));
         }
         by_reference = Some(tx);
@@ -536,8 +536,12 @@ async fn payment(app: &App, m: &Merchant, ev: &PaymentEvent) -> Result<Plan, Ref
             contradiction: false,
         });
     };
+    let (tx, relation) = match collected_capture(app, m, &tx, ev).await? {
+        Some(capture) => (capture, Relation::Refers),
+        None => (tx, relation),
+    };
     let plan = match (relation, tx.kind, &ev.kind) {
-        (Relation::Own, kind, k) if outcome::fits(kind, k) => own_outcome(app, m, tx, ev).await?,
+        (Relation::Own, _, k) if outcome::fits(&tx, k) => own_outcome(app, m, tx, ev).await?,
         (Relation::Refers, TxKind::Preauth, EventKind::Reversal) => {
             let facts = app.facts(&tx).await?;
             preauth_reversed(&tx, facts, ev)
@@ -571,6 +575,43 @@ async fn payment(app: &App, m: &Merchant, ev: &PaymentEvent) -> Result<Plan, Ref
         }
     };
     finish_park(plan, ev)
+}
+
+/// Money collected at authorization is shown on the preauth's captures, which share the debit's
+/// PSP id (README, choices): a refund, reversal, chargeback or chargeback reversal of that debit
+/// goes to the first capture with room for it. `None` when `tx` is no such preauth or capture,
+/// or none has room (the event is then verified and recorded for an operator as before).
+async fn collected_capture(
+    app: &App,
+    m: &Merchant,
+    tx: &TransactionRecord,
+    ev: &PaymentEvent,
+) -> Result<Option<TransactionRecord>, Refused> {
+    if !tx.collected_at_authorization || !is_money_event(&ev.kind) {
+        return Ok(None);
+    }
+    let preauth_id = match (tx.kind, &tx.parent_id) {
+        (TxKind::Preauth, _) => tx.id.clone(),
+        (TxKind::Payment, Some(p)) => p.clone(),
+        _ => return Ok(None),
+    };
+    let amount = ev.result.amount.unwrap_or_default();
+    for c in app.store.list_children(m.id(), &preauth_id).await? {
+        if c.kind != TxKind::Payment || c.status != TxStatus::Succeeded {
+            continue;
+        }
+        let t = views::payment_totals(app, &c)
+            .await
+            .map_err(|_| Refused::Internal)?;
+        let room = match ev.kind {
+            EventKind::ChargebackReversal => t.charged_back - t.reversed,
+            _ => t.paid + t.reversed - t.refunded - t.refunding - t.charged_back,
+        };
+        if amount <= room {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
 }
 
 /// Events that move a payment's money rather than decide a transaction's own outcome.
@@ -670,7 +711,9 @@ async fn event_money(
     };
     let psp = app.psp(m).await.map_err(|_| Refused::Internal)?;
     Ok(psp.fetch_status(id).await.ok().filter(|f| {
-        f.amount.is_some_and(|a| a > Decimal::ZERO)
+        // The PSP's record of this very event: of the event's kind, in the payment's currency.
+        f.kind.as_ref().is_none_or(|k| *k == ev.kind)
+            && f.amount.is_some_and(|a| a > Decimal::ZERO)
             && f.currency
                 .as_deref()
                 .is_some_and(|c| c.eq_ignore_ascii_case(&tx.currency))

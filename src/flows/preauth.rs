@@ -2,6 +2,7 @@
 //! agreement, cancel and finalize.
 
 use chrono::Datelike;
+use rust_decimal::Decimal;
 
 use super::psp_call::Guarded;
 use super::{App, Merchant, Recorded, check_replay, outcome, views};
@@ -9,7 +10,9 @@ use crate::contract::ApiError;
 use crate::contract::commands::{CancelCommand, FinalizeCommand, PreauthCommand, sepa_currency};
 use crate::contract::responses::{CancellationResponse, PreauthResponse};
 use crate::domain::state::{Facts, Trigger};
-use crate::domain::{CancellationStatus, Role, TxKind, TxStatus, time::FAR_FUTURE};
+use crate::domain::{
+    CancellationStatus, Currency, Money, Role, TxKind, TxStatus, time::FAR_FUTURE,
+};
 use crate::psp::{
     FollowUp, InitialMethod, InitialPreauth, Lookup, MerchantPsp, Outcome, PreauthStart, PspResult,
     Reference, StoredCharge, StoredMethod,
@@ -270,6 +273,17 @@ async fn cancel_locked(
         }
         TxStatus::Succeeded => {}
     }
+    // A cancel whose earlier answer was lost: the PSP's record of it decides, never a second
+    // reversal or refund sent blind.
+    if cancel_in_doubt(&tx) {
+        return Ok(match settle_cancel(app, m, tx, false, app.now()).await? {
+            Some(status) => status,
+            None => CancellationStatus::Pending,
+        });
+    }
+    if tx.collected_at_authorization && !tx.authorized_amount.is_zero() {
+        return refund_collected(app, m, tx).await;
+    }
     if facts.captured {
         return Ok(CancellationStatus::NotCancelled);
     }
@@ -281,27 +295,99 @@ async fn cancel_locked(
             return Ok(CancellationStatus::Succeeded);
         }
     };
-    // A cancel whose earlier answer was lost: the PSP's record of it decides, never a second
-    // reversal sent blind.
-    if cancel_in_doubt(&tx) {
-        return Ok(match settle_cancel(app, m, tx, false, app.now()).await? {
-            Some(status) => status,
-            None => CancellationStatus::Pending,
-        });
-    }
     let psp = app.psp(m).await?;
     let req = FollowUp {
         merchant_tx_id: tx.billwerk_id.clone(),
         psp_transaction_id: psp_id,
         amount: None,
         merchant_initiated: !tx.is_initial,
+        cancel_of: true,
     };
     let r: PspResult = psp.cancel(&req).await;
     cancel_answered(app, tx, &r, false).await
 }
 
+/// What of a preauth's money is not captured (captures in flight count as captured).
+async fn uncaptured(app: &App, tx: &TransactionRecord) -> Result<Decimal, ApiError> {
+    let children = app.store.list_children(&tx.merchant_id, &tx.id).await?;
+    Ok(tx.authorized_amount - crate::store::captured(&children))
+}
+
+/// Billwerk's Cancel of money collected at authorization (README, choices): the PSP refunds the
+/// part of the debit not captured; never a reversal or a capture on a debit. The preauth is
+/// marked for the reconciler before the refund is sent, so a crash or a lost answer is settled
+/// by the PSP's record of that refund (`settle_cancel`), never by a second refund.
+async fn refund_collected(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+) -> Result<CancellationStatus, ApiError> {
+    let Some(psp_id) = tx.psp_tx_id.clone() else {
+        return Ok(CancellationStatus::NotCancelled);
+    };
+    if uncaptured(app, &tx).await? <= Decimal::ZERO {
+        // Everything was captured: nothing is left to give back.
+        return Ok(CancellationStatus::NotCancelled);
+    }
+    let psp = app.psp(m).await?;
+    let currency = Currency::parse(&tx.currency).ok_or_else(ApiError::internal)?;
+    let at = app.now().plus_seconds(app.recheck_after_secs);
+    let tx = app
+        .transition(tx, |_| {
+            Some(TxUpdate {
+                needs_reconcile: Some(true),
+                next_reconcile_at: Some(at),
+                reconcile_attempts: Some(0),
+                note: "cancel: refunding the money collected at authorization".into(),
+                ..TxUpdate::default()
+            })
+        })
+        .await?;
+    // Read once marked: from here on no capture can be added (the store refuses it), so this is
+    // what the refund gives back, on every replica.
+    let left = uncaptured(app, &tx).await?;
+    if left <= Decimal::ZERO {
+        app.transition(tx, |t| {
+            t.needs_reconcile.then(|| TxUpdate {
+                needs_reconcile: Some(false),
+                note: "cancel: everything was captured meanwhile; nothing refunded".into(),
+                keep_version: true,
+                ..TxUpdate::default()
+            })
+        })
+        .await?;
+        return Ok(CancellationStatus::NotCancelled);
+    }
+    let money = Money::new(left, currency, true).map_err(|_| ApiError::internal())?;
+    // It stands for Billwerk's cancel: found again as the preauth's cancel (`Reference::CancelOf`).
+    let req = FollowUp {
+        merchant_tx_id: tx.billwerk_id.clone(),
+        psp_transaction_id: psp_id,
+        amount: Some(money),
+        merchant_initiated: !tx.is_initial,
+        cancel_of: true,
+    };
+    let r = psp.refund(&req).await;
+    cancel_answered(app, tx, &r, false).await
+}
+
+/// A cancel's PSP answer checked against what the cancel asked for (`outcome::check`).
+async fn cancel_checked(
+    app: &App,
+    tx: &TransactionRecord,
+    r: &PspResult,
+) -> Result<PspResult, ApiError> {
+    let left = if tx.collected_at_authorization {
+        uncaptured(app, tx).await?
+    } else {
+        tx.authorized_amount
+    };
+    Ok(outcome::check(&outcome::Asked::cancel(tx, left), r))
+}
+
 /// A succeeded preauth marked for the reconciler: only a cancel whose outcome is unknown does
-/// that (a preauth's own outcome is final once it succeeded).
+/// that (a preauth's own outcome is final once it succeeded), or a refund of money collected at
+/// authorization about to be sent.
 pub fn cancel_in_doubt(tx: &TransactionRecord) -> bool {
     tx.kind == TxKind::Preauth && tx.status == TxStatus::Succeeded && tx.needs_reconcile
 }
@@ -316,6 +402,7 @@ async fn cancel_answered(
     r: &PspResult,
     notify: bool,
 ) -> Result<CancellationStatus, ApiError> {
+    let r = &cancel_checked(app, &tx, r).await?;
     let facts = app.facts(&tx).await?;
     let hook = notify.then_some(crate::domain::WebhookType::Preauth);
     let cancelled = |t: &TransactionRecord, note: &'static str| {
@@ -333,9 +420,29 @@ async fn cancel_answered(
     };
     let already = crate::domain::PaymentErrorCode::AlreadyExecuted;
     Ok(match &r.outcome {
+        Outcome::Succeeded if tx.collected_at_authorization && facts.captured => {
+            // The rest of the debit is refunded; what was captured stands, and nothing more
+            // can be captured.
+            let captured = tx.authorized_amount - uncaptured(app, &tx).await?;
+            app.transition(tx, |t| {
+                t.needs_reconcile.then(|| TxUpdate {
+                    authorized_amount: Some(captured),
+                    needs_reconcile: Some(false),
+                    notify: hook,
+                    note: "cancel: the money not captured was refunded at the PSP".into(),
+                    ..TxUpdate::default()
+                })
+            })
+            .await?;
+            CancellationStatus::Succeeded
+        }
         Outcome::Succeeded => {
-            app.transition(tx, |t| cancelled(t, "reversed at the PSP"))
-                .await?;
+            let note = if tx.collected_at_authorization {
+                "cancel: the money collected at authorization was refunded at the PSP"
+            } else {
+                "reversed at the PSP"
+            };
+            app.transition(tx, |t| cancelled(t, note)).await?;
             CancellationStatus::Succeeded
         }
         Outcome::Declined(d) if d.code == already => {
@@ -383,7 +490,11 @@ pub async fn settle_cancel(
     now: crate::domain::Ticks,
 ) -> Result<Option<CancellationStatus>, ApiError> {
     let psp = app.psp(m).await?;
-    match psp.lookup(Reference::CancelOf(&tx.billwerk_id)).await {
+    let found = match psp.lookup(Reference::CancelOf(&tx.billwerk_id)).await {
+        Lookup::Found(r) => Lookup::Found(cancel_checked(app, &tx, &r).await?),
+        other => other,
+    };
+    match found {
         Lookup::Found(r) if matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)) => {
             Ok(Some(cancel_answered(app, tx, &r, notify).await?))
         }

@@ -111,6 +111,11 @@ async fn reconcile_one(
             None => reschedule(app, policy, now, tx).await,
         };
     }
+    // A capture of money collected at authorization needs no PSP answer (a crash left it).
+    if tx.collected_at_authorization && tx.kind == crate::domain::TxKind::Payment {
+        super::payment::book_collected(app, tx, true).await?;
+        return Ok(true);
+    }
     // A checkout is asked about as a checkout (its own status says paid, open or lapsed) until
     // a payment is known, also when an unanswered status query left it Pending.
     let checkout = matches!(tx.status, TxStatus::Initiated | TxStatus::Pending)

@@ -91,6 +91,7 @@ pub async fn create(
         psp_transaction_id: psp_id,
         amount: Some(money),
         merchant_initiated: !payment.is_initial,
+        cancel_of: false,
     };
     let r = psp.refund(&req).await;
     // Not recorded (database away): `tx` as written, which reads as Pending.

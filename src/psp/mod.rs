@@ -210,9 +210,12 @@ pub struct StoredCharge {
 /// A follow-up operation on an earlier PSP transaction (capture, refund, reversal).
 #[derive(Debug, Clone)]
 pub struct FollowUp {
-    /// Billwerk's id of the operation (of the preauth itself for a reversal: the adapter
-    /// derives the reversal's own reference from it).
+    /// Billwerk's id of the operation; for one that stands for Billwerk's cancel of a preauth
+    /// (`cancel_of`), the preauth's: the adapter derives its own reference from it, so that
+    /// `Reference::CancelOf` finds it again.
     pub merchant_tx_id: String,
+    /// A reversal, or a refund of money collected at authorization, done for Billwerk's cancel.
+    pub cancel_of: bool,
     /// The PSP id of the transaction this one refers to.
     pub psp_transaction_id: String,
     /// `None` for a full reversal.

@@ -68,6 +68,10 @@ pub struct TransactionRecord {
     /// When the reconciler next asks the PSP (with `needs_reconcile`).
     pub next_reconcile_at: Option<Ticks>,
     pub reconcile_attempts: i64,
+    /// Preauth only: the PSP collected the money (a debit) where an authorization was asked
+    /// for, so `authorized_amount` is money already taken: captures are booked from the debit
+    /// (`psp_tx_id`) and a cancel refunds it (issue #18; README, choices).
+    pub collected_at_authorization: bool,
 }
 
 /// What a `payments[]` item records.
@@ -163,6 +167,8 @@ pub struct TxUpdate {
     pub needs_reconcile: Option<bool>,
     pub next_reconcile_at: Option<Ticks>,
     pub reconcile_attempts: Option<i64>,
+    /// Sets `TransactionRecord::collected_at_authorization`.
+    pub collected_at_authorization: Option<bool>,
     pub add_items: Vec<PaymentItem>,
     pub add_chargebacks: Vec<Chargeback>,
     pub agreement: Option<AgreementRecord>,

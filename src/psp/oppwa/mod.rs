@@ -247,8 +247,12 @@ impl MerchantPsp for Bound {
     }
 
     async fn refund(&self, req: &FollowUp) -> PspResult {
+        let req = FollowUp {
+            merchant_tx_id: follow_up_reference(req),
+            ..req.clone()
+        };
         self.oppwa
-            .follow_up(&self.s, req, transformers::REFUND)
+            .follow_up(&self.s, &req, transformers::REFUND)
             .await
     }
 
@@ -287,4 +291,13 @@ impl MerchantPsp for Bound {
 /// A reversal's `merchantTransactionId`: its preauth's with [`CANCEL_SUFFIX`].
 pub fn cancel_reference(merchant_tx_id: &str) -> String {
     format!("{merchant_tx_id}{CANCEL_SUFFIX}")
+}
+
+/// The `merchantTransactionId` a follow-up is sent with.
+fn follow_up_reference(req: &FollowUp) -> String {
+    if req.cancel_of {
+        cancel_reference(&req.merchant_tx_id)
+    } else {
+        req.merchant_tx_id.clone()
+    }
 }

@@ -141,9 +141,10 @@ fn payment_event(payload: Value) -> Result<PaymentEvent, NotificationError> {
         .unwrap_or_default()
         .to_ascii_uppercase();
     let kind = event_kind(&psp_type);
-    // A reversal carries its preauth's reference with our suffix (`super::cancel_reference`).
+    // A reversal, or a refund done for Billwerk's cancel, carries its preauth's reference with
+    // our suffix (`super::cancel_reference`).
     let merchant_tx_id = match (&kind, merchant_tx_id) {
-        (crate::psp::EventKind::Reversal, Some(m)) => Some(
+        (crate::psp::EventKind::Reversal | crate::psp::EventKind::Refund, Some(m)) => Some(
             m.strip_suffix(super::CANCEL_SUFFIX)
                 .map(str::to_string)
                 .unwrap_or(m),

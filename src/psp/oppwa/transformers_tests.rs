@@ -168,6 +168,7 @@ pub fn follow_up(amount: Option<&str>, merchant_initiated: bool) -> FollowUp {
         psp_transaction_id: "8ac7a4a09136ba2801913706f2a221bf".into(),
         amount: amount.map(eur),
         merchant_initiated,
+        cancel_of: false,
     }
 }
 

@@ -44,6 +44,7 @@ crate::testing::on_each_backend!(super::run;
     concurrent_refunds_share_the_headroom,
     generic_plans_use_the_key_index,
     a_unit_of_work_needs_one_connection,
+    no_capture_while_collected_money_is_refunded,
 );
 
 pub(super) fn merchant(id: &str) -> MerchantRecord {
@@ -90,6 +91,7 @@ pub(super) fn record(merchant_id: &str, billwerk_id: &str) -> TransactionRecord 
         last_updated: Ticks(100),
         next_reconcile_at: None,
         reconcile_attempts: 0,
+        collected_at_authorization: false,
     }
 }
 
