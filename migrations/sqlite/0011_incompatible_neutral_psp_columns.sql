@@ -4,7 +4,6 @@
 -- adapter names, as a JSON object of headers (NULL where none were sent). Releases before this
 -- one write the old columns, so this migration is marked incompatible with them.
 ALTER TABLE agreements RENAME COLUMN registration_id TO credential;
-CREATE INDEX agreements_credential ON agreements (merchant_id, credential);
 ALTER TABLE transactions RENAME COLUMN checkout_integrity TO checkout_data;
 ALTER TABLE notifications ADD COLUMN auth TEXT;
 UPDATE notifications SET auth = json_object('x-initialization-vector', iv, 'x-authentication-tag', tag)
