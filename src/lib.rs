@@ -1,7 +1,5 @@
 //! psp-integrator: a Billwerk+ Transform (Frisbii Transform) Integrator for OPPWA PSPs.
 
-pub mod admin;
-pub mod admin_deliveries;
 pub mod cli;
 pub mod config;
 pub mod contract;
@@ -19,3 +17,14 @@ pub mod telemetry;
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+// The old paths of `flows::operators`, kept until the console branch is merged onto the new ones.
+#[doc(hidden)]
+pub mod admin {
+    pub use crate::flows::operators::{keys::*, merchants::*};
+}
+// The old path of `flows::operators::deliveries` (see `admin`).
+#[doc(hidden)]
+pub mod admin_deliveries {
+    pub use crate::flows::operators::deliveries::*;
+}

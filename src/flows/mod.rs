@@ -5,6 +5,7 @@
 
 pub mod checkout;
 pub mod notification;
+pub mod operators;
 pub mod outcome;
 pub mod payment;
 pub mod preauth;
