@@ -410,6 +410,20 @@ pub enum StartupError {
     Other(String),
 }
 
+/// The reconciler's timing from its config section (here, so the flow does not read config).
+impl From<&crate::config::ReconcilerSection> for crate::flows::reconcile::Policy {
+    fn from(c: &crate::config::ReconcilerSection) -> Self {
+        let s = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        Self {
+            first_delay: s(c.first_delay_secs),
+            max_delay: s(c.max_delay_secs),
+            not_found_grace: s(c.not_found_grace_secs),
+            checkout_grace: s(c.checkout_grace_secs),
+            batch: i64::from(c.batch_size),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
