@@ -70,6 +70,7 @@ pub fn build_app(
         not_found_grace_secs: i64::try_from(cfg.reconciler.not_found_grace_secs).unwrap_or(600),
         targets: Arc::new(crate::outbox::policy::TargetPolicy::new(&cfg.webhooks)),
         outbox_wake: Arc::default(),
+        after_status: crate::flows::notification::release_parked_hook,
     })
 }
 
