@@ -452,7 +452,7 @@ async fn start(opts: Opts) -> (Rig, ScratchDb, CancellationToken) {
     )
     .expect("config");
     let providers = psp_integrator::startup::adapters(&cfg);
-    let (m, token) = psp_integrator::admin::create_merchant(
+    let (m, token) = psp_integrator::flows::operators::merchants::create_merchant(
         store.as_ref(),
         &providers,
         &psp_integrator::domain::SystemClock,

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use crate::config::AppConfig;
 use crate::domain::{Clock, SystemClock};
+use crate::flows::operators::{keys, merchants};
 use crate::startup::{self, Application, Roles, StartupError};
-use crate::{admin, store, telemetry};
+use crate::{store, telemetry};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -378,7 +379,7 @@ async fn keys(cfg: &AppConfig, cmd: KeysCommand) -> Result<(), StartupError> {
     .map_err(|e| StartupError::Other(format!("security.master_key: {e}")))?;
     match cmd {
         KeysCommand::Rotate { .. } => {
-            let r = admin::rotate_master_key(store.as_ref(), &sealer, &SystemClock).await?;
+            let r = keys::rotate_master_key(store.as_ref(), &sealer, &SystemClock).await?;
             println!(
                 "{} merchant(s) re-sealed under key {}, {} already under it",
                 r.resealed,
@@ -401,7 +402,7 @@ async fn keys(cfg: &AppConfig, cmd: KeysCommand) -> Result<(), StartupError> {
             }
         }
         KeysCommand::Status { .. } => {
-            let counts = admin::sealed_key_ids(store.as_ref()).await?;
+            let counts = keys::sealed_key_ids(store.as_ref()).await?;
             println!("current key id: {}", sealer.key_id());
             if counts.is_empty() {
                 println!("no merchant has settings yet");
@@ -438,7 +439,7 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
                 }
             };
             let (m, token) =
-                admin::create_merchant(store.as_ref(), &providers, &SystemClock, &name, &psp)
+                merchants::create_merchant(store.as_ref(), &providers, &SystemClock, &name, &psp)
                     .await
                     .map_err(|e| StartupError::Other(e.to_string()))?;
             println!(
@@ -451,16 +452,17 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
             let list = store.list_merchants().await?;
             print!(
                 "{}",
-                crate::admin::format_merchants(&list, &base, SystemClock.now())
+                merchants::format_merchants(&list, &base, SystemClock.now())
             );
         }
         MerchantsCommand::RotateToken {
             id_or_name, grace, ..
         } => {
             let grace = grace.map_or(cfg.security.token_grace_secs, |g| g.as_secs());
-            let (m, token) = admin::rotate_token(store.as_ref(), &SystemClock, &id_or_name, grace)
-                .await
-                .map_err(|e| StartupError::Other(e.to_string()))?;
+            let (m, token) =
+                merchants::rotate_token(store.as_ref(), &SystemClock, &id_or_name, grace)
+                    .await
+                    .map_err(|e| StartupError::Other(e.to_string()))?;
             println!("new token for {} ({}): {token}", m.name, m.id);
             match m.previous_token_until {
                 Some(until) => println!(
@@ -472,7 +474,7 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
             }
         }
         MerchantsCommand::Disable { id_or_name, .. } => {
-            let m = admin::set_disabled(store.as_ref(), &SystemClock, &id_or_name, true)
+            let m = merchants::set_disabled(store.as_ref(), &SystemClock, &id_or_name, true)
                 .await
                 .map_err(|e| StartupError::Other(e.to_string()))?;
             println!(
@@ -482,7 +484,7 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
             );
         }
         MerchantsCommand::Enable { id_or_name, .. } => {
-            let m = admin::set_disabled(store.as_ref(), &SystemClock, &id_or_name, false)
+            let m = merchants::set_disabled(store.as_ref(), &SystemClock, &id_or_name, false)
                 .await
                 .map_err(|e| StartupError::Other(e.to_string()))?;
             println!("merchant {} ({}) enabled", m.name, m.id);
@@ -502,7 +504,7 @@ fn parse_time(key: &str, v: &str) -> Result<crate::domain::Ticks, StartupError> 
 }
 
 async fn deliveries(cfg: &AppConfig, cmd: DeliveriesCommand) -> Result<(), StartupError> {
-    use crate::admin_deliveries as d;
+    use crate::flows::operators::deliveries as d;
     let store = store::open(
         &cfg.database,
         store::SchemaAction::configured(&cfg.database),

@@ -92,7 +92,7 @@ async fn tour(config_dir: &Path, dir: &Path) -> Result<(), String> {
         "  database        {} (deleted afterwards)",
         application.config().database.url
     );
-    let (merchant, token) = crate::admin::create_merchant(
+    let (merchant, token) = crate::flows::operators::merchants::create_merchant(
         application.app().store.as_ref(),
         &application.app().providers,
         &SystemClock,

@@ -1,8 +1,6 @@
 //! psp-integrator: a Billwerk+ Transform (Frisbii Transform) Integrator that brings payment
 //! service providers Billwerk does not support natively, one PSP family per adapter.
 
-pub mod admin;
-pub mod admin_deliveries;
 pub mod cli;
 pub mod config;
 pub mod contract;
@@ -10,10 +8,8 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod flows;
-pub mod html;
 pub mod http;
 pub mod outbox;
-pub mod pages;
 pub mod psp;
 pub mod sim;
 pub mod startup;
@@ -22,3 +18,14 @@ pub mod telemetry;
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+// The old paths of `flows::operators`, kept until the console branch is merged onto the new ones.
+#[doc(hidden)]
+pub mod admin {
+    pub use crate::flows::operators::{keys::*, merchants::*};
+}
+// The old path of `flows::operators::deliveries` (see `admin`).
+#[doc(hidden)]
+pub mod admin_deliveries {
+    pub use crate::flows::operators::deliveries::*;
+}

@@ -70,6 +70,7 @@ pub fn build_app(
         not_found_grace_secs: i64::try_from(cfg.reconciler.not_found_grace_secs).unwrap_or(600),
         targets: Arc::new(crate::outbox::policy::TargetPolicy::new(&cfg.webhooks)),
         outbox_wake: Arc::default(),
+        after_status: crate::flows::notification::release_parked_hook,
     })
 }
 
@@ -408,6 +409,20 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Other(String),
+}
+
+/// The reconciler's timing from its config section (here, so the flow does not read config).
+impl From<&crate::config::ReconcilerSection> for crate::flows::reconcile::Policy {
+    fn from(c: &crate::config::ReconcilerSection) -> Self {
+        let s = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        Self {
+            first_delay: s(c.first_delay_secs),
+            max_delay: s(c.max_delay_secs),
+            not_found_grace: s(c.not_found_grace_secs),
+            checkout_grace: s(c.checkout_grace_secs),
+            batch: i64::from(c.batch_size),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod enums;
 pub mod ids;
+pub mod locale;
 pub mod money;
 pub mod state;
 pub mod time;
@@ -13,6 +14,7 @@ pub use enums::{
     WebhookType,
 };
 pub use ids::{BillwerkTxId, new_id};
+pub use locale::{Lang, format_amount};
 pub use money::{AmountError, Currency, CurrencyError, Money};
 pub use time::{Clock, ManualClock, SystemClock, Ticks};
 

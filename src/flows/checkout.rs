@@ -5,26 +5,68 @@
 use super::{App, Merchant, outcome};
 use crate::contract::ApiError;
 use crate::domain::state::{Facts, Trigger};
-use crate::domain::{Currency, Money, PaymentErrorCode, TxError, TxKind, TxStatus, WebhookType};
-use crate::pages::{self, Lang, Notice, NoticeKind, PaymentPage};
+use crate::domain::{
+    Currency, Lang, Money, PaymentErrorCode, TxError, TxKind, TxStatus, WebhookType,
+};
 use crate::psp::{
     CheckoutPage, CheckoutRef, MerchantPsp, Outcome, PspSettings, ReturnLeg, SHOP_NAME_SETTING,
-    ShopperView,
+    ShopperView, WidgetEmbed,
 };
 use crate::store::TransactionRecord;
 
-/// What the browser gets next.
+/// What the browser gets next: what to show, not how (`http::checkout_page` renders it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrowserReply {
-    /// The payment page and the `Content-Security-Policy` it must be served with.
-    Payment {
-        html: String,
-        csp: String,
-    },
+    /// Our payment page around the PSP's widget.
+    Payment(PaymentForm),
     Redirect(String),
     /// A page for the shopper instead of the form (stale link, finished payment), with a way
     /// back to the shop when Billwerk gave one.
     Notice(Notice),
+}
+
+/// What the payment page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentForm {
+    pub lang: Lang,
+    /// The shop's display name.
+    pub shop: String,
+    /// What is due; zero for a preauth that only saves the card.
+    pub amount: Money,
+    /// Billwerk's reference text of the transaction, shown as "what is being paid for".
+    pub reference: Option<String>,
+    /// The PSP's form, made with the nonce the caller passed to [`page`].
+    pub widget: WidgetEmbed,
+    /// Our abort URL (the cancel link).
+    pub abort_url: String,
+}
+
+/// Why the shopper sees a notice instead of the payment form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// The checkout lapsed (30 minutes at OPPWA) before the shopper paid.
+    Expired,
+    /// Paid (or waiting for the PSP's final word).
+    Completed,
+    /// Declined, or ended in an error.
+    Failed,
+    /// The shopper (or the PSP) cancelled it.
+    Cancelled,
+    /// No checkout has this token (or the return named another checkout).
+    Unknown,
+    /// The form cannot be shown (settings unusable, internal error).
+    Unavailable,
+}
+
+/// A notice to show: kind, language, the shop's name and the way back, when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub lang: Lang,
+    /// The shop's display name, when the link is known.
+    pub shop: Option<String>,
+    /// Billwerk's URL back to the shop, when it gave one (only http(s) is shown).
+    pub back_url: Option<String>,
 }
 
 async fn by_token(app: &App, token: &str) -> Result<(Merchant, TransactionRecord), ApiError> {
@@ -49,8 +91,9 @@ fn shop_name(m: &Merchant, settings: Option<&PspSettings>) -> String {
         .to_string()
 }
 
-/// `GET /checkout/{token}`.
-pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
+/// `GET /checkout/{token}`. `nonce` is the response's script nonce: every script the PSP's
+/// widget puts on the page carries it.
+pub async fn page(app: &App, token: &str, nonce: &str) -> Result<BrowserReply, ApiError> {
     let (m, tx) = by_token(app, token).await?;
     let lang = Lang::from_tag(tx.language.as_deref());
     // Without usable settings the shopper still gets a page in their language with a way back.
@@ -70,13 +113,12 @@ pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
     let amount =
         Money::new(tx.requested_amount, currency, true).map_err(|_| ApiError::internal())?;
     let base = format!("{}/checkout/{token}", app.public_base_url);
-    let nonce = pages::new_nonce();
     let view = psp.shopper_view(
         &checkout_ref(&tx, &checkout_id),
         &CheckoutPage {
             return_url: format!("{base}/return"),
             language: lang.code().into(),
-            nonce: nonce.clone(),
+            nonce: nonce.into(),
         },
     );
     let widget = match view {
@@ -85,22 +127,14 @@ pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
         Some(ShopperView::Redirect(url)) => return Ok(BrowserReply::Redirect(url)),
         None => return Ok(notice(NoticeKind::Unavailable, lang, shop, back)),
     };
-    let abort_url = format!("{base}/abort");
-    let html = pages::render_payment(&PaymentPage {
-        lang: lang.code(),
-        t: lang.texts(),
-        shop: &shop,
-        amount: pages::format_amount(&amount, lang),
-        registration: amount.amount.is_zero(),
-        reference: tx.reference_text.as_deref(),
-        widget_head: &widget.head,
-        widget_body: &widget.body,
-        abort_url: &abort_url,
-    });
-    Ok(BrowserReply::Payment {
-        html,
-        csp: pages::payment_csp(&nonce, &widget.origin),
-    })
+    Ok(BrowserReply::Payment(PaymentForm {
+        lang,
+        shop,
+        amount,
+        reference: tx.reference_text.clone(),
+        widget,
+        abort_url: format!("{base}/abort"),
+    }))
 }
 
 fn notice(kind: NoticeKind, lang: Lang, shop: String, back_url: Option<String>) -> BrowserReply {

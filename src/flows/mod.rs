@@ -5,6 +5,7 @@
 
 pub mod checkout;
 pub mod notification;
+pub mod operators;
 pub mod outcome;
 pub mod payment;
 pub mod preauth;
@@ -48,7 +49,15 @@ pub struct App {
     /// Wakes this process's outbox worker when a change has queued a webhook, so the first
     /// change of a quiet transaction leaves at once instead of at the next poll.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Runs after every status change [`App::transition`] commits: releases the notification
+    /// events parked for it (`notification::release_parked`). A hook rather than a call, so
+    /// this generic module does not depend on the notification flow (which depends on it).
+    pub after_status: AfterStatus,
 }
+
+/// See [`App::after_status`].
+pub type AfterStatus =
+    for<'a> fn(&'a App, &'a TransactionRecord) -> futures_util::future::BoxFuture<'a, ()>;
 
 /// The authenticated merchant and its PSP adapter.
 #[derive(Clone, Debug)]
@@ -241,7 +250,7 @@ impl App {
                 Ok(t) => {
                     if update.status.is_some() {
                         counted(&t);
-                        notification::release_parked(self, &t).await;
+                        (self.after_status)(self, &t).await;
                     }
                     return Ok(t);
                 }

@@ -972,6 +972,14 @@ pub async fn release_parked(app: &App, tx: &TransactionRecord) {
     }
 }
 
+/// [`release_parked`] as [`App::after_status`](super::App::after_status).
+pub fn release_parked_hook<'a>(
+    app: &'a App,
+    tx: &'a TransactionRecord,
+) -> futures_util::future::BoxFuture<'a, ()> {
+    Box::pin(release_parked(app, tx))
+}
+
 /// How long an event that refers to no known transaction is kept.
 const ORPHAN_DAYS: i64 = 7;
 

@@ -7,7 +7,6 @@
 
 use super::App;
 use super::outcome::{self, Effect};
-use crate::config::ReconcilerSection;
 use crate::domain::{PaymentErrorCode, Ticks, TxStatus};
 use crate::psp::{CheckoutRef, Decline, Lookup, MerchantPsp, Outcome, PspResult, Reference};
 use crate::store::{TransactionRecord, TxUpdate};
@@ -20,19 +19,6 @@ pub struct Policy {
     pub not_found_grace: i64,
     pub checkout_grace: i64,
     pub batch: i64,
-}
-
-impl From<&ReconcilerSection> for Policy {
-    fn from(c: &ReconcilerSection) -> Self {
-        let s = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        Policy {
-            first_delay: s(c.first_delay_secs),
-            max_delay: s(c.max_delay_secs),
-            not_found_grace: s(c.not_found_grace_secs),
-            checkout_grace: s(c.checkout_grace_secs),
-            batch: i64::from(c.batch_size),
-        }
-    }
 }
 
 impl Policy {

@@ -343,7 +343,9 @@ async fn redirect_checkout_returns_without_parameters(e: Env) {
         .await
         .expect("checkout recorded");
     // Our page sends the shopper on to the PSP's page.
-    let page = super::checkout::page(&e.app, "tok1").await.expect("page");
+    let page = super::checkout::page(&e.app, "tok1", "nonce")
+        .await
+        .expect("page");
     assert_eq!(page, super::checkout::BrowserReply::Redirect(PAGE.into()));
     // The shopper comes back before paying: the PSP says open, the preauth stays Initiated and
     // the browser goes back to our page (which forwards to the PSP), not into a loop of ours.

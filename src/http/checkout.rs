@@ -6,15 +6,20 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::contract::ApiError;
+use crate::domain::Lang;
 use crate::flows::App;
-use crate::flows::checkout::{self, BrowserReply};
-use crate::pages::{Lang, NOTICE_CSP, Notice, NoticeKind};
+use crate::flows::checkout::{self, BrowserReply, Notice, NoticeKind};
+use crate::http::checkout_page::{NOTICE_CSP, new_nonce, payment_csp, render_form, render_notice};
 
-fn reply(r: Result<BrowserReply, ApiError>) -> Response {
+/// `nonce`: the one [`checkout::page`] was given (other answers run no scripts).
+fn reply(r: Result<BrowserReply, ApiError>, nonce: Option<&str>) -> Response {
     let (mut res, csp) = match r {
-        Ok(BrowserReply::Payment { html, csp }) => (Html(html).into_response(), Some(csp)),
+        Ok(BrowserReply::Payment(form)) => {
+            let csp = nonce.map(|n| payment_csp(n, &form.widget.origin));
+            (Html(render_form(&form)).into_response(), csp)
+        }
         Ok(BrowserReply::Redirect(url)) => (Redirect::to(&url).into_response(), None),
-        Ok(BrowserReply::Notice(n)) => (Html(n.render()).into_response(), None),
+        Ok(BrowserReply::Notice(n)) => (Html(render_notice(&n)).into_response(), None),
         Err(e) => {
             let kind = if e.http.is_server_error() {
                 NoticeKind::Unavailable
@@ -32,7 +37,7 @@ fn reply(r: Result<BrowserReply, ApiError>) -> Response {
             } else {
                 StatusCode::BAD_REQUEST
             };
-            ((status, Html(n.render())).into_response(), None)
+            ((status, Html(render_notice(&n))).into_response(), None)
         }
     };
     let h = res.headers_mut();
@@ -54,7 +59,8 @@ fn reply(r: Result<BrowserReply, ApiError>) -> Response {
 }
 
 pub async fn page(State(app): State<App>, Path(token): Path<String>) -> Response {
-    reply(checkout::page(&app, &token).await)
+    let nonce = new_nonce();
+    reply(checkout::page(&app, &token, &nonce).await, Some(&nonce))
 }
 
 pub async fn returned(
@@ -63,9 +69,9 @@ pub async fn returned(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     // The PSP's own return parameters, read by its adapter.
-    reply(checkout::returned(&app, &token, &q).await)
+    reply(checkout::returned(&app, &token, &q).await, None)
 }
 
 pub async fn abort(State(app): State<App>, Path(token): Path<String>) -> Response {
-    reply(checkout::abort(&app, &token).await)
+    reply(checkout::abort(&app, &token).await, None)
 }

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod body;
 pub mod checkout;
+pub mod checkout_page;
 pub mod conn;
 pub mod edge;
 pub mod extract;

@@ -4,6 +4,7 @@
 //! them, `serve` starts those its `[sim.<family>]` section enables, and `psp-integrator sim
 //! <family>` runs one on its own.
 pub mod billwerk;
+pub mod html;
 pub mod mollie;
 pub mod oppwa;
 

@@ -442,9 +442,9 @@ impl PaymentTotals {
     }
 }
 
-mod children;
 mod connect;
 mod decode;
+mod dialect;
 mod merchants;
 mod money;
 pub mod notifications;
@@ -458,12 +458,13 @@ pub mod scratch;
 pub mod session;
 mod sql;
 mod sqlite;
-mod write;
+mod transactions;
 
 #[cfg(test)]
 mod tests;
 
 pub use connect::{connect, redact_url};
+pub use dialect::Dialect;
 pub use money::payment_violation;
 pub use notifications::{NotificationChange, NotificationRecord, NotificationStore, ParkedEvent};
 pub use open::{SchemaAction, open};
@@ -472,5 +473,5 @@ pub use outbox::OutboxStore;
 pub use postgres::connect_postgres;
 pub use schema::{ForeignMigration, SchemaStatus};
 pub use scratch::{ScratchDb, postgres_admin_url_from_env};
-pub use sql::{Dialect, SqlStore};
+pub use sql::SqlStore;
 pub use sqlite::connect_sqlite;

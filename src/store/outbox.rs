@@ -163,6 +163,11 @@ pub trait OutboxStore: Send + Sync {
     async fn get_delivery(&self, id: i64) -> StoreResult<Option<OutboxRow>>;
     /// Oldest first.
     async fn list_attempts(&self, outbox_id: i64) -> StoreResult<Vec<Attempt>>;
+    /// The most recent attempt of each of `outbox_ids` that has one, in one query per 500 ids.
+    async fn last_attempts(
+        &self,
+        outbox_ids: &[i64],
+    ) -> StoreResult<std::collections::HashMap<i64, Attempt>>;
     /// Makes a dead or delivered row pending again (due `now`); `NotFound` if there is none.
     async fn redeliver(&self, id: i64, now: Ticks) -> StoreResult<Redelivered>;
     /// Redelivers every dead or delivered row updated at or after `since`; returns how many.
@@ -200,6 +205,13 @@ impl OutboxStore for SqlStore {
 
     async fn list_attempts(&self, outbox_id: i64) -> StoreResult<Vec<Attempt>> {
         self.list_attempts_impl(outbox_id).await
+    }
+
+    async fn last_attempts(
+        &self,
+        outbox_ids: &[i64],
+    ) -> StoreResult<std::collections::HashMap<i64, Attempt>> {
+        self.last_attempts_impl(outbox_ids).await
     }
 
     async fn redeliver(&self, id: i64, now: Ticks) -> StoreResult<Redelivered> {

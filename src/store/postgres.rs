@@ -1,20 +1,14 @@
-//! PostgreSQL, for replicas sharing one database: the pool set-up, the Postgres dialect's
-//! migrations and the SQL that differs from SQLite.
+//! PostgreSQL, for replicas sharing one database: the pool set-up and connection-failure notes.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::migrate::Migrator;
 
 use super::StoreError;
-use super::sql::{Dialect, SqlStore, install_drivers};
-
-pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// Lets replicas claim disjoint rows without waiting on each other's leases.
-pub(super) const ROW_LOCK_SUFFIX: &str = " FOR UPDATE SKIP LOCKED";
+use super::dialect::{Dialect, install_drivers};
+use super::sql::SqlStore;
 
 /// Connects a pool of at most `max_connections` (at least one) to `postgres://…`.
 pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<SqlStore, StoreError> {

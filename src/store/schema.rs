@@ -4,9 +4,9 @@
 //! incompatible by its file name (`NNNN_incompatible_<what>.sql`).
 
 use sqlx::Row;
-use sqlx::migrate::Migrator;
 
-use super::sql::{Dialect, SqlStore};
+use super::dialect::Dialect;
+use super::sql::SqlStore;
 use super::{StoreError, StoreResult};
 
 /// The first word of a migration's description (its file name after the version) that marks
@@ -83,26 +83,11 @@ impl SchemaStatus {
     }
 }
 
-/// This dialect's migrations, tolerating applied versions it does not know: those belong to a
-/// newer release (expand/contract), checked by [`SchemaStatus::refusal`] before running.
-pub(super) fn migrator(dialect: Dialect) -> Migrator {
-    let base = match dialect {
-        Dialect::Sqlite => &super::sqlite::MIGRATOR,
-        Dialect::Postgres => &super::postgres::MIGRATOR,
-    };
-    Migrator {
-        migrations: base.migrations.clone(),
-        ignore_missing: true,
-        locking: base.locking,
-        no_tx: base.no_tx,
-    }
-}
-
 impl SqlStore {
     /// Compares the applied migrations with this build's.
     pub(super) async fn schema_status_impl(&self) -> StoreResult<SchemaStatus> {
         let applied = self.applied_migrations().await?;
-        let known = migrator(self.dialect);
+        let known = self.dialect.migrator();
         let pending = known
             .iter()
             .filter(|m| !applied.iter().any(|(v, _)| *v == m.version))
@@ -125,7 +110,7 @@ impl SqlStore {
         if let Some(why) = self.schema_status_impl().await?.refusal() {
             return Err(StoreError::Schema(why));
         }
-        migrator(self.dialect).run(&self.pool).await?;
+        self.dialect.migrator().run(&self.pool).await?;
         self.schema_status_impl().await
     }
 
@@ -211,8 +196,8 @@ mod tests {
     /// versions mean the same on either backend.
     #[test]
     fn both_dialects_have_the_same_versions_and_names() {
-        let names = |d| {
-            migrator(d)
+        let names = |d: Dialect| {
+            d.migrator()
                 .iter()
                 .map(|m| (m.version, m.description.to_string()))
                 .collect::<Vec<_>>()

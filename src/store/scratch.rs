@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use sqlx::{AnyConnection, Connection, Executor};
 
 use super::StoreError;
-use super::sql::install_drivers;
+use super::dialect::install_drivers;
 
 /// The environment variable naming a Postgres server for tests (its URL, with admin rights).
 pub const POSTGRES_URL_ENV: &str = "PSPI_TEST_POSTGRES_URL";

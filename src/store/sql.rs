@@ -1,35 +1,17 @@
 //! `SqlStore`: the one `Store` implementation, over sqlx's `Any` driver so SQLite and Postgres share
 //! every query. SQL text uses `$N` placeholders (accepted by both) and only column types that `Any`
-//! decodes alike; what differs per backend lives in `sqlite.rs` / `postgres.rs`.
-
-use std::sync::Once;
+//! decodes alike; what differs per backend lives in `dialect.rs` (migrations, row locks) and
+//! `sqlite.rs` / `postgres.rs` (connecting).
 
 use async_trait::async_trait;
 use sqlx::AnyPool;
 
+use super::dialect::Dialect;
 use super::{
     AgreementRecord, Chargeback, HistoryEntry, Inserted, MerchantRecord, PaymentItem, Store,
     StoreResult, TransactionRecord, TxUpdate,
 };
 use crate::domain::Ticks;
-
-/// Which SQL dialect the pool speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-impl Dialect {
-    /// Appended to a `SELECT` that claims work rows (e.g. the outbox): `FOR UPDATE SKIP LOCKED`
-    /// on Postgres, nothing on SQLite (whose writers are serialised anyway).
-    pub fn row_lock_suffix(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => super::sqlite::ROW_LOCK_SUFFIX,
-            Dialect::Postgres => super::postgres::ROW_LOCK_SUFFIX,
-        }
-    }
-}
 
 /// The SQL-backed store; cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
@@ -49,12 +31,6 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
-}
-
-/// `Any` needs its drivers registered once per process before the first connect.
-pub(super) fn install_drivers() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(sqlx::any::install_default_drivers);
 }
 
 impl SqlStore {

@@ -1,19 +1,13 @@
-//! SQLite, the embedded default: URL preparation, per-connection pragmas and the SQLite dialect's
-//! migrations.
+//! SQLite, the embedded default: URL preparation and per-connection pragmas.
 
 use std::path::Path;
 
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
-use sqlx::migrate::Migrator;
 
 use super::StoreError;
-use super::sql::{Dialect, SqlStore, install_drivers};
-
-pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// SQLite takes row locks at database level; there is nothing to skip.
-pub(super) const ROW_LOCK_SUFFIX: &str = "";
+use super::dialect::{Dialect, install_drivers};
+use super::sql::SqlStore;
 
 /// busy_timeout comes first so that switching to WAL waits for a concurrent connection instead of
 /// failing; foreign keys are off by default in SQLite and must be enabled per connection.

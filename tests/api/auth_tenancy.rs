@@ -47,7 +47,7 @@ async fn rotated_token_replaces_the_old_one_after_its_grace_period() {
         }
     };
     // With a grace period both tokens work: Billwerk is not cut off while it is switched over.
-    let (m, second) = psp_integrator::admin::rotate_token(
+    let (m, second) = psp_integrator::flows::operators::merchants::rotate_token(
         app.store.as_ref(),
         &SystemClock,
         &app.merchant_id,
@@ -72,7 +72,7 @@ async fn rotated_token_replaces_the_old_one_after_its_grace_period() {
     // A rotation whose grace period is over (rotated two hours ago with one hour of grace):
     // only the newest token works; the one before it was dropped by this rotation.
     let two_hours_ago = ManualClock::new(SystemClock.now().plus_seconds(-7200));
-    let (_, third) = psp_integrator::admin::rotate_token(
+    let (_, third) = psp_integrator::flows::operators::merchants::rotate_token(
         app.store.as_ref(),
         &two_hours_ago,
         &app.merchant_id,
@@ -89,10 +89,14 @@ async fn rotated_token_replaces_the_old_one_after_its_grace_period() {
     assert_eq!(info(third.clone()).await, StatusCode::OK);
 
     // Grace 0: the old token stops at once.
-    let (m, fourth) =
-        psp_integrator::admin::rotate_token(app.store.as_ref(), &SystemClock, &app.merchant_id, 0)
-            .await
-            .expect("rotate without grace");
+    let (m, fourth) = psp_integrator::flows::operators::merchants::rotate_token(
+        app.store.as_ref(),
+        &SystemClock,
+        &app.merchant_id,
+        0,
+    )
+    .await
+    .expect("rotate without grace");
     assert_eq!(m.previous_token_until, None);
     assert_eq!(info(third).await, StatusCode::UNAUTHORIZED);
     assert_eq!(info(fourth).await, StatusCode::OK);
@@ -105,7 +109,7 @@ async fn a_disabled_merchant_gets_401_but_its_psp_notifications_are_applied() {
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 20.0).await;
 
-    let m = psp_integrator::admin::set_disabled(
+    let m = psp_integrator::flows::operators::merchants::set_disabled(
         app.store.as_ref(),
         &SystemClock,
         &app.merchant_id,
@@ -135,9 +139,14 @@ async fn a_disabled_merchant_gets_401_but_its_psp_notifications_are_applied() {
     assert_eq!(app.notify(&app.psp_json(&psp_id)).await, StatusCode::OK);
     assert_eq!(app.record(&debit).await.status.to_string(), "Succeeded");
 
-    psp_integrator::admin::set_disabled(app.store.as_ref(), &SystemClock, &app.merchant_id, false)
-        .await
-        .expect("enable");
+    psp_integrator::flows::operators::merchants::set_disabled(
+        app.store.as_ref(),
+        &SystemClock,
+        &app.merchant_id,
+        false,
+    )
+    .await
+    .expect("enable");
     let (s, p) = app.get(&format!("/api/Payment/{debit}")).await;
     assert_eq!(
         (s, p["status"].as_str()),

@@ -186,7 +186,7 @@ impl TestApp {
             Some(m) => m,
             None => {
                 let name = format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-                let (m, token) = psp_integrator::admin::create_merchant(
+                let (m, token) = psp_integrator::flows::operators::merchants::create_merchant(
                     store.as_ref(),
                     &providers,
                     &SystemClock,
@@ -233,7 +233,7 @@ impl TestApp {
     /// Another merchant on the same app, with sandbox settings; returns its token.
     pub async fn second_merchant(&self, name: &str) -> String {
         let providers = startup::adapters(&config_for(&self.sim.base_url, "sqlite://unused.db"));
-        let (_, token) = psp_integrator::admin::create_merchant(
+        let (_, token) = psp_integrator::flows::operators::merchants::create_merchant(
             self.store.as_ref(),
             &providers,
             &SystemClock,
@@ -748,7 +748,7 @@ impl TestApp {
         let (merchant_id, token) = match merchant {
             Some(m) => m,
             None => {
-                let (m, token) = psp_integrator::admin::create_merchant(
+                let (m, token) = psp_integrator::flows::operators::merchants::create_merchant(
                     store.as_ref(),
                     &app.providers,
                     &SystemClock,

@@ -112,7 +112,7 @@ async fn a_newer_releases_migration_is_tolerated_and_reported() {
     );
     // It still works on the newer schema: onboarding writes a merchant row.
     let store = app.app().store.clone();
-    let (m, _) = psp_integrator::admin::create_merchant(
+    let (m, _) = psp_integrator::flows::operators::merchants::create_merchant(
         store.as_ref(),
         &app.app().providers,
         &psp_integrator::domain::SystemClock,

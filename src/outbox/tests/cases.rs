@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::admin_deliveries::{format_table, list_failed, redeliver_one, redeliver_since};
+use crate::flows::operators::deliveries::{
+    format_table, list_failed, redeliver_one, redeliver_since,
+};
 use crate::store::outbox::Redelivered;
 
 pub(super) async fn burst_coalesces_to_one_webhook(env: Env) {

@@ -14,7 +14,7 @@ use super::details;
 use super::methods::METHODS;
 use super::model::{Payment, Status};
 use super::state::State as SimState;
-use crate::html::escape;
+use crate::sim::html::escape;
 
 pub(crate) fn routes() -> Router<Sim> {
     Router::new().route("/checkout/{id}", get(page).post(submit))

@@ -19,10 +19,10 @@ use super::respond::{
 use super::shopper::{Words, detect_brand, message_for, words};
 use super::state::{Checkout, Instrument, State as SimState};
 use super::threeds::page_in;
-use super::util::{html_escape, new_checkout_id, result_redirect};
+use super::util::{html_escape, is_web_url, new_checkout_id, result_redirect};
 use super::widget::{CardForm, checkout_amount, pick_brands, saved_cards, script_for};
 use super::{Sim, SimConfig, codes};
-use crate::pages::{Lang, is_web_url};
+use crate::domain::Lang;
 
 /// Status reads allowed per checkout within [`RATE_WINDOW_SECS`].
 const RATE_LIMIT: usize = 2;

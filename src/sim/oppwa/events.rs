@@ -4,8 +4,6 @@
 //! state with a snapshot after each locked operation: whatever is new or changed becomes an event.
 //! That way 3DS completions, timeouts, checkout payments and admin actions are all covered.
 
-use std::collections::HashMap;
-
 use chrono::Duration;
 use serde_json::{Map, Value};
 
@@ -13,13 +11,6 @@ use super::codes;
 use super::state::{Registration, State, Tx, result_json};
 use super::util::{BUILD_NUMBER, fmt_timestamp};
 use super::webhooks::Event;
-
-/// What the last scan saw: transaction id → result code, registration id → deregistered.
-#[derive(Default, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Outbox {
-    seen_txs: HashMap<String, String>,
-    seen_regs: HashMap<String, bool>,
-}
 
 impl State {
     /// The entity a transaction was made on: from its checkout, else from the S2S `ndc`.

@@ -11,8 +11,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::Sim;
-use super::events::Outbox;
-use super::state::{Checkout, Registration, State, Tx};
+use super::state::{Checkout, Outbox, Registration, State, Tx};
 use super::webhooks::{Delivery, Webhook};
 
 /// File format version; a file with another version is ignored (and replaced) with a warning.

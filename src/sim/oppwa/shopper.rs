@@ -2,7 +2,7 @@
 //! `locale` option) and how it reads a card: the brand from the number's prefix, and errors in
 //! words a shopper understands instead of parameter names.
 
-use crate::pages::Lang;
+use crate::domain::Lang;
 
 /// Form labels and messages in one language.
 pub(crate) struct Words {

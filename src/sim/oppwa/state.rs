@@ -223,7 +223,7 @@ pub(crate) struct State {
     pub forced: Option<String>,
     pub kind_swap: super::KindSwap,
     pub clock_offset: i64,
-    pub outbox: super::events::Outbox,
+    pub outbox: Outbox,
     pub hooks: super::webhooks::Hooks,
 }
 
@@ -393,4 +393,13 @@ impl State {
     pub(crate) fn known_initial_reference(&self, value: &str) -> bool {
         self.index.scheme_ids.contains(value) || self.tx(value).is_some_and(Tx::is_success)
     }
+}
+
+/// What the last event scan (`events.rs`) saw: transaction id → result code, registration id →
+/// deregistered. Kept here, with the state it shadows, so that `events.rs` depends on `state.rs`
+/// and not the other way round.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Outbox {
+    pub(super) seen_txs: HashMap<String, String>,
+    pub(super) seen_regs: HashMap<String, bool>,
 }

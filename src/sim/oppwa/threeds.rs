@@ -14,7 +14,7 @@ use super::respond::{html, see_other};
 use super::shopper::words;
 use super::state::{ThreeDs, Tx};
 use super::util::{html_escape, new_id, result_redirect};
-use crate::pages::Lang;
+use crate::domain::Lang;
 
 pub(crate) enum Flow {
     Direct,

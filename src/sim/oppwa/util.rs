@@ -54,7 +54,12 @@ pub(crate) fn fmt_amount(d: Decimal) -> String {
     d.to_string()
 }
 
-pub(crate) use crate::html::escape as html_escape;
+pub(crate) use crate::sim::html::escape as html_escape;
+
+/// Only http(s) links are shown or followed (never `javascript:` and the like).
+pub(crate) fn is_web_url(u: &str) -> bool {
+    url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
+}
 
 /// Appends `id` and `resourcePath` to a shopper result url, respecting an existing query.
 pub(crate) fn result_redirect(shopper_result_url: &str, id: &str, resource_path: &str) -> String {

@@ -15,8 +15,8 @@ use super::respond::html;
 use super::shopper::{Words, words};
 use super::state::{Checkout, Instrument, State as SimState};
 use super::threeds::page_in;
-use super::util::html_escape;
-use crate::pages::Lang;
+use super::util::{html_escape, is_web_url};
+use crate::domain::Lang;
 
 /// Card brands the widget can offer.
 pub(crate) fn card_brands() -> Vec<String> {
@@ -145,7 +145,7 @@ impl CardForm<'_> {
             "<button type=\"submit\">{}</button></form>",
             html_escape(w.pay)
         ));
-        if let Some(u) = self.page_url.filter(|u| crate::pages::is_web_url(u)) {
+        if let Some(u) = self.page_url.filter(|u| is_web_url(u)) {
             h.push_str(&format!(
                 "<p><a id=\"back\" href=\"{}\">{}</a></p>",
                 html_escape(u),
@@ -222,7 +222,7 @@ pub(crate) fn checkout_amount(co: &Checkout, lang: Lang) -> Option<String> {
     let amount = co.params.get("amount")?.parse().ok()?;
     let currency = crate::domain::Currency::parse(co.params.get("currency")?)?;
     let m = crate::domain::Money::new(amount, currency, true).ok()?;
-    Some(crate::pages::format_amount(&m, lang))
+    Some(crate::domain::format_amount(&m, lang))
 }
 
 /// Brands from a space-separated list, limited to card brands; all when empty.

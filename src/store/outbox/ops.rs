@@ -139,6 +139,31 @@ impl SqlStore {
         rows.iter().map(attempt_row).collect()
     }
 
+    pub(in crate::store) async fn last_attempts_impl(
+        &self,
+        outbox_ids: &[i64],
+    ) -> StoreResult<std::collections::HashMap<i64, Attempt>> {
+        let mut out = std::collections::HashMap::new();
+        // Well under both backends' limits on bound parameters.
+        for ids in outbox_ids.chunks(500) {
+            let marks: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT outbox_id, at, http_status, latency_ms, response_excerpt, error \
+                 FROM outbox_attempts WHERE id IN (SELECT MAX(id) FROM outbox_attempts \
+                 WHERE outbox_id IN ({}) GROUP BY outbox_id)",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.insert(row.try_get("outbox_id")?, attempt_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub(in crate::store) async fn redeliver_impl(
         &self,
         id: i64,

@@ -6,8 +6,7 @@
 
 use regex::Regex;
 
-use crate::store::schema::migrator;
-use crate::store::sql::Dialect;
+use crate::store::Dialect;
 
 /// Migrations up to this version predate the rule (0004 rebuilds a SQLite table, 0009 re-keys
 /// indexes; both keep every column the previous release used).
@@ -56,7 +55,7 @@ fn marked(description: &str) -> bool {
 #[test]
 fn every_migration_since_the_rule_is_additive_or_marked() {
     for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-        for m in migrator(dialect).iter() {
+        for m in dialect.migrator().iter() {
             if m.version < RULE_FROM_VERSION || marked(&m.description) {
                 continue;
             }

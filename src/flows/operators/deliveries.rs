@@ -1,5 +1,5 @@
-//! Operator functions for webhook deliveries, used by the CLI: list what failed, redeliver one, or
-//! everything dead or delivered since a time.
+//! Operator functions for Billwerk webhook deliveries, used by the CLI (and the console): list
+//! what failed, redeliver one, or everything dead or delivered since a time.
 
 use std::fmt::Write;
 
@@ -26,16 +26,21 @@ pub async fn list_failed(
         merchant_id: None,
         limit: 0,
     };
-    let mut out = Vec::new();
-    for row in store.list_deliveries(&filter).await? {
-        let failed = row.state == OutboxState::Dead || row.attempts > 0;
-        if !failed {
-            continue;
-        }
-        let last_attempt = store.list_attempts(row.id).await?.pop();
-        out.push(DeliverySummary { row, last_attempt });
-    }
-    Ok(out)
+    let rows: Vec<OutboxRow> = store
+        .list_deliveries(&filter)
+        .await?
+        .into_iter()
+        .filter(|row| row.state == OutboxState::Dead || row.attempts > 0)
+        .collect();
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut last = store.last_attempts(&ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| DeliverySummary {
+            last_attempt: last.remove(&row.id),
+            row,
+        })
+        .collect())
 }
 
 /// Makes one dead or delivered row pending again, due now.

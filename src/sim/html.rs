@@ -1,4 +1,4 @@
-//! HTML escaping for the few pages we render (hosted checkout, simulator forms).
+//! HTML escaping for the simulators' hand-written pages (the product's checkout uses askama).
 
 /// Escapes text for element content and quoted attribute values.
 pub fn escape(value: &str) -> String {

@@ -1,10 +1,10 @@
-//! Operator actions behind the CLI: onboarding merchants, rotating their API tokens (with an
-//! overlap), disabling and enabling them, and re-sealing their settings.
+//! Operator actions on merchants (`psp-integrator merchants …`): onboarding, rotating their API
+//! tokens (with an overlap), disabling and enabling them.
 
 use crate::crypto::{hash_token, new_token};
 use crate::domain::{Clock, new_id};
 use crate::psp::Registry;
-use crate::store::{MerchantRecord, Store, StoreError, StoreResult};
+use crate::store::{MerchantRecord, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -131,58 +131,4 @@ async fn find(store: &dyn Store, id_or_name: &str) -> Result<MerchantRecord, Adm
         .find_merchant(id_or_name)
         .await?
         .ok_or_else(|| AdminError::NotFound(id_or_name.into()))
-}
-
-/// What `rotate_master_key` did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Rotation {
-    /// Merchants whose settings were re-sealed under the current key.
-    pub resealed: usize,
-    /// Merchants whose settings were already under it.
-    pub current: usize,
-    /// Merchants whose settings open under none of the configured keys.
-    pub unreadable: Vec<String>,
-}
-
-/// Re-seals every merchant's settings under the sealer's current key. Safe to run again and
-/// while the service runs: each row is replaced only if it is still what was read.
-pub async fn rotate_master_key(
-    store: &dyn crate::store::Store,
-    sealer: &crate::crypto::Sealer,
-    clock: &dyn Clock,
-) -> StoreResult<Rotation> {
-    let mut r = Rotation::default();
-    for (merchant_id, sealed) in store.all_sealed_settings().await? {
-        if !sealer.needs_reseal(&sealed) {
-            r.current += 1;
-            continue;
-        }
-        let Ok(new) = sealer.reseal(&sealed) else {
-            r.unreadable.push(merchant_id);
-            continue;
-        };
-        if store
-            .reseal_settings(&merchant_id, &sealed, &new, clock.now())
-            .await?
-        {
-            r.resealed += 1;
-        } else {
-            // Changed meanwhile: a fresh PUT /api/Settings is sealed under the current key.
-            r.current += 1;
-        }
-    }
-    Ok(r)
-}
-
-/// How many merchants' settings are sealed under each key id (`v1` for the first format,
-/// which carries no id).
-pub async fn sealed_key_ids(
-    store: &dyn crate::store::Store,
-) -> StoreResult<std::collections::BTreeMap<String, usize>> {
-    let mut out = std::collections::BTreeMap::new();
-    for (_, sealed) in store.all_sealed_settings().await? {
-        let id = crate::crypto::Sealer::sealed_key_id(&sealed).unwrap_or_else(|| "v1".into());
-        *out.entry(id).or_insert(0) += 1;
-    }
-    Ok(out)
 }

@@ -1,48 +1,16 @@
-//! Shopper-facing pages of the hosted checkout: language, amount formatting, the page and
-//! notice templates (askama, HTML-escaped by default) and the response's security policy.
+//! The hosted checkout's pages: texts per language, the payment and notice templates (askama,
+//! HTML-escaped by default) and the responses' security policy. The flow says what to show
+//! ([`BrowserReply`](crate::flows::checkout::BrowserReply)); this module says how.
 
-use crate::domain::Money;
+use crate::domain::{Lang, format_amount};
+use crate::flows::checkout::{Notice, NoticeKind, PaymentForm};
 use askama::Template;
 
-/// The languages the hosted pages speak. Anything else falls back to English.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    En,
-    De,
-}
-
-impl Lang {
-    /// From a language tag as Billwerk sends it in `payerData.language` (`de`, `DE`, `de-AT`,
-    /// `de_CH`); unknown, missing or malformed tags give English.
-    pub fn from_tag(tag: Option<&str>) -> Self {
-        let primary = tag
-            .unwrap_or("")
-            .trim()
-            .split(['-', '_'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        match primary.as_str() {
-            "de" => Self::De,
-            _ => Self::En,
-        }
-    }
-
-    /// The BCP 47 tag for `<html lang>` and the PSP widget's locale.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::De => "de",
-        }
-    }
-
-    /// The phrases of this language.
-    pub fn texts(self) -> &'static Texts {
-        match self {
-            Self::En => &EN,
-            Self::De => &DE,
-        }
+/// The phrases of `lang`.
+pub fn texts(lang: Lang) -> &'static Texts {
+    match lang {
+        Lang::En => &EN,
+        Lang::De => &DE,
     }
 }
 
@@ -129,59 +97,6 @@ static DE: Texts = Texts {
     unavailable_text: "Das Zahlungsformular kann gerade nicht angezeigt werden. Bitte versuchen Sie es später erneut.",
 };
 
-/// An amount as shoppers of `lang` write it: `€1,234,567.50` (English) or `1.234.567,50 €`
-/// (German), with the currency's minor digits (ISO 4217). Only EUR, GBP, USD and JPY are shown
-/// by symbol; other currencies show their code (`CHF 12.00`, `12,00 CHF`).
-pub fn format_amount(m: &Money, lang: Lang) -> String {
-    let fixed = m.fixed();
-    let (int, frac) = match fixed.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (fixed.as_str(), None),
-    };
-    let (group, decimal) = match lang {
-        Lang::En => (',', '.'),
-        Lang::De => ('.', ','),
-    };
-    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(group);
-        }
-        grouped.push(c);
-    }
-    let number = match frac {
-        Some(f) => format!("{grouped}{decimal}{f}"),
-        None => grouped,
-    };
-    let code = m.currency.code();
-    // Only unambiguous symbols; the rest (CHF, SEK, CAD, …) are clearer as their code.
-    let symbol = match code {
-        "EUR" => "€",
-        "GBP" => "£",
-        "USD" => "$",
-        "JPY" => "¥",
-        other => other,
-    };
-    let spaced = symbol == code;
-    match (lang, spaced) {
-        (Lang::En, false) => format!("{symbol}{number}"),
-        (Lang::En, true) => format!("{symbol}\u{a0}{number}"),
-        (Lang::De, _) => format!("{number}\u{a0}{symbol}"),
-    }
-}
-
-/// What the PSP puts on our page: trusted markup from its own template, using the page's nonce
-/// on every script, and the origin its widget loads from (for the security policy).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WidgetEmbed {
-    /// Inside `<head>`: scripts loading and configuring the widget.
-    pub head: String,
-    /// Where the card form goes.
-    pub body: String,
-    /// `scheme://host[:port]` of the widget.
-    pub origin: String,
-}
-
 /// The payment page around the PSP's widget.
 #[derive(Template)]
 #[template(path = "checkout.html")]
@@ -197,7 +112,7 @@ pub struct PaymentPage<'a> {
     pub registration: bool,
     /// Billwerk's reference text of the transaction, shown as "what is being paid for".
     pub reference: Option<&'a str>,
-    /// Trusted markup from the PSP adapter ([`WidgetEmbed`]), inserted unescaped.
+    /// Trusted markup from the PSP adapter ([`WidgetEmbed`](crate::psp::WidgetEmbed)), inserted unescaped.
     pub widget_head: &'a str,
     pub widget_body: &'a str,
     /// Our abort URL (the cancel link).
@@ -219,57 +134,27 @@ pub struct NoticePage<'a> {
     pub back_label: &'a str,
 }
 
-/// Why the shopper sees a notice instead of the payment form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeKind {
-    /// The checkout lapsed (30 minutes at OPPWA) before the shopper paid.
-    Expired,
-    /// Paid (or waiting for the PSP's final word).
-    Completed,
-    /// Declined, or ended in an error.
-    Failed,
-    /// The shopper (or the PSP) cancelled it.
-    Cancelled,
-    /// No checkout has this token (or the return named another checkout).
-    Unknown,
-    /// The form cannot be shown (settings unusable, internal error).
-    Unavailable,
-}
-
-/// A notice to render: kind, language, the shop's name and the way back, when known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub kind: NoticeKind,
-    pub lang: Lang,
-    /// The shop's display name, when the link is known.
-    pub shop: Option<String>,
-    /// Billwerk's URL back to the shop, when it gave one (only http(s) is shown).
-    pub back_url: Option<String>,
-}
-
-impl Notice {
-    /// The notice as a complete HTML document.
-    pub fn render(&self) -> String {
-        let t = self.lang.texts();
-        let (title, text) = match self.kind {
-            NoticeKind::Expired => (t.expired_title, t.expired_text),
-            NoticeKind::Completed => (t.done_title, t.done_text),
-            NoticeKind::Failed => (t.failed_title, t.failed_text),
-            NoticeKind::Cancelled => (t.cancelled_title, t.cancelled_text),
-            NoticeKind::Unknown => (t.unknown_title, t.unknown_text),
-            NoticeKind::Unavailable => (t.unavailable_title, t.unavailable_text),
-        };
-        let page = NoticePage {
-            lang: self.lang.code(),
-            t,
-            shop: self.shop.as_deref(),
-            title,
-            text,
-            back_url: self.back_url.as_deref().filter(|u| is_web_url(u)),
-            back_label: t.back_to_shop,
-        };
-        page.render().unwrap_or_else(|_| fallback_html())
-    }
+/// The notice as a complete HTML document.
+pub fn render_notice(n: &Notice) -> String {
+    let t = texts(n.lang);
+    let (title, text) = match n.kind {
+        NoticeKind::Expired => (t.expired_title, t.expired_text),
+        NoticeKind::Completed => (t.done_title, t.done_text),
+        NoticeKind::Failed => (t.failed_title, t.failed_text),
+        NoticeKind::Cancelled => (t.cancelled_title, t.cancelled_text),
+        NoticeKind::Unknown => (t.unknown_title, t.unknown_text),
+        NoticeKind::Unavailable => (t.unavailable_title, t.unavailable_text),
+    };
+    let page = NoticePage {
+        lang: n.lang.code(),
+        t,
+        shop: n.shop.as_deref(),
+        title,
+        text,
+        back_url: n.back_url.as_deref().filter(|u| is_web_url(u)),
+        back_label: t.back_to_shop,
+    };
+    page.render().unwrap_or_else(|_| fallback_html())
 }
 
 /// Only http(s) links are offered as a way back (never `javascript:` and the like).
@@ -282,6 +167,21 @@ fn fallback_html() -> String {
     "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Payment</title></head>\
      <body><p>The payment page is not available. Please try again later.</p></body></html>"
         .into()
+}
+
+/// The payment page of `form` as a complete HTML document.
+pub fn render_form(form: &PaymentForm) -> String {
+    render_payment(&PaymentPage {
+        lang: form.lang.code(),
+        t: texts(form.lang),
+        shop: &form.shop,
+        amount: format_amount(&form.amount, form.lang),
+        registration: form.amount.amount.is_zero(),
+        reference: form.reference.as_deref(),
+        widget_head: &form.widget.head,
+        widget_body: &form.widget.body,
+        abort_url: &form.abort_url,
+    })
 }
 
 /// The payment page as a complete HTML document.
@@ -318,51 +218,12 @@ pub fn new_nonce() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Currency;
-
-    fn money(a: &str, c: &str) -> Money {
-        Money::new(
-            a.parse().expect("decimal"),
-            Currency::parse(c).expect("currency"),
-            true,
-        )
-        .expect("money")
-    }
-
-    #[test]
-    fn formats_amounts_per_locale() {
-        let m = money("1234567.5", "EUR");
-        assert_eq!(format_amount(&m, Lang::En), "€1,234,567.50");
-        assert_eq!(format_amount(&m, Lang::De), "1.234.567,50\u{a0}€");
-        assert_eq!(format_amount(&money("300", "EUR"), Lang::En), "€300.00");
-        assert_eq!(format_amount(&money("0", "EUR"), Lang::De), "0,00\u{a0}€");
-        assert_eq!(format_amount(&money("1000", "JPY"), Lang::En), "¥1,000");
-        assert_eq!(
-            format_amount(&money("12", "CHF"), Lang::En),
-            "CHF\u{a0}12.00"
-        );
-        assert_eq!(
-            format_amount(&money("12", "CHF"), Lang::De),
-            "12,00\u{a0}CHF"
-        );
-        assert_eq!(format_amount(&money("999.99", "USD"), Lang::En), "$999.99");
-    }
-
-    #[test]
-    fn language_from_tag_falls_back_to_english() {
-        assert_eq!(Lang::from_tag(Some("DE")), Lang::De);
-        assert_eq!(Lang::from_tag(Some("de-AT")), Lang::De);
-        assert_eq!(Lang::from_tag(Some("de_CH")), Lang::De);
-        assert_eq!(Lang::from_tag(Some("fr")), Lang::En);
-        assert_eq!(Lang::from_tag(Some("\"><script>")), Lang::En);
-        assert_eq!(Lang::from_tag(None), Lang::En);
-    }
 
     #[test]
     fn payment_page_escapes_everything_it_interpolates() {
         let html = render_payment(&PaymentPage {
             lang: "de",
-            t: Lang::De.texts(),
+            t: texts(Lang::De),
             shop: "Tom & Jerry's <b>Shop</b>",
             amount: "1,00\u{a0}€".into(),
             registration: false,
@@ -390,11 +251,11 @@ mod tests {
             shop: Some("Acme".into()),
             back_url: Some("https://shop.example/abort".into()),
         };
-        let html = n.render();
+        let html = render_notice(&n);
         assert!(html.contains("This payment link has expired"));
         assert!(html.contains("href=\"https://shop.example/abort\""));
         n.back_url = Some("javascript:alert(1)".into());
-        let html = n.render();
+        let html = render_notice(&n);
         assert!(!html.contains("javascript:"));
         assert!(html.contains("You can close this window."));
     }
