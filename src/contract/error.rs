@@ -1,23 +1,10 @@
-//! The contract's error object (§11.1) and the one place that maps errors to HTTP (§11.2).
+//! The flows' error in domain terms: the contract's error object (§11.1) and a [`Failure`] that
+//! says what kind of failure it is. Nothing here knows HTTP: `src/http/errors.rs` maps each
+//! [`Failure`] to its status (§11.2) in one place, and writes the answer.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::{PaymentErrorCode, Ticks, TxError, TxStatus};
-
-tokio::task_local! {
-    /// The correlation id of the request being answered; set by the HTTP edge for the whole
-    /// request, logged with every 5xx and shown in its body.
-    pub static CORRELATION_ID: String;
-}
-
-/// Marks a response whose body is already the error object (the HTTP edge leaves it alone).
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorBody;
-
-/// The header that carries a 5xx answer's correlation id.
-pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
 /// `PaymentErrorDto` as written to Billwerk.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -30,32 +17,118 @@ pub struct ErrorObject {
     pub status: TxStatus,
 }
 
-/// An error answer: the error object plus its HTTP status.
+/// What kind of failure an error is, in the contract's terms. It decides the HTTP status (one
+/// mapping, `status_of` in `src/http/errors.rs`) and whether trying again can help; the error code in the
+/// body stays what the contract's §9.9 calls the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// The request cannot be read at all (a body that is not JSON). The contract never uses
+    /// 400; the predecessor did for exactly this (§11.3).
+    Malformed,
+    /// The request breaks a rule: a field is missing, malformed or out of range (the 422 codes
+    /// of §11.2 that are not declines).
+    Invalid,
+    /// The payer's side declined: `InsufficientBalance`, `Rejected`, `Canceled` (422, §11.2).
+    Declined,
+    /// What the request names does not exist: an unknown id, merchant or checkout.
+    NotFound,
+    /// The Integrator token is missing or wrong (answered with a `Bearer` challenge, §11.2).
+    Unauthorized,
+    /// The PSP refused the merchant's credentials (`LoginError`; Billwerk disables the PSP).
+    PspLogin,
+    /// The merchant's request rate is exceeded (`LimitExceeded`).
+    Limited,
+    /// The operation is not possible in the transaction's current state, or was already
+    /// executed (`InvalidPreconditions`, `AlreadyExecuted`).
+    Precondition,
+    /// The merchant's PSP settings are missing or not accepted, or the PSP does not permit the
+    /// operation (`InvalidConfiguration`, `PermissionDenied`).
+    Configuration,
+    /// The PSP failed, limited us, timed out or could not be reached (`InternalProviderError`,
+    /// `RateLimit`, `PSPConnectionTimeout`, `PSPConnectionProblem`).
+    Upstream,
+    /// Something failed inside the Integrator (`InternalError`, and the codes nothing maps).
+    Internal,
+    /// A dependency (the database) is unreachable for now; nothing was committed.
+    Unavailable,
+}
+
+impl Failure {
+    /// The failure an error code stands for when nothing more specific is known (§11.2's table,
+    /// read as kinds of failure).
+    pub fn of(code: PaymentErrorCode) -> Self {
+        use PaymentErrorCode::*;
+        match code {
+            BearerInvalid
+            | BearerExpired
+            | InvalidData
+            | InvalidAmount
+            | InvalidCountry
+            | InvalidCurrency
+            | InvalidBic
+            | InvalidIBAN
+            | InvalidNationalIdNumber => Self::Invalid,
+            InsufficientBalance | Rejected | Canceled => Self::Declined,
+            LoginError => Self::PspLogin,
+            LimitExceeded => Self::Limited,
+            AlreadyExecuted | InvalidPreconditions => Self::Precondition,
+            InvalidConfiguration | PermissionDenied => Self::Configuration,
+            InternalProviderError | RateLimit | PSPConnectionTimeout | PSPConnectionProblem => {
+                Self::Upstream
+            }
+            UnmappedError | InternalError | FailedCustomerUpdate => Self::Internal,
+        }
+    }
+
+    /// The caller did nothing wrong: the failure lies with the Integrator, its database, the
+    /// PSP, the merchant's PSP setup or the transaction's state (the contract answers all of
+    /// them with a server error, §11.2).
+    pub fn is_server_side(self) -> bool {
+        matches!(
+            self,
+            Self::Precondition
+                | Self::Configuration
+                | Self::Upstream
+                | Self::Internal
+                | Self::Unavailable
+        )
+    }
+
+    /// The same request may succeed later unchanged: a passing failure of the Integrator, its
+    /// database or the PSP (not a state, a setup or an input that stays wrong).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Upstream | Self::Internal | Self::Unavailable)
+    }
+}
+
+/// The error of every flow (and of the reconciler): a [`Failure`] and the contract's error
+/// object. It carries no HTTP: the HTTP layer (`src/http/errors.rs`) turns it into an answer.
 #[derive(Debug, Clone)]
-pub struct ApiError {
-    pub http: StatusCode,
+pub struct FlowError {
+    /// What kind of failure this is; decides the HTTP status.
+    pub failure: Failure,
     pub body: ErrorObject,
-    /// Adds `WWW-Authenticate: Bearer` (missing or wrong Integrator token).
-    pub challenge: bool,
     /// The error is a transaction's own outcome (a decline), not a refusal of the request.
     pub declined: bool,
 }
 
-impl ApiError {
-    /// An error whose HTTP status follows the contract's table for `code`.
+/// The former name of [`FlowError`], kept so the flows and commands read as before.
+pub type ApiError = FlowError;
+
+impl FlowError {
+    /// An error whose kind follows the contract's table for `code` ([`Failure::of`]).
     pub fn code(code: PaymentErrorCode, message: impl Into<String>) -> Self {
-        let http =
-            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Self::with_status(http, code, message)
+        Self::with_failure(Failure::of(code), code, message)
     }
 
-    pub fn with_status(
-        http: StatusCode,
+    /// An error of kind `failure` with `code` in its body (for the pairs §11.2 does not list).
+    pub fn with_failure(
+        failure: Failure,
         code: PaymentErrorCode,
         message: impl Into<String>,
     ) -> Self {
         Self {
-            http,
+            failure,
             body: ErrorObject {
                 error_code: code,
                 error_message: message.into(),
@@ -63,44 +136,42 @@ impl ApiError {
                 received_at: crate::domain::SystemClock.now_wire(),
                 status: TxStatus::Failed,
             },
-            challenge: false,
             declined: false,
         }
     }
 
-    /// 422 `InvalidData` naming the offending field.
+    /// `InvalidData` naming the offending field (422).
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
         Self::code(PaymentErrorCode::InvalidData, format!("{field}: {message}"))
     }
 
+    /// A body that is not JSON at all: `InvalidData`, [`Failure::Malformed`] (400).
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::with_failure(Failure::Malformed, PaymentErrorCode::InvalidData, message)
+    }
+
+    /// `InvalidData`, [`Failure::NotFound`] (404): "`what` not found".
     pub fn not_found(what: impl std::fmt::Display) -> Self {
-        Self::with_status(
-            StatusCode::NOT_FOUND,
-            PaymentErrorCode::InvalidData,
-            format!("{what} not found"),
-        )
+        Self::unknown_id(format!("{what} not found"))
     }
 
-    /// 404 `InvalidData` for an id in the path that names nothing; `message` names the field.
+    /// `InvalidData`, [`Failure::NotFound`] (404) for an id in the path that names nothing;
+    /// `message` names the field.
     pub fn unknown_id(message: String) -> Self {
-        Self::with_status(
-            StatusCode::NOT_FOUND,
-            PaymentErrorCode::InvalidData,
-            message,
-        )
+        Self::with_failure(Failure::NotFound, PaymentErrorCode::InvalidData, message)
     }
 
+    /// A missing or wrong Integrator token: `InvalidConfiguration`, [`Failure::Unauthorized`]
+    /// (401 with `WWW-Authenticate: Bearer`). Never `LoginError`, which disables the PSP (§11.2).
     pub fn unauthorized() -> Self {
-        let mut e = Self::with_status(
-            StatusCode::UNAUTHORIZED,
+        Self::with_failure(
+            Failure::Unauthorized,
             PaymentErrorCode::InvalidConfiguration,
             "Authorization: must be exactly one header 'Bearer <token>' with a valid Integrator token",
-        );
-        e.challenge = true;
-        e
+        )
     }
 
-    /// A 500 whose body never carries internal detail (that goes to the log).
+    /// `InternalError` (500). The body never carries internal detail (that goes to the log).
     pub fn internal() -> Self {
         Self::code(
             PaymentErrorCode::InternalError,
@@ -108,11 +179,12 @@ impl ApiError {
         )
     }
 
-    /// A 503 `InternalError`: a dependency (the database) is unreachable for now; nothing was
-    /// committed and the request can be retried. The body carries no internal detail.
+    /// `InternalError`, [`Failure::Unavailable`] (503): a dependency (the database) is
+    /// unreachable for now; nothing was committed and the request can be retried. The body
+    /// carries no internal detail.
     pub fn unavailable() -> Self {
-        Self::with_status(
-            StatusCode::SERVICE_UNAVAILABLE,
+        Self::with_failure(
+            Failure::Unavailable,
             PaymentErrorCode::InternalError,
             "service temporarily unavailable; the request can be retried",
         )
@@ -132,68 +204,31 @@ impl ApiError {
         self.body.psp_error_code = psp_code;
         self
     }
-}
 
-/// What a 5xx body says instead of the detail: a fixed sentence per error code.
-fn generic_message(code: PaymentErrorCode) -> &'static str {
-    use PaymentErrorCode::*;
-    match code {
-        InvalidConfiguration => {
-            "the merchant's PSP settings are missing or were not accepted; check them with PUT /api/Settings"
-        }
-        PSPConnectionTimeout => "the PSP did not answer in time",
-        PSPConnectionProblem => "the PSP could not be reached or never received the request",
-        InternalProviderError => "the PSP reported an internal error",
-        RateLimit => "the PSP is limiting requests; retry later",
-        AlreadyExecuted => "the operation was already executed at the PSP",
-        InvalidPreconditions => "the operation is not possible in the transaction's current state",
-        PermissionDenied => "the PSP does not permit this operation for the merchant",
-        _ => "internal error; the request can be retried",
+    /// See [`Failure::is_server_side`].
+    pub fn is_server_side(&self) -> bool {
+        self.failure.is_server_side()
+    }
+
+    /// See [`Failure::is_retryable`].
+    pub fn is_retryable(&self) -> bool {
+        self.failure.is_retryable()
     }
 }
 
-impl IntoResponse for ApiError {
-    /// 5xx bodies carry only a generic sentence and a correlation id; the detail goes to the log
-    /// under the same id.
-    fn into_response(mut self) -> Response {
-        let mut correlation = None;
-        if self.http.is_server_error() {
-            let id = CORRELATION_ID
-                .try_with(Clone::clone)
-                .unwrap_or_else(|_| crate::domain::new_id());
-            tracing::error!(
-                correlation_id = %id,
-                status = self.http.as_u16(),
-                error_code = ?self.body.error_code,
-                psp_error_code = ?self.body.psp_error_code,
-                detail = %self.body.error_message,
-                "answered with a server error"
-            );
-            self.body.error_message = format!(
-                "{}; correlation id {id}",
-                generic_message(self.body.error_code)
-            );
-            correlation = HeaderValue::from_str(&id).ok();
-        }
-        let answered = crate::http::observe::Answered {
-            declined: self.declined,
-            tx_status: self.declined.then(|| self.body.status.name()),
-            error_code: Some(self.body.error_code.name()),
-            psp_error_code: self.body.psp_error_code.clone(),
-        };
-        let mut res = (self.http, axum::Json(self.body)).into_response();
-        res.extensions_mut().insert(answered);
-        if self.challenge {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Some(id) = correlation {
-            res.headers_mut().insert(CORRELATION_HEADER, id);
-        }
-        res.extensions_mut().insert(ErrorBody);
-        res
+impl std::fmt::Display for FlowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} ({}): {}",
+            self.failure,
+            self.body.error_code.name(),
+            self.body.error_message
+        )
     }
 }
+
+impl std::error::Error for FlowError {}
 
 impl crate::domain::SystemClock {
     fn now_wire(&self) -> String {
@@ -204,73 +239,49 @@ impl crate::domain::SystemClock {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if let Ok(mut v) = self.0.lock() {
-                v.extend_from_slice(buf);
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn a_5xx_body_has_only_a_generic_message_and_the_logged_correlation_id() {
-        let log = Captured::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let res = tracing::subscriber::with_default(subscriber, || {
-            CORRELATION_ID.sync_scope("c0ffee".to_string(), || {
-                ApiError::code(
-                    PaymentErrorCode::PSPConnectionProblem,
-                    "connection problem with OPPWA: error sending request",
-                )
-                .into_response()
-            })
-        });
-        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(
-            res.headers()
-                .get(CORRELATION_HEADER)
-                .and_then(|v| v.to_str().ok()),
-            Some("c0ffee")
-        );
-        let bytes = axum::body::to_bytes(res.into_body(), 4096)
-            .await
-            .expect("body");
-        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-        let message = body["errorMessage"].as_str().unwrap_or_default();
-        assert!(message.ends_with("correlation id c0ffee"), "{message}");
-        assert!(!message.contains("error sending request"), "{message}");
-        let logged = log
-            .0
-            .lock()
-            .map(|v| String::from_utf8_lossy(&v).to_string());
-        let logged = logged.unwrap_or_default();
-        assert!(logged.contains("correlation_id=c0ffee"), "{logged}");
-        assert!(
-            logged.contains("error sending request"),
-            "detail is logged: {logged}"
-        );
-    }
 
     #[test]
     fn client_errors_keep_their_message() {
         let e = ApiError::invalid("currency", "XXX is not tender");
         assert_eq!(e.body.error_message, "currency: XXX is not tender");
-        assert_eq!(e.http, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.failure, Failure::Invalid);
+        assert!(!e.is_server_side() && !e.is_retryable());
+    }
+
+    #[test]
+    fn a_recorded_outcome_keeps_its_code_kind_and_status() {
+        let err = TxError {
+            code: PaymentErrorCode::InsufficientBalance,
+            message: "no funds".into(),
+            psp_code: Some("800.100.152".into()),
+            received_at: Ticks(17_000_000_000_000_000),
+        };
+        let e = FlowError::from_tx_error(&err, TxStatus::Cancelled);
+        assert_eq!(e.failure, Failure::Declined);
+        assert!(e.declined);
+        assert_eq!(e.body.status, TxStatus::Cancelled);
+        assert_eq!(e.body.psp_error_code.as_deref(), Some("800.100.152"));
+    }
+
+    #[test]
+    fn retryable_failures_are_server_side() {
+        use Failure::*;
+        for f in [
+            Malformed,
+            Invalid,
+            Declined,
+            NotFound,
+            Unauthorized,
+            PspLogin,
+            Limited,
+            Precondition,
+            Configuration,
+            Upstream,
+            Internal,
+            Unavailable,
+        ] {
+            assert!(!f.is_retryable() || f.is_server_side(), "{f:?}");
+        }
     }
 }

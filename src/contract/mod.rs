@@ -9,4 +9,4 @@ pub mod schema;
 pub mod validate;
 pub mod wire;
 
-pub use error::{ApiError, ErrorObject};
+pub use error::{ApiError, ErrorObject, Failure, FlowError};

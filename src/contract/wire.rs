@@ -6,12 +6,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use axum::http::StatusCode;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::domain::PaymentErrorCode;
 
 /// Marks a duplicate-key error inside serde's error text, so it can be told from a syntax error.
 const DUPLICATE: &str = "\u{1}duplicate:";
@@ -67,11 +65,7 @@ fn json_error(e: serde_json::Error) -> ApiError {
         let field = display_path(&without_position(rest));
         return ApiError::invalid(&field, "contains a reserved property name");
     }
-    ApiError::with_status(
-        StatusCode::BAD_REQUEST,
-        PaymentErrorCode::InvalidData,
-        format!("body: is not valid JSON ({text})"),
-    )
+    ApiError::malformed(format!("body: is not valid JSON ({text})"))
 }
 
 /// A field path as sent, made safe to show: control characters replaced, long paths shortened.
@@ -350,7 +344,10 @@ mod tests {
     fn message(body: &str) -> (u16, String) {
         match parse_object(body.as_bytes()) {
             Ok(_) => (200, String::new()),
-            Err(e) => (e.http.as_u16(), e.body.error_message),
+            Err(e) => (
+                crate::http::errors::status_of(e.failure).as_u16(),
+                e.body.error_message,
+            ),
         }
     }
 

@@ -142,40 +142,6 @@ impl TxStatus {
     }
 }
 
-impl PaymentErrorCode {
-    /// The HTTP status for this code (contract §11.2).
-    pub fn http_status(self) -> u16 {
-        use PaymentErrorCode::*;
-        match self {
-            BearerInvalid
-            | BearerExpired
-            | InvalidData
-            | InvalidAmount
-            | InvalidCountry
-            | InvalidCurrency
-            | InvalidBic
-            | InvalidIBAN
-            | InvalidNationalIdNumber
-            | InsufficientBalance
-            | Rejected
-            | Canceled => 422,
-            LoginError => 401,
-            LimitExceeded => 429,
-            UnmappedError
-            | AlreadyExecuted
-            | RateLimit
-            | InvalidPreconditions
-            | InternalError
-            | InvalidConfiguration
-            | PermissionDenied
-            | PSPConnectionTimeout
-            | InternalProviderError
-            | PSPConnectionProblem
-            | FailedCustomerUpdate => 500,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

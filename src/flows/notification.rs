@@ -187,7 +187,7 @@ pub async fn receive(
         .await
         // A database that cannot be read is not an unknown endpoint: the PSP must retry.
         .map_err(|e| {
-            if e.http.is_server_error() {
+            if e.is_retryable() {
                 Refused::Internal
             } else {
                 Refused::UnknownEndpoint

@@ -61,7 +61,7 @@ pub async fn run_once(
             Ok(true) => report.resolved += 1,
             Ok(false) => report.rescheduled += 1,
             Err(e) => {
-                tracing::warn!(error = ?e.body.error_message, "reconciling a transaction failed")
+                tracing::warn!(error = %e, retryable = e.is_retryable(), "reconciling a transaction failed")
             }
         }
     }

@@ -136,7 +136,7 @@ where
     let mut pause = std::time::Duration::from_millis(50);
     loop {
         match read().await {
-            Err(e) if e.http.is_server_error() && std::time::Instant::now() < give_up => {
+            Err(e) if e.is_server_side() && std::time::Instant::now() < give_up => {
                 crate::store::session::release();
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(std::time::Duration::from_secs(2));
@@ -156,7 +156,7 @@ pub async fn payment_answer(
 ) -> Result<PaymentResponse, ApiError> {
     if recorded == Recorded::Yes {
         match read_retrying(app, || payment(app, tx)).await {
-            Err(e) if e.http.is_server_error() => {}
+            Err(e) if e.is_server_side() => {}
             r => return r,
         }
     }
@@ -190,7 +190,7 @@ pub async fn preauth_answer(
 ) -> Result<PreauthResponse, ApiError> {
     if recorded == Recorded::Yes {
         match read_retrying(app, || preauth(app, tx)).await {
-            Err(e) if e.http.is_server_error() => {}
+            Err(e) if e.is_server_side() => {}
             r => return r,
         }
     }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use crate::contract::ApiError;
+use super::errors::HttpError;
 use crate::domain::PaymentErrorCode;
 
 /// Time a body may take before the minimum rate applies (connection set-up, a slow start).
@@ -43,15 +43,15 @@ impl BodyLimits {
 }
 
 /// An answer that leaves the rest of the body unread, so the connection is not reused.
-pub fn closing(e: ApiError) -> Response {
-    let mut res = e.into_response();
+pub fn closing(e: impl Into<HttpError>) -> Response {
+    let mut res = e.into().into_response();
     res.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     res
 }
 
 fn too_large() -> Response {
-    closing(ApiError::with_status(
+    closing(HttpError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         PaymentErrorCode::InvalidData,
         "body: is too large (see server.body_limit_bytes)",
@@ -64,7 +64,7 @@ fn too_slow(l: &BodyLimits) -> Response {
         min_bytes_per_sec = l.min_bytes_per_sec,
         "request body arrived too slowly; refused with 408"
     );
-    closing(ApiError::with_status(
+    closing(HttpError::new(
         StatusCode::REQUEST_TIMEOUT,
         PaymentErrorCode::InvalidData,
         format!(
@@ -124,7 +124,7 @@ async fn read(body: Body, l: &BodyLimits) -> Result<Bytes, Response> {
                 chunks.push(chunk);
             }
             Ok(Some(Err(_))) => {
-                return Err(closing(ApiError::with_status(
+                return Err(closing(HttpError::new(
                     StatusCode::BAD_REQUEST,
                     PaymentErrorCode::InvalidData,
                     "body: could not be read",

@@ -5,7 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use crate::contract::ApiError;
+use super::errors::status_of;
+use crate::contract::{ApiError, Failure};
 use crate::domain::Lang;
 use crate::flows::App;
 use crate::flows::checkout::{self, BrowserReply, Notice, NoticeKind};
@@ -21,7 +22,7 @@ fn reply(r: Result<BrowserReply, ApiError>, nonce: Option<&str>) -> Response {
         Ok(BrowserReply::Redirect(url)) => (Redirect::to(&url).into_response(), None),
         Ok(BrowserReply::Notice(n)) => (Html(render_notice(&n)).into_response(), None),
         Err(e) => {
-            let kind = if e.http.is_server_error() {
+            let kind = if e.is_server_side() {
                 NoticeKind::Unavailable
             } else {
                 NoticeKind::Unknown
@@ -32,8 +33,9 @@ fn reply(r: Result<BrowserReply, ApiError>, nonce: Option<&str>) -> Response {
                 shop: None,
                 back_url: None,
             };
-            let status = if e.http == StatusCode::NOT_FOUND || e.http.is_server_error() {
-                e.http
+            // The page says "not found" or "try later"; any other refusal is a bad link.
+            let status = if e.failure == Failure::NotFound || e.is_server_side() {
+                status_of(e.failure)
             } else {
                 StatusCode::BAD_REQUEST
             };

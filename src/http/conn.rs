@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::contract::ApiError;
+use super::errors::HttpError;
 use crate::domain::PaymentErrorCode;
 
 /// A listener whose connections rewrite hyper's bodiless error answers.
@@ -106,7 +106,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ErrorBodyStream<S> {
 }
 
 /// The error object for a request hyper refused before routing.
-fn refused(status: StatusCode) -> ApiError {
+fn refused(status: StatusCode) -> HttpError {
     let message = match status.as_u16() {
         414 => format!(
             "path: the request URI is too long; at most {} characters are accepted",
@@ -115,7 +115,7 @@ fn refused(status: StatusCode) -> ApiError {
         431 => "headers: the request headers are too large".to_string(),
         _ => "request: is not a well-formed HTTP/1.1 request".to_string(),
     };
-    ApiError::with_status(status, PaymentErrorCode::InvalidData, message)
+    HttpError::new(status, PaymentErrorCode::InvalidData, message)
 }
 
 /// The replacement for `buf` when it is exactly a bodiless 4xx head, else `None`.

@@ -8,15 +8,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::contract::ApiError;
-use crate::contract::error::{CORRELATION_ID, ErrorBody};
+use super::errors::{CORRELATION_ID, ErrorBody, HttpError};
 use crate::domain::PaymentErrorCode;
 
 /// Longest accepted request target (path and query), in bytes.
 pub const MAX_URI: usize = 8192;
 
 /// The error object for a status, when nothing more specific is known.
-pub fn for_status(status: StatusCode) -> ApiError {
+pub fn for_status(status: StatusCode) -> HttpError {
     let message = match status.as_u16() {
         400 => "request: could not be read".to_string(),
         401 => "Authorization: missing or invalid".to_string(),
@@ -41,7 +40,7 @@ pub fn for_status(status: StatusCode) -> ApiError {
         s if s >= 500 => PaymentErrorCode::InternalError,
         _ => PaymentErrorCode::InvalidData,
     };
-    ApiError::with_status(status, code, message)
+    HttpError::new(status, code, message)
 }
 
 /// The edge middleware (see the module doc).
@@ -109,7 +108,7 @@ mod tests {
         ] {
             let status = StatusCode::from_u16(s).expect("status");
             let e = for_status(status);
-            assert_eq!(e.http, status);
+            assert_eq!(e.status, status);
             assert!(
                 e.body.error_message.contains(": "),
                 "{s}: {}",

@@ -1,6 +1,7 @@
 //! Extractors: the merchant behind the bearer token, and Billwerk JSON bodies checked into
 //! commands (content type checked, parsed strictly, errors as the contract's error object).
 
+use super::errors::HttpError;
 use crate::contract::ApiError;
 use crate::contract::commands::FromBody;
 use crate::contract::wire::{self, Obj};
@@ -76,28 +77,27 @@ fn json_content_type(value: &str) -> bool {
         || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-async fn read(req: Request, app: &App) -> Result<(Option<String>, Bytes), ApiError> {
+async fn read(req: Request, app: &App) -> Result<(Option<String>, Bytes), HttpError> {
     // A slow client must not hold a database connection while it sends its body.
     crate::store::session::release();
     // Two Content-Type headers are ambiguous: refused, never "the first one".
     let mut types = req.headers().get_all(header::CONTENT_TYPE).iter();
     let (first, second) = (types.next(), types.next());
     if second.is_some() {
-        return Err(ApiError::invalid(
-            "Content-Type",
-            "is sent more than once; send it once",
-        ));
+        return Err(
+            ApiError::invalid("Content-Type", "is sent more than once; send it once").into(),
+        );
     }
     let ct = first.and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bytes = Bytes::from_request(req, app).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::with_status(
+            HttpError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 PaymentErrorCode::InvalidData,
                 "body: is too large (see server.body_limit_bytes)",
             )
         } else {
-            ApiError::with_status(
+            HttpError::new(
                 StatusCode::BAD_REQUEST,
                 PaymentErrorCode::InvalidData,
                 "body: could not be read",
@@ -107,10 +107,10 @@ async fn read(req: Request, app: &App) -> Result<(Option<String>, Bytes), ApiErr
     Ok((ct, bytes))
 }
 
-fn check_type(ct: Option<&str>) -> Result<(), ApiError> {
+fn check_type(ct: Option<&str>) -> Result<(), HttpError> {
     match ct {
         Some(c) if json_content_type(c) => Ok(()),
-        _ => Err(ApiError::with_status(
+        _ => Err(HttpError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PaymentErrorCode::InvalidData,
             "Content-Type: must be application/json, text/json or application/*+json",
@@ -119,27 +119,27 @@ fn check_type(ct: Option<&str>) -> Result<(), ApiError> {
 }
 
 impl<T: FromBody> FromRequest<App> for BillwerkJson<T> {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let (ct, bytes) = read(req, app).await?;
         check_type(ct.as_deref())?;
-        parse(&bytes, app).map(Self)
+        Ok(Self(parse(&bytes, app)?))
     }
 }
 
 impl<T: FromBody> FromRequest<App> for OptionalJson<T> {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let (ct, bytes) = read(req, app).await?;
         // No body, or JSON `null` (an optional body that is not there), means no fields.
         if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             let empty = serde_json::Map::new();
-            return T::from_body(&Obj::root(&empty), &app.targets).map(Self);
+            return Ok(Self(T::from_body(&Obj::root(&empty), &app.targets)?));
         }
         check_type(ct.as_deref())?;
-        parse(&bytes, app).map(Self)
+        Ok(Self(parse(&bytes, app)?))
     }
 }
 

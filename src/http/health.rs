@@ -104,8 +104,7 @@ pub async fn ready(Extension(h): Extension<Health>) -> Response {
         }
     }
     let mut res = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
-    res.extensions_mut()
-        .insert(crate::contract::error::ErrorBody);
+    res.extensions_mut().insert(super::errors::ErrorBody);
     res
 }
 

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::errors::HttpError;
 use crate::config::LimitsSection;
 use crate::contract::ApiError;
 use crate::domain::PaymentErrorCode;
@@ -138,7 +139,7 @@ pub async fn rate_limit(State(limit): State<RateLimit>, req: Request, next: Next
 fn too_many(limit: &RateLimit, wait: Duration) -> Response {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let secs = secs.max(1);
-    let mut res = ApiError::with_status(
+    let mut res = HttpError::new(
         StatusCode::TOO_MANY_REQUESTS,
         PaymentErrorCode::LimitExceeded,
         format!(
@@ -162,7 +163,7 @@ pub async fn request_timeout(State(limit): State<Duration>, req: Request, next: 
         Ok(res) => res,
         Err(_) => {
             tracing::warn!(timeout_secs = limit.as_secs(), "request timed out");
-            ApiError::with_status(
+            HttpError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 PaymentErrorCode::InternalError,
                 format!(

@@ -15,6 +15,7 @@ pub mod checkout;
 pub mod checkout_page;
 pub mod conn;
 pub mod edge;
+pub mod errors;
 pub mod extract;
 pub mod health;
 pub mod limits;
@@ -151,10 +152,10 @@ pub fn router(app: App, opts: &HttpOptions) -> Router {
         .layer(axum::Extension(opts.health.clone()))
 }
 
-async fn not_found() -> ApiError {
+async fn not_found() -> errors::HttpError {
     edge::for_status(StatusCode::NOT_FOUND)
 }
 
-async fn method_not_allowed() -> ApiError {
+async fn method_not_allowed() -> errors::HttpError {
     edge::for_status(StatusCode::METHOD_NOT_ALLOWED)
 }

@@ -9,7 +9,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::contract::ApiError;
-use crate::domain::PaymentErrorCode;
 use crate::flows::App;
 use crate::flows::notification::{self, Ack, Refused};
 use crate::psp::Inbound;
@@ -46,7 +45,7 @@ pub async fn known_endpoint(State(app): State<App>, req: Request, next: Next) ->
             next.run(Request::from_parts(parts, body)).await
         }
         // A database that cannot be read is not an unknown endpoint: the PSP must retry.
-        Err(e) if e.http.is_server_error() => try_again(),
+        Err(e) if e.is_retryable() => try_again(),
         _ => unknown_endpoint(),
     }
 }
@@ -54,10 +53,8 @@ pub async fn known_endpoint(State(app): State<App>, req: Request, next: Next) ->
 /// 404; the connection is closed, as the body may not have been read.
 fn unknown_endpoint() -> Response {
     crate::telemetry::notification_outcome("rejected");
-    super::body::closing(ApiError::with_status(
-        StatusCode::NOT_FOUND,
-        PaymentErrorCode::InvalidData,
-        "path: no notification endpoint for this PSP and merchant",
+    super::body::closing(ApiError::unknown_id(
+        "path: no notification endpoint for this PSP and merchant".to_string(),
     ))
 }
 
