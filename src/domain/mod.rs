@@ -3,6 +3,7 @@
 pub mod enums;
 pub mod ids;
 pub mod money;
+pub mod payer;
 pub mod state;
 pub mod time;
 
@@ -14,6 +15,7 @@ pub use enums::{
 };
 pub use ids::{BillwerkTxId, new_id};
 pub use money::{AmountError, Currency, CurrencyError, Money};
+pub use payer::{Payer, TextLimits};
 pub use time::{Clock, ManualClock, SystemClock, Ticks};
 
 /// The customer's payment data as Billwerk sees it: a free-form string map (contract §10.4).
