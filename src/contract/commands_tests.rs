@@ -12,6 +12,10 @@ fn targets() -> TargetPolicy {
     TargetPolicy::from_parts(&["billwerk.example".to_string()], false)
 }
 
+/// A text field bounded by the contract and by a PSP: (where, field, the contract's maximum,
+/// the family's limit it is also bound by).
+type Bounded = (&'static str, &'static str, usize, fn(&TextLimits) -> usize);
+
 /// A PSP family's rules as the request check sees them.
 struct Family {
     roles: &'static [Role],
@@ -662,7 +666,7 @@ proptest! {
         at in 0usize..8,
     ) {
         // (where, field, contract's maximum, the family's limit it is also bound by)
-        let fields: [(&str, &str, usize, fn(&TextLimits) -> usize); 8] = [
+        let fields: [Bounded; 8] = [
             ("", "transactionReferenceText", limits::REFERENCE_TEXT, |t| t.descriptor),
             ("payerData", "firstName", limits::NAME, |t| t.name),
             ("payerData", "lastName", limits::NAME, |t| t.name),
