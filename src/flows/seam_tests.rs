@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use super::App;
-use crate::domain::{Clock, Money, Role, SystemClock, Ticks, TxKind, TxStatus};
+use crate::domain::{Money, Role, SystemClock, TxKind, TxStatus};
 use crate::psp::{
     Capabilities, CheckoutKind, CheckoutPage, CheckoutRef, EventKind, FollowUp, Inbound,
     InitialPreauth, Lookup, LookupKind, MerchantCtx, MerchantPsp, MethodValidity,
@@ -315,20 +315,33 @@ async fn redirect_checkout_returns_without_parameters(e: Env) {
     )
     .expect("money");
     let url = url::Url::parse("http://127.0.0.1:9/hook").expect("url");
-    let mut rec = e
-        .app
-        .new_record(&e.merchant, TxKind::Preauth, "pre-1", &money, &url);
+    let mut rec = e.app.new_record(
+        &e.merchant,
+        TxKind::Preauth,
+        "20261203-0123456789abcdef01234567",
+        &money,
+        &url,
+    );
     rec.is_initial = true;
     rec.role = Some(Role::CreditCard);
     rec.checkout_token = Some("tok1".into());
-    rec.checkout_id = Some("ch_1".into());
-    rec.checkout_data = Some(PAGE.into());
-    rec.expires_at = Some(e.app.now().plus_seconds(600));
     rec.success_url = Some("https://billwerk.example/ok".into());
     e.store
         .insert_transaction(&rec, "test")
         .await
         .expect("insert");
+    // As the flow records a created checkout.
+    let update = crate::store::TxUpdate {
+        checkout_id: Some("ch_1".into()),
+        checkout_data: Some(PAGE.into()),
+        expires_at: Some(e.app.now().plus_seconds(600)),
+        note: "checkout created".into(),
+        ..Default::default()
+    };
+    e.app
+        .transition(rec.clone(), move |_| Some(update.clone()))
+        .await
+        .expect("checkout recorded");
     // Our page sends the shopper on to the PSP's page.
     let page = super::checkout::page(&e.app, "tok1").await.expect("page");
     assert_eq!(page, super::checkout::BrowserReply::Redirect(PAGE.into()));
@@ -364,12 +377,10 @@ async fn redirect_checkout_returns_without_parameters(e: Env) {
     );
     let tx = status_of(&e, &rec.id).await;
     assert_eq!(tx.status, TxStatus::Succeeded);
-    let agreement_id = tx.agreement_id.clone();
     assert_eq!(
         e.fake.script().calls,
         ["complete_checkout", "complete_checkout"]
     );
-    let _ = agreement_id;
 }
 
 fn refund_event(id: &str, amount: i64) -> PspNotification {
@@ -443,6 +454,4 @@ async fn several_events_per_call_and_neutral_auth(e: Env) {
         .await
         .expect("ack");
     assert_eq!(again, super::notification::Ack::Duplicate);
-    let _ = Ticks(0);
-    let _ = SystemClock.now();
 }

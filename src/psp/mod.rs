@@ -97,7 +97,7 @@ pub enum CheckoutKind {
 /// What the PSP can do to find a transaction whose answer never reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LookupKind {
-    /// Search by the reference we sent (OPPWA's `merchantTransactionId`).
+    /// Search by the reference we sent (a merchant transaction id).
     ByReference,
     /// No search by our reference; the adapter recovers by other means where it can
     /// (replaying an idempotency key, listing a customer's payments) and says `Unsupported`

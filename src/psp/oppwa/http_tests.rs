@@ -80,7 +80,7 @@ async fn entity_selection() {
     assert_eq!(
         seen[1].body,
         format!(
-            "entityId={ENTITY}&paymentType=RV&merchantTransactionId=20221108-636bd596c10cfc318b1bfabd"
+            "entityId={ENTITY}&paymentType=RV&merchantTransactionId=20221108-636bd596c10cfc318b1bfabd-cancel"
         )
     );
     assert_eq!(
