@@ -3,11 +3,12 @@
 //! Flows receive only these commands. Every refusal is a 4xx error object whose message starts
 //! with the field's name and states the rule in plain words.
 //!
-//! Limits come from the contract (§4, §6, §7; `payerData.address` lengths from §7.3) and from
-//! what OPPWA accepts for the parameter a field is sent as (`descriptor` 127, `bankAccount.holder`
-//! 128, `customer.givenName`/`surname` 48, `companyName` 60, `email` 128,
-//! `merchantCustomerId` 255, `billing.city` 80, `billing.street1` 100). Nothing is cut short:
-//! what does not fit is refused. Lengths count Unicode characters.
+//! Limits come from two places. The contract's own (§4, §6, §7; `payerData.address` lengths
+//! from §7.3) and this service's sanity bounds are the constants in [`limits`]. What the
+//! merchant's PSP family accepts — text lengths, payment roles, the amount's format and
+//! maximum — comes from its adapter through [`Rules::psp`]; where both bound a field, the
+//! smaller wins. Nothing is cut short: what does not fit is refused. Lengths count Unicode
+//! characters.
 
 use std::collections::HashMap;
 
@@ -20,19 +21,47 @@ use super::error::ApiError;
 use super::validate::{self, ReturnUrls, SepaAccount};
 use super::wire::Obj;
 use crate::domain::{
-    AmountError, BillwerkTxId, Currency, CurrencyError, Money, PaymentErrorCode, Role,
+    AmountError, BillwerkTxId, Currency, CurrencyError, Money, Payer, PaymentErrorCode, Role,
+    TextLimits,
 };
-use crate::outbox::policy::TargetPolicy;
-use crate::psp::Payer;
 
 /// A request body that can be checked into a command.
 pub trait FromBody: Sized {
-    /// Checks `body`; `targets` decides which `webhookTarget` hosts are acceptable.
-    fn from_body(body: &Obj<'_>, targets: &TargetPolicy) -> Result<Self, ApiError>;
+    /// Checks `body` against the contract and against `rules` (the webhook policy and what the
+    /// merchant's PSP family accepts).
+    fn from_body(body: &Obj<'_>, rules: &Rules<'_>) -> Result<Self, ApiError>;
 }
 
-/// Maximum lengths in characters (Unicode scalar values), per field; the README's endpoint
-/// section lists them with their sources.
+/// What the checks of a request depend on beyond the contract, known once the merchant is:
+/// which `webhookTarget`s are acceptable, and what the merchant's PSP family accepts.
+#[derive(Clone, Copy)]
+pub struct Rules<'a> {
+    pub targets: &'a dyn WebhookTargets,
+    pub psp: &'a dyn PspRules,
+}
+
+/// The `webhookTarget` allow-list (the outbox's SSRF guard), as the request check needs it.
+pub trait WebhookTargets {
+    /// `Ok` if webhooks may be sent to `url`; otherwise the reason, in plain words.
+    fn check(&self, url: &Url) -> Result<(), String>;
+}
+
+/// What the merchant's PSP family accepts, from its adapter (its capabilities and its amount
+/// check). Checked with the request, before anything is stored or sent.
+pub trait PspRules {
+    /// The payment roles the family can take (contract §7.2); others are 422 naming `role`.
+    fn roles(&self) -> &[Role];
+    /// The longest texts the PSP takes; a field is bounded by the smaller of this and the
+    /// contract's maximum.
+    fn texts(&self) -> TextLimits;
+    /// Whether the PSP can carry the amount (its amount format and maximum); the error says why
+    /// not and becomes 422 `InvalidAmount` on `requestedAmount`.
+    fn check_amount(&self, money: &Money) -> Result<(), String>;
+}
+
+/// The contract's maximum lengths and this service's own bounds, in characters (Unicode scalar
+/// values), per field; the PSP family's may be smaller ([`PspRules::texts`]). The README's
+/// endpoint section lists them with their sources.
 pub mod limits {
     /// `agreementId`: Billwerk sends a 24-hex ObjectId; room for other id schemes.
     pub const AGREEMENT_ID: usize = 64;
@@ -40,30 +69,34 @@ pub mod limits {
     pub const MIGRATION_TOKEN: usize = 255;
     /// `webhookTarget` and the return URLs.
     pub const URL: usize = 2048;
-    /// Sent to OPPWA as `descriptor` (AN127) and `merchantInvoiceId`.
-    pub const REFERENCE_TEXT: usize = 127;
+    /// The contract gives none; our bound. The PSP's descriptor limit applies too.
+    pub const REFERENCE_TEXT: usize = 255;
     pub const INVOICE_REFERENCE_TEXT: usize = 255;
     pub const EXTERNAL_CUSTOMER_ID: usize = 255;
-    pub const COMPANY_NAME: usize = 60;
-    pub const NAME: usize = 48;
+    /// The contract gives none; our bound. The PSP's company limit applies too.
+    pub const COMPANY_NAME: usize = 255;
+    /// `firstName`, `lastName`: the contract gives none; our bound. The PSP's applies too.
+    pub const NAME: usize = 255;
     pub const VAT_ID: usize = 32;
-    pub const EMAIL: usize = 128;
+    /// RFC 5321's longest address (the contract gives none). The PSP's applies too.
+    pub const EMAIL: usize = 254;
     pub const PHONE: usize = 32;
     pub const ADDRESS_LINE: usize = 64;
     pub const HOUSE_NUMBER: usize = 12;
     pub const POSTAL_CODE: usize = 12;
-    /// Contract 128, OPPWA `billing.city` 80.
-    pub const CITY: usize = 80;
+    /// Contract §7.3; the PSP's city limit applies too.
+    pub const CITY: usize = 128;
     pub const STATE: usize = 64;
-    /// OPPWA `bankAccount.holder`.
-    pub const HOLDER: usize = 128;
+    /// `initialBearer.Holder`: the contract gives none; our bound. The PSP's applies too.
+    pub const HOLDER: usize = 255;
     pub const BEARER_ENTRIES: usize = 16;
     pub const BEARER_KEY: usize = 64;
     pub const BEARER_VALUE: usize = 256;
     pub const SETTINGS_ENTRIES: usize = 32;
     pub const SETTING_NAME: usize = 64;
     pub const SETTING_VALUE: usize = 1024;
-    /// Digits before the decimal point of an amount (OPPWA `amount` pattern).
+    /// Digits before the decimal point of any amount: the domain's PSP-neutral bound; the
+    /// PSP's own maximum is [`super::PspRules::check_amount`].
     pub const AMOUNT_INTEGER_DIGITS: i64 = crate::domain::money::MAX_INTEGER_DIGITS as i64;
 }
 
@@ -230,7 +263,7 @@ fn url(obj: &Obj<'_>, name: &str) -> Result<Option<Url>, ApiError> {
     validate::parse_absolute(&field, v).map(Some)
 }
 
-fn webhook_target(obj: &Obj<'_>, targets: &TargetPolicy) -> Result<Url, ApiError> {
+fn webhook_target(obj: &Obj<'_>, targets: &dyn WebhookTargets) -> Result<Url, ApiError> {
     let field = obj.field("webhookTarget");
     let url = required(field.clone(), url(obj, "webhookTarget")?)?;
     targets.check(&url).map_err(|e| invalid(&field, e))?;
@@ -254,19 +287,31 @@ pub fn currency(obj: &Obj<'_>) -> Result<Currency, ApiError> {
 }
 
 /// `requestedAmount` with `currency`: a JSON number (strings are refused), exact, with no more
-/// decimals than the currency has (trailing zeros do not count), at most 12 digits before the
-/// point. `allow_zero` is for preauths (≥ 0); payments and refunds need > 0.
-pub fn money(obj: &Obj<'_>, allow_zero: bool) -> Result<Money, ApiError> {
+/// decimals than the currency has (trailing zeros do not count), within the domain's neutral
+/// bound and what the merchant's PSP can carry (`psp.check_amount`: its amount format and
+/// maximum). `allow_zero` is for preauths (≥ 0); payments and refunds need > 0.
+pub fn money(obj: &Obj<'_>, allow_zero: bool, psp: &dyn PspRules) -> Result<Money, ApiError> {
     let field = obj.field("requestedAmount");
     let text = required(field.clone(), obj.number_text("requestedAmount")?)?;
     let currency = currency(obj)?;
-    let amount = exact_amount(&text, currency, allow_zero)
-        .map_err(|e| ApiError::code(PaymentErrorCode::InvalidAmount, format!("{field}: {e}")))?;
-    Money::new(amount, currency, allow_zero)
-        .map_err(|e| ApiError::code(PaymentErrorCode::InvalidAmount, format!("{field}: {e}")))
+    let refuse = |e: &dyn std::fmt::Display| {
+        ApiError::code(PaymentErrorCode::InvalidAmount, format!("{field}: {e}"))
+    };
+    let amount = exact_amount(&text, currency, allow_zero).map_err(|e| match e {
+        // Beyond even the neutral bound: the PSP's own (smaller) maximum, when it has one, is
+        // the limit worth naming.
+        AmountError::TooLarge => match psp.check_amount(&Money::largest(currency)) {
+            Err(why) => refuse(&why),
+            Ok(()) => refuse(&e),
+        },
+        e => refuse(&e),
+    })?;
+    let money = Money::new(amount, currency, allow_zero).map_err(|e| refuse(&e))?;
+    psp.check_amount(&money).map_err(|e| refuse(&e))?;
+    Ok(money)
 }
 
-/// SEPA Direct Debit moves euros only (EPC SDD rulebooks; OPPWA's `DIRECTDEBIT_SEPA`): a `Debit`
+/// SEPA Direct Debit moves euros only (EPC SDD rulebooks, whatever the PSP): a `Debit`
 /// preauth or payment in another currency is refused with 422 `InvalidCurrency` before anything
 /// is stored or sent to the PSP. Used here for `role: Debit` and by the flows for a payment or
 /// preauth on a stored SEPA mandate (whose role the request may leave out).
@@ -350,7 +395,7 @@ pub fn exact_amount(
     if point > limits::AMOUNT_INTEGER_DIGITS {
         return Err(AmountError::TooLarge);
     }
-    // At most 12 + 4 digits here, so this fits an i128 and a Decimal.
+    // At most 18 + 4 digits here (the neutral bound), so this fits an i128 and a Decimal.
     let zeros = (point - len).max(0) as usize;
     let whole: String = significant
         .chars()
@@ -361,7 +406,8 @@ pub fn exact_amount(
     Ok(Decimal::from_i128_with_scale(mantissa, scale))
 }
 
-fn role(obj: &Obj<'_>) -> Result<Option<Role>, ApiError> {
+/// `role` (contract §2.4), which must also be one the merchant's PSP family can take.
+fn role(obj: &Obj<'_>, psp: &dyn PspRules) -> Result<Option<Role>, ApiError> {
     let Some(v) = obj.get("role") else {
         return Ok(None);
     };
@@ -378,13 +424,21 @@ fn role(obj: &Obj<'_>) -> Result<Option<Role>, ApiError> {
         Value::Number(n) => n.as_i64().and_then(Role::from_number),
         _ => None,
     };
-    found.map(Some).ok_or_else(|| {
+    let role = found.ok_or_else(|| {
         let names: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
         invalid(
             &obj.field("role"),
             format!("must be one of {} (name or number)", names.join(", ")),
         )
-    })
+    })?;
+    if !psp.roles().contains(&role) {
+        let names: Vec<&str> = psp.roles().iter().map(|r| r.name()).collect();
+        return Err(invalid(
+            &obj.field("role"),
+            format!("{role} is not supported (supported: {})", names.join(", ")),
+        ));
+    }
+    Ok(Some(role))
 }
 
 fn date(obj: &Obj<'_>, name: &str) -> Result<Option<NaiveDate>, ApiError> {
@@ -399,18 +453,20 @@ fn date(obj: &Obj<'_>, name: &str) -> Result<Option<NaiveDate>, ApiError> {
         .map_err(|_| invalid(&obj.field(name), "must be a date written yyyy-MM-dd"))
 }
 
-/// `payerData` (contract §7.2/§7.3) as the PSP's payer. Missing parts are fine.
-fn payer(obj: &Obj<'_>) -> Result<Payer, ApiError> {
+/// `payerData` (contract §7.2/§7.3) as the PSP's payer, within the contract's and the PSP's
+/// lengths (`psp`). Missing parts are fine.
+fn payer(obj: &Obj<'_>, psp: &TextLimits) -> Result<Payer, ApiError> {
     let Some(p) = obj.object("payerData")? else {
         return Ok(Payer::default());
     };
     let external_customer_id = text(&p, "externalCustomerId", limits::EXTERNAL_CUSTOMER_ID)?;
-    let company = text(&p, "companyName", limits::COMPANY_NAME)?;
-    let given_name = text(&p, "firstName", limits::NAME)?;
-    let surname = text(&p, "lastName", limits::NAME)?;
+    let company = text(&p, "companyName", limits::COMPANY_NAME.min(psp.company))?;
+    let name = limits::NAME.min(psp.name);
+    let given_name = text(&p, "firstName", name)?;
+    let surname = text(&p, "lastName", name)?;
     text(&p, "vatId", limits::VAT_ID)?;
     text(&p, "phoneNumber", limits::PHONE)?;
-    let email = text(&p, "emailAddress", limits::EMAIL)?;
+    let email = text(&p, "emailAddress", limits::EMAIL.min(psp.email))?;
     if let Some(e) = &email {
         let ok = !e.contains(char::is_whitespace)
             && e.split_once('@')
@@ -425,17 +481,33 @@ fn payer(obj: &Obj<'_>) -> Result<Payer, ApiError> {
     let language = language(&p)?;
     let (mut street, mut postcode, mut city, mut country) = (None, None, None, None);
     if let Some(a) = p.object("address")? {
-        let line1 = text(&a, "addressLine1", limits::ADDRESS_LINE)?;
+        let line = limits::ADDRESS_LINE.min(psp.street);
+        let line1 = text(&a, "addressLine1", line)?;
         text(&a, "addressLine2", limits::ADDRESS_LINE)?;
-        let s = text(&a, "street", limits::ADDRESS_LINE)?;
+        let s = text(&a, "street", line)?;
         let n = text(&a, "houseNumber", limits::HOUSE_NUMBER)?;
-        postcode = text(&a, "postalCode", limits::POSTAL_CODE)?;
-        city = text(&a, "city", limits::CITY)?;
+        postcode = text(&a, "postalCode", limits::POSTAL_CODE.min(psp.postcode))?;
+        city = text(&a, "city", limits::CITY.min(psp.city))?;
         text(&a, "state", limits::STATE)?;
         country = two_letters(&a, "country", "an ISO 3166 alpha-2 code such as DE")?
             .map(|c| c.to_ascii_uppercase());
         street = match (s, n) {
-            (Some(s), Some(n)) => Some(format!("{s} {n}")),
+            (Some(s), Some(n)) => {
+                // Sent as one line: together they must fit the PSP's street.
+                let one = format!("{s} {n}");
+                let len = one.chars().count();
+                if len > psp.street {
+                    return Err(invalid(
+                        &format!("{} and houseNumber", a.field("street")),
+                        format!(
+                            "are {len} characters long together (street, space, house \
+                             number); at most {} are allowed",
+                            psp.street
+                        ),
+                    ));
+                }
+                Some(one)
+            }
             (Some(s), None) => Some(s),
             (None, _) => line1,
         };
@@ -524,12 +596,12 @@ fn bearer_entries(pmr: &Obj<'_>) -> Result<(), ApiError> {
 }
 
 /// A SEPA account from `initialBearer {Holder, IBAN[, BIC]}` (keys in any case).
-fn sepa_account(pmr: &Obj<'_>) -> Result<SepaAccount, ApiError> {
+fn sepa_account(pmr: &Obj<'_>, psp: &TextLimits) -> Result<SepaAccount, ApiError> {
     let base = pmr.field("initialBearer");
     let b = pmr
         .object("initialBearer")?
         .ok_or_else(|| invalid(&base, "is required for role Debit (Holder and IBAN)"))?;
-    let holder = text(&b, "Holder", limits::HOLDER)?
+    let holder = text(&b, "Holder", limits::HOLDER.min(psp.holder))?
         .ok_or_else(|| invalid(&b.field("Holder"), "is required"))?;
     let raw_iban = text(&b, "IBAN", 64)?.ok_or_else(|| invalid(&b.field("IBAN"), "is required"))?;
     let iban: String = raw_iban
@@ -590,22 +662,23 @@ pub struct PreauthCommand {
     pub money: Money,
     pub webhook: Url,
     pub agreement_id: String,
-    /// `CreditCard` or `Debit`.
+    /// One the merchant's PSP family supports (`PspRules::roles`).
     pub role: Role,
     pub is_initial: bool,
     pub urls: ReturnUrls,
     /// The account to register, for an initial `Debit` preauth.
     pub sepa: Option<SepaAccount>,
     pub payer: Payer,
-    /// Up to 127 characters, no control characters.
+    /// Within the contract's and the PSP's descriptor length, no control characters.
     pub reference: Option<String>,
 }
 
 impl FromBody for PreauthCommand {
-    fn from_body(body: &Obj<'_>, targets: &TargetPolicy) -> Result<Self, ApiError> {
+    fn from_body(body: &Obj<'_>, rules: &Rules<'_>) -> Result<Self, ApiError> {
+        let texts = rules.psp.texts();
         let id = required_tx_id(body, "transactionId")?;
-        let money = money(body, true)?;
-        let webhook = webhook_target(body, targets)?;
+        let money = money(body, true, rules.psp)?;
+        let webhook = webhook_target(body, rules.targets)?;
         let agreement_id = agreement_id(body)?;
         common_unused(body)?;
         identifier(
@@ -618,23 +691,17 @@ impl FromBody for PreauthCommand {
         let pmr = body.object("paymentMeansReference")?;
         let role_field = "paymentMeansReference.role";
         let role = match &pmr {
-            Some(p) => role(p)?,
+            Some(p) => role(p, rules.psp)?,
             None => None,
         }
         .ok_or_else(|| invalid(role_field, "is required"))?;
-        if !matches!(role, Role::CreditCard | Role::Debit) {
-            return Err(invalid(
-                role_field,
-                format!("{role} is not supported (supported: CreditCard, Debit)"),
-            ));
-        }
         if role == Role::Debit {
             sepa_currency(&money)?;
         }
         let urls = return_urls(pmr.as_ref())?;
         let is_initial = body.boolean("isInitial")?.unwrap_or(true);
         let sepa = match (&pmr, role == Role::Debit && is_initial) {
-            (Some(p), true) => Some(sepa_account(p)?),
+            (Some(p), true) => Some(sepa_account(p, &texts)?),
             (None, true) => {
                 return Err(invalid(
                     "paymentMeansReference.initialBearer",
@@ -646,8 +713,12 @@ impl FromBody for PreauthCommand {
         if let Some(p) = &pmr {
             bearer_entries(p)?;
         }
-        let reference = text(body, "transactionReferenceText", limits::REFERENCE_TEXT)?;
-        let payer = payer(body)?;
+        let reference = text(
+            body,
+            "transactionReferenceText",
+            limits::REFERENCE_TEXT.min(texts.descriptor),
+        )?;
+        let payer = payer(body, &texts)?;
         Ok(Self {
             id,
             money,
@@ -678,10 +749,11 @@ pub struct PaymentCommand {
 }
 
 impl FromBody for PaymentCommand {
-    fn from_body(body: &Obj<'_>, targets: &TargetPolicy) -> Result<Self, ApiError> {
+    fn from_body(body: &Obj<'_>, rules: &Rules<'_>) -> Result<Self, ApiError> {
+        let texts = rules.psp.texts();
         let id = required_tx_id(body, "transactionId")?;
-        let money = money(body, false)?;
-        let webhook = webhook_target(body, targets)?;
+        let money = money(body, false, rules.psp)?;
+        let webhook = webhook_target(body, rules.targets)?;
         let agreement_id = agreement_id(body)?;
         let capture_of = tx_id(body, "preauthTransactionId")?;
         common_unused(body)?;
@@ -690,16 +762,20 @@ impl FromBody for PaymentCommand {
             Some(p) => {
                 return_urls(Some(p))?;
                 bearer_entries(p)?;
-                role(p)?
+                role(p, rules.psp)?
             }
             None => None,
         };
         if role == Some(Role::Debit) {
             sepa_currency(&money)?;
         }
-        let reference = text(body, "transactionReferenceText", limits::REFERENCE_TEXT)?;
+        let reference = text(
+            body,
+            "transactionReferenceText",
+            limits::REFERENCE_TEXT.min(texts.descriptor),
+        )?;
         let planned = date(body, "plannedExecutionDate")?;
-        payer(body)?;
+        payer(body, &texts)?;
         Ok(Self {
             id,
             money,
@@ -723,13 +799,13 @@ pub struct RefundCommand {
 }
 
 impl FromBody for RefundCommand {
-    fn from_body(body: &Obj<'_>, targets: &TargetPolicy) -> Result<Self, ApiError> {
+    fn from_body(body: &Obj<'_>, rules: &Rules<'_>) -> Result<Self, ApiError> {
         let id = required_tx_id(body, "transactionId")?;
-        let money = money(body, false)?;
-        let webhook = webhook_target(body, targets)?;
+        let money = money(body, false, rules.psp)?;
+        let webhook = webhook_target(body, rules.targets)?;
         let payment_id = required_tx_id(body, "paymentTransactionId")?;
         psp_settings_id(body)?;
-        payer(body)?;
+        payer(body, &rules.psp.texts())?;
         Ok(Self {
             id,
             money,
@@ -746,7 +822,7 @@ pub struct FinalizeCommand {
 }
 
 impl FromBody for FinalizeCommand {
-    fn from_body(body: &Obj<'_>, _: &TargetPolicy) -> Result<Self, ApiError> {
+    fn from_body(body: &Obj<'_>, _: &Rules<'_>) -> Result<Self, ApiError> {
         body.object("finalizationData")?;
         Ok(Self {
             id: required_tx_id(body, "transactionId")?,
@@ -759,7 +835,7 @@ impl FromBody for FinalizeCommand {
 pub struct CancelCommand;
 
 impl FromBody for CancelCommand {
-    fn from_body(body: &Obj<'_>, _: &TargetPolicy) -> Result<Self, ApiError> {
+    fn from_body(body: &Obj<'_>, _: &Rules<'_>) -> Result<Self, ApiError> {
         psp_settings_id(body)?;
         Ok(Self)
     }
@@ -803,7 +879,7 @@ fn settings_holder<'a>(body: &Obj<'a>) -> Result<Obj<'a>, ApiError> {
 }
 
 impl FromBody for SettingsCommand {
-    fn from_body(body: &Obj<'_>, _: &TargetPolicy) -> Result<Self, ApiError> {
+    fn from_body(body: &Obj<'_>, _: &Rules<'_>) -> Result<Self, ApiError> {
         let holder = settings_holder(body)?;
         let name = "merchantSettings";
         let items = holder

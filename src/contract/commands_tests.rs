@@ -5,9 +5,104 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::contract::wire::parse_object;
+use crate::outbox::policy::TargetPolicy;
+use crate::psp::PaymentProvider;
 
 fn targets() -> TargetPolicy {
     TargetPolicy::from_parts(&["billwerk.example".to_string()], false)
+}
+
+/// A text field bounded by the contract and by a PSP: (where, field, the contract's maximum,
+/// the family's limit it is also bound by).
+type Bounded = (&'static str, &'static str, usize, fn(&TextLimits) -> usize);
+
+/// A PSP family's rules as the request check sees them.
+struct Family {
+    roles: &'static [Role],
+    texts: TextLimits,
+    amount: fn(&Money) -> Result<(), String>,
+}
+
+impl PspRules for Family {
+    fn roles(&self) -> &[Role] {
+        self.roles
+    }
+    fn texts(&self) -> TextLimits {
+        self.texts
+    }
+    fn check_amount(&self, money: &Money) -> Result<(), String> {
+        (self.amount)(money)
+    }
+}
+
+static OPPWA_ADAPTER: std::sync::LazyLock<crate::psp::oppwa::Oppwa> =
+    std::sync::LazyLock::new(|| crate::psp::oppwa::Oppwa::new(Default::default()));
+
+/// The OPPWA adapter's own capabilities and amount check: the family most tests run against.
+fn oppwa() -> Family {
+    let caps = OPPWA_ADAPTER.capabilities();
+    Family {
+        roles: caps.roles,
+        texts: caps.limits,
+        amount: |m| OPPWA_ADAPTER.check_amount(m),
+    }
+}
+
+fn texts(n: usize) -> TextLimits {
+    TextLimits {
+        descriptor: n,
+        holder: n,
+        name: n,
+        street: n,
+        city: n,
+        postcode: n,
+        email: n,
+        company: n,
+    }
+}
+
+/// A family that takes less than OPPWA: 10-character texts, SEPA only, 5 integer digits.
+fn small() -> Family {
+    Family {
+        roles: &[Role::Debit],
+        texts: texts(10),
+        amount: |m| {
+            if m.amount.trunc() > Decimal::from(99_999) {
+                Err("is too large; at most 5 digits before the decimal point are allowed".into())
+            } else {
+                Ok(())
+            }
+        },
+    }
+}
+
+/// A family that takes more than OPPWA (and than the contract): every role, 1000-character
+/// texts, any amount the domain allows.
+fn large() -> Family {
+    Family {
+        roles: Role::ALL,
+        texts: texts(1000),
+        amount: |_| Ok(()),
+    }
+}
+
+fn check_with<T: FromBody>(body: &Value, psp: &Family) -> Result<T, ApiError> {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let map = parse_object(&bytes)?;
+    let targets = targets();
+    T::from_body(
+        &Obj::root(&map),
+        &Rules {
+            targets: &targets,
+            psp,
+        },
+    )
+}
+
+fn message_with<T: FromBody>(body: &Value, psp: &Family) -> Option<String> {
+    check_with::<T>(body, psp)
+        .err()
+        .map(|e| e.body.error_message)
 }
 
 fn eur() -> Currency {
@@ -20,9 +115,7 @@ fn http(e: &ApiError) -> u16 {
 }
 
 fn check<T: FromBody>(body: &Value) -> Result<T, ApiError> {
-    let bytes = serde_json::to_vec(body).expect("json");
-    let map = parse_object(&bytes)?;
-    T::from_body(&Obj::root(&map), &targets())
+    check_with(body, &oppwa())
 }
 
 fn refusal<T: FromBody>(body: &Value) -> (u16, String, String) {
@@ -89,7 +182,12 @@ fn exact_amounts() {
         ok("1e-99999999999999"),
         Err(AmountError::TooPrecise(..))
     ));
-    assert_eq!(ok("1000000000000"), Err(AmountError::TooLarge));
+    // The domain's neutral bound; a PSP's own maximum is its adapter's (see `money`).
+    assert_eq!(
+        ok("999999999999999999.99").as_deref(),
+        Ok("999999999999999999.99")
+    );
+    assert_eq!(ok("1000000000000000000"), Err(AmountError::TooLarge));
     assert_eq!(ok("18446744073709551616"), Err(AmountError::TooLarge));
     assert_eq!(ok("1e400"), Err(AmountError::TooLarge));
     assert_eq!(ok("-1"), Err(AmountError::Negative));
@@ -251,8 +349,13 @@ fn refusals_name_the_field_and_rule() {
     let body = format!(
         r#"{{"transactionId":"20221108-636a91f61c48d9fa186166f8","currency":"EUR","requestedAmount":{big}}}"#
     );
+    let (t, psp) = (targets(), oppwa());
+    let rules = Rules {
+        targets: &t,
+        psp: &psp,
+    };
     let e = parse_object(body.as_bytes())
-        .and_then(|m| PaymentCommand::from_body(&Obj::root(&m), &targets()))
+        .and_then(|m| PaymentCommand::from_body(&Obj::root(&m), &rules))
         .err()
         .map(|e| e.body.error_message);
     assert_eq!(
@@ -352,15 +455,17 @@ fn sepa_debits_are_euro_only() {
 
 #[test]
 fn the_largest_amount_is_accepted_end_to_end() {
-    for (amount, code) in [
-        ("999999999999.99", "EUR"),
-        ("999999999999", "JPY"),
-        ("999999999999.999", "KWD"),
+    for (amount, code, family) in [
+        ("999999999999.99", "EUR", oppwa()),
+        ("999999999999", "JPY", oppwa()),
+        // OPPWA's amount has two decimals at most; a family that takes three takes this.
+        ("999999999999.999", "KWD", large()),
     ] {
         let mut b = payment();
         b["currency"] = json!(code);
         b["requestedAmount"] = serde_json::from_str(amount).expect("number");
-        let cmd: PaymentCommand = check(&b).unwrap_or_else(|e| panic!("{amount}: {e:?}"));
+        let cmd: PaymentCommand =
+            check_with(&b, &family).unwrap_or_else(|e| panic!("{amount}: {e:?}"));
         assert_eq!(cmd.money.amount.to_string(), amount);
     }
     let mut b = payment();
@@ -444,7 +549,11 @@ fn value() -> impl Strategy<Value = Value> {
 /// Every endpoint's command, from the same bytes: a refusal must be a 4xx with a message that
 /// names something and carries no serde wording.
 fn all_commands(bytes: &[u8]) {
-    let t = targets();
+    let (targets, psp) = (targets(), oppwa());
+    let t = Rules {
+        targets: &targets,
+        psp: &psp,
+    };
     let outcome = parse_object(bytes).map(|map| {
         let obj = Obj::root(&map);
         vec![
@@ -520,8 +629,9 @@ proptest! {
         }
     }
 
-    /// The boundary of 12 digits before the point, through the whole request check: accepted
-    /// exactly when the integer part has at most 12 digits and the decimals fit the currency.
+    /// The boundary of OPPWA's 12 digits before the point, through the whole request check:
+    /// accepted exactly when the integer part has at most 12 digits and the decimals fit the
+    /// currency and OPPWA's amount format.
     #[test]
     fn fuzz_amount_digit_boundary(
         int_digits in 1usize..=14,
@@ -537,7 +647,8 @@ proptest! {
         b["currency"] = json!(code);
         b["requestedAmount"] = serde_json::from_str(&text).expect("number");
         let decimals = u32::try_from(frac.trim_end_matches('0').len()).expect("small");
-        let valid = int_digits <= 12 && decimals <= currency.minor_digits();
+        // OPPWA's amount (its adapter's check): 12 integer digits, at most 2 decimals.
+        let valid = int_digits <= 12 && decimals <= currency.minor_digits().min(2);
         match check::<PaymentCommand>(&b) {
             Ok(cmd) => {
                 prop_assert!(valid, "accepted {} {}", text, code);
@@ -550,4 +661,238 @@ proptest! {
             }
         }
     }
+
+    /// A PSP family's text limit bounds a field together with the contract's maximum: a text
+    /// is accepted exactly when it fits both, for any limit the family states.
+    #[test]
+    fn psp_text_limits_bound_each_field_with_the_contract(
+        limit in 1usize..300,
+        len in 1usize..300,
+        at in 0usize..8,
+    ) {
+        // (where, field, contract's maximum, the family's limit it is also bound by)
+        let fields: [Bounded; 8] = [
+            ("", "transactionReferenceText", limits::REFERENCE_TEXT, |t| t.descriptor),
+            ("payerData", "firstName", limits::NAME, |t| t.name),
+            ("payerData", "lastName", limits::NAME, |t| t.name),
+            ("payerData", "companyName", limits::COMPANY_NAME, |t| t.company),
+            ("address", "city", limits::CITY, |t| t.city),
+            ("address", "street", limits::ADDRESS_LINE, |t| t.street),
+            ("address", "postalCode", limits::POSTAL_CODE, |t| t.postcode),
+            ("initialBearer", "Holder", limits::HOLDER, |t| t.holder),
+        ];
+        let (place, field, contract, of) = fields[at];
+        let psp = Family { roles: &[Role::Debit], texts: texts(limit), amount: |_| Ok(()) };
+        let mut b = sepa_preauth();
+        b["payerData"] = json!({});
+        b["paymentMeansReference"]["initialBearer"]["Holder"] = json!("H");
+        let v = json!("x".repeat(len));
+        match place {
+            "" => b[field] = v,
+            "payerData" => b["payerData"][field] = v,
+            "address" => b["payerData"]["address"] = json!({ field: v }),
+            _ => b["paymentMeansReference"]["initialBearer"][field] = v,
+        }
+        let max = contract.min(of(&psp.texts));
+        match check_with::<PreauthCommand>(&b, &psp) {
+            Ok(_) => prop_assert!(len <= max, "{} of {} accepted, max {}", field, len, max),
+            Err(e) => {
+                prop_assert!(len > max, "{}: {}", field, e.body.error_message);
+                prop_assert_eq!(e.http.as_u16(), 422);
+                let m = e.body.error_message;
+                prop_assert!(m.contains(field), "{}", m);
+                let said = format!("is {len} characters long; at most {max} are allowed");
+                prop_assert!(m.ends_with(&said), "{}", m);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_family_with_smaller_limits_refuses_what_oppwa_takes() {
+    let sepa_preauth = || {
+        let mut b = sepa_preauth();
+        b["payerData"] = json!({"language": "EN"});
+        b
+    };
+    assert_eq!(
+        message_with::<PreauthCommand>(&sepa_preauth(), &small()),
+        None
+    );
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            {
+                let mut b = sepa_preauth();
+                b["payerData"]["firstName"] = json!("Maximiliane");
+                b
+            },
+            "payerData.firstName: is 11 characters long; at most 10 are allowed",
+        ),
+        (
+            {
+                let mut b = sepa_preauth();
+                b["transactionReferenceText"] = json!("YYNPG-MZXPB");
+                b
+            },
+            "transactionReferenceText: is 11 characters long; at most 10 are allowed",
+        ),
+        (
+            {
+                let mut b = sepa_preauth();
+                b["paymentMeansReference"]["initialBearer"]["Holder"] = json!("JOHN Q. DOE");
+                b
+            },
+            "paymentMeansReference.initialBearer.Holder: is 11 characters long; at most 10 are \
+             allowed",
+        ),
+        (
+            {
+                let mut b = sepa_preauth();
+                b["payerData"]["address"] = json!({"street": "Main", "houseNumber": "12345a"});
+                b
+            },
+            "payerData.address.street and houseNumber: are 11 characters long together (street, \
+             space, house number); at most 10 are allowed",
+        ),
+        (
+            {
+                let mut b = sepa_preauth();
+                b["paymentMeansReference"] = json!({"role": "CreditCard"});
+                b
+            },
+            "paymentMeansReference.role: CreditCard is not supported (supported: Debit)",
+        ),
+        (
+            {
+                let mut b = sepa_preauth();
+                b["requestedAmount"] = json!(100_000);
+                b
+            },
+            "requestedAmount: is too large; at most 5 digits before the decimal point are allowed",
+        ),
+    ];
+    for (body, refusal) in cases {
+        assert_eq!(
+            message_with::<PreauthCommand>(&body, &oppwa()),
+            None,
+            "{body}"
+        );
+        assert_eq!(
+            message_with::<PreauthCommand>(&body, &small()).as_deref(),
+            Some(refusal),
+            "{body}"
+        );
+    }
+    let mut b = payment();
+    b["paymentMeansReference"] = json!({"role": "CreditCard"});
+    assert_eq!(
+        message_with::<PaymentCommand>(&b, &small()).as_deref(),
+        Some("paymentMeansReference.role: CreditCard is not supported (supported: Debit)")
+    );
+    let mut b = payment();
+    b["requestedAmount"] = json!(100_000);
+    b["paymentMeansReference"] = Value::Null;
+    let e = check_with::<PaymentCommand>(&b, &small()).err();
+    assert_eq!(
+        e.map(|e| (e.http.as_u16(), e.body.error_code)),
+        Some((422, PaymentErrorCode::InvalidAmount))
+    );
+}
+
+#[test]
+fn a_family_with_larger_limits_takes_what_oppwa_refuses_within_the_contract() {
+    let mut payment_body = payment();
+    payment_body["requestedAmount"] = serde_json::from_str("1000000000000.00").expect("number");
+    payment_body["paymentMeansReference"] = json!({"role": "iDEAL"});
+    payment_body["transactionReferenceText"] = json!("r".repeat(200));
+    let mut kwd = payment();
+    kwd["currency"] = json!("KWD");
+    kwd["requestedAmount"] = serde_json::from_str("10.505").expect("number");
+    let mut payer = sepa_preauth();
+    payer["payerData"] = json!({
+        "firstName": "f".repeat(49),
+        "lastName": "l".repeat(255),
+        "companyName": "c".repeat(61),
+        "emailAddress": format!("{}@example.com", "e".repeat(120)),
+        "address": {"city": "c".repeat(128), "postalCode": "12345"}
+    });
+    payer["paymentMeansReference"]["initialBearer"]["Holder"] = json!("H".repeat(129));
+    for (body, oppwa_says) in [
+        (
+            &payment_body,
+            "requestedAmount: is too large; at most 12 digits before the decimal point are allowed",
+        ),
+        (
+            &kwd,
+            "requestedAmount: 10.505 KWD has more than the two decimals the PSP accepts",
+        ),
+    ] {
+        assert_eq!(
+            message_with::<PaymentCommand>(body, &oppwa()).as_deref(),
+            Some(oppwa_says)
+        );
+        assert_eq!(
+            message_with::<PaymentCommand>(body, &large()),
+            None,
+            "{body}"
+        );
+    }
+    // OPPWA refuses each of these on its own.
+    for (field, value) in [
+        ("firstName", json!("f".repeat(49))),
+        ("companyName", json!("c".repeat(61))),
+        (
+            "emailAddress",
+            json!(format!("{}@example.com", "e".repeat(120))),
+        ),
+        ("address", json!({"city": "c".repeat(81)})),
+    ] {
+        let mut b = sepa_preauth();
+        b["payerData"][field] = value;
+        assert!(
+            message_with::<PreauthCommand>(&b, &oppwa())
+                .is_some_and(|m| m.starts_with(&format!("payerData.{field}"))),
+            "OPPWA refuses {field}"
+        );
+    }
+    let mut b = sepa_preauth();
+    b["paymentMeansReference"]["initialBearer"]["Holder"] = json!("H".repeat(129));
+    assert!(message_with::<PreauthCommand>(&b, &oppwa()).is_some());
+    let cmd = check_with::<PreauthCommand>(&payer, &large()).expect("the large family takes it");
+    assert_eq!(cmd.payer.given_name.as_deref().map(str::len), Some(49));
+    assert_eq!(cmd.sepa.map(|s| s.holder.len()), Some(129));
+
+    // The contract's maxima and the domain's bound still apply.
+    for (field, value, refusal) in [
+        (
+            "transactionReferenceText",
+            json!("r".repeat(256)),
+            "transactionReferenceText: is 256 characters long; at most 255 are allowed",
+        ),
+        (
+            "requestedAmount",
+            serde_json::from_str("1000000000000000000").expect("number"),
+            "requestedAmount: is too large; at most 18 digits before the decimal point are \
+             allowed",
+        ),
+    ] {
+        let mut b = payment();
+        b[field] = value;
+        assert_eq!(
+            message_with::<PaymentCommand>(&b, &large()).as_deref(),
+            Some(refusal)
+        );
+    }
+    let mut b = sepa_preauth();
+    b["payerData"]["address"] = json!({"city": "c".repeat(129)});
+    assert_eq!(
+        message_with::<PreauthCommand>(&b, &large()).as_deref(),
+        Some("payerData.address.city: is 129 characters long; at most 128 are allowed")
+    );
+    let mut b = sepa_preauth();
+    b["payerData"]["address"] = json!({"postalCode": "1".repeat(13)});
+    assert_eq!(
+        message_with::<PreauthCommand>(&b, &large()).as_deref(),
+        Some("payerData.address.postalCode: is 13 characters long; at most 12 are allowed")
+    );
 }

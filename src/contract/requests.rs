@@ -18,7 +18,7 @@ use super::schema;
 pub struct PaymentMeansReference {
     #[schema(schema_with = schema::role_input)]
     pub role: Option<Value>,
-    /// For role `Debit`: `Holder` (≤ 128) and `IBAN` required, `BIC` (8 or 11) optional; keys in
+    /// For role `Debit`: `Holder` (≤ 255; the PSP family may take fewer) and `IBAN` required, `BIC` (8 or 11) optional; keys in
     /// any case. At most 16 entries; keys ≤ 64, values ≤ 256 characters, no control characters.
     #[serde(default)]
     pub initial_bearer: Option<BTreeMap<String, Option<String>>>,
@@ -30,14 +30,15 @@ pub struct PaymentMeansReference {
     pub abort_return_url: Option<String>,
 }
 
-/// `paymentMeansReference` of a preauth: the role is required and must be `CreditCard` or `Debit`.
+/// `paymentMeansReference` of a preauth: the role is required and must be one the merchant's
+/// PSP family supports.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct PreauthMeansReference {
     #[schema(schema_with = schema::preauth_role)]
     pub role: Value,
-    /// For role `Debit` (with `isInitial`): `Holder` (≤ 128) and `IBAN` required, `BIC` (8 or
+    /// For role `Debit` (with `isInitial`): `Holder` (≤ 255; the PSP family may take fewer) and `IBAN` required, `BIC` (8 or
     /// 11) optional; keys in any case. At most 16 entries; keys ≤ 64, values ≤ 256 characters.
     #[serde(default)]
     pub initial_bearer: Option<BTreeMap<String, Option<String>>>,
@@ -53,6 +54,8 @@ pub struct PreauthMeansReference {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
+    /// At most 64 characters; the merchant's PSP family may take fewer (refused with 422
+    /// naming the field and its limit).
     #[schema(
         max_length = 64,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
@@ -63,6 +66,8 @@ pub struct Address {
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub address_line2: Option<String>,
+    /// At most 64 characters; the merchant's PSP family may take fewer (refused with 422
+    /// naming the field and its limit).
     #[schema(
         max_length = 64,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
@@ -73,13 +78,17 @@ pub struct Address {
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub house_number: Option<String>,
+    /// At most 12 characters; the merchant's PSP family may take fewer (refused with 422
+    /// naming the field and its limit).
     #[schema(
         max_length = 12,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub postal_code: Option<String>,
+    /// At most 128 characters; the merchant's PSP family may take fewer (refused with 422
+    /// naming the field and its limit).
     #[schema(
-        max_length = 80,
+        max_length = 128,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub city: Option<String>,
@@ -102,18 +111,24 @@ pub struct PayerData {
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub external_customer_id: Option<String>,
+    /// At most 255 characters; the merchant's PSP family may take fewer (refused with 422
+    /// naming the field and its limit).
     #[schema(
-        max_length = 60,
+        max_length = 255,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub company_name: Option<String>,
+    /// At most 255 characters; the merchant's PSP family may take fewer (refused with 422
+    /// naming the field and its limit).
     #[schema(
-        max_length = 48,
+        max_length = 255,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub first_name: Option<String>,
+    /// At most 255 characters; the merchant's PSP family may take fewer (refused with 422
+    /// naming the field and its limit).
     #[schema(
-        max_length = 48,
+        max_length = 255,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub last_name: Option<String>,
@@ -123,8 +138,9 @@ pub struct PayerData {
     )]
     pub vat_id: Option<String>,
     pub address: Option<Address>,
-    /// An e-mail address such as `jane@example.com` (no spaces inside).
-    #[schema(max_length = 128, pattern = "^ *(?:[^@\\s]+@[^\\s]{3,})? *$")]
+    /// An e-mail address such as `jane@example.com` (no spaces inside), at most 254 characters;
+    /// the merchant's PSP family may take fewer.
+    #[schema(max_length = 254, pattern = "^ *(?:[^@\\s]+@[^\\s]{3,})? *$")]
     pub email_address: Option<String>,
     /// ISO 639-1 (`EN`, any case), optionally with a region (`en-US`, `de_DE`).
     #[schema(pattern = "^ *(?:[A-Za-z]{2}(?:[-_][A-Za-z]{2})?)? *$")]
@@ -158,8 +174,10 @@ pub struct PreauthRequest {
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub transaction_invoice_reference_text: Option<String>,
+    /// At most 255 characters; the merchant's PSP family may take fewer (refused with 422
+    /// naming the field and its limit).
     #[schema(
-        max_length = 127,
+        max_length = 255,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub transaction_reference_text: Option<String>,
@@ -197,8 +215,10 @@ pub struct PaymentRequest {
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub transaction_invoice_reference_text: Option<String>,
+    /// At most 255 characters; the merchant's PSP family may take fewer (refused with 422
+    /// naming the field and its limit).
     #[schema(
-        max_length = 127,
+        max_length = 255,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
     )]
     pub transaction_reference_text: Option<String>,

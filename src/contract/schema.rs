@@ -34,8 +34,9 @@ pub const URL_PATTERN: &str = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s\\u0000-\\u001F\\u0
 
 /// The finest step of an accepted amount: 3-decimal currencies (KWD, BHD, …).
 const AMOUNT_STEP: f64 = 0.001;
-/// 12 digits before the point, at most 3 after.
-const AMOUNT_MAX: f64 = 999_999_999_999.999;
+/// The domain's PSP-neutral bound (`domain::money::MAX_INTEGER_DIGITS` digits before the point);
+/// the merchant's PSP family may allow less.
+const AMOUNT_MAX: f64 = 999_999_999_999_999_999.999;
 
 fn string(pattern: &str, min: usize, max: usize, nullable: bool) -> ObjectBuilder {
     let ty = if nullable {
@@ -126,9 +127,11 @@ fn amount(min_exclusive: bool) -> RefOr<Schema> {
         .description(Some(
             "An exact decimal amount in the currency's major unit, sent as a JSON number \
              (a string is refused) and read from its exact text, never through binary floating \
-             point: at most 12 digits before the point and no more decimals than the currency \
-             has (EUR 2, JPY 0, KWD 3; trailing zeros do not count). Answers carry amounts the \
-             same way, in their shortest form (`300`, `15.5`).",
+             point: no more decimals than the currency has (EUR 2, JPY 0, KWD 3; trailing zeros \
+             do not count) and at most 18 digits before the point. The maximum and the \
+             decimals the PSP can carry depend on the merchant's PSP family and may be less \
+             (refused with InvalidAmount). Answers carry amounts the same way, in their \
+             shortest form (`300`, `15.5`).",
         ))
         .examples([serde_json::json!(15.5)]);
     done(if min_exclusive {
@@ -176,10 +179,10 @@ pub fn role_input() -> RefOr<Schema> {
     roles(crate::domain::Role::ALL)
 }
 
-/// The role of a preauth: `CreditCard` or `Debit`, written as `role_input` allows.
+/// The role of a preauth (required), written as `role_input` allows; which roles are taken
+/// depends on the merchant's PSP family.
 pub fn preauth_role() -> RefOr<Schema> {
-    use crate::domain::Role;
-    roles(&[Role::CreditCard, Role::Debit])
+    role_input()
 }
 
 fn roles(roles: &[crate::domain::Role]) -> RefOr<Schema> {
@@ -204,7 +207,9 @@ fn roles(roles: &[crate::domain::Role]) -> RefOr<Schema> {
                 .enum_values(Some(roles.iter().map(|r| r.number()))),
         )
         .description(Some(
-            "`PublicPaymentProviderRole`: the name (any letter case) or its number",
+            "`PublicPaymentProviderRole`: the name (any letter case) or its number. It must be \
+             a role the merchant's PSP family supports (`GET /api/IntegrationInfo` lists them); \
+             another is refused with 422 naming the role.",
         ));
     RefOr::T(Schema::OneOf(one_of.build()))
 }

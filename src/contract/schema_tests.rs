@@ -6,9 +6,9 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::contract::commands::{FromBody, PaymentCommand};
+use crate::contract::commands::{FromBody, PaymentCommand, PspRules, Rules};
 use crate::contract::wire::{Obj, parse_object};
-use crate::domain::BillwerkTxId;
+use crate::domain::{BillwerkTxId, Role, TextLimits};
 use crate::outbox::policy::TargetPolicy;
 
 fn re(p: &str) -> Regex {
@@ -32,7 +32,36 @@ fn payment(field: &str, v: Value) -> Result<PaymentCommand, String> {
     let bytes = serde_json::to_vec(&b).expect("json");
     let map = parse_object(&bytes).map_err(|e| e.body.error_message)?;
     let targets = TargetPolicy::from_parts(&["billwerk.example".to_string()], false);
-    PaymentCommand::from_body(&Obj::root(&map), &targets).map_err(|e| e.body.error_message)
+    let rules = Rules {
+        targets: &targets,
+        psp: &AnyFamily,
+    };
+    PaymentCommand::from_body(&Obj::root(&map), &rules).map_err(|e| e.body.error_message)
+}
+
+/// A PSP family that takes every role and any length, so only the contract's own rules (what
+/// the document states) decide.
+struct AnyFamily;
+
+impl PspRules for AnyFamily {
+    fn roles(&self) -> &[Role] {
+        Role::ALL
+    }
+    fn texts(&self) -> TextLimits {
+        TextLimits {
+            descriptor: usize::MAX,
+            holder: usize::MAX,
+            name: usize::MAX,
+            street: usize::MAX,
+            city: usize::MAX,
+            postcode: usize::MAX,
+            email: usize::MAX,
+            company: usize::MAX,
+        }
+    }
+    fn check_amount(&self, _: &crate::domain::Money) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@ pub mod enums;
 pub mod ids;
 pub mod locale;
 pub mod money;
+pub mod payer;
 pub mod state;
 pub mod time;
 
@@ -16,6 +17,7 @@ pub use enums::{
 pub use ids::{BillwerkTxId, new_id};
 pub use locale::{Lang, format_amount};
 pub use money::{AmountError, Currency, CurrencyError, Money};
+pub use payer::{Payer, TextLimits};
 pub use time::{Clock, ManualClock, SystemClock, Ticks};
 
 /// The customer's payment data as Billwerk sees it: a free-form string map (contract §10.4).

@@ -89,16 +89,22 @@ pub enum AmountError {
     NotPositive,
     #[error("has more decimals than {0} allows ({1})")]
     TooPrecise(&'static str, u32),
-    #[error("is too large; at most 12 digits before the decimal point are allowed")]
+    #[error(
+        "is too large; at most {} digits before the decimal point are allowed",
+        MAX_INTEGER_DIGITS
+    )]
     TooLarge,
 }
 
-/// Digits before the decimal point of an amount: OPPWA's `amount` is `^[0-9]{1,12}(\.[0-9]{2})?$`
-/// (spec §2), so the largest amount is `999999999999.99` (or `.999` for a 3-decimal currency).
-pub const MAX_INTEGER_DIGITS: u32 = 12;
+/// Digits before the decimal point of any amount: a PSP-neutral sanity bound, not a PSP's
+/// maximum (each PSP family states its own through `PaymentProvider::check_amount`, checked
+/// before anything is stored or sent). 18 digits keep every amount, and sums of many, exact in
+/// `rust_decimal` (28 significant digits) and in `i128` minor units, whatever the currency's
+/// decimals; more than the PSP families here take.
+pub const MAX_INTEGER_DIGITS: u32 = 18;
 
 /// The largest integer part: `10^MAX_INTEGER_DIGITS - 1`.
-const MAX_INTEGER_PART: i64 = 999_999_999_999;
+const MAX_INTEGER_PART: i64 = 999_999_999_999_999_999;
 
 impl Money {
     /// Builds money after checking precision and size; `allow_zero` distinguishes preauths (>= 0)
@@ -118,7 +124,7 @@ impl Money {
         if amount.normalize().scale() > digits {
             return Err(AmountError::TooPrecise(currency.code(), digits));
         }
-        // The integer part is what has at most 12 digits; the decimals come on top.
+        // The integer part is what is bounded; the decimals come on top.
         if amount.trunc() > Decimal::from(MAX_INTEGER_PART) {
             return Err(AmountError::TooLarge);
         }
@@ -126,6 +132,16 @@ impl Money {
             amount: amount.normalize(),
             currency,
         })
+    }
+
+    /// The largest whole amount the neutral bound allows in `currency` (all nines, no
+    /// decimals): what a PSP's own maximum is probed with when an amount is beyond even this
+    /// bound, so that the refusal can name the PSP's smaller limit.
+    pub fn largest(currency: Currency) -> Self {
+        Self {
+            amount: Decimal::from(MAX_INTEGER_PART),
+            currency,
+        }
     }
 
     /// The amount with exactly the currency's minor digits, e.g. `92.00` (PSP wire format).
@@ -191,15 +207,15 @@ mod tests {
     }
 
     #[test]
-    fn twelve_digits_before_the_point_whatever_the_decimals() {
+    fn the_neutral_bound_applies_whatever_the_decimals() {
         let d = |s: &str| Decimal::from_str(s).expect("decimal");
         let kwd = Currency::parse("KWD").expect("KWD");
         let jpy = Currency::parse("JPY").expect("JPY");
         for (amount, currency) in [
-            ("999999999999.99", eur()),
-            ("999999999999.999", kwd),
-            ("999999999999", jpy),
-            ("999999999999.00", eur()),
+            ("999999999999999999.99", eur()),
+            ("999999999999999999.999", kwd),
+            ("999999999999999999", jpy),
+            ("1000000000000.00", eur()),
         ] {
             assert_eq!(
                 Money::new(d(amount), currency, false).map(|m| m.amount),
@@ -207,7 +223,10 @@ mod tests {
                 "{amount} {currency}"
             );
         }
-        for (amount, currency) in [("1000000000000", eur()), ("1000000000000.001", kwd)] {
+        for (amount, currency) in [
+            ("1000000000000000000", eur()),
+            ("1000000000000000000.001", kwd),
+        ] {
             assert_eq!(
                 Money::new(d(amount), currency, false),
                 Err(AmountError::TooLarge),
@@ -219,5 +238,9 @@ mod tests {
             MAX_INTEGER_PART,
             "one rule"
         );
+        for c in [eur(), kwd, jpy] {
+            let largest = Money::largest(c);
+            assert_eq!(Money::new(largest.amount, c, false), Ok(largest), "{c}");
+        }
     }
 }

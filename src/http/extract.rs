@@ -3,14 +3,17 @@
 
 use super::errors::HttpError;
 use crate::contract::ApiError;
-use crate::contract::commands::FromBody;
+use crate::contract::commands::{FromBody, PspRules, Rules};
 use crate::contract::wire::{self, Obj};
 use crate::crypto::{hash_token, hashes_equal};
-use crate::domain::PaymentErrorCode;
+use crate::domain::{Money, PaymentErrorCode, Role, TextLimits};
 use crate::flows::{App, Merchant};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
+use std::sync::Arc;
+
+use crate::psp::PaymentProvider;
 
 impl FromRequestParts<App> for Merchant {
     type Rejection = ApiError;
@@ -43,8 +46,41 @@ impl FromRequestParts<App> for Merchant {
         if record.disabled_at.is_some() {
             return Err(disabled(&record.name));
         }
-        app.bind(record)
+        let m = app.bind(record)?;
+        // The body extractors (which run after this one) check the request against this
+        // merchant's PSP family.
+        parts.extensions.insert(Family(m.provider.clone()));
+        Ok(m)
     }
+}
+
+/// The merchant's PSP family, left in the request by the `Merchant` extractor for the body
+/// extractors.
+#[derive(Clone)]
+struct Family(Arc<dyn PaymentProvider>);
+
+/// The request check's view of a PSP family: its adapter's capabilities and amount check.
+impl PspRules for Family {
+    fn roles(&self) -> &[Role] {
+        self.0.capabilities().roles
+    }
+
+    fn texts(&self) -> TextLimits {
+        self.0.capabilities().limits
+    }
+
+    fn check_amount(&self, money: &Money) -> Result<(), String> {
+        self.0.check_amount(money)
+    }
+}
+
+/// The family the `Merchant` extractor found. A handler that reads a body without naming
+/// its merchant first is a programming error: 500, logged.
+fn family(req: &Request) -> Result<Family, ApiError> {
+    req.extensions().get::<Family>().cloned().ok_or_else(|| {
+        tracing::error!("a request body was read before its merchant was known");
+        ApiError::internal()
+    })
 }
 
 /// 401 for a merchant the operator disabled (`merchants disable`): the token is right, so the
@@ -122,9 +158,10 @@ impl<T: FromBody> FromRequest<App> for BillwerkJson<T> {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let family = family(&req)?;
         let (ct, bytes) = read(req, app).await?;
         check_type(ct.as_deref())?;
-        Ok(Self(parse(&bytes, app)?))
+        Ok(Self(parse(&bytes, app, &family)?))
     }
 }
 
@@ -132,19 +169,30 @@ impl<T: FromBody> FromRequest<App> for OptionalJson<T> {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let family = family(&req)?;
         let (ct, bytes) = read(req, app).await?;
         // No body, or JSON `null` (an optional body that is not there), means no fields.
         if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             let empty = serde_json::Map::new();
-            return Ok(Self(T::from_body(&Obj::root(&empty), &app.targets)?));
+            return Ok(Self(T::from_body(
+                &Obj::root(&empty),
+                &rules(app, &family),
+            )?));
         }
         check_type(ct.as_deref())?;
-        Ok(Self(parse(&bytes, app)?))
+        Ok(Self(parse(&bytes, app, &family)?))
     }
 }
 
-/// Parses a body strictly and checks it into the command `T`.
-pub fn parse<T: FromBody>(bytes: &[u8], app: &App) -> Result<T, ApiError> {
+fn rules<'a>(app: &'a App, family: &'a Family) -> Rules<'a> {
+    Rules {
+        targets: app.targets.as_ref(),
+        psp: family,
+    }
+}
+
+/// Parses a body strictly and checks it into the command `T`, for the merchant's family.
+fn parse<T: FromBody>(bytes: &[u8], app: &App, family: &Family) -> Result<T, ApiError> {
     let map = wire::parse_object(bytes)?;
-    T::from_body(&Obj::root(&map), &app.targets)
+    T::from_body(&Obj::root(&map), &rules(app, family))
 }

@@ -72,6 +72,14 @@ impl TargetPolicy {
     }
 }
 
+/// The request check's view of the policy (a `webhookTarget` is checked when a transaction is
+/// created, before anything is stored).
+impl crate::contract::commands::WebhookTargets for TargetPolicy {
+    fn check(&self, url: &Url) -> Result<(), String> {
+        TargetPolicy::check(self, url)
+    }
+}
+
 /// Lower case, without a trailing dot or IPv6 brackets.
 fn normalise(h: &str) -> String {
     h.trim_end_matches('.')

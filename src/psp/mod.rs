@@ -18,6 +18,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::domain::{Bearer, Money, PaymentErrorCode, Role, Ticks, TxStatus};
+pub use crate::domain::{Payer, TextLimits};
 
 /// The decrypted PSP settings of one merchant, keyed by `keyName`. Debug never prints values.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -104,22 +105,6 @@ pub enum LookupKind {
     Limited,
 }
 
-/// Longest texts a PSP accepts, in characters; longer input is refused with 422 naming the
-/// field before anything is stored or sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TextLimits {
-    /// The statement descriptor / reference text.
-    pub descriptor: usize,
-    pub holder: usize,
-    /// Given name and surname, each.
-    pub name: usize,
-    pub street: usize,
-    pub city: usize,
-    pub postcode: usize,
-    pub email: usize,
-    pub company: usize,
-}
-
 /// Result of a credential check: which methods are usable (IntegrationSettingsResponse).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MethodValidity {
@@ -133,21 +118,6 @@ pub struct MethodValidity {
 pub struct SettingsError {
     pub key: String,
     pub message: String,
-}
-
-/// The payer as far as the PSP needs it. Address fields are often missing (contract §7.3).
-#[derive(Debug, Clone, Default)]
-pub struct Payer {
-    pub given_name: Option<String>,
-    pub surname: Option<String>,
-    pub company: Option<String>,
-    pub email: Option<String>,
-    pub street: Option<String>,
-    pub postcode: Option<String>,
-    pub city: Option<String>,
-    pub country: Option<String>,
-    pub language: Option<String>,
-    pub customer_id: Option<String>,
 }
 
 /// How the customer pays in an initial preauth.

@@ -1,6 +1,7 @@
 //! Input rules at the HTTP surface: ambiguous input (one field in two spellings or two shapes,
 //! a header twice) is refused with 422 naming both, on every endpoint; SEPA debits are
-//! euro-only; the largest amount (12 digits before the point) is accepted. Nothing is written
+//! euro-only; the largest amount the PSP family takes (OPPWA: 12 digits before the point) is
+//! accepted; roles and lengths follow the PSP family. Nothing is written
 //! and the PSP is not called for a refusal.
 
 use reqwest::StatusCode;
@@ -298,4 +299,36 @@ async fn the_largest_amount_is_accepted() {
         "12 digits before the decimal point",
     );
     assert_eq!(app.psp_calls(&too_large), 0);
+}
+
+/// The payment roles and text lengths come from the merchant's PSP family (OPPWA here: roles
+/// `CreditCard` and `Debit`, `firstName` 48): another role, or a longer name, is 422 naming the
+/// field and the limit; nothing is stored and the PSP is not called.
+#[tokio::test]
+async fn roles_and_lengths_come_from_the_merchants_psp_family() {
+    let app = TestApp::spawn().await;
+    let pre = tx_id();
+    let mut b = preauth_body(&pre, &agreement_id(), 10.0);
+    b["paymentMeansReference"]["role"] = json!("iDEAL");
+    let (s, e) = app.post("/api/Preauth", b).await;
+    assert_error(
+        s,
+        &e,
+        422,
+        "InvalidData",
+        "paymentMeansReference.role: iDEAL is not supported (supported: CreditCard, Debit)",
+    );
+    let mut b = preauth_body(&pre, &agreement_id(), 10.0);
+    b["payerData"] = json!({"firstName": "f".repeat(49)});
+    let (s, e) = app.post("/api/Preauth", b).await;
+    assert_error(
+        s,
+        &e,
+        422,
+        "InvalidData",
+        "payerData.firstName: is 49 characters long; at most 48 are allowed",
+    );
+    assert_eq!(app.psp_calls(&pre), 0);
+    let (s, _) = app.get(&format!("/api/Preauth/{pre}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing stored");
 }

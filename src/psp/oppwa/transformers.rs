@@ -16,7 +16,7 @@ pub fn amount(money: &Money) -> Result<String, String> {
         ));
     }
     if a.trunc() > rust_decimal::Decimal::from(999_999_999_999_i64) {
-        return Err("is larger than the PSP's 12 integer digits".into());
+        return Err("is too large; at most 12 digits before the decimal point are allowed".into());
     }
     a.rescale(2);
     Ok(a.to_string())
