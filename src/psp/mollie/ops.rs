@@ -224,7 +224,7 @@ impl Bound {
                 .filter(usable)
                 .filter(|m| str_of(m, "method") == str_of(p, "method"))
                 .find(|m| str_of(m, "status") == Some("valid"))
-                .or_else(|| listed.iter().filter(usable).next())
+                .or_else(|| listed.iter().find(usable))
                 .cloned(),
         };
         let Some(mandate) = mandate else {
