@@ -164,13 +164,15 @@ impl Bound {
     /// A payment's current state; for a paid or authorized `first` payment with the stored
     /// credential (customer and mandate), read now: the create answer never carries the
     /// mandate (contract/mollie.md §5 #7).
+    /// A read that fails says nothing about the payment: a 404 right after creation or with a
+    /// wrong-mode key (§5 #2, #3) is unknown, never a decline.
     pub(super) async fn payment_status(&self, payment_id: &str) -> PspResult {
         match self.get_payment(payment_id, false).await {
             Reply::Ok(p) => {
                 let r = read::payment(&p);
                 self.with_credential(&p, r).await
             }
-            other => read::failed_call(other),
+            other => PspResult::unknown(read::psp_error(other).message),
         }
     }
 
@@ -210,7 +212,8 @@ impl Bound {
             Reply::Ok(v) => read::embedded(&v, "mandates").to_vec(),
             // The mandate id on the payment is enough; without it we must ask again later.
             _ if str_of(p, "mandateId").is_some() => Vec::new(),
-            other => return read::failed_call(other),
+            // A failed read says nothing about the payment: unknown, never a decline.
+            other => return PspResult::unknown(read::psp_error(other).message),
         };
         let usable = |m: &&Value| matches!(str_of(m, "status"), Some("valid" | "pending"));
         let mandate = match str_of(p, "mandateId") {
@@ -386,14 +389,21 @@ impl Bound {
             });
         }
         let Some(child) = child else {
-            let r = self.payment_status(payment).await;
-            return match &r.outcome {
-                Outcome::Unknown(m) if r.psp_transaction_id.is_none() => Err(PspError {
-                    code: crate::domain::PaymentErrorCode::PSPConnectionProblem,
-                    psp_code: None,
-                    message: m.clone(),
-                }),
-                _ => Ok(r),
+            return match self.get_payment(payment, false).await {
+                Reply::Ok(p) => {
+                    let r = read::payment(&p);
+                    let r = self.with_credential(&p, r).await;
+                    match &r.outcome {
+                        // The mandates could not be read: ask again later.
+                        Outcome::Unknown(m) => Err(PspError {
+                            code: crate::domain::PaymentErrorCode::PSPConnectionProblem,
+                            psp_code: None,
+                            message: m.clone(),
+                        }),
+                        _ => Ok(r),
+                    }
+                }
+                other => Err(read::psp_error(other)),
             };
         };
         let (segment, read_child): (&str, fn(&str, &Value) -> PspResult) =

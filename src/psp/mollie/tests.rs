@@ -423,3 +423,56 @@ fn amounts_mollie_cannot_carry_are_refused_before_any_call() {
     };
     assert!(m.check_amount(&bhd).unwrap_err().contains("BHD"));
 }
+
+#[tokio::test]
+async fn a_wrong_mode_key_and_zero_decimal_currencies() {
+    let t = start().await;
+    // JPY travels without decimals (§5 #10).
+    let mut req = preauth("BW-jpy", "0");
+    req.amount = Money {
+        amount: "1500".parse().unwrap(),
+        currency: Currency::parse("JPY").unwrap(),
+    };
+    let c = match t.psp.start_preauth(&req).await {
+        PreauthStart::Checkout(c) => c,
+        PreauthStart::Done(r) => panic!("{r:?}"),
+    };
+    pay(&t, &c, "paid").await;
+    let r = t.psp.complete_checkout(&cref(&c, "BW-jpy")).await;
+    assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+    assert_eq!(r.amount, Some("1500".parse().unwrap()));
+    assert_eq!(r.currency.as_deref(), Some("JPY"));
+
+    // The same profile's live key cannot see a test payment: Mollie's wrong-mode 404 is never
+    // a payment outcome (§5 #3), the webhook is not accepted.
+    let mollie = Mollie::new(MollieConfig {
+        live_base_url: t.base.clone(),
+        ..MollieConfig::default()
+    });
+    let mut s = PspSettings::default();
+    s.0.insert(
+        settings::API_KEY.into(),
+        crate::sim::mollie::SANDBOX_LIVE_KEY.into(),
+    );
+    let ctx = MerchantCtx {
+        merchant_id: "m1".into(),
+        notification_url: "http://127.0.0.1:9/h".into(),
+    };
+    let live = mollie.bind(&s, &ctx).unwrap();
+    let body = format!("id={}", c.checkout_id);
+    let got = live
+        .receive(&Inbound {
+            headers: &[],
+            body: body.as_bytes(),
+            query: "",
+        })
+        .await;
+    assert!(
+        matches!(got, Err(NotificationError::Unavailable(_))),
+        "{got:?}"
+    );
+    let read = live.complete_checkout(&cref(&c, "BW-jpy")).await;
+    assert!(matches!(read.outcome, Outcome::Unknown(_)), "{read:?}");
+    let status = live.fetch_status(&c.checkout_id).await;
+    assert!(status.is_err(), "{status:?}");
+}
