@@ -28,6 +28,7 @@ pub fn adapters(cfg: &AppConfig) -> Registry {
     let adapters: Vec<Arc<dyn PaymentProvider>> = vec![
         // One line per family.
         Arc::new(crate::psp::oppwa::Oppwa::new(psp.oppwa.adapter_config())),
+        Arc::new(crate::psp::mollie::Mollie::new(psp.mollie.adapter_config())),
     ];
     adapters
         .into_iter()

@@ -6,6 +6,7 @@
 //! `flows::psp_call` (connection release, request id, timeout, metrics). Adapters are stateless
 //! translators; every persistent decision is taken by the flows.
 
+pub mod mollie;
 pub mod oppwa;
 pub mod transport;
 

@@ -24,6 +24,7 @@ mod input_rules;
 mod integrity;
 mod logs;
 mod model;
+mod mollie;
 mod notifications;
 mod operations;
 mod outage;

@@ -14,8 +14,7 @@ use crate::sim::{Registration, Running};
 
 /// The Mollie simulator's entry in `startup::simulators`. Inside `serve` it stands in for
 /// `psp.mollie.test_base_url`: the Mollie adapter sends the calls of merchants whose API key
-/// starts with `test_` there (until that adapter and its `[psp.mollie]` section exist, `serve`
-/// runs the simulator and says that nothing is pointed at it).
+/// starts with `test_` there.
 pub static SIMULATOR: Registration = Registration {
     family: "mollie",
     title: "the Mollie simulator (Payments API v2), with its sandbox keys",
