@@ -27,6 +27,9 @@ pub struct AppConfig {
     pub limits: LimitsSection,
     pub guard: GuardSection,
     pub ops: OpsSection,
+    /// The operator console on the operator listener (README: "Operator console").
+    #[serde(default)]
+    pub console: ConsoleSection,
     /// PSP simulators other than the built-in OPPWA one (`[sim.mollie]`).
     #[serde(default)]
     pub sim: SimSections,
@@ -40,6 +43,29 @@ pub struct OpsSection {
     pub enabled: bool,
     /// Address it binds to; loopback by default (port 0 picks a free port).
     pub listen: String,
+}
+
+/// `[console]`: the operator console, served on the operator listener only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ConsoleSection {
+    /// Serve the console at all (off by default).
+    pub enabled: bool,
+    /// How long a sign-in lasts, in seconds.
+    pub session_secs: u64,
+    /// Failed sign-ins allowed per operator name (and per listener) before further attempts
+    /// are refused for a minute.
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            session_secs: 8 * 3600,
+            login_attempts_per_minute: 5,
+        }
+    }
 }
 
 /// `[sim.*]`: standalone PSP simulators (`psp-integrator sim <family>`).

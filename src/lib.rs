@@ -4,6 +4,7 @@ pub mod admin;
 pub mod admin_deliveries;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod contract;
 pub mod crypto;
 pub mod demo;

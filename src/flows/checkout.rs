@@ -244,10 +244,10 @@ pub async fn complete_locked(
         return Ok(tx);
     }
     let settings = app.settings(m).await?;
-    let r = m
+    let call = m
         .provider
-        .complete_checkout(&settings, &checkout_id, &tx.billwerk_id)
-        .await;
+        .complete_checkout(&settings, &checkout_id, &tx.billwerk_id);
+    let r = super::called::timed("checkout result", call).await;
     // An open checkout (pending, no payment behind it) is not a result: the shopper has yet
     // to pay, so the preauth stays Initiated and its page keeps working.
     if tx.status == TxStatus::Initiated
@@ -257,8 +257,13 @@ pub async fn complete_locked(
         return Ok(tx);
     }
     let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, notify)))
-        .await
+    app.transition(tx, |t| {
+        outcome::update_for(t, &r, &app.stamp(now, notify)).map(|u| crate::store::TxUpdate {
+            psp_call: Some(r.note.clone()),
+            ..u
+        })
+    })
+    .await
 }
 
 /// Where the shopper goes once the preauth has a state: Billwerk's URL for it, or (when

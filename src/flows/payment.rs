@@ -161,7 +161,7 @@ async fn capture(
         amount: Some(money),
         merchant_initiated: !preauth.is_initial,
     };
-    let r = m.provider.capture(settings, &req).await;
+    let r = super::called::timed("capture", m.provider.capture(settings, &req)).await;
     Ok(app.record_answer(tx, &r).await)
 }
 
@@ -180,7 +180,7 @@ async fn charge(
         stored,
         reference_text,
     };
-    let r = m.provider.charge_stored(settings, &req).await;
+    let r = super::called::timed("charge", m.provider.charge_stored(settings, &req)).await;
     app.record_answer(tx, &r).await
 }
 

@@ -114,6 +114,7 @@ async fn start_initial(
     tx: TransactionRecord,
     req: &InitialPreauth,
 ) -> (TransactionRecord, Recorded) {
+    let started = std::time::Instant::now();
     match m.provider.start_preauth(settings, req).await {
         PreauthStart::Redirect(c) => {
             // The checkout's own lifetime is its deadline from here on (reconciler: expiry).
@@ -138,7 +139,10 @@ async fn start_initial(
                 }
             }
         }
-        PreauthStart::Done(r) => app.record_answer(tx, &r).await,
+        PreauthStart::Done(r) => {
+            let r = super::called::Called::new("preauth", r, started);
+            app.record_answer(tx, &r).await
+        }
     }
 }
 
@@ -183,7 +187,7 @@ async fn authorize_stored(
         stored,
         reference_text,
     };
-    let r = m.provider.authorize_stored(settings, &req).await;
+    let r = super::called::timed("authorize", m.provider.authorize_stored(settings, &req)).await;
     Ok(app.record_answer(tx, &r).await)
 }
 

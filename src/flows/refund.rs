@@ -92,7 +92,7 @@ pub async fn create(
         amount: Some(money),
         merchant_initiated: !payment.is_initial,
     };
-    let r = m.provider.refund(&settings, &req).await;
+    let r = super::called::timed("refund", m.provider.refund(&settings, &req)).await;
     // Not recorded (database away): `tx` as written, which reads as Pending.
     let (tx, _) = app.record_answer(tx, &r).await;
     views::refund(&tx)

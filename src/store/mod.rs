@@ -176,6 +176,8 @@ pub struct TxUpdate {
     /// Record the history entry without moving `last_updated` (nothing Billwerk sees changed,
     /// e.g. a contradiction noted for an operator).
     pub keep_version: bool,
+    /// The PSP call this change follows from, written with it (the console's timeline).
+    pub psp_call: Option<PspCallNote>,
 }
 
 /// The answer to an idempotent insert.
@@ -259,7 +261,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything the service persists.
 #[async_trait]
 pub trait Store:
-    OutboxStore + NotificationStore + OpsStore + Send + Sync + std::fmt::Debug
+    OutboxStore + NotificationStore + OpsStore + ConsoleStore + Send + Sync + std::fmt::Debug
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -437,6 +439,7 @@ impl PaymentTotals {
 
 mod children;
 mod connect;
+pub mod console;
 mod decode;
 mod merchants;
 mod money;
@@ -457,6 +460,7 @@ mod write;
 mod tests;
 
 pub use connect::{connect, redact_url};
+pub use console::{ConsoleStore, PspCallNote};
 pub use money::payment_violation;
 pub use notifications::{NotificationChange, NotificationRecord, NotificationStore, ParkedEvent};
 pub use open::{SchemaAction, open};

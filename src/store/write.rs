@@ -233,6 +233,9 @@ impl SqlStore {
         }
         let fresh = read_tx(db, merchant_id, tx_id).await?;
         insert_history(db, &fresh, at, &u.note).await?;
+        if let Some(call) = &u.psp_call {
+            super::console::insert_psp_call(db, &fresh, at, call).await?;
+        }
         self.apply_children(db, &fresh, at, u).await?;
         super::money::check(db, &fresh).await?;
         Ok(Some(fresh))
