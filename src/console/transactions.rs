@@ -318,14 +318,6 @@ async fn story(s: &Signed, id: &str) -> Result<Option<ShowPage>, crate::store::S
         ),
         format!("transactionId {}", tx.billwerk_id),
     );
-    for h in &history {
-        push(
-            h.at,
-            "state",
-            format!("State: {}", h.status),
-            h.note.clone(),
-        );
-    }
     for c in &calls {
         let n = &c.note;
         push(
@@ -337,6 +329,14 @@ async fn story(s: &Signed, id: &str) -> Result<Option<ShowPage>, crate::store::S
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" — "),
+        );
+    }
+    for h in &history {
+        push(
+            h.at,
+            "state",
+            format!("State: {}", h.status),
+            h.note.clone(),
         );
     }
     for n in &notes {

@@ -8,6 +8,7 @@ mod card_flow;
 mod checkout_model;
 mod checkout_page;
 mod cli;
+mod console;
 mod contract_shapes;
 mod crash;
 mod crash_points;
