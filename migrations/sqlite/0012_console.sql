@@ -53,6 +53,7 @@ CREATE INDEX provider_calls_tx ON provider_calls (transaction_id);
 -- or within one; lookups by Billwerk id and provider id across merchants.
 CREATE INDEX transactions_recent ON transactions (last_updated, id);
 CREATE INDEX transactions_merchant_recent ON transactions (merchant_id, last_updated, id);
+CREATE INDEX transactions_created ON transactions (created_at);
 CREATE INDEX transactions_billwerk ON transactions (billwerk_id);
 CREATE INDEX transactions_provider_id ON transactions (psp_tx_id);
 CREATE INDEX notifications_tx ON notifications (transaction_id);

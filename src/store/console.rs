@@ -427,9 +427,9 @@ impl ConsoleStore for SqlStore {
             }
         }
         if let Some((t, id)) = &f.before {
-            push(&mut sql, " AND (last_updated < $?", Bind::Int(t.0));
-            push(&mut sql, " OR (last_updated = $?", Bind::Int(t.0));
-            push(&mut sql, " AND id < $?))", Bind::Text(id.clone()));
+            // A row value, so both planners walk the (last_updated, id) index from the cursor.
+            push(&mut sql, " AND (last_updated, id) < ($?", Bind::Int(t.0));
+            push(&mut sql, ", $?)", Bind::Text(id.clone()));
         }
         push(
             &mut sql,
