@@ -206,26 +206,55 @@ fn txs(rows: &[AnyRow]) -> StoreResult<Vec<TransactionRecord>> {
     rows.iter().map(decode::transaction).collect()
 }
 
-/// Writes a provider call on the DB transaction of the change it led to.
-pub(super) async fn insert_psp_call(
+/// Writes the history entry of a change together with the provider call it followed from, on
+/// the change's DB transaction. On Postgres both rows go in one statement (a data-modifying
+/// CTE), so recording the call costs no extra round trip; SQLite runs in-process, where a
+/// second statement costs no network trip.
+pub(super) async fn history_with_call(
     conn: &mut sqlx::AnyConnection,
+    dialect: super::Dialect,
     tx: &TransactionRecord,
     at: Ticks,
+    note: &str,
     c: &PspCallNote,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO provider_calls (transaction_id, merchant_id, at, operation, result_code, \
-         description, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&tx.id)
-    .bind(&tx.merchant_id)
-    .bind(at.0)
-    .bind(&c.operation)
-    .bind(&c.result_code)
-    .bind(&c.description)
-    .bind(c.duration_ms)
-    .execute(conn)
-    .await?;
+    const CALL: &str = "INSERT INTO provider_calls (transaction_id, merchant_id, at, operation, \
+        result_code, description, duration_ms) VALUES ($1, $2, $4, $6, $7, $8, $9)";
+    const HISTORY: &str = "INSERT INTO transaction_history (transaction_id, merchant_id, status, \
+        at, note) VALUES ($1, $2, $3, $4, $5)";
+    match dialect {
+        super::Dialect::Postgres => {
+            let both = format!("WITH h AS ({HISTORY}) {CALL}");
+            sqlx::query(&both)
+                .bind(&tx.id)
+                .bind(&tx.merchant_id)
+                .bind(tx.status.name())
+                .bind(at.0)
+                .bind(note)
+                .bind(&c.operation)
+                .bind(&c.result_code)
+                .bind(&c.description)
+                .bind(c.duration_ms)
+                .execute(&mut *conn)
+                .await?;
+        }
+        super::Dialect::Sqlite => {
+            super::write::insert_history(&mut *conn, tx, at, note).await?;
+            sqlx::query(
+                "INSERT INTO provider_calls (transaction_id, merchant_id, at, operation, \
+                 result_code, description, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&tx.id)
+            .bind(&tx.merchant_id)
+            .bind(at.0)
+            .bind(&c.operation)
+            .bind(&c.result_code)
+            .bind(&c.description)
+            .bind(c.duration_ms)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
     Ok(())
 }
 
