@@ -162,7 +162,7 @@ fn authorize(
     s: &Signed,
     body: &[u8],
     action: &str,
-) -> Result<std::collections::HashMap<String, String>, Response> {
+) -> Result<std::collections::HashMap<String, String>, Box<Response>> {
     let form = super::csrf::check(s, body)?;
     if !s.can_act() {
         let store = s.ctx.app.store.clone();
@@ -178,11 +178,11 @@ fn authorize(
             )
             .await;
         });
-        return Err(error_page(
+        return Err(Box::new(error_page(
             StatusCode::FORBIDDEN,
             "Not allowed",
             "Your role (viewer) may read but not act. Ask an operator.",
-        ));
+        )));
     }
     Ok(form)
 }
@@ -204,7 +204,7 @@ fn field<'a>(form: &'a std::collections::HashMap<String, String>, k: &str) -> &'
 pub async fn redeliver(s: Signed, body: Bytes) -> Response {
     let form = match authorize(&s, &body, "redeliver") {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let store = s.ctx.app.store.as_ref();
     let Ok(id) = field(&form, "outbox_id").parse::<i64>() else {
@@ -258,7 +258,7 @@ pub async fn redeliver(s: Signed, body: Bytes) -> Response {
 pub async fn redeliver_since(s: Signed, body: Bytes) -> Response {
     let form = match authorize(&s, &body, "redeliver-since") {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !s.op.merchants.is_empty() {
         return error_page(
@@ -312,7 +312,7 @@ pub async fn redeliver_since(s: Signed, body: Bytes) -> Response {
 pub async fn ask_psp(s: Signed, body: Bytes) -> Response {
     let form = match authorize(&s, &body, "ask-psp") {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let app = &s.ctx.app;
     let id = field(&form, "tx").to_string();
@@ -328,7 +328,8 @@ pub async fn ask_psp(s: Signed, body: Bytes) -> Response {
         Err(e) => return store_error(&e),
     };
     let before = tx.status;
-    let text = if !tx.needs_reconcile && !(tx.checkout_id.is_some() && tx.psp_tx_id.is_none()) {
+    let open_checkout = tx.checkout_id.is_some() && tx.psp_tx_id.is_none();
+    let text = if !(tx.needs_reconcile || open_checkout) {
         format!(
             "{} is {before}; its outcome is known, so the PSP was not asked",
             tx.billwerk_id
@@ -378,7 +379,7 @@ pub async fn ask_psp(s: Signed, body: Bytes) -> Response {
 pub async fn verify_settings(s: Signed, body: Bytes) -> Response {
     let form = match authorize(&s, &body, "verify-settings") {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let app = &s.ctx.app;
     let id = field(&form, "merchant").to_string();

@@ -311,7 +311,7 @@ pub async fn login(c: Ctx, body: Bytes) -> Response {
 /// `POST /console/logout` (CSRF-checked): ends the session.
 pub async fn logout(s: Signed, body: Bytes) -> Response {
     if let Err(res) = super::csrf::check(&s, &body) {
-        return res;
+        return *res;
     }
     let now = s.now();
     if let Some(t) = s.ctx.token.as_deref()

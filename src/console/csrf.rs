@@ -12,13 +12,14 @@ use subtle::ConstantTimeEq;
 use super::{Signed, error_page};
 
 /// The form's fields when its `csrf` field is this session's token; the refusal page otherwise.
-pub fn check(s: &Signed, body: &[u8]) -> Result<HashMap<String, String>, Response> {
+/// The refusal is boxed: a `Response` is large next to the form.
+pub fn check(s: &Signed, body: &[u8]) -> Result<HashMap<String, String>, Box<Response>> {
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(body).map_err(|_| {
-        error_page(
+        Box::new(error_page(
             StatusCode::BAD_REQUEST,
             "The form could not be read",
             "Go back, reload the page and try again.",
-        )
+        ))
     })?;
     let sent = form.get("csrf").map(String::as_bytes).unwrap_or_default();
     if sent.is_empty() || !bool::from(sent.ct_eq(s.csrf.as_bytes())) {
@@ -36,12 +37,12 @@ pub fn check(s: &Signed, body: &[u8]) -> Result<HashMap<String, String>, Respons
             )
             .await;
         });
-        return Err(error_page(
+        return Err(Box::new(error_page(
             StatusCode::FORBIDDEN,
             "This form has expired",
             "The form did not carry this session's security token (it may come from another \
              site, or from before you signed in again). Reload the page and try again.",
-        ));
+        )));
     }
     Ok(form)
 }

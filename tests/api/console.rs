@@ -494,7 +494,13 @@ async fn an_operator_limited_to_a_merchant_sees_only_its_transactions() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    operator(&app, "lim", "viewer", &[app.merchant_id.clone()]).await;
+    operator(
+        &app,
+        "lim",
+        "viewer",
+        std::slice::from_ref(&app.merchant_id),
+    )
+    .await;
     let s = Session::sign_in(&app, "lim").await;
     let (_, html) = s.get("/console/transactions").await;
     assert!(html.contains(&mine) && !html.contains(&theirs), "{html}");
