@@ -26,7 +26,7 @@ pub fn bars(bars: &[(String, f64)]) -> String {
     {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         let _ = root.fill(&WHITE);
-        let font = ("sans-serif", 13).into_font();
+        let font = ("sans-serif", 16).into_font();
         for (i, (label, value)) in bars.iter().enumerate() {
             let y = 5 + i as i32 * row as i32;
             let w = ((width as i32 - label_w - 60) as f64 * value / max).round() as i32;
@@ -68,6 +68,6 @@ mod tests {
     fn a_chart_is_an_svg_with_its_labels() {
         let svg = super::bars(&[("Succeeded".into(), 7.0), ("Failed".into(), 2.0)]);
         assert!(svg.starts_with("<svg"), "{svg}");
-        assert!(svg.contains("Succeeded") && svg.contains(">7<"), "{svg}");
+        assert!(svg.contains("Succeeded") && svg.contains("\n7\n"), "{svg}");
     }
 }
