@@ -451,7 +451,7 @@ async fn start(opts: Opts) -> (Rig, ScratchDb, CancellationToken) {
         &std::path::Path::new(MANIFEST).join("config"),
     )
     .expect("config");
-    let providers = psp_integrator::startup::providers(&cfg);
+    let providers = psp_integrator::startup::adapters(&cfg);
     let (m, token) = psp_integrator::admin::create_merchant(
         store.as_ref(),
         &providers,
@@ -469,8 +469,8 @@ async fn start(opts: Opts) -> (Rig, ScratchDb, CancellationToken) {
     cmd.args(["--config-dir", &format!("{MANIFEST}/config"), "serve"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--database-url", &db_url])
-        .env("PSPI__SIMULATOR__ENABLED", "false")
-        .env("PSPI__OPPWA__TEST_BASE_URL", &sim.base_url)
+        .env("PSPI__SIM__OPPWA__ENABLED", "false")
+        .env("PSPI__PSP__OPPWA__TEST_BASE_URL", &sim.base_url)
         .env(
             "PSPI__SERVER__PUBLIC_BASE_URL",
             format!("http://127.0.0.1:{port}"),
@@ -937,11 +937,11 @@ async fn notify_chargeback(
 
 const TX_COLUMNS: &str = "id, merchant_id, kind, billwerk_id, agreement_id, role, currency, \
     requested_amount, authorized_amount, status, psp_tx_id, webhook_target, parent_id, is_initial, \
-    expires_at, checkout_id, checkout_integrity, checkout_token, success_url, error_url, abort_url, \
+    expires_at, checkout_id, checkout_data, checkout_token, success_url, error_url, abort_url, \
     language, reference_text, planned_execution_date, booking_date, error, needs_reconcile, \
     created_at, last_updated, next_reconcile_at, reconcile_attempts";
 const AGR_COLUMNS: &str = "merchant_id, agreement_id, status, role, currency, bearer, \
-    registration_id, initial_psp_tx_id, is_debit, updated_at";
+    credential, initial_psp_tx_id, is_debit, updated_at";
 const INSERT_TX: &str = "INSERT INTO transactions (id, merchant_id, kind, billwerk_id, agreement_id, \
     role, currency, requested_amount, authorized_amount, status, psp_tx_id, webhook_target, parent_id, \
     is_initial, expires_at, checkout_id, checkout_token, success_url, error_url, abort_url, language, \
@@ -952,7 +952,7 @@ const UPDATE_TX: &str = "UPDATE transactions SET status = COALESCE($1, status), 
     COALESCE($2, psp_tx_id), authorized_amount = COALESCE($3, authorized_amount), expires_at = \
     COALESCE($4, expires_at), checkout_id = COALESCE($5, checkout_id), booking_date = COALESCE($6, \
     booking_date), error = CASE WHEN $7 = 1 THEN $8 ELSE error END, needs_reconcile = COALESCE($9, \
-    needs_reconcile), last_updated = $10, checkout_integrity = COALESCE($14, checkout_integrity), \
+    needs_reconcile), last_updated = $10, checkout_data = COALESCE($14, checkout_data), \
     next_reconcile_at = COALESCE($15, next_reconcile_at), reconcile_attempts = COALESCE($16, \
     reconcile_attempts) WHERE id = $11 AND merchant_id = $12 AND last_updated = $13";
 const INSERT_HISTORY: &str = "INSERT INTO transaction_history (transaction_id, merchant_id, status, \

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 #[command(
     name = "psp-integrator",
     version,
-    about = "Billwerk+ Transform Integrator for OPPWA payment service providers"
+    about = "Billwerk+ Transform Integrator: payment service providers behind Billwerk's external PSP interface"
 )]
 /// The command line (see `--help`).
 pub struct Cli {
@@ -56,12 +56,11 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
-    /// A narrated tour on a throw-away database: the integrator, the OPPWA simulator and a
+    /// A narrated tour on a throw-away database: the integrator, a PSP simulator and a
     /// Billwerk stand-in in one process (start here).
     Demo,
     /// Run a PSP simulator on its own.
-    #[command(subcommand)]
-    Sim(SimCommand),
+    Sim(SimArgs),
 }
 
 #[derive(Subcommand)]
@@ -115,7 +114,7 @@ struct ServeArgs {
     /// Database URL (overrides database.url).
     #[arg(long)]
     database_url: Option<String>,
-    /// Do not start the built-in OPPWA simulator even if the profile enables it.
+    /// Do not start the built-in simulators, whatever the sim.<family>.enabled keys say.
     #[arg(long)]
     no_simulator: bool,
     /// Serve the API only; run the webhook and reconciler workers elsewhere.
@@ -133,9 +132,10 @@ enum MerchantsCommand {
         /// A unique name for the merchant (e.g. the Billwerk account).
         #[arg(long)]
         name: String,
-        /// The PSP adapter the merchant uses.
-        #[arg(long, default_value = "oppwa")]
-        psp: String,
+        /// The PSP family (adapter) the merchant uses; may be left out while the build has
+        /// only one.
+        #[arg(long)]
+        psp: Option<String>,
         /// Database URL (overrides database.url).
         #[arg(long)]
         database_url: Option<String>,
@@ -177,20 +177,23 @@ enum MerchantsCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum SimCommand {
-    /// The OPPWA simulator with its fixed sandbox credentials.
-    Oppwa {
-        /// Address to listen on (overrides simulator.listen).
-        #[arg(long)]
-        listen: Option<String>,
-    },
-    /// The Mollie simulator (Payments API v2) with its sandbox keys; see README.
-    Mollie {
-        /// Address to listen on (overrides sim.mollie.listen).
-        #[arg(long)]
-        listen: Option<String>,
-    },
+#[derive(clap::Args)]
+struct SimArgs {
+    /// The PSP family whose simulator to run (settings: [sim.<family>]; see README).
+    #[arg(value_parser = sim_families())]
+    family: String,
+    /// Address to listen on (overrides sim.<family>.listen).
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+/// The families of `startup::simulators`, as `sim`'s possible values.
+fn sim_families() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        startup::simulators()
+            .into_iter()
+            .map(|s| clap::builder::PossibleValue::new(s.family).help(s.title)),
+    )
 }
 
 /// Runs one command line.
@@ -200,16 +203,26 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
     if let Some(url) = command_db_url(&command) {
         cfg.database.url = url;
     }
+    // `serve` and `sim` log it once their log is set up; the other commands have no log.
+    if !matches!(command, Command::Serve(_) | Command::Sim(_))
+        && let Some(w) = cfg.deprecation_warning()
+    {
+        eprintln!("warning: {w}");
+    }
     match command {
         Command::Serve(args) => {
             if let Some(l) = args.listen {
                 cfg.server.listen = l;
             }
             if args.no_simulator {
-                cfg.simulator.enabled = false;
+                cfg.sim.disable_all();
+            }
+            // The warning first: a refused value may have been given under an old name.
+            telemetry::init(&cfg.log.level, cfg.log.format == "json");
+            if let Some(w) = cfg.deprecation_warning() {
+                tracing::warn!("{w}");
             }
             cfg.validate()?;
-            telemetry::init(&cfg.log.level, cfg.log.format == "json");
             let roles = Roles {
                 api: !args.workers_only,
                 workers: !args.no_workers,
@@ -237,19 +250,15 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
         Command::Demo => crate::demo::run(&cli.config_dir)
             .await
             .map_err(StartupError::Other),
-        Command::Sim(SimCommand::Oppwa { listen }) => {
-            if let Some(l) = listen {
-                cfg.simulator.listen = l;
+        Command::Sim(SimArgs { family, listen }) => {
+            if let (Some(l), Some(section)) = (listen, cfg.sim.get_mut(&family)) {
+                section.set_listen(l);
             }
             telemetry::init(&cfg.log.level, cfg.log.format == "json");
-            run_sim(&cfg).await
-        }
-        Command::Sim(SimCommand::Mollie { listen }) => {
-            if let Some(l) = listen {
-                cfg.sim.mollie.listen = l;
+            if let Some(w) = cfg.deprecation_warning() {
+                tracing::warn!("{w}");
             }
-            telemetry::init(&cfg.log.level, cfg.log.format == "json");
-            run_mollie_sim(&cfg).await
+            run_sim(&cfg, &family).await
         }
     }
 }
@@ -293,8 +302,12 @@ async fn serve(cfg: AppConfig, roles: Roles) -> Result<(), StartupError> {
     if roles.workers {
         tracing::info!("webhook and reconciler workers running");
     }
-    if let Some(sim) = application.simulator() {
-        tracing::warn!(url = %sim.base_url, "the built-in OPPWA simulator is running: development use only");
+    for sim in application.simulators() {
+        tracing::warn!(
+            family = sim.family,
+            url = %sim.base_url,
+            "a built-in PSP simulator is running: development use only"
+        );
     }
     application.run_until(wait_for_signal()).await;
     Ok(())
@@ -311,23 +324,18 @@ async fn migrate(cfg: &AppConfig) -> Result<(), StartupError> {
     Ok(())
 }
 
-async fn run_sim(cfg: &AppConfig) -> Result<(), StartupError> {
+/// `sim <family>`: the registered simulator on its own, until a signal.
+async fn run_sim(cfg: &AppConfig, family: &str) -> Result<(), StartupError> {
+    let reg = startup::simulator(family)
+        .ok_or_else(|| StartupError::Other(format!("no simulator for the PSP family {family}")))?;
     let shutdown = CancellationToken::new();
-    let handle = startup::start_simulator(cfg, shutdown.clone()).await?;
-    println!("OPPWA simulator at {}", handle.base_url);
-    wait_for_signal().await;
-    shutdown.cancel();
-    Ok(())
-}
-
-async fn run_mollie_sim(cfg: &AppConfig) -> Result<(), StartupError> {
-    let shutdown = CancellationToken::new();
-    let handle = crate::sim::mollie::start(&cfg.sim.mollie, shutdown.clone())
+    let running = (reg.start)(cfg, shutdown.clone())
         .await
         .map_err(StartupError::Other)?;
-    println!("Mollie simulator at {}", handle.base_url);
-    println!("  test key {}", crate::sim::mollie::SANDBOX_TEST_KEY);
-    println!("  live key {}", crate::sim::mollie::SANDBOX_LIVE_KEY);
+    println!("{family} simulator at {}", running.base_url);
+    for note in &running.notes {
+        println!("  {note}");
+    }
     wait_for_signal().await;
     shutdown.cancel();
     Ok(())
@@ -426,7 +434,17 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
     let base = cfg.public_base_url();
     match cmd {
         MerchantsCommand::Create { name, psp, .. } => {
-            let providers = startup::providers(cfg);
+            let providers = startup::adapters(cfg);
+            let psp = match (psp, providers.names().as_slice()) {
+                (Some(p), _) => p,
+                (None, [only]) => (*only).to_string(),
+                (None, names) => {
+                    return Err(StartupError::Other(format!(
+                        "--psp is required: one of {}",
+                        names.join(", ")
+                    )));
+                }
+            };
             let (m, token) =
                 admin::create_merchant(store.as_ref(), &providers, &SystemClock, &name, &psp)
                     .await
@@ -591,5 +609,54 @@ mod tests {
         walk(&Cli::command(), "psp-integrator", &mut missing);
         assert!(missing.is_empty(), "no help text: {missing:?}");
         Cli::command().debug_assert();
+    }
+
+    /// `sim <family>` offers exactly the registered simulators, and refuses any other family
+    /// naming the ones there are.
+    #[test]
+    fn sim_takes_a_family_from_the_simulator_registry() {
+        use clap::Parser;
+        use clap::error::ErrorKind;
+        let families: Vec<&str> = crate::startup::simulators()
+            .iter()
+            .map(|s| s.family)
+            .collect();
+        assert_eq!(families, ["oppwa", "mollie"]);
+        let help = Cli::try_parse_from(["psp-integrator", "sim", "--help"])
+            .err()
+            .expect("help");
+        assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+        let help = help.to_string();
+        for reg in crate::startup::simulators() {
+            assert!(
+                help.contains(&format!("{}:", reg.family)) && help.contains(reg.title),
+                "{} in:\n{help}",
+                reg.family
+            );
+        }
+        let e = Cli::try_parse_from(["psp-integrator", "sim", "adyen"])
+            .err()
+            .expect("unknown family");
+        assert_eq!(e.kind(), ErrorKind::InvalidValue);
+        assert!(
+            e.to_string().contains("[possible values: oppwa, mollie]"),
+            "{e}"
+        );
+        let e = Cli::try_parse_from(["psp-integrator", "sim"])
+            .err()
+            .expect("no family");
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        for family in families {
+            let cli =
+                Cli::try_parse_from(["psp-integrator", "sim", family, "--listen", "127.0.0.1:0"])
+                    .expect("as the README writes it");
+            match cli.command {
+                Some(super::Command::Sim(a)) => {
+                    assert_eq!(a.family, family);
+                    assert_eq!(a.listen.as_deref(), Some("127.0.0.1:0"));
+                }
+                _ => panic!("not sim"),
+            }
+        }
     }
 }

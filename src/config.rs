@@ -2,8 +2,10 @@
 //! `PSPI__SECTION__KEY` environment variables, then command-line flags. `validate` names the
 //! offending key, so a bad value stops start-up with a clear message.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use url::Url;
@@ -16,11 +18,17 @@ pub const DEV_MASTER_KEY: &str = "6465762d6f6e6c792d6b65792d6e6f742d666f722d7072
 pub struct AppConfig {
     #[serde(skip)]
     pub profile: String,
+    /// Old key names found while loading, read under their new names (see [`ALIASES`]).
+    #[serde(skip)]
+    pub deprecated: Vec<DeprecatedKey>,
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub security: SecurityConfig,
-    pub oppwa: OppwaSection,
-    pub simulator: SimulatorSection,
+    /// `[psp.<family>]`: each PSP adapter's hosts and timeouts.
+    pub psp: PspSections,
+    /// `[sim.<family>]`: each PSP simulator, on its own (`psp-integrator sim <family>`) or built
+    /// into `serve`.
+    pub sim: SimSections,
     pub log: LogConfig,
     pub webhooks: WebhooksSection,
     pub reconciler: ReconcilerSection,
@@ -30,9 +38,6 @@ pub struct AppConfig {
     /// The operator console on the operator listener (README: "Operator console").
     #[serde(default)]
     pub console: ConsoleSection,
-    /// PSP simulators other than the built-in OPPWA one (`[sim.mollie]`).
-    #[serde(default)]
-    pub sim: SimSections,
 }
 
 /// The operator listener: `/metrics`, `/docs`, `/openapi.json` and the readiness report, on an
@@ -53,8 +58,7 @@ pub struct ConsoleSection {
     pub enabled: bool,
     /// How long a sign-in lasts, in seconds.
     pub session_secs: u64,
-    /// Failed sign-ins allowed per operator name (and per listener) before further attempts
-    /// are refused for a minute.
+    /// Sign-in attempts allowed per operator name per minute (ten times that per listener).
     pub login_attempts_per_minute: u32,
 }
 
@@ -68,17 +72,180 @@ impl Default for ConsoleSection {
     }
 }
 
-/// `[sim.*]`: standalone PSP simulators (`psp-integrator sim <family>`).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What start-up needs of any `[psp.<family>]` section, whatever its other keys.
+pub trait PspSection: std::fmt::Debug {
+    /// The section's base URL keys and their values (each must be an http(s) URL).
+    fn base_urls(&self) -> Vec<(&'static str, &str)>;
+    /// The base URL under `key` (one of [`PspSection::base_urls`]), to point it elsewhere (at a
+    /// built-in simulator).
+    fn base_url_mut(&mut self, key: &str) -> Option<&mut String>;
+    /// `timeout_secs`: seconds to wait for the PSP's answer to one call.
+    fn timeout_secs(&self) -> u64;
+    /// `connect_timeout_secs`: seconds to wait for a connection to the PSP.
+    fn connect_timeout_secs(&self) -> u64;
+}
+
+/// `[psp.*]`: one typed section per adapter family, so an unknown family or key and a value of
+/// the wrong type stop start-up naming the key. Adding a family: a field here, a line in
+/// [`PspSections::families`] and one in `startup::adapters` (the Mollie adapter brings
+/// `[psp.mollie]`, whose `test_base_url` its simulator stands in for).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PspSections {
+    pub oppwa: OppwaPspSection,
+}
+
+impl PspSections {
+    /// Every configured family's section, by family name.
+    pub fn families(&self) -> Vec<(&'static str, &dyn PspSection)> {
+        vec![("oppwa", &self.oppwa)]
+    }
+
+    /// The same, to change.
+    pub fn families_mut(&mut self) -> Vec<(&'static str, &mut dyn PspSection)> {
+        vec![("oppwa", &mut self.oppwa)]
+    }
+
+    /// The base URL `psp.<family>.<key>`; `None` when that family or key is not configured.
+    pub fn base_url_mut(&mut self, family: &str, key: &str) -> Option<&mut String> {
+        self.families_mut()
+            .into_iter()
+            .find(|(f, _)| *f == family)
+            .and_then(|(_, s)| s.base_url_mut(key))
+    }
+}
+
+/// `[psp.oppwa]`: the OPPWA adapter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OppwaPspSection {
+    /// Host for merchants whose `Environment` setting is `Test` (a built-in simulator replaces it).
+    pub test_base_url: String,
+    /// Host for merchants whose `Environment` setting is `Live`.
+    pub live_base_url: String,
+    /// Seconds to wait for an answer; a money call that times out stays Pending.
+    pub timeout_secs: u64,
+    /// Seconds to wait for a connection.
+    pub connect_timeout_secs: u64,
+    /// Card brands offered on the hosted payment form, space-separated.
+    pub brands: String,
+}
+
+impl OppwaPspSection {
+    /// The adapter's configuration (no trailing slash on the hosts).
+    pub fn adapter_config(&self) -> crate::psp::oppwa::OppwaConfig {
+        crate::psp::oppwa::OppwaConfig {
+            test_base_url: self.test_base_url.trim_end_matches('/').to_string(),
+            live_base_url: self.live_base_url.trim_end_matches('/').to_string(),
+            timeout: std::time::Duration::from_secs(self.timeout_secs),
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_secs),
+            brands: self.brands.clone(),
+        }
+    }
+}
+
+impl PspSection for OppwaPspSection {
+    fn base_urls(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("test_base_url", &self.test_base_url),
+            ("live_base_url", &self.live_base_url),
+        ]
+    }
+
+    fn base_url_mut(&mut self, key: &str) -> Option<&mut String> {
+        match key {
+            "test_base_url" => Some(&mut self.test_base_url),
+            "live_base_url" => Some(&mut self.live_base_url),
+            _ => None,
+        }
+    }
+
+    fn timeout_secs(&self) -> u64 {
+        self.timeout_secs
+    }
+
+    fn connect_timeout_secs(&self) -> u64 {
+        self.connect_timeout_secs
+    }
+}
+
+/// What start-up needs of any `[sim.<family>]` section.
+pub trait SimSection: std::fmt::Debug {
+    /// `enabled`: `serve` runs this simulator inside itself.
+    fn enabled(&self) -> bool;
+    /// `listen`: the address it binds to.
+    fn listen(&self) -> &str;
+    /// Turns `enabled` on or off (`serve --no-simulator`, the demo, tests).
+    fn set_enabled(&mut self, on: bool);
+    /// Replaces `listen` (`sim <family> --listen`).
+    fn set_listen(&mut self, listen: String);
+}
+
+/// `[sim.*]`: one typed section per simulator family (`startup::simulators` holds their code).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SimSections {
+    pub oppwa: OppwaSimSection,
     #[serde(default)]
     pub mollie: MollieSimSection,
 }
 
+impl SimSections {
+    /// Every simulator section, by family name.
+    pub fn families(&self) -> Vec<(&'static str, &dyn SimSection)> {
+        vec![("oppwa", &self.oppwa), ("mollie", &self.mollie)]
+    }
+
+    /// The same, to change.
+    pub fn families_mut(&mut self) -> Vec<(&'static str, &mut dyn SimSection)> {
+        vec![("oppwa", &mut self.oppwa), ("mollie", &mut self.mollie)]
+    }
+
+    /// The section `[sim.<family>]`, if there is one.
+    pub fn get_mut(&mut self, family: &str) -> Option<&mut dyn SimSection> {
+        self.families_mut()
+            .into_iter()
+            .find(|(f, _)| *f == family)
+            .map(|(_, s)| s)
+    }
+
+    /// Whether `[sim.<family>]` enables the simulator inside `serve`.
+    pub fn enabled(&self, family: &str) -> bool {
+        self.families()
+            .iter()
+            .any(|(f, s)| *f == family && s.enabled())
+    }
+
+    /// Turns every built-in simulator off (`serve --no-simulator`).
+    pub fn disable_all(&mut self) {
+        for (_, s) in self.families_mut() {
+            s.set_enabled(false);
+        }
+    }
+}
+
+/// `[sim.oppwa]`: the OPPWA simulator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OppwaSimSection {
+    /// Run it inside `serve` (development and demos only); `psp.oppwa.test_base_url` then
+    /// points at it.
+    pub enabled: bool,
+    pub listen: String,
+    /// Delivers the simulator's PSP notifications by itself every second.
+    pub auto_deliver: bool,
+    /// Where the simulator keeps its state across restarts; empty: beside the SQLite database
+    /// (`<database file>.oppwa-sim.json`), or nowhere on Postgres.
+    pub state_file: String,
+}
+
 /// `[sim.mollie]`: the Mollie simulator (`psp-integrator sim mollie`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MollieSimSection {
+    /// Run it inside `serve` (development only); it stands in for `psp.mollie.test_base_url`
+    /// once the Mollie adapter exists.
+    pub enabled: bool,
     pub listen: String,
     /// Delivers webhooks by itself every second (tests drive delivery instead).
     pub auto_deliver: bool,
@@ -93,6 +260,7 @@ pub struct MollieSimSection {
 impl Default for MollieSimSection {
     fn default() -> Self {
         Self {
+            enabled: false,
             listen: "127.0.0.1:8082".into(),
             auto_deliver: true,
             open_keys: true,
@@ -101,6 +269,27 @@ impl Default for MollieSimSection {
         }
     }
 }
+
+macro_rules! sim_section {
+    ($t:ty) => {
+        impl SimSection for $t {
+            fn enabled(&self) -> bool {
+                self.enabled
+            }
+            fn listen(&self) -> &str {
+                &self.listen
+            }
+            fn set_enabled(&mut self, on: bool) {
+                self.enabled = on;
+            }
+            fn set_listen(&mut self, listen: String) {
+                self.listen = listen;
+            }
+        }
+    };
+}
+sim_section!(OppwaSimSection);
+sim_section!(MollieSimSection);
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerConfig {
@@ -150,26 +339,6 @@ impl std::fmt::Debug for SecurityConfig {
             .field("require_master_key", &self.require_master_key)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OppwaSection {
-    pub test_base_url: String,
-    pub live_base_url: String,
-    pub timeout_secs: u64,
-    pub connect_timeout_secs: u64,
-    pub brands: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SimulatorSection {
-    pub enabled: bool,
-    pub listen: String,
-    /// Delivers the simulator's PSP notifications by itself every second.
-    pub auto_deliver: bool,
-    /// Where the simulator keeps its state across restarts; empty: beside the SQLite database
-    /// (`<database file>.oppwa-sim.json`), or nowhere on Postgres.
-    pub state_file: String,
 }
 
 /// Request limits of the HTTP API.
@@ -259,9 +428,140 @@ fn err(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Keys renamed when each PSP family got sections of its own, as `(old, new)` top-level
+/// prefixes. An old name is still read, as its new name (a new name given in the same layer
+/// wins), and the commands warn once at start ([`AppConfig::deprecation_warning`]).
+pub const ALIASES: [(&str, &str); 2] = [("oppwa", "psp.oppwa"), ("simulator", "sim.oppwa")];
+
+const ENVIRONMENT: &str = "the environment";
+
+/// An old key name met while loading ([`ALIASES`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeprecatedKey {
+    /// Where it was: a profile file's path or "the environment".
+    pub source: String,
+    /// The old key (a whole table's name when it comes from a file).
+    pub old: String,
+    /// The key it is read as.
+    pub new: String,
+}
+
+impl DeprecatedKey {
+    /// `PSPI__OLD__KEY (the environment) is now PSPI__NEW__KEY`, or
+    /// `[old] (config/x.toml) is now [new]`.
+    pub fn describe(&self) -> String {
+        if self.source == ENVIRONMENT {
+            let var = |k: &str| format!("PSPI__{}", k.replace('.', "__").to_uppercase());
+            format!(
+                "{} ({}) is now {}",
+                var(&self.old),
+                self.source,
+                var(&self.new)
+            )
+        } else {
+            format!("[{}] ({}) is now [{}]", self.old, self.source, self.new)
+        }
+    }
+}
+
+/// A configuration layer whose old key names ([`ALIASES`]) are renamed to the new ones.
+#[derive(Debug, Clone)]
+struct Aliased<S> {
+    inner: S,
+    source: String,
+    seen: Arc<Mutex<BTreeSet<DeprecatedKey>>>,
+}
+
+impl<S: config::Source + Clone + Send + Sync + 'static> config::Source for Aliased<S> {
+    fn clone_into_box(&self) -> Box<dyn config::Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<config::Map<String, config::Value>, config::ConfigError> {
+        let mut out = config::Map::new();
+        let mut renamed = Vec::new();
+        for (key, value) in self.inner.collect()? {
+            let new = ALIASES.iter().find_map(|(old, new)| {
+                let rest = key.strip_prefix(old)?;
+                (rest.is_empty() || rest.starts_with('.')).then(|| format!("{new}{rest}"))
+            });
+            match new {
+                Some(new) => renamed.push((key, new, value)),
+                None => {
+                    out.insert(key, value);
+                }
+            }
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        for (old, new, value) in renamed {
+            seen.insert(DeprecatedKey {
+                source: self.source.clone(),
+                old,
+                new: new.clone(),
+            });
+            out.entry(new).or_insert(value);
+        }
+        Ok(out)
+    }
+}
+
+/// The `config` crate's error, under the key it names (`config` when it names none).
+fn from_config_error(e: config::ConfigError) -> ConfigError {
+    use config::ConfigError as E;
+    match e {
+        E::Type {
+            origin,
+            unexpected,
+            expected,
+            key: Some(key),
+        } => err(
+            &key,
+            format!(
+                "invalid type: {unexpected}, expected {expected}{}",
+                origin.map(|o| format!(" (in {o})")).unwrap_or_default()
+            ),
+        ),
+        E::At {
+            error,
+            origin,
+            key: Some(key),
+        } => {
+            let message = error.to_string();
+            // serde's "unknown field `x`, expected ..." is about `key.x`.
+            let unknown = message
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next());
+            let key = match unknown {
+                Some(field) => format!("{key}.{field}"),
+                None => key,
+            };
+            err(
+                &key,
+                format!(
+                    "{message}{}",
+                    origin.map(|o| format!(" (in {o})")).unwrap_or_default()
+                ),
+            )
+        }
+        E::NotFound(key) => err(&key, "is missing"),
+        other => err("config", other.to_string()),
+    }
+}
+
 impl AppConfig {
-    /// Loads the layers for `profile` from `config_dir` and the process environment.
+    /// Loads the layers for `profile` from `config_dir` and the process environment. Old key
+    /// names ([`ALIASES`]) are read under their new names and listed in `deprecated`.
     pub fn load(profile: &str, config_dir: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(profile, config_dir, None)
+    }
+
+    /// [`AppConfig::load`] with `env` (variable name to value) in place of the process
+    /// environment when given (tests).
+    pub fn load_with_env(
+        profile: &str,
+        config_dir: &Path,
+        env: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Self, ConfigError> {
         use config::{Config, Environment, File, FileFormat};
         let profile_file = config_dir.join(format!("{profile}.toml"));
         if profile != "default" && !profile_file.exists() {
@@ -270,24 +570,35 @@ impl AppConfig {
                 format!("no file {}", profile_file.display()),
             ));
         }
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let env = Environment::with_prefix("PSPI")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("webhooks.allowed_hosts")
+            .with_list_parse_key("security.previous_master_keys")
+            .source(env.map(|m| m.into_iter().collect()));
         let built = Config::builder()
             .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
-            .add_source(File::from(profile_file).required(false))
-            .add_source(
-                Environment::with_prefix("PSPI")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .list_separator(",")
-                    .with_list_parse_key("webhooks.allowed_hosts")
-                    .with_list_parse_key("security.previous_master_keys"),
-            )
+            .add_source(Aliased {
+                source: profile_file.display().to_string(),
+                inner: File::from(profile_file).required(false),
+                seen: seen.clone(),
+            })
+            .add_source(Aliased {
+                source: ENVIRONMENT.into(),
+                inner: env,
+                seen: seen.clone(),
+            })
             .build()
-            .map_err(|e| err("config", e.to_string()))?;
-        let mut cfg: AppConfig = built
-            .try_deserialize()
-            .map_err(|e| err("config", e.to_string()))?;
+            .map_err(from_config_error)?;
+        let mut cfg: AppConfig = built.try_deserialize().map_err(from_config_error)?;
         cfg.profile = profile.to_string();
+        cfg.deprecated = seen
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
         // `PSPI__SECURITY__PREVIOUS_MASTER_KEYS=` (empty) means none.
         cfg.security
             .previous_master_keys
@@ -295,35 +606,32 @@ impl AppConfig {
         Ok(cfg)
     }
 
+    /// One line naming every old key found and its new name; `None` when there are none.
+    /// Commands print it once at start.
+    pub fn deprecation_warning(&self) -> Option<String> {
+        if self.deprecated.is_empty() {
+            return None;
+        }
+        let each: Vec<String> = self
+            .deprecated
+            .iter()
+            .map(DeprecatedKey::describe)
+            .collect();
+        Some(format!(
+            "deprecated configuration names, still read for now: {}",
+            each.join("; ")
+        ))
+    }
+
     /// Checks every key whose value can be wrong in a way that would only show later.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         self.ops_addr()?;
         parse_url("server.public_base_url", &self.server.public_base_url)?;
-        parse_url("oppwa.test_base_url", &self.oppwa.test_base_url)?;
-        parse_url("oppwa.live_base_url", &self.oppwa.live_base_url)?;
-        if self.simulator.enabled {
-            parse_addr("simulator.listen", &self.simulator.listen)?;
-        }
+        self.validate_families()?;
         self.database.validate()?;
         if self.server.body_limit_bytes < 1024 {
             return Err(err("server.body_limit_bytes", "must be at least 1024"));
-        }
-        if self.oppwa.timeout_secs == 0 || self.oppwa.connect_timeout_secs == 0 {
-            return Err(err(
-                "oppwa.timeout_secs",
-                "timeouts must be at least 1 second",
-            ));
-        }
-        // A transaction is written with a reconciler deadline before its PSP call; the
-        // reconciler must not ask the PSP while the call may still be under way.
-        if self.reconciler.first_delay_secs
-            <= self.oppwa.timeout_secs + self.oppwa.connect_timeout_secs
-        {
-            return Err(err(
-                "reconciler.first_delay_secs",
-                "must be longer than oppwa.timeout_secs + oppwa.connect_timeout_secs",
-            ));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(err("log.format", "must be \"pretty\" or \"json\""));
@@ -331,6 +639,46 @@ impl AppConfig {
         self.validate_limits()?;
         self.validate_master_key()?;
         self.validate_guard()
+    }
+
+    /// `[psp.<family>]` and `[sim.<family>]`, for every family.
+    fn validate_families(&self) -> Result<(), ConfigError> {
+        for (family, psp) in self.psp.families() {
+            for (key, url) in psp.base_urls() {
+                parse_url(&format!("psp.{family}.{key}"), url)?;
+            }
+            let (timeout, connect) = (psp.timeout_secs(), psp.connect_timeout_secs());
+            if timeout == 0 {
+                return Err(err(
+                    &format!("psp.{family}.timeout_secs"),
+                    "must be at least 1 second",
+                ));
+            }
+            if connect == 0 {
+                return Err(err(
+                    &format!("psp.{family}.connect_timeout_secs"),
+                    "must be at least 1 second",
+                ));
+            }
+            // A transaction is written with a reconciler deadline before its PSP call; the
+            // reconciler must not ask the PSP while the call may still be under way.
+            if self.reconciler.first_delay_secs <= timeout + connect {
+                return Err(err(
+                    "reconciler.first_delay_secs",
+                    format!(
+                        "must be longer than psp.{family}.timeout_secs + \
+                         psp.{family}.connect_timeout_secs ({} s)",
+                        timeout + connect
+                    ),
+                ));
+            }
+        }
+        for (family, sim) in self.sim.families() {
+            if sim.enabled() {
+                parse_addr(&format!("sim.{family}.listen"), sim.listen())?;
+            }
+        }
+        Ok(())
     }
 
     fn validate_limits(&self) -> Result<(), ConfigError> {
@@ -367,6 +715,17 @@ impl AppConfig {
     fn validate_guard(&self) -> Result<(), ConfigError> {
         if !self.guard.enabled {
             return Ok(());
+        }
+        if let Some((family, _)) = self.sim.families().into_iter().find(|(_, s)| s.enabled()) {
+            return Err(err(
+                &format!("sim.{family}.enabled"),
+                format!(
+                    "is true, which the production profile refuses (a simulator approves \
+                     payments that move no money); set sim.{family}.enabled = false \
+                     (PSPI__SIM__{}__ENABLED=false) or start with serve --no-simulator",
+                    family.to_uppercase()
+                ),
+            ));
         }
         if self.database.url.starts_with("sqlite:") && !self.guard.allow_sqlite {
             return Err(err(
@@ -536,5 +895,206 @@ mod tests {
             dev.validate().expect_err("bad previous key").key,
             "security.previous_master_keys"
         );
+    }
+
+    /// Loads `profile`, whose file holds `toml`, with exactly the variables `env`.
+    fn load_profile(toml: &str, env: &[(&str, &str)]) -> Result<AppConfig, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("site.toml"), toml).expect("write profile");
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AppConfig::load_with_env("site", dir.path(), Some(env))
+    }
+
+    #[test]
+    fn family_sections_parse_and_the_environment_overrides_them() {
+        let cfg = load_profile(
+            "[psp.oppwa]\ntimeout_secs = 12\n[sim.oppwa]\nenabled = false\n\
+             [sim.mollie]\nenabled = true\nlisten = \"127.0.0.1:0\"\n",
+            &[
+                ("PSPI__PSP__OPPWA__TIMEOUT_SECS", "7"),
+                ("PSPI__PSP__OPPWA__LIVE_BASE_URL", "https://live.example"),
+                ("PSPI__SIM__OPPWA__AUTO_DELIVER", "false"),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(cfg.psp.oppwa.timeout_secs, 7, "the environment wins");
+        assert_eq!(cfg.psp.oppwa.connect_timeout_secs, 5, "the default stays");
+        assert_eq!(cfg.psp.oppwa.live_base_url, "https://live.example");
+        assert!(!cfg.sim.oppwa.enabled && !cfg.sim.oppwa.auto_deliver);
+        assert!(cfg.sim.mollie.enabled && cfg.sim.mollie.open_keys);
+        assert!(cfg.sim.enabled("mollie") && !cfg.sim.enabled("oppwa"));
+        assert!(cfg.deprecated.is_empty() && cfg.deprecation_warning().is_none());
+        cfg.validate().expect("valid");
+        let mut off = cfg.clone();
+        off.sim.disable_all();
+        assert!(off.sim.families().iter().all(|(_, s)| !s.enabled()));
+        let mut url = cfg.clone();
+        *url.psp.base_url_mut("oppwa", "test_base_url").expect("key") = "http://sim".into();
+        assert_eq!(url.psp.oppwa.test_base_url, "http://sim");
+        assert!(url.psp.base_url_mut("oppwa", "brands").is_none());
+        assert!(url.psp.base_url_mut("nope", "test_base_url").is_none());
+    }
+
+    #[test]
+    fn old_names_are_read_as_the_new_ones_and_listed_once() {
+        let cfg = load_profile(
+            "[oppwa]\ntest_base_url = \"https://eu-test.example\"\ntimeout_secs = 9\n\
+             [simulator]\nenabled = false\n",
+            &[
+                ("PSPI__OPPWA__CONNECT_TIMEOUT_SECS", "3"),
+                ("PSPI__SIMULATOR__LISTEN", "127.0.0.1:0"),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(cfg.psp.oppwa.test_base_url, "https://eu-test.example");
+        assert_eq!(cfg.psp.oppwa.timeout_secs, 9);
+        assert_eq!(cfg.psp.oppwa.connect_timeout_secs, 3);
+        assert_eq!(cfg.psp.oppwa.brands, "VISA MASTER AMEX", "defaults kept");
+        assert!(!cfg.sim.oppwa.enabled);
+        assert_eq!(cfg.sim.oppwa.listen, "127.0.0.1:0");
+        assert!(cfg.sim.oppwa.auto_deliver, "defaults kept");
+        let olds: Vec<&str> = cfg.deprecated.iter().map(|d| d.old.as_str()).collect();
+        assert_eq!(olds.len(), 4, "{olds:?}");
+        let w = cfg.deprecation_warning().expect("a warning");
+        for named in [
+            "[oppwa]",
+            "is now [psp.oppwa]",
+            "[simulator]",
+            "is now [sim.oppwa]",
+            "PSPI__OPPWA__CONNECT_TIMEOUT_SECS (the environment) is now \
+             PSPI__PSP__OPPWA__CONNECT_TIMEOUT_SECS",
+            "PSPI__SIMULATOR__LISTEN (the environment) is now PSPI__SIM__OPPWA__LISTEN",
+        ] {
+            assert!(w.contains(named), "{named} in {w}");
+        }
+        assert_eq!(w.lines().count(), 1, "one line: {w}");
+        // Only whole leading segments are renamed.
+        let cfg = load_profile("", &[("PSPI__SIMULATORS__X", "1")]).expect("loads");
+        assert!(cfg.deprecated.is_empty());
+    }
+
+    #[test]
+    fn a_new_name_wins_over_its_old_name_in_the_same_layer() {
+        let cfg = load_profile(
+            "",
+            &[
+                ("PSPI__OPPWA__TIMEOUT_SECS", "9"),
+                ("PSPI__PSP__OPPWA__TIMEOUT_SECS", "8"),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(cfg.psp.oppwa.timeout_secs, 8);
+        // A later layer's old name still overrides an earlier layer's new name.
+        let cfg = load_profile(
+            "[psp.oppwa]\ntimeout_secs = 8\n",
+            &[("PSPI__OPPWA__TIMEOUT_SECS", "9")],
+        )
+        .expect("loads");
+        assert_eq!(cfg.psp.oppwa.timeout_secs, 9);
+    }
+
+    #[test]
+    fn unknown_families_keys_and_wrong_types_name_the_key() {
+        let key_of =
+            |toml: &str, env: &[(&str, &str)]| load_profile(toml, env).expect_err("refused").key;
+        assert_eq!(
+            key_of("[psp.oppwa]\ntimeout = 3\n", &[]),
+            "psp.oppwa.timeout"
+        );
+        assert_eq!(key_of("[sim.molly]\nenabled = true\n", &[]), "sim.molly");
+        assert_eq!(key_of("[psp.adyen]\nx = 1\n", &[]), "psp.adyen");
+        assert_eq!(
+            key_of("", &[("PSPI__PSP__OPPWA__TIMEOUT_SECS", "soon")]),
+            "psp.oppwa.timeout_secs"
+        );
+        assert_eq!(
+            key_of("", &[("PSPI__SIM__MOLLIE__ENABLED", "maybe")]),
+            "sim.mollie.enabled"
+        );
+        assert_eq!(
+            key_of("[oppwa]\ntimeout_secs = \"x\"\n", &[]),
+            "psp.oppwa.timeout_secs",
+            "an old name's error names the new key"
+        );
+        let e = load_profile("[sim.oppwa]\nenabled = \"perhaps\"\n", &[]).expect_err("refused");
+        assert_eq!(e.key, "sim.oppwa.enabled");
+        assert!(e.to_string().contains("site.toml"), "names the file: {e}");
+    }
+
+    #[test]
+    fn every_family_is_validated_naming_its_keys() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let cfg = AppConfig::load("default", &dir).expect("default loads");
+        let key = |f: &dyn Fn(&mut AppConfig)| {
+            let mut c = cfg.clone();
+            f(&mut c);
+            c.validate().expect_err("refused")
+        };
+        assert_eq!(
+            key(&|c| c.psp.oppwa.live_base_url = "ftp://x".into()).key,
+            "psp.oppwa.live_base_url"
+        );
+        assert_eq!(
+            key(&|c| c.psp.oppwa.test_base_url = "nowhere".into()).key,
+            "psp.oppwa.test_base_url"
+        );
+        assert_eq!(
+            key(&|c| c.psp.oppwa.timeout_secs = 0).key,
+            "psp.oppwa.timeout_secs"
+        );
+        assert_eq!(
+            key(&|c| c.psp.oppwa.connect_timeout_secs = 0).key,
+            "psp.oppwa.connect_timeout_secs"
+        );
+        let e = key(&|c| c.reconciler.first_delay_secs = 35);
+        assert_eq!(e.key, "reconciler.first_delay_secs");
+        assert!(
+            e.message.contains("psp.oppwa.timeout_secs")
+                && e.message.contains("psp.oppwa.connect_timeout_secs"),
+            "{e}"
+        );
+        let mut ok = cfg.clone();
+        ok.reconciler.first_delay_secs = 36;
+        ok.validate().expect("above the call's 35 s");
+        assert_eq!(
+            key(&|c| c.sim.oppwa.listen = "here".into()).key,
+            "sim.oppwa.listen"
+        );
+        assert_eq!(
+            key(&|c| {
+                c.sim.mollie.enabled = true;
+                c.sim.mollie.listen = "there".into();
+            })
+            .key,
+            "sim.mollie.listen"
+        );
+        let mut off = cfg.clone();
+        off.sim.mollie.listen = "there".into();
+        off.validate()
+            .expect("a disabled simulator's address is not used");
+    }
+
+    #[test]
+    fn the_production_guard_refuses_every_built_in_simulator() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut prod = AppConfig::load("production", &dir).expect("production loads");
+        prod.security.master_key =
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into();
+        prod.database.url = "postgres://db.internal/pspi".into();
+        prod.server.public_base_url = "https://pay.example.com".into();
+        prod.validate().expect("no simulator in production");
+        assert_eq!(prod.psp.oppwa.test_base_url, "https://eu-test.oppwa.com");
+        for family in ["oppwa", "mollie"] {
+            let mut p = prod.clone();
+            p.sim.get_mut(family).expect("section").set_enabled(true);
+            let e = p.validate().expect_err("refused");
+            assert_eq!(e.key, format!("sim.{family}.enabled"));
+            assert!(e.message.contains("--no-simulator"), "{e}");
+            p.sim.disable_all();
+            p.validate().expect("serve --no-simulator passes");
+        }
     }
 }

@@ -39,10 +39,10 @@ fn demo_config(config_dir: &Path, dir: &Path) -> Result<AppConfig, String> {
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.server.public_base_url = "http://127.0.0.1:0".into();
     cfg.ops.listen = "127.0.0.1:0".into();
-    cfg.simulator.enabled = true;
-    cfg.simulator.listen = "127.0.0.1:0".into();
+    cfg.sim.oppwa.enabled = true;
+    cfg.sim.oppwa.listen = "127.0.0.1:0".into();
     // The tour delivers the PSP's notifications and our webhooks itself, step by step.
-    cfg.simulator.auto_deliver = false;
+    cfg.sim.oppwa.auto_deliver = false;
     cfg.webhooks.allowed_hosts.push("127.0.0.1".into());
     cfg.webhooks.allow_private_targets = true;
     Ok(cfg)
@@ -68,11 +68,13 @@ async fn tour(config_dir: &Path, dir: &Path) -> Result<(), String> {
         .await
         .map_err(|e| format!("starting the integrator: {e}"))?;
     let sim = application
-        .simulator()
-        .map(|s| SimHandle {
-            base_url: s.base_url.clone(),
-            addr: s.addr,
-            sim: s.sim.clone(),
+        .simulator("oppwa")
+        .and_then(|s| {
+            Some(SimHandle {
+                base_url: s.base_url.clone(),
+                addr: s.addr,
+                sim: s.get::<sim::Sim>()?.clone(),
+            })
         })
         .ok_or("the simulator did not start")?;
     println!("psp-integrator demo: Billwerk+ Transform asks this service to move money through a");

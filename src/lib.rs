@@ -1,4 +1,5 @@
-//! psp-integrator: a Billwerk+ Transform (Frisbii Transform) Integrator for OPPWA PSPs.
+//! psp-integrator: a Billwerk+ Transform (Frisbii Transform) Integrator that brings payment
+//! service providers Billwerk does not support natively, one PSP family per adapter.
 
 pub mod admin;
 pub mod admin_deliveries;

@@ -2,7 +2,6 @@
 //! and the demo) and runs the HTTP server and workers until the shutdown token is cancelled.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,21 +17,36 @@ use crate::domain::{Clock, SystemClock};
 use crate::flows::{App, KeyedLocks};
 use crate::http::HttpOptions;
 use crate::http::health::{Health, Liveness};
-use crate::psp::Registry;
-use crate::psp::oppwa::{Oppwa, OppwaConfig};
-use crate::sim::oppwa::{Sim, SimConfig, SimHandle};
+use crate::psp::{PaymentProvider, Registry};
+use crate::sim::{Registration, Running};
 use crate::store::Store;
 
-/// The PSP adapters this build offers, configured.
-pub fn providers(cfg: &AppConfig) -> Registry {
-    let o = &cfg.oppwa;
-    Registry::default().with(Arc::new(Oppwa::new(OppwaConfig {
-        test_base_url: o.test_base_url.trim_end_matches('/').to_string(),
-        live_base_url: o.live_base_url.trim_end_matches('/').to_string(),
-        timeout: Duration::from_secs(o.timeout_secs),
-        connect_timeout: Duration::from_secs(o.connect_timeout_secs),
-        brands: o.brands.clone(),
-    })))
+/// The PSP adapters this build offers, each configured from its `[psp.<family>]` section: one
+/// line per family (its section: `config::PspSections`).
+pub fn adapters(cfg: &AppConfig) -> Registry {
+    let psp = &cfg.psp;
+    let adapters: Vec<Arc<dyn PaymentProvider>> = vec![
+        // One line per family.
+        Arc::new(crate::psp::oppwa::Oppwa::new(psp.oppwa.adapter_config())),
+    ];
+    adapters
+        .into_iter()
+        .fold(Registry::default(), Registry::with)
+}
+
+/// The PSP simulators this build offers: one line per family (its section:
+/// `config::SimSections`). `serve` starts those `[sim.<family>]` enables; `psp-integrator sim
+/// <family>` runs one on its own.
+pub fn simulators() -> Vec<&'static Registration> {
+    vec![
+        &crate::sim::oppwa::SIMULATOR,
+        &crate::sim::mollie::SIMULATOR,
+    ]
+}
+
+/// The registered simulator of `family`.
+pub fn simulator(family: &str) -> Option<&'static Registration> {
+    simulators().into_iter().find(|s| s.family == family)
 }
 
 /// Builds the application state on an open store.
@@ -46,7 +60,7 @@ pub fn build_app(
             .map_err(|e| StartupError::Other(format!("security.master_key: {e}")))?;
     Ok(App {
         store,
-        providers: providers(cfg),
+        providers: adapters(cfg),
         sealer: Arc::new(sealer),
         clock,
         public_base_url: cfg.public_base_url(),
@@ -111,7 +125,7 @@ impl Roles {
 }
 
 /// The running service, built one way for `serve`, `demo` and the tests: open and migrate the
-/// database, start the built-in simulator if enabled, assemble the application, start the
+/// database, start the built-in simulators that are enabled, assemble the application, start the
 /// workers and the HTTP server. Listening on port 0 picks a free port; a `public_base_url`
 /// whose port is 0 then takes that port.
 pub struct Application {
@@ -119,7 +133,7 @@ pub struct Application {
     ops_addr: Option<SocketAddr>,
     app: App,
     cfg: AppConfig,
-    sim: Option<SimHandle>,
+    sims: Vec<Running>,
     health: Health,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -143,13 +157,7 @@ impl Application {
         let tasks = TaskTracker::new();
         let action = crate::store::SchemaAction::configured(&cfg.database);
         let store = crate::store::open(&cfg.database, action).await?;
-        let mut sim = None;
-        if cfg.simulator.enabled {
-            let handle = start_simulator(&cfg, shutdown.clone()).await?;
-            // Merchants in the Test environment talk to the built-in simulator.
-            cfg.oppwa.test_base_url = handle.base_url.clone();
-            sim = Some(handle);
-        }
+        let sims = start_simulators(&mut cfg, &shutdown).await?;
         let listener = if roles.api {
             let l = TcpListener::bind(cfg.listen_addr()?).await.map_err(|e| {
                 StartupError::Other(format!("server.listen {}: {e}", cfg.server.listen))
@@ -197,7 +205,7 @@ impl Application {
             ops_addr,
             app,
             cfg,
-            sim,
+            sims,
             health,
             shutdown,
             tasks,
@@ -234,9 +242,14 @@ impl Application {
         &self.cfg
     }
 
-    /// The built-in simulator, when it runs.
-    pub fn simulator(&self) -> Option<&SimHandle> {
-        self.sim.as_ref()
+    /// The built-in simulators that run.
+    pub fn simulators(&self) -> &[Running] {
+        &self.sims
+    }
+
+    /// The built-in simulator of `family`, when it runs.
+    pub fn simulator(&self, family: &str) -> Option<&Running> {
+        self.sims.iter().find(|s| s.family == family)
     }
 
     pub fn health(&self) -> &Health {
@@ -284,46 +297,42 @@ fn fill_port(url: &mut String, port: u16) {
     }
 }
 
-/// Where the built-in simulator keeps its state: `simulator.state_file`, else beside a file
-/// SQLite database; `None` (memory only) otherwise.
-pub fn simulator_state_file(cfg: &AppConfig) -> Option<PathBuf> {
-    let explicit = cfg.simulator.state_file.trim();
-    if !explicit.is_empty() {
-        return Some(PathBuf::from(explicit));
+/// Starts every registered simulator whose `[sim.<family>]` section enables it and points
+/// `psp.<family>.<replaces>` at it, so the merchants that key serves (the test mode's) talk to it.
+async fn start_simulators(
+    cfg: &mut AppConfig,
+    shutdown: &CancellationToken,
+) -> Result<Vec<Running>, StartupError> {
+    let mut running = Vec::new();
+    for reg in simulators() {
+        if !cfg.sim.enabled(reg.family) {
+            continue;
+        }
+        let sim = match (reg.start)(cfg, shutdown.clone()).await {
+            Ok(sim) => sim,
+            Err(e) => {
+                // Stops those already started: the service will not run.
+                shutdown.cancel();
+                return Err(StartupError::Other(e));
+            }
+        };
+        let key = format!("psp.{}.{}", reg.family, reg.replaces);
+        match cfg.psp.base_url_mut(reg.family, reg.replaces) {
+            Some(url) => {
+                tracing::info!(url = %sim.base_url, key = %key, "built-in simulator stands in");
+                *url = sim.base_url.clone();
+            }
+            // A simulator whose adapter this build does not have yet (or whose section lacks
+            // the key): it runs, but no merchant is sent to it.
+            None => tracing::warn!(
+                url = %sim.base_url,
+                key = %key,
+                "built-in simulator runs, but there is no such adapter key to point at it"
+            ),
+        }
+        running.push(sim);
     }
-    let path = cfg
-        .database
-        .url
-        .strip_prefix("sqlite://")
-        .or_else(|| cfg.database.url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.contains(":memory:") {
-        return None;
-    }
-    Some(PathBuf::from(format!("{path}.oppwa-sim.json")))
-}
-
-/// Starts the built-in OPPWA simulator as configured.
-pub async fn start_simulator(
-    cfg: &AppConfig,
-    shutdown: CancellationToken,
-) -> Result<SimHandle, StartupError> {
-    let listen = &cfg.simulator.listen;
-    let addr = listen.parse().map_err(|_| {
-        StartupError::Other(format!(
-            "simulator.listen: '{listen}' is not a socket address"
-        ))
-    })?;
-    let config = SimConfig {
-        auto_deliver: cfg.simulator.auto_deliver,
-        state_file: simulator_state_file(cfg),
-        ..SimConfig::default()
-    };
-    let handle = Sim::spawn(config, addr, shutdown)
-        .await
-        .map_err(|e| StartupError::Other(format!("simulator.listen {listen}: {e}")))?;
-    tracing::info!(url = %handle.base_url, "OPPWA simulator listening");
-    Ok(handle)
+    Ok(running)
 }
 
 /// A running HTTP server.
@@ -401,4 +410,33 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Other(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// Each registered simulator has its `[sim.<family>]` section and vice versa, and a
+    /// simulator whose adapter is configured names a base URL key that adapter has.
+    #[test]
+    fn the_registries_match_the_configuration_sections() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut cfg = AppConfig::load("default", &dir).expect("default loads");
+        let registered: Vec<&str> = simulators().iter().map(|s| s.family).collect();
+        let sections: Vec<&str> = cfg.sim.families().iter().map(|(f, _)| *f).collect();
+        assert_eq!(registered, sections);
+        let adapters = adapters(&cfg);
+        for (family, _) in cfg.psp.families() {
+            assert!(adapters.get(family).is_some(), "adapter for [psp.{family}]");
+        }
+        for reg in simulators() {
+            assert!(simulator(reg.family).is_some());
+            let has_adapter = adapters.get(reg.family).is_some();
+            let key = cfg.psp.base_url_mut(reg.family, reg.replaces).is_some();
+            assert_eq!(has_adapter, key, "psp.{}.{}", reg.family, reg.replaces);
+        }
+        assert!(simulator("adyen").is_none());
+    }
 }

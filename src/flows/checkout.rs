@@ -7,7 +7,10 @@ use crate::contract::ApiError;
 use crate::domain::state::{Facts, Trigger};
 use crate::domain::{Currency, Money, PaymentErrorCode, TxError, TxKind, TxStatus, WebhookType};
 use crate::pages::{self, Lang, Notice, NoticeKind, PaymentPage};
-use crate::psp::{CheckoutPage, Outcome, PspSettings, SHOP_NAME_SETTING};
+use crate::psp::{
+    CheckoutPage, CheckoutRef, MerchantPsp, Outcome, PspSettings, ReturnLeg, SHOP_NAME_SETTING,
+    ShopperView,
+};
 use crate::store::TransactionRecord;
 
 /// What the browser gets next.
@@ -60,7 +63,7 @@ pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
     if tx.expires_at.is_some_and(|e| e <= app.now()) {
         return Ok(notice(NoticeKind::Expired, lang, shop, back));
     }
-    let Some(settings) = settings else {
+    let Some(psp) = settings.and_then(|s| app.bind_psp(&m, &s).ok()) else {
         return Ok(notice(NoticeKind::Unavailable, lang, shop, back));
     };
     let currency = Currency::parse(&tx.currency).ok_or_else(ApiError::internal)?;
@@ -68,18 +71,19 @@ pub async fn page(app: &App, token: &str) -> Result<BrowserReply, ApiError> {
         Money::new(tx.requested_amount, currency, true).map_err(|_| ApiError::internal())?;
     let base = format!("{}/checkout/{token}", app.public_base_url);
     let nonce = pages::new_nonce();
-    let widget = m.provider.checkout_widget(
-        &settings,
+    let view = psp.shopper_view(
+        &checkout_ref(&tx, &checkout_id),
         &CheckoutPage {
-            checkout_id,
-            integrity: tx.checkout_integrity.clone(),
             return_url: format!("{base}/return"),
             language: lang.code().into(),
             nonce: nonce.clone(),
         },
     );
-    let Some(widget) = widget else {
-        return Ok(notice(NoticeKind::Unavailable, lang, shop, back));
+    let widget = match view {
+        Some(ShopperView::Embed(w)) => w,
+        // The PSP's own page: the shopper pays there and comes back to our return URL.
+        Some(ShopperView::Redirect(url)) => return Ok(BrowserReply::Redirect(url)),
+        None => return Ok(notice(NoticeKind::Unavailable, lang, shop, back)),
     };
     let abort_url = format!("{base}/abort");
     let html = pages::render_payment(&PaymentPage {
@@ -132,26 +136,48 @@ fn settled_notice(tx: &TransactionRecord, lang: Lang, shop: String) -> Notice {
     }
 }
 
-/// `GET|POST /checkout/{token}/return?id=…`: the PSP sends the shopper back here.
+/// The stored checkout of `tx` as its adapter created it.
+fn checkout_ref<'a>(tx: &'a TransactionRecord, checkout_id: &'a str) -> CheckoutRef<'a> {
+    CheckoutRef {
+        checkout_id,
+        data: tx.checkout_data.as_deref(),
+        merchant_tx_id: &tx.billwerk_id,
+    }
+}
+
+/// `GET|POST /checkout/{token}/return?…`: the PSP sends the shopper back here; the adapter
+/// reads its own parameters ([`ReturnLeg`]).
 ///
-/// Only a completed checkout moves the preauth: a hit without `id`, or before the shopper paid
-/// (a link prefetcher, the PSP calling the result URL server to server), leaves it `Initiated`
-/// and sends the browser back to the payment page. Once the preauth has an outcome, every hit
-/// (a reload, a replay, any `id`) gets the same answer without asking the PSP again.
+/// Only a completed checkout moves the preauth: a hit that is no return from the PSP, or one
+/// before the shopper paid (a link prefetcher, the PSP calling the result URL server to
+/// server), leaves it `Initiated` and sends the browser back to the payment page (which, for a
+/// PSP-hosted page, forwards to it). Once the preauth has an outcome, every hit (a reload, a
+/// replay, any parameters) gets the same answer without asking the PSP again.
 pub async fn returned(
     app: &App,
     token: &str,
-    checkout_id: Option<&str>,
+    query: &[(String, String)],
 ) -> Result<BrowserReply, ApiError> {
     let (m, tx) = by_token(app, token).await?;
     if !matches!(tx.status, TxStatus::Initiated | TxStatus::Pending) {
         return Ok(finish(&tx));
     }
-    let Some(id) = checkout_id.map(str::trim).filter(|id| !id.is_empty()) else {
+    let Some(checkout_id) = tx.checkout_id.clone() else {
         return Ok(back_to_page(app, token, &tx));
     };
-    if Some(id) != tx.checkout_id.as_deref() {
-        return Err(ApiError::invalid("id", "does not belong to this checkout"));
+    // Settings that cannot be bound show the page's own notice.
+    let Ok(psp) = app.psp(&m).await else {
+        return Ok(back_to_page(app, token, &tx));
+    };
+    match psp.return_leg(&checkout_ref(&tx, &checkout_id), query) {
+        ReturnLeg::NotYet => return Ok(back_to_page(app, token, &tx)),
+        ReturnLeg::Foreign { parameter } => {
+            return Err(ApiError::invalid(
+                parameter,
+                "does not belong to this checkout",
+            ));
+        }
+        ReturnLeg::Finished => {}
     }
     let tx = complete(app, &m, tx, true).await?;
     Ok(match tx.status {
@@ -243,11 +269,9 @@ pub async fn complete_locked(
     if !matches!(tx.status, TxStatus::Initiated | TxStatus::Pending) {
         return Ok(tx);
     }
-    let settings = app.settings(m).await?;
-    let call = m
-        .provider
-        .complete_checkout(&settings, &checkout_id, &tx.billwerk_id);
-    let r = super::called::timed("checkout result", call).await;
+    let psp = app.psp(m).await?;
+    let reference = checkout_ref(&tx, &checkout_id);
+    let r = super::called::timed("checkout result", psp.complete_checkout(&reference)).await;
     // An open checkout (pending, no payment behind it) is not a result: the shopper has yet
     // to pay, so the preauth stays Initiated and its page keeps working.
     if tx.status == TxStatus::Initiated

@@ -9,8 +9,11 @@ pub mod notification;
 pub mod outcome;
 pub mod payment;
 pub mod preauth;
+pub mod psp_call;
 pub mod reconcile;
 pub mod refund;
+#[cfg(test)]
+mod seam_tests;
 pub mod settings;
 pub mod views;
 
@@ -128,6 +131,42 @@ impl App {
             notify,
             recheck_after: self.recheck_after_secs,
         }
+    }
+
+    /// The merchant's PSP client: its settings decrypted and bound once, inside the wrapper
+    /// that every PSP call goes through ([`psp_call::Guarded`]). A merchant without usable
+    /// settings cannot transact: 422 `InvalidConfiguration` naming the key, nothing stored.
+    pub async fn psp(&self, m: &Merchant) -> Result<psp_call::Guarded, ApiError> {
+        let settings = self.settings(m).await?;
+        self.bind_psp(m, &settings).map_err(|e| {
+            ApiError::code(
+                PaymentErrorCode::InvalidConfiguration,
+                format!("PSP settings unusable: {e}"),
+            )
+        })
+    }
+
+    /// Binds `settings` for `m` (see [`App::psp`]).
+    pub fn bind_psp(
+        &self,
+        m: &Merchant,
+        settings: &PspSettings,
+    ) -> Result<psp_call::Guarded, crate::psp::SettingsError> {
+        let ctx = crate::psp::MerchantCtx {
+            merchant_id: m.id().to_string(),
+            notification_url: format!(
+                "{}/psp/{}/{}/notifications",
+                self.public_base_url,
+                m.provider.name(),
+                m.id()
+            ),
+        };
+        let bound = m.provider.bind(settings, &ctx)?;
+        Ok(psp_call::Guarded::new(
+            bound,
+            m.provider.name(),
+            m.provider.operation_timeout(),
+        ))
     }
 
     /// The merchant's decrypted PSP settings; a merchant without settings cannot transact.
@@ -417,7 +456,7 @@ pub fn new_record(
         is_initial: false,
         expires_at: None,
         checkout_id: None,
-        checkout_integrity: None,
+        checkout_data: None,
         checkout_token: None,
         success_url: None,
         error_url: None,
@@ -432,6 +471,7 @@ pub fn new_record(
         last_updated: now,
         next_reconcile_at: None,
         reconcile_attempts: 0,
+        collected_at_authorization: false,
     }
 }
 
@@ -466,9 +506,9 @@ impl App {
     ) -> Result<crate::psp::StoredMethod, ApiError> {
         use crate::domain::AgreementStatus;
         match self.store.get_agreement(m.id(), agreement_id).await? {
-            Some(a) if a.status == AgreementStatus::Active => match a.registration_id {
-                Some(registration_id) => Ok(crate::psp::StoredMethod {
-                    registration_id,
+            Some(a) if a.status == AgreementStatus::Active => match a.credential {
+                Some(credential) => Ok(crate::psp::StoredMethod {
+                    credential,
                     is_debit: a.is_debit,
                     initial_transaction_id: a.initial_psp_tx_id,
                 }),

@@ -19,7 +19,8 @@ use super::{App, Merchant, outcome, views};
 use crate::domain::state::{Facts, Trigger};
 use crate::domain::{AgreementStatus, ChargebackReason, TxKind, TxStatus, WebhookType};
 use crate::psp::{
-    EventKind, InboundNotification, NotificationError, Outcome, PaymentEvent, PspEvent, PspResult,
+    EventKind, Inbound, Lookup, MerchantPsp, NotificationError, Outcome, PaymentEvent, PspEvent,
+    PspNotification, PspResult, Reference,
 };
 use crate::store::{
     Chargeback, ItemKind, NotificationChange, NotificationRecord, ParkedEvent, PaymentItem,
@@ -166,6 +167,12 @@ fn count(result: &'static str) {
     crate::telemetry::notification_outcome(result);
 }
 
+/// The stored form of an inbound call: its body and the authentication parts its adapter names.
+struct Raw<'a> {
+    body: &'a [u8],
+    auth: Option<String>,
+}
+
 /// `POST /psp/{psp}/{merchant}/notifications`.
 #[tracing::instrument(level = "error", name = "notification", skip_all,
     fields(merchant_id = tracing::field::Empty))]
@@ -173,7 +180,7 @@ pub async fn receive(
     app: &App,
     psp: &str,
     merchant_id: &str,
-    inbound: InboundNotification<'_>,
+    inbound: Inbound<'_>,
 ) -> Result<Ack, Refused> {
     let m = app
         .merchant(merchant_id)
@@ -197,7 +204,20 @@ pub async fn receive(
         .await
         .map_err(|_| Refused::Internal)?
         .ok_or(Refused::UnknownEndpoint)?;
-    let decoded = match m.provider.decode_notification(&settings, &inbound) {
+    let raw = Raw {
+        body: inbound.body,
+        auth: inbound.kept(m.provider.capabilities().notification_headers),
+    };
+    let client = match app.bind_psp(&m, &settings) {
+        Ok(c) => c,
+        Err(e) => {
+            let why = format!("settings unusable: {e}");
+            tracing::warn!(merchant = %m.id(), reason = %why, "notification refused");
+            count("rejected");
+            return Err(Refused::Unauthentic(why));
+        }
+    };
+    let decoded = match client.receive(&inbound).await {
         Ok(n) => n,
         Err(NotificationError::Unauthentic(why)) => {
             tracing::warn!(merchant = %m.id(), reason = %why, "notification refused");
@@ -208,19 +228,72 @@ pub async fn receive(
             // Authentic but not understood: keep it for an operator, stop the PSP retrying.
             tracing::warn!(merchant = %m.id(), reason = %why, "notification not understood");
             let key = format!("malformed:{}", crate::domain::new_id());
-            let rec = record(
-                app,
-                &m,
-                &inbound,
-                key,
-                ("unknown", None),
-                Plan::unverified(None, format!("not understood: {why}")),
-            );
+            let plan = Plan::unverified(None, format!("not understood: {why}"));
+            let rec = record(app, &m, &raw, key, ("unknown", None), plan);
             app.store.record_notification(&rec, None).await?;
             count("malformed");
             return Ok(Ack::Stored("not understood".into()));
         }
+        Err(NotificationError::Unavailable(why)) => {
+            // Nothing could be read now (the PSP did not answer the fetch): it must retry.
+            tracing::warn!(merchant = %m.id(), reason = %why, "notification not readable now");
+            count("unavailable");
+            return Err(Refused::Internal);
+        }
     };
+    if decoded.is_empty() {
+        // Authentic, but nothing has changed: the call is kept, and uses up no event key.
+        let key = format!("call:{}", crate::domain::new_id());
+        let rec = record(
+            app,
+            &m,
+            &raw,
+            key,
+            ("none", None),
+            Plan::unverified(None, "no change"),
+        );
+        app.store.record_notification(&rec, None).await?;
+        count("recorded");
+        return Ok(Ack::Stored("no change".into()));
+    }
+    // One call may report several events (a fetch can reveal a capture, a refund and a
+    // chargeback at once): each is planned and committed on its own, in the order given; a
+    // failure makes the PSP deliver the call again, and what was committed is then a duplicate.
+    let mut acks = Vec::with_capacity(decoded.len());
+    for n in decoded {
+        acks.push(one(app, &m, &raw, n).await?);
+    }
+    Ok(combined(acks))
+}
+
+/// The answer for a call with several events: stored if any was, else a test, else a duplicate.
+fn combined(acks: Vec<Ack>) -> Ack {
+    let mut test = false;
+    let mut stored = Vec::new();
+    for a in acks {
+        match a {
+            Ack::Stored(label) => stored.push(label),
+            Ack::Test => test = true,
+            Ack::Duplicate => {}
+        }
+    }
+    if !stored.is_empty() {
+        Ack::Stored(stored.join("; "))
+    } else if test {
+        Ack::Test
+    } else {
+        Ack::Duplicate
+    }
+}
+
+/// Plans and commits one event of a call.
+async fn one(
+    app: &App,
+    m: &Merchant,
+    raw: &Raw<'_>,
+    decoded: PspNotification,
+) -> Result<Ack, Refused> {
+    let m = m.clone();
     if app.store.event_seen(m.id(), &decoded.dedupe_key).await? {
         count("duplicate");
         return Ok(Ack::Duplicate);
@@ -236,8 +309,8 @@ pub async fn receive(
                 verified: true,
                 contradiction: false,
             },
-            PspEvent::RegistrationDeleted { registration_id } => {
-                registration_deleted(app, &m, registration_id).await?
+            PspEvent::CredentialRevoked { credential } => {
+                credential_revoked(app, &m, credential).await?
             }
             PspEvent::Payment(ev) => payment(app, &m, ev).await?,
         };
@@ -255,7 +328,7 @@ pub async fn receive(
         let rec = record(
             app,
             &m,
-            &inbound,
+            raw,
             decoded.dedupe_key.clone(),
             (&kind, psp_id.clone()),
             plan,
@@ -296,7 +369,7 @@ pub async fn receive(
                 let rec = record(
                     app,
                     &m,
-                    &inbound,
+                    raw,
                     decoded.dedupe_key.clone(),
                     (&kind, psp_id.clone()),
                     plan,
@@ -325,8 +398,8 @@ fn describe(event: &PspEvent) -> (String, Option<String>) {
             format!("PAYMENT {}", ev.psp_type),
             ev.result.psp_transaction_id.clone(),
         ),
-        PspEvent::RegistrationDeleted { registration_id } => {
-            ("REGISTRATION DELETED".into(), Some(registration_id.clone()))
+        PspEvent::CredentialRevoked { credential } => {
+            ("CREDENTIAL REVOKED".into(), Some(credential.clone()))
         }
         PspEvent::Ignored(what) => (what.clone(), None),
     }
@@ -335,7 +408,7 @@ fn describe(event: &PspEvent) -> (String, Option<String>) {
 fn record(
     app: &App,
     m: &Merchant,
-    inbound: &InboundNotification<'_>,
+    raw: &Raw<'_>,
     dedupe_key: String,
     (event, psp_tx_id): (&str, Option<String>),
     plan: Plan,
@@ -352,9 +425,8 @@ fn record(
         psp: m.record.psp.clone(),
         dedupe_key,
         received_at: app.now(),
-        iv: inbound.iv.unwrap_or_default().to_string(),
-        tag: inbound.tag.unwrap_or_default().to_string(),
-        body: inbound.body.to_vec(),
+        auth: raw.auth.clone(),
+        body: raw.body.to_vec(),
         event: event.to_string(),
         psp_tx_id,
         transaction_id: plan.tx_id(),
@@ -367,19 +439,15 @@ fn record(
     }
 }
 
-/// A deleted registration makes its agreement inactive; Billwerk hears of it by a type-4
+/// A revoked credential makes its agreement inactive; Billwerk hears of it by a type-4
 /// webhook naming the agreement and the preauth that created it.
-async fn registration_deleted(
-    app: &App,
-    m: &Merchant,
-    registration_id: &str,
-) -> Result<Plan, Refused> {
+async fn credential_revoked(app: &App, m: &Merchant, credential: &str) -> Result<Plan, Refused> {
     let Some(mut agreement) = app
         .store
-        .agreement_by_registration(m.id(), registration_id)
+        .agreement_by_credential(m.id(), credential)
         .await?
     else {
-        return Ok(Plan::unverified(None, "unknown registration"));
+        return Ok(Plan::unverified(None, "unknown stored credential"));
     };
     let Some(preauth) = app
         .store
@@ -396,7 +464,7 @@ async fn registration_deleted(
     let update = TxUpdate {
         agreement: Some(agreement),
         notify: Some(WebhookType::Agreement),
-        note: "registration deleted at the PSP; agreement inactive".into(),
+        note: "stored credential revoked at the PSP; agreement inactive".into(),
         ..TxUpdate::default()
     };
     Ok(Plan::Apply(
@@ -428,18 +496,13 @@ async fn locate(
         return Ok(Some((tx, Relation::Own)));
     }
     let mut by_reference = None;
-    if let Some(mt) = &ev.merchant_tx_id {
-        if let Some(base) = mt.strip_suffix(super::preauth::cancel_reference("").as_str())
-            && let Some(tx) = app.store.get_transaction(m.id(), base).await?
-        {
-            return Ok(Some((tx, Relation::Refers)));
+    if let Some(mt) = &ev.merchant_tx_id
+        && let Some(tx) = app.store.get_transaction(m.id(), mt).await?
+    {
+        if tx.psp_tx_id.is_none() && outcome::fits(&tx, &ev.kind) {
+            return Ok(Some((tx, Relation::Own)));
         }
-        if let Some(tx) = app.store.get_transaction(m.id(), mt).await? {
-            if tx.psp_tx_id.is_none() && outcome::fits(tx.kind, &ev.kind) {
-                return Ok(Some((tx, Relation::Own)));
-            }
-            by_reference = Some(tx);
-        }
+        by_reference = Some(tx);
     }
     if let Some(r) = &ev.referenced_id
         && let Some(tx) = app.store.transaction_by_psp_id(m.id(), r).await?
@@ -473,8 +536,12 @@ async fn payment(app: &App, m: &Merchant, ev: &PaymentEvent) -> Result<Plan, Ref
             contradiction: false,
         });
     };
+    let (tx, relation) = match collected_capture(app, m, &tx, ev).await? {
+        Some(capture) => (capture, Relation::Refers),
+        None => (tx, relation),
+    };
     let plan = match (relation, tx.kind, &ev.kind) {
-        (Relation::Own, kind, k) if outcome::fits(kind, k) => own_outcome(app, m, tx, ev).await?,
+        (Relation::Own, _, k) if outcome::fits(&tx, k) => own_outcome(app, m, tx, ev).await?,
         (Relation::Refers, TxKind::Preauth, EventKind::Reversal) => {
             let facts = app.facts(&tx).await?;
             preauth_reversed(&tx, facts, ev)
@@ -508,6 +575,43 @@ async fn payment(app: &App, m: &Merchant, ev: &PaymentEvent) -> Result<Plan, Ref
         }
     };
     finish_park(plan, ev)
+}
+
+/// Money collected at authorization is shown on the preauth's captures, which share the debit's
+/// PSP id (README, choices): a refund, reversal, chargeback or chargeback reversal of that debit
+/// goes to the first capture with room for it. `None` when `tx` is no such preauth or capture,
+/// or none has room (the event is then verified and recorded for an operator as before).
+async fn collected_capture(
+    app: &App,
+    m: &Merchant,
+    tx: &TransactionRecord,
+    ev: &PaymentEvent,
+) -> Result<Option<TransactionRecord>, Refused> {
+    if !tx.collected_at_authorization || !is_money_event(&ev.kind) {
+        return Ok(None);
+    }
+    let preauth_id = match (tx.kind, &tx.parent_id) {
+        (TxKind::Preauth, _) => tx.id.clone(),
+        (TxKind::Payment, Some(p)) => p.clone(),
+        _ => return Ok(None),
+    };
+    let amount = ev.result.amount.unwrap_or_default();
+    for c in app.store.list_children(m.id(), &preauth_id).await? {
+        if c.kind != TxKind::Payment || c.status != TxStatus::Succeeded {
+            continue;
+        }
+        let t = views::payment_totals(app, &c)
+            .await
+            .map_err(|_| Refused::Internal)?;
+        let room = match ev.kind {
+            EventKind::ChargebackReversal => t.charged_back - t.reversed,
+            _ => t.paid + t.reversed - t.refunded - t.refunding - t.charged_back,
+        };
+        if amount <= room {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
 }
 
 /// Events that move a payment's money rather than decide a transaction's own outcome.
@@ -605,17 +709,15 @@ async fn event_money(
     let Some(id) = &r.psp_transaction_id else {
         return Ok(None);
     };
-    let settings = app.settings(m).await.map_err(|_| Refused::Internal)?;
-    Ok(m.provider
-        .fetch_status(&settings, id)
-        .await
-        .ok()
-        .filter(|f| {
-            f.amount.is_some_and(|a| a > Decimal::ZERO)
-                && f.currency
-                    .as_deref()
-                    .is_some_and(|c| c.eq_ignore_ascii_case(&tx.currency))
-        }))
+    let psp = app.psp(m).await.map_err(|_| Refused::Internal)?;
+    Ok(psp.fetch_status(id).await.ok().filter(|f| {
+        // The PSP's record of this very event: of the event's kind, in the payment's currency.
+        f.kind.as_ref().is_none_or(|k| *k == ev.kind)
+            && f.amount.is_some_and(|a| a > Decimal::ZERO)
+            && f.currency
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(&tx.currency))
+    }))
 }
 
 /// A refund or reversal made at the PSP, a chargeback, or a chargeback reversal on a payment.
@@ -793,15 +895,13 @@ async fn verify(
     tx: TransactionRecord,
     why: &str,
 ) -> Result<Plan, Refused> {
-    let settings = app.settings(m).await.map_err(|_| Refused::Internal)?;
+    let psp = app.psp(m).await.map_err(|_| Refused::Internal)?;
     let fetched = match &tx.psp_tx_id {
-        Some(id) => m.provider.fetch_status(&settings, id).await.ok(),
-        None => m
-            .provider
-            .find_by_merchant_tx_id(&settings, &tx.billwerk_id)
-            .await
-            .ok()
-            .flatten(),
+        Some(id) => psp.fetch_status(id).await.ok(),
+        None => match psp.lookup(Reference::Own(&tx.billwerk_id)).await {
+            Lookup::Found(r) => Some(r),
+            Lookup::NotFound | Lookup::Unsupported | Lookup::Failed(_) => None,
+        },
     };
     let Some(r) = fetched.filter(|r| !matches!(r.outcome, Outcome::Unknown(_))) else {
         return Ok(Plan::unverified(

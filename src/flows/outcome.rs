@@ -121,13 +121,21 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
     let date = r.booking_date.unwrap_or_else(|| now.date());
     match tx.kind {
         TxKind::Preauth => {
+            // Money the PSP collected instead of reserving does not lapse: captures are booked
+            // from the debit until Billwerk cancels, which refunds the rest (README, choices).
+            let collected = !amount.is_zero()
+                && reading(&Asked::own(tx), r.kind.as_ref()) == Reading::Collected;
             u.authorized_amount = Some(amount);
-            u.expires_at = Some(if amount.is_zero() {
+            u.expires_at = Some(if amount.is_zero() || collected {
                 FAR_FUTURE
             } else {
                 now.plus_seconds(AUTH_VALIDITY_SECS)
             });
-            u.agreement = r.registration.as_ref().and_then(|reg| {
+            if collected {
+                u.collected_at_authorization = Some(true);
+                u.note = format!("{}; money collected at authorization (a debit)", u.note);
+            }
+            u.agreement = r.credential.as_ref().and_then(|reg| {
                 Some(AgreementRecord {
                     merchant_id: tx.merchant_id.clone(),
                     agreement_id: tx.agreement_id.clone()?,
@@ -135,7 +143,7 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
                     role: tx.role,
                     currency: Some(tx.currency.clone()),
                     bearer: reg.bearer.clone(),
-                    registration_id: Some(reg.registration_id.clone()),
+                    credential: Some(reg.credential.clone()),
                     initial_psp_tx_id: reg.initial_transaction_id.clone(),
                     is_debit: reg.is_debit || tx.role == Some(Role::Debit),
                     updated_at: now,
@@ -160,23 +168,118 @@ fn succeed(tx: &TransactionRecord, r: &PspResult, now: Ticks, u: &mut TxUpdate) 
     }
 }
 
+/// What we asked the PSP for. Every PSP answer — the S2S answer, the checkout's result, the
+/// lookup by our reference, the status query, a notification — is checked against it by
+/// [`check`] before it is trusted (issue #18).
+#[derive(Debug, Clone)]
+pub struct Asked {
+    /// The transaction the answer is about (its ids name it in logs; its currency is asked for).
+    pub tx_id: String,
+    pub billwerk_id: String,
+    /// The kind of money movement asked for.
+    pub kind: EventKind,
+    /// A debit may stand for it: an authorization the PSP collected at once (read as
+    /// [`Reading::Collected`]).
+    pub debit_stands_in: bool,
+    /// The amount asked for; `None` where the request named none (a full reversal).
+    pub amount: Option<Decimal>,
+    pub currency: String,
+    /// A stored payment method must come with a success (an initial preauth).
+    pub registration: bool,
+}
+
+impl Asked {
+    /// What `tx`'s own PSP call asked for (preauth, capture, charge, refund).
+    pub fn own(tx: &TransactionRecord) -> Asked {
+        let kind = match tx.kind {
+            TxKind::Preauth => EventKind::Authorization,
+            // A capture booked from its preauth's debit is that debit.
+            TxKind::Payment if tx.parent_id.is_some() && !tx.collected_at_authorization => {
+                EventKind::Capture
+            }
+            TxKind::Payment => EventKind::Debit,
+            TxKind::Refund => EventKind::Refund,
+        };
+        Asked {
+            tx_id: tx.id.clone(),
+            billwerk_id: tx.billwerk_id.clone(),
+            kind,
+            debit_stands_in: tx.kind == TxKind::Preauth,
+            amount: Some(tx.requested_amount),
+            currency: tx.currency.clone(),
+            registration: tx.kind == TxKind::Preauth && tx.is_initial,
+        }
+    }
+
+    /// What Billwerk's Cancel of `preauth` asks the PSP for: a reversal of the authorization,
+    /// or, for money collected at authorization, a refund of `amount` of the debit.
+    pub fn cancel(preauth: &TransactionRecord, amount: Decimal) -> Asked {
+        let collected = preauth.collected_at_authorization;
+        Asked {
+            kind: if collected {
+                EventKind::Refund
+            } else {
+                EventKind::Reversal
+            },
+            debit_stands_in: false,
+            amount: collected.then_some(amount),
+            registration: false,
+            ..Asked::own(preauth)
+        }
+    }
+}
+
+/// How the kind of a PSP answer reads against what was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// What was asked for (or the PSP did not say which kind).
+    AsAsked,
+    /// A debit where an authorization was asked for: the money is already collected.
+    Collected,
+    /// Another kind: not this request's outcome.
+    Other,
+}
+
+/// How an answer of kind `k` reads against `asked`.
+pub fn reading(asked: &Asked, k: Option<&EventKind>) -> Reading {
+    match k {
+        None => Reading::AsAsked,
+        Some(k) if *k == asked.kind => Reading::AsAsked,
+        Some(EventKind::Debit) if asked.debit_stands_in => Reading::Collected,
+        Some(_) => Reading::Other,
+    }
+}
+
 /// A PSP result checked against what we asked for. A success whose amount, currency or kind
 /// differs from the request is not trusted: it becomes unknown, so the transaction stays
-/// Pending for the reconciler and an operator's eyes. An initial preauth that succeeded
-/// without storing the payment method failed its purpose (no later charge could use it).
-pub fn checked(tx: &TransactionRecord, r: &PspResult) -> PspResult {
+/// Pending for the reconciler and an operator's eyes. A debit where an authorization was asked
+/// for is trusted as what it is ([`Reading::Collected`]). A success that lacks a required
+/// stored payment method failed its purpose (no later charge could use it).
+pub fn check(asked: &Asked, r: &PspResult) -> PspResult {
     if !matches!(r.outcome, Outcome::Succeeded) {
         return r.clone();
     }
     let mut out = r.clone();
-    if differs(tx, r) {
-        tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, "PSP reported a different amount or currency; not applied");
+    let (tx_id, id) = (&asked.billwerk_id, &asked.tx_id);
+    let amount_differs = asked
+        .amount
+        .is_some_and(|a| r.amount.is_some_and(|got| got != a));
+    let currency_differs = r
+        .currency
+        .as_deref()
+        .is_some_and(|c| !c.eq_ignore_ascii_case(&asked.currency));
+    if amount_differs || currency_differs {
+        tracing::warn!(transaction_id = %tx_id, internal_id = %id, "PSP reported a different amount or currency; not applied");
         out.outcome = Outcome::Unknown("amount or currency differs from the request".into());
-    } else if let Some(k) = r.kind.as_ref().filter(|k| !fits(tx.kind, k)) {
-        tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, kind = ?k, "PSP reported another kind of transaction");
+    } else if let Some(k) = r
+        .kind
+        .as_ref()
+        .filter(|k| reading(asked, Some(k)) == Reading::Other)
+    {
+        tracing::warn!(transaction_id = %tx_id, internal_id = %id, kind = ?k, asked = ?asked.kind, "PSP reported another kind of transaction");
         out.outcome = Outcome::Unknown(format!("the PSP reported a {k:?}"));
-    } else if tx.kind == TxKind::Preauth && tx.is_initial && r.registration.is_none() {
-        tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, "PSP success without a stored payment method");
+    } else if asked.registration && r.credential.is_none() {
+        tracing::warn!(transaction_id = %tx_id, internal_id = %id, "PSP success without a stored payment method");
         out.outcome = Outcome::Declined(Decline {
             // 422, not 5xx: Billwerk must not retry a GET that will always say the same.
             code: PaymentErrorCode::Rejected,
@@ -190,14 +293,15 @@ pub fn checked(tx: &TransactionRecord, r: &PspResult) -> PspResult {
     out
 }
 
-/// Whether a PSP event of kind `k` can be a `kind` transaction's own outcome.
-pub fn fits(kind: TxKind, k: &EventKind) -> bool {
-    matches!(
-        (kind, k),
-        (TxKind::Preauth, EventKind::Authorization | EventKind::Debit)
-            | (TxKind::Payment, EventKind::Debit | EventKind::Capture)
-            | (TxKind::Refund, EventKind::Refund)
-    )
+/// [`check`] of an answer about `tx`'s own PSP call.
+pub fn checked(tx: &TransactionRecord, r: &PspResult) -> PspResult {
+    check(&Asked::own(tx), r)
+}
+
+/// Whether a PSP event of kind `k` can be `tx`'s own outcome (as asked, or money collected
+/// where an authorization was asked for).
+pub fn fits(tx: &TransactionRecord, k: &EventKind) -> bool {
+    reading(&Asked::own(tx), Some(k)) != Reading::Other
 }
 
 /// Whether the PSP reports another amount or currency than the transaction's.
@@ -248,3 +352,7 @@ pub fn local(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "outcome_tests.rs"]
+mod tests;

@@ -1,13 +1,16 @@
 //! Payments: a capture of a preauth (`preauthTransactionId` present) or a merchant-initiated
 //! charge on the stored agreement (recurring).
 
-use super::{App, Merchant, Recorded, check_replay, views};
+use super::psp_call::Guarded;
+use super::{App, Merchant, Recorded, check_replay, outcome, views};
 use crate::contract::ApiError;
 use crate::contract::commands::{PaymentCommand, sepa_currency};
 use crate::contract::responses::PaymentResponse;
-use crate::domain::{Money, PaymentErrorCode, TxKind, TxStatus};
-use crate::psp::{FollowUp, PspSettings, StoredCharge, StoredMethod};
-use crate::store::{Inserted, TransactionRecord};
+use crate::domain::state::{Facts, Trigger};
+use crate::domain::time::FAR_FUTURE;
+use crate::domain::{Money, PaymentErrorCode, TxKind, TxStatus, WebhookType};
+use crate::psp::{FollowUp, MerchantPsp, Outcome, StoredCharge, StoredMethod};
+use crate::store::{Inserted, ItemKind, PaymentItem, TransactionRecord, TxUpdate};
 
 /// `POST /api/Payment`.
 #[tracing::instrument(level = "error", name = "payment", skip_all,
@@ -34,7 +37,13 @@ pub async fn create(
         check_replay(&existing, TxKind::Payment, &money, Some(&agreement_id))?;
         return views::payment(app, &existing).await;
     }
-    let settings = app.settings(m).await?;
+    // Captures of one preauth one at a time, and never while its cancel is under way (which
+    // holds the preauth's lock): the money left to capture is read and used under it.
+    let _preauth_guard = match &preauth_id {
+        Some(p) => Some(app.locks.lock(m.id(), p.as_str()).await),
+        None => None,
+    };
+    let psp = app.psp(m).await?;
     let preauth = match &preauth_id {
         Some(p) => Some(capturable(app, m, p.as_str(), &money, &agreement_id).await?),
         None => None,
@@ -60,6 +69,12 @@ pub async fn create(
     // refunds must use too: captures of an initial preauth, and SEPA debits.
     rec.is_initial = capture_of.as_ref().is_some_and(|p| p.is_initial)
         || stored.as_ref().is_some_and(|s| s.is_debit);
+    // Money collected at authorization is captured by booking it from the debit: its PSP id
+    // is the payment's, so refunds go against the debit.
+    if let Some(p) = capture_of.as_ref().filter(|p| p.collected_at_authorization) {
+        rec.collected_at_authorization = true;
+        rec.psp_tx_id = p.psp_tx_id.clone();
+    }
     let tx = match app
         .store
         .insert_transaction(&rec, "payment received")
@@ -72,8 +87,11 @@ pub async fn create(
         }
     };
     let (tx, recorded) = match (capture_of, stored) {
-        (Some(p), _) => capture(app, m, &settings, tx, &p, money).await?,
-        (None, Some(s)) => charge(app, m, &settings, tx, s, money, reference).await,
+        (Some(_), _) if tx.collected_at_authorization => {
+            (book_collected(app, tx, false).await?, Recorded::Yes)
+        }
+        (Some(p), _) => capture(app, &psp, tx, &p, money).await?,
+        (None, Some(s)) => charge(app, &psp, tx, s, money, reference).await,
         (None, None) => return Err(ApiError::internal()),
     };
     views::payment_answer(app, &tx, recorded).await
@@ -143,8 +161,7 @@ async fn capturable(
 
 async fn capture(
     app: &App,
-    m: &Merchant,
-    settings: &PspSettings,
+    psp: &Guarded,
     tx: TransactionRecord,
     preauth: &TransactionRecord,
     money: Money,
@@ -160,15 +177,108 @@ async fn capture(
         psp_transaction_id: psp_id,
         amount: Some(money),
         merchant_initiated: !preauth.is_initial,
+        cancel_of: false,
     };
-    let r = super::called::timed("capture", m.provider.capture(settings, &req)).await;
+    let r = super::called::timed("capture", psp.capture(&req)).await;
+    // A preauth recorded as an authorization whose PSP transaction is in truth a debit (one
+    // recorded before issue #18): the PSP refuses the capture, and its own record of the preauth
+    // decides. Money collected is booked from the debit, never answered with an error.
+    if matches!(r.outcome, Outcome::Declined(_))
+        && let Some(tx) = collected_after_all(app, psp, tx.clone(), preauth).await?
+    {
+        return Ok((tx, Recorded::Yes));
+    }
     Ok(app.record_answer(tx, &r).await)
+}
+
+/// `Some` (the capture, booked from the debit) when the PSP's record of `preauth` is a debit of
+/// its amount: the preauth is recorded as money collected at authorization from then on.
+async fn collected_after_all(
+    app: &App,
+    psp: &Guarded,
+    tx: TransactionRecord,
+    preauth: &TransactionRecord,
+) -> Result<Option<TransactionRecord>, ApiError> {
+    let Some(debit) = preauth.psp_tx_id.clone() else {
+        return Ok(None);
+    };
+    let Ok(found) = psp.fetch_status(&debit).await else {
+        return Ok(None);
+    };
+    // The stored payment method was judged when the preauth succeeded.
+    let asked = outcome::Asked {
+        registration: false,
+        ..outcome::Asked::own(preauth)
+    };
+    let found = outcome::check(&asked, &found);
+    let collected = found.outcome == Outcome::Succeeded
+        && outcome::reading(&asked, found.kind.as_ref()) == outcome::Reading::Collected;
+    if !collected {
+        return Ok(None);
+    }
+    tracing::warn!(transaction_id = %preauth.billwerk_id, internal_id = %preauth.id,
+        "the PSP's record of this preauth is a debit: recorded as money collected");
+    app.transition(preauth.clone(), |p| {
+        (!p.collected_at_authorization).then(|| TxUpdate {
+            collected_at_authorization: Some(true),
+            expires_at: Some(FAR_FUTURE),
+            note: "the PSP's record is a debit: money collected at authorization".into(),
+            ..TxUpdate::default()
+        })
+    })
+    .await?;
+    let tx = app
+        .transition(tx, |t| {
+            (!t.collected_at_authorization).then(|| TxUpdate {
+                collected_at_authorization: Some(true),
+                psp_tx_id: Some(debit.clone()),
+                note: "the PSP refused a capture of its debit: booked from the debit".into(),
+                ..TxUpdate::default()
+            })
+        })
+        .await?;
+    Ok(Some(book_collected(app, tx, false).await?))
+}
+
+/// Books a capture of money collected at authorization (README, choices) from the preauth's
+/// debit, without a PSP call: a `CP` on a debit is refused, and the money is already the
+/// merchant's. The reconciler books one left `Initiated` by a crash the same way. `notify`:
+/// queue a Billwerk webhook (nobody waits for the answer).
+pub async fn book_collected(
+    app: &App,
+    tx: TransactionRecord,
+    notify: bool,
+) -> Result<TransactionRecord, ApiError> {
+    let date = app.now().date();
+    let hook = notify.then_some(WebhookType::Payment);
+    app.transition(tx, |t| {
+        if !t.collected_at_authorization || t.status != TxStatus::Initiated {
+            return None;
+        }
+        let mut u = outcome::local(
+            t,
+            Facts::NONE,
+            TxStatus::Succeeded,
+            Trigger::PspOutcome,
+            None,
+            "capture booked from the money collected at authorization",
+            hook,
+        )?;
+        u.add_items.push(PaymentItem {
+            kind: ItemKind::Payment,
+            external_item_id: t.psp_tx_id.clone(),
+            amount: t.requested_amount,
+            booking_date: date,
+            description: Some("Capture".into()),
+        });
+        Some(u)
+    })
+    .await
 }
 
 async fn charge(
     app: &App,
-    m: &Merchant,
-    settings: &PspSettings,
+    psp: &Guarded,
     tx: TransactionRecord,
     stored: StoredMethod,
     money: Money,
@@ -180,7 +290,7 @@ async fn charge(
         stored,
         reference_text,
     };
-    let r = super::called::timed("charge", m.provider.charge_stored(settings, &req)).await;
+    let r = super::called::timed("charge", psp.charge_stored(&req)).await;
     app.record_answer(tx, &r).await
 }
 

@@ -2,16 +2,20 @@
 //! agreement, cancel and finalize.
 
 use chrono::Datelike;
+use rust_decimal::Decimal;
 
+use super::psp_call::Guarded;
 use super::{App, Merchant, Recorded, check_replay, outcome, views};
 use crate::contract::ApiError;
 use crate::contract::commands::{CancelCommand, FinalizeCommand, PreauthCommand, sepa_currency};
 use crate::contract::responses::{CancellationResponse, PreauthResponse};
 use crate::domain::state::{Facts, Trigger};
-use crate::domain::{CancellationStatus, Role, TxKind, TxStatus, time::FAR_FUTURE};
+use crate::domain::{
+    CancellationStatus, Currency, Money, Role, TxKind, TxStatus, time::FAR_FUTURE,
+};
 use crate::psp::{
-    FollowUp, InitialMethod, InitialPreauth, Outcome, PreauthStart, PspResult, StoredCharge,
-    StoredMethod,
+    FollowUp, InitialMethod, InitialPreauth, Lookup, MerchantPsp, Outcome, PreauthStart, PspResult,
+    Reference, StoredCharge, StoredMethod,
 };
 use crate::store::{Inserted, TransactionRecord, TxUpdate};
 
@@ -42,7 +46,7 @@ pub async fn create(
         check_replay(&existing, TxKind::Preauth, &money, Some(&agreement_id))?;
         return views::preauth(app, &existing).await;
     }
-    let settings = app.settings(m).await?;
+    let psp = app.psp(m).await?;
     let stored = if is_initial {
         None
     } else {
@@ -77,7 +81,7 @@ pub async fn create(
     };
 
     let (tx, recorded) = match stored {
-        Some(stored) => authorize_stored(app, m, &settings, tx, stored, reference).await?,
+        Some(stored) => authorize_stored(app, &psp, tx, stored, reference).await?,
         None => {
             let method = match sepa {
                 Some(acc) => InitialMethod::SepaDebit {
@@ -101,7 +105,7 @@ pub async fn create(
                     tx.checkout_token.clone().unwrap_or_default()
                 ),
             };
-            start_initial(app, m, &settings, tx, &req).await
+            start_initial(app, &psp, tx, &req).await
         }
     };
     views::preauth_answer(app, &tx, recorded).await
@@ -109,18 +113,17 @@ pub async fn create(
 
 async fn start_initial(
     app: &App,
-    m: &Merchant,
-    settings: &crate::psp::PspSettings,
+    psp: &Guarded,
     tx: TransactionRecord,
     req: &InitialPreauth,
 ) -> (TransactionRecord, Recorded) {
     let started = std::time::Instant::now();
-    match m.provider.start_preauth(settings, req).await {
-        PreauthStart::Redirect(c) => {
+    match psp.start_preauth(req).await {
+        PreauthStart::Checkout(c) => {
             // The checkout's own lifetime is its deadline from here on (reconciler: expiry).
             let update = TxUpdate {
                 checkout_id: Some(c.checkout_id.clone()),
-                checkout_integrity: c.integrity.clone(),
+                checkout_data: c.data.clone(),
                 expires_at: Some(c.expires_at),
                 needs_reconcile: Some(false),
                 note: "checkout created".into(),
@@ -150,8 +153,7 @@ async fn start_initial(
 /// nothing, so those succeed without a PSP call.
 async fn authorize_stored(
     app: &App,
-    m: &Merchant,
-    settings: &crate::psp::PspSettings,
+    psp: &Guarded,
     tx: TransactionRecord,
     stored: StoredMethod,
     reference_text: Option<String>,
@@ -187,7 +189,7 @@ async fn authorize_stored(
         stored,
         reference_text,
     };
-    let r = super::called::timed("authorize", m.provider.authorize_stored(settings, &req)).await;
+    let r = super::called::timed("authorize", psp.authorize_stored(&req)).await;
     Ok(app.record_answer(tx, &r).await)
 }
 
@@ -275,6 +277,17 @@ async fn cancel_locked(
         }
         TxStatus::Succeeded => {}
     }
+    // A cancel whose earlier answer was lost: the PSP's record of it decides, never a second
+    // reversal or refund sent blind.
+    if cancel_in_doubt(&tx) {
+        return Ok(match settle_cancel(app, m, tx, false, app.now()).await? {
+            Some(status) => status,
+            None => CancellationStatus::Pending,
+        });
+    }
+    if tx.collected_at_authorization && !tx.authorized_amount.is_zero() {
+        return refund_collected(app, m, tx).await;
+    }
     if facts.captured {
         return Ok(CancellationStatus::NotCancelled);
     }
@@ -286,32 +299,99 @@ async fn cancel_locked(
             return Ok(CancellationStatus::Succeeded);
         }
     };
-    // A cancel whose earlier answer was lost: the PSP's record of it decides, never a second
-    // reversal sent blind.
-    if cancel_in_doubt(&tx) {
-        return Ok(match settle_cancel(app, m, tx, false, app.now()).await? {
-            Some(status) => status,
-            None => CancellationStatus::Pending,
-        });
-    }
-    let settings = app.settings(m).await?;
+    let psp = app.psp(m).await?;
     let req = FollowUp {
-        merchant_tx_id: cancel_reference(&tx.billwerk_id),
+        merchant_tx_id: tx.billwerk_id.clone(),
         psp_transaction_id: psp_id,
         amount: None,
         merchant_initiated: !tx.is_initial,
+        cancel_of: true,
     };
-    let r: PspResult = m.provider.cancel(&settings, &req).await;
+    let r: PspResult = psp.cancel(&req).await;
     cancel_answered(app, tx, &r, false).await
 }
 
-/// The `merchantTransactionId` of a preauth's reversal: the preauth's own id with `-cancel`.
-pub fn cancel_reference(billwerk_id: &str) -> String {
-    format!("{billwerk_id}-cancel")
+/// What of a preauth's money is not captured (captures in flight count as captured).
+async fn uncaptured(app: &App, tx: &TransactionRecord) -> Result<Decimal, ApiError> {
+    let children = app.store.list_children(&tx.merchant_id, &tx.id).await?;
+    Ok(tx.authorized_amount - crate::store::captured(&children))
+}
+
+/// Billwerk's Cancel of money collected at authorization (README, choices): the PSP refunds the
+/// part of the debit not captured; never a reversal or a capture on a debit. The preauth is
+/// marked for the reconciler before the refund is sent, so a crash or a lost answer is settled
+/// by the PSP's record of that refund (`settle_cancel`), never by a second refund.
+async fn refund_collected(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+) -> Result<CancellationStatus, ApiError> {
+    let Some(psp_id) = tx.psp_tx_id.clone() else {
+        return Ok(CancellationStatus::NotCancelled);
+    };
+    if uncaptured(app, &tx).await? <= Decimal::ZERO {
+        // Everything was captured: nothing is left to give back.
+        return Ok(CancellationStatus::NotCancelled);
+    }
+    let psp = app.psp(m).await?;
+    let currency = Currency::parse(&tx.currency).ok_or_else(ApiError::internal)?;
+    let at = app.now().plus_seconds(app.recheck_after_secs);
+    let tx = app
+        .transition(tx, |_| {
+            Some(TxUpdate {
+                needs_reconcile: Some(true),
+                next_reconcile_at: Some(at),
+                reconcile_attempts: Some(0),
+                note: "cancel: refunding the money collected at authorization".into(),
+                ..TxUpdate::default()
+            })
+        })
+        .await?;
+    // Read once marked: from here on no capture can be added (the store refuses it), so this is
+    // what the refund gives back, on every replica.
+    let left = uncaptured(app, &tx).await?;
+    if left <= Decimal::ZERO {
+        app.transition(tx, |t| {
+            t.needs_reconcile.then(|| TxUpdate {
+                needs_reconcile: Some(false),
+                note: "cancel: everything was captured meanwhile; nothing refunded".into(),
+                keep_version: true,
+                ..TxUpdate::default()
+            })
+        })
+        .await?;
+        return Ok(CancellationStatus::NotCancelled);
+    }
+    let money = Money::new(left, currency, true).map_err(|_| ApiError::internal())?;
+    // It stands for Billwerk's cancel: found again as the preauth's cancel (`Reference::CancelOf`).
+    let req = FollowUp {
+        merchant_tx_id: tx.billwerk_id.clone(),
+        psp_transaction_id: psp_id,
+        amount: Some(money),
+        merchant_initiated: !tx.is_initial,
+        cancel_of: true,
+    };
+    let r = psp.refund(&req).await;
+    cancel_answered(app, tx, &r, false).await
+}
+
+/// A cancel's PSP answer checked against what the cancel asked for (`outcome::check`).
+async fn cancel_checked(
+    app: &App,
+    tx: &TransactionRecord,
+    r: &PspResult,
+) -> Result<PspResult, ApiError> {
+    let left = if tx.collected_at_authorization {
+        uncaptured(app, tx).await?
+    } else {
+        tx.authorized_amount
+    };
+    Ok(outcome::check(&outcome::Asked::cancel(tx, left), r))
 }
 
 /// A succeeded preauth marked for the reconciler: only a cancel whose outcome is unknown does
-/// that (a preauth's own outcome is final once it succeeded).
+/// that (a preauth's own outcome is final once it succeeded), or a refund of money collected at
+/// authorization about to be sent.
 pub fn cancel_in_doubt(tx: &TransactionRecord) -> bool {
     tx.kind == TxKind::Preauth && tx.status == TxStatus::Succeeded && tx.needs_reconcile
 }
@@ -326,6 +406,7 @@ async fn cancel_answered(
     r: &PspResult,
     notify: bool,
 ) -> Result<CancellationStatus, ApiError> {
+    let r = &cancel_checked(app, &tx, r).await?;
     let facts = app.facts(&tx).await?;
     let hook = notify.then_some(crate::domain::WebhookType::Preauth);
     let cancelled = |t: &TransactionRecord, note: &'static str| {
@@ -343,9 +424,29 @@ async fn cancel_answered(
     };
     let already = crate::domain::PaymentErrorCode::AlreadyExecuted;
     Ok(match &r.outcome {
+        Outcome::Succeeded if tx.collected_at_authorization && facts.captured => {
+            // The rest of the debit is refunded; what was captured stands, and nothing more
+            // can be captured.
+            let captured = tx.authorized_amount - uncaptured(app, &tx).await?;
+            app.transition(tx, |t| {
+                t.needs_reconcile.then(|| TxUpdate {
+                    authorized_amount: Some(captured),
+                    needs_reconcile: Some(false),
+                    notify: hook,
+                    note: "cancel: the money not captured was refunded at the PSP".into(),
+                    ..TxUpdate::default()
+                })
+            })
+            .await?;
+            CancellationStatus::Succeeded
+        }
         Outcome::Succeeded => {
-            app.transition(tx, |t| cancelled(t, "reversed at the PSP"))
-                .await?;
+            let note = if tx.collected_at_authorization {
+                "cancel: the money collected at authorization was refunded at the PSP"
+            } else {
+                "reversed at the PSP"
+            };
+            app.transition(tx, |t| cancelled(t, note)).await?;
             CancellationStatus::Succeeded
         }
         Outcome::Declined(d) if d.code == already => {
@@ -392,16 +493,22 @@ pub async fn settle_cancel(
     notify: bool,
     now: crate::domain::Ticks,
 ) -> Result<Option<CancellationStatus>, ApiError> {
-    let settings = app.settings(m).await?;
-    let found = m
-        .provider
-        .find_by_merchant_tx_id(&settings, &cancel_reference(&tx.billwerk_id))
-        .await;
+    let psp = app.psp(m).await?;
+    let found = match psp.lookup(Reference::CancelOf(&tx.billwerk_id)).await {
+        Lookup::Found(r) => Lookup::Found(cancel_checked(app, &tx, &r).await?),
+        other => other,
+    };
     match found {
-        Ok(Some(r)) if matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)) => {
+        Lookup::Found(r) if matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)) => {
             Ok(Some(cancel_answered(app, tx, &r, notify).await?))
         }
-        Ok(None) if now.0 - tx.last_updated.0 > app.not_found_grace_secs * 10_000_000 => {
+        Lookup::Unsupported => {
+            // The PSP cannot say whether the reversal arrived: the authorization is not
+            // assumed to stand, nor to be reversed; an operator decides.
+            lookup_unsupported(m, &tx);
+            Ok(None)
+        }
+        Lookup::NotFound if now.0 - tx.last_updated.0 > app.not_found_grace_secs * 10_000_000 => {
             app.transition(tx, |t| {
                 t.needs_reconcile.then(|| TxUpdate {
                     needs_reconcile: Some(false),
@@ -415,4 +522,12 @@ pub async fn settle_cancel(
         }
         _ => Ok(None),
     }
+}
+
+/// Raises a transaction the PSP cannot look up to an operator (log and metric); it stays as it
+/// is, with its reconciler deadline, never failed for want of a search (issue #18).
+pub fn lookup_unsupported(m: &Merchant, tx: &TransactionRecord) {
+    crate::telemetry::lookup_unsupported(m.provider.name());
+    tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, psp = m.provider.name(),
+        "the PSP cannot look this transaction up by our reference; it stays as it is for an operator");
 }

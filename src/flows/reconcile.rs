@@ -1,13 +1,15 @@
 //! The reconciler: asks the PSP about transactions whose outcome we do not know (timeouts,
 //! dropped connections) and about checkouts past their lifetime, then records what it learns
-//! with a Billwerk webhook. It asks by our merchantTransactionId when the PSP id never reached
-//! us; a transaction the PSP has still never heard of after a grace period did not happen.
+//! with a Billwerk webhook. It looks the transaction up by our reference when the PSP id never
+//! reached us; a transaction the PSP searched for and has still never heard of after a grace
+//! period did not happen. A PSP that cannot search (`Lookup::Unsupported`) proves nothing: the
+//! transaction stays Pending and is raised to an operator.
 
 use super::App;
 use super::outcome::{self, Effect};
 use crate::config::ReconcilerSection;
 use crate::domain::{PaymentErrorCode, Ticks, TxStatus};
-use crate::psp::{Decline, Outcome, PspResult};
+use crate::psp::{CheckoutRef, Decline, Lookup, MerchantPsp, Outcome, PspResult, Reference};
 use crate::store::{TransactionRecord, TxUpdate};
 
 /// Timing of the reconciler, in seconds.
@@ -121,6 +123,11 @@ async fn reconcile_one(
             None => reschedule(app, policy, now, tx).await,
         };
     }
+    // A capture of money collected at authorization needs no PSP answer (a crash left it).
+    if tx.collected_at_authorization && tx.kind == crate::domain::TxKind::Payment {
+        super::payment::book_collected(app, tx, true).await?;
+        return Ok(true);
+    }
     // A checkout is asked about as a checkout (its own status says paid, open or lapsed) until
     // a payment is known, also when an unanswered status query left it Pending.
     let checkout = matches!(tx.status, TxStatus::Initiated | TxStatus::Pending)
@@ -129,25 +136,38 @@ async fn reconcile_one(
     if !tx.needs_reconcile && !checkout {
         return Ok(true);
     }
-    let settings = app.settings(&m).await?;
+    // Settings that cannot be used now (removed, unreadable) prove nothing: ask again later.
+    let psp = match app.psp(&m).await {
+        Ok(psp) => psp,
+        Err(e) => {
+            tracing::warn!(transaction_id = %tx.billwerk_id, error = ?e.body.error_message,
+                "the merchant's PSP settings cannot be used; asking again later");
+            return reschedule(app, policy, now, tx).await;
+        }
+    };
     let started = std::time::Instant::now();
     let found: Option<PspResult> = match (&tx.checkout_id, &tx.psp_tx_id) {
         (Some(c), _) if checkout => Some(
-            m.provider
-                .complete_checkout(&settings, c, &tx.billwerk_id)
-                .await,
+            psp.complete_checkout(&CheckoutRef {
+                checkout_id: c,
+                data: tx.checkout_data.as_deref(),
+                merchant_tx_id: &tx.billwerk_id,
+            })
+            .await,
         ),
-        (_, Some(id)) => m.provider.fetch_status(&settings, id).await.ok(),
-        (_, None) => match m
-            .provider
-            .find_by_merchant_tx_id(&settings, &tx.billwerk_id)
-            .await
-        {
-            Ok(Some(r)) => Some(r),
-            Ok(None) if now.0 - tx.created_at.0 > policy.not_found_grace * 10_000_000 => {
+        (_, Some(id)) => psp.fetch_status(id).await.ok(),
+        (_, None) => match psp.lookup(Reference::Own(&tx.billwerk_id)).await {
+            Lookup::Found(r) => Some(r),
+            // Only a PSP that searched and holds nothing proves the request never arrived.
+            Lookup::NotFound if now.0 - tx.created_at.0 > policy.not_found_grace * 10_000_000 => {
                 Some(never_arrived())
             }
-            Ok(None) | Err(_) => None,
+            Lookup::Unsupported => {
+                // Never failed for want of a search (invariant 5): Pending, for an operator.
+                super::preauth::lookup_unsupported(&m, &tx);
+                None
+            }
+            Lookup::NotFound | Lookup::Failed(_) => None,
         },
     };
     let call = found

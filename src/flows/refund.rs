@@ -5,7 +5,7 @@ use crate::contract::ApiError;
 use crate::contract::commands::RefundCommand;
 use crate::contract::responses::RefundResponse;
 use crate::domain::{PaymentErrorCode, TxKind};
-use crate::psp::FollowUp;
+use crate::psp::{FollowUp, MerchantPsp};
 use crate::store::Inserted;
 
 /// `POST /api/Refund`.
@@ -29,7 +29,7 @@ pub async fn create(
         check_replay(&existing, TxKind::Refund, &money, None)?;
         return views::refund(&existing);
     }
-    let settings = app.settings(m).await?;
+    let psp = app.psp(m).await?;
     // The payment's lock makes "check refundable, then reserve it" atomic within this process.
     let payment_guard = app.locks.lock(m.id(), payment_id.as_str()).await;
     let payment = match app
@@ -91,8 +91,9 @@ pub async fn create(
         psp_transaction_id: psp_id,
         amount: Some(money),
         merchant_initiated: !payment.is_initial,
+        cancel_of: false,
     };
-    let r = super::called::timed("refund", m.provider.refund(&settings, &req)).await;
+    let r = super::called::timed("refund", psp.refund(&req)).await;
     // Not recorded (database away): `tx` as written, which reads as Pending.
     let (tx, _) = app.record_answer(tx, &r).await;
     views::refund(&tx)

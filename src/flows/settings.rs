@@ -10,20 +10,21 @@ use crate::contract::responses::{
     DebitExtras, IntegrationInfo, IntegrationSettingsResponse, MethodInfo, SettingDescription,
     SettingValueDto, SettingsResponse,
 };
-use crate::domain::PaymentErrorCode;
+use crate::domain::{PaymentErrorCode, Role};
+use crate::psp::MerchantPsp;
 use crate::psp::{PspSettings, SettingField};
 
 /// `GET /api/IntegrationInfo`.
 pub fn integration_info(m: &Merchant) -> IntegrationInfo {
     let caps = m.provider.capabilities();
-    let card = caps.credit_card.then_some(MethodInfo {
+    let card = caps.supports(Role::CreditCard).then_some(MethodInfo {
         use_capture_preauth: caps.capture_preauth,
         use_cancel_preauth: caps.cancel_preauth,
         default_preauth_amount: None,
         has_support_initial_bearer: false,
         debit: None,
     });
-    let debit = caps.debit.then_some(MethodInfo {
+    let debit = caps.supports(Role::Debit).then_some(MethodInfo {
         use_capture_preauth: false,
         use_cancel_preauth: false,
         default_preauth_amount: None,
@@ -54,7 +55,7 @@ pub fn integration_info(m: &Merchant) -> IntegrationInfo {
         support_multiple_transaction_overpayments: false,
         requires_return_url: caps.requires_return_url,
         merchant_settings: m.provider.settings_schema().iter().map(describe).collect(),
-        has_support_initial_bearer: caps.debit,
+        has_support_initial_bearer: caps.supports(Role::Debit),
         has_support_order_data_in_preauth: false,
         has_support_invoice_data: false,
     }
@@ -139,10 +140,10 @@ pub async fn put(
         }
     }
     let settings = PspSettings(map);
-    m.provider
-        .validate_settings(&settings)
+    let psp = app
+        .bind_psp(m, &settings)
         .map_err(|e| ApiError::invalid(&e.key, e.message))?;
-    let validity = m.provider.check_settings(&settings).await.map_err(|e| {
+    let validity = psp.check_settings().await.map_err(|e| {
         let code = match e.code {
             // A rejected credential in the settings form is a data problem of this request;
             // LoginError would make Billwerk disable the PSP.
@@ -152,14 +153,7 @@ pub async fn put(
             other => other,
         };
         let message = format!("the PSP did not accept these settings: {}", e.message);
-        let http = if code == PaymentErrorCode::InvalidData {
-            422
-        } else {
-            code.http_status()
-        };
-        let status = axum::http::StatusCode::from_u16(http)
-            .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
-        ApiError::with_status(status, code, message).with_psp_code(e.psp_code)
+        ApiError::code(code, message).with_psp_code(e.psp_code)
     })?;
     let json = serde_json::to_vec(&settings.0).map_err(|_| ApiError::internal())?;
     let sealed = app.sealer.seal(&json).map_err(|_| ApiError::internal())?;
@@ -184,7 +178,8 @@ pub async fn verify_stored(app: &App, m: &Merchant) -> Result<Option<String>, St
     else {
         return Ok(None);
     };
-    match m.provider.check_settings(&settings).await {
+    let psp = app.bind_psp(m, &settings).map_err(|e| e.message)?;
+    match psp.check_settings().await {
         Ok(v) => Ok(Some(format!(
             "verified (cards: {}, direct debit: {})",
             if v.credit_card { "yes" } else { "no" },

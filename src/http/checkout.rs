@@ -4,17 +4,11 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use serde::Deserialize;
 
 use crate::contract::ApiError;
 use crate::flows::App;
 use crate::flows::checkout::{self, BrowserReply};
 use crate::pages::{Lang, NOTICE_CSP, Notice, NoticeKind};
-
-#[derive(Debug, Deserialize)]
-pub struct ReturnQuery {
-    pub id: Option<String>,
-}
 
 fn reply(r: Result<BrowserReply, ApiError>) -> Response {
     let (mut res, csp) = match r {
@@ -66,9 +60,10 @@ pub async fn page(State(app): State<App>, Path(token): Path<String>) -> Response
 pub async fn returned(
     State(app): State<App>,
     Path(token): Path<String>,
-    Query(q): Query<ReturnQuery>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
-    reply(checkout::returned(&app, &token, q.id.as_deref()).await)
+    // The PSP's own return parameters, read by its adapter.
+    reply(checkout::returned(&app, &token, &q).await)
 }
 
 pub async fn abort(State(app): State<App>, Path(token): Path<String>) -> Response {

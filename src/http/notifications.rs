@@ -1,5 +1,6 @@
-//! `POST /psp/{psp}/{merchant}/notifications`: where a PSP delivers its (encrypted)
-//! notifications. 200 means "committed"; any other answer makes the PSP retry.
+//! `POST /psp/{psp}/{merchant}/notifications`: where a PSP delivers its notifications. The
+//! call reaches the merchant's adapter as it came (headers, body, query); 200 means
+//! "committed"; any other answer makes the PSP retry.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, MatchedPath, Path, RawPathParams, Request, State};
@@ -11,7 +12,7 @@ use crate::contract::ApiError;
 use crate::domain::PaymentErrorCode;
 use crate::flows::App;
 use crate::flows::notification::{self, Ack, Refused};
-use crate::psp::InboundNotification;
+use crate::psp::Inbound;
 
 /// The notification route's template.
 pub const ROUTE: &str = "/psp/{psp}/{merchant}/notifications";
@@ -64,15 +65,14 @@ fn try_again() -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "try again later").into_response()
 }
 
-/// Receives one PSP notification (OPPWA: AES-256-GCM encrypted, hex body, IV and tag headers).
+/// Receives one PSP notification, in the PSP's own format (its adapter authenticates and reads
+/// it: README "PSP families").
 #[utoipa::path(post, path = "/psp/{psp}/{merchant}/notifications", tag = "psp",
     params(
-        ("psp" = String, Path, description = "The PSP adapter, e.g. `oppwa`"),
-        ("merchant" = String, Path, description = "The merchant id (`merchants list` prints this URL)"),
-        ("x-initialization-vector" = Option<String>, Header, description = "OPPWA: hex IV"),
-        ("x-authentication-tag" = Option<String>, Header, description = "OPPWA: hex GCM tag")
+        ("psp" = String, Path, description = "The PSP family (`merchants list` prints this URL)"),
+        ("merchant" = String, Path, description = "The merchant id (`merchants list` prints this URL)")
     ),
-    request_body(content = String, content_type = "text/plain", description = "The encrypted notification"),
+    request_body(content = String, content_type = "text/plain", description = "The notification as the PSP sends it"),
     responses(
         (status = 200, description = "Committed (or a duplicate, or the PSP's test message)"),
         (status = 400, description = "Not authentic: the PSP should not retry it unchanged"),
@@ -82,28 +82,29 @@ fn try_again() -> Response {
 pub async fn receive(
     State(app): State<App>,
     Path((psp, merchant)): Path<(String, String)>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // A header sent twice is ambiguous: treated as missing, so the notification is refused.
-    let header = |name: &str| {
-        let mut all = headers.get_all(name).iter();
-        match (all.next(), all.next()) {
-            (Some(v), None) => v.to_str().ok().map(str::to_owned),
-            _ => None,
-        }
-    };
-    let (iv, tag) = (
-        header("x-initialization-vector"),
-        header("x-authentication-tag"),
-    );
-    // Detached: once decrypted, the commit must not be cut short by the PSP hanging up.
+    // Every header as sent (a repeated one twice, so the adapter sees the ambiguity); a value
+    // that is not visible ASCII is kept as nothing rather than guessed at.
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                v.to_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let query = uri.query().unwrap_or_default().to_string();
+    // Detached: once authenticated, the commit must not be cut short by the PSP hanging up.
     let wake = app.outbox_wake.clone();
     let task = tokio::spawn(async move {
-        let inbound = InboundNotification {
+        let inbound = Inbound {
+            headers: &headers,
             body: &body,
-            iv: iv.as_deref(),
-            tag: tag.as_deref(),
+            query: &query,
         };
         notification::receive(&app, &psp, &merchant, inbound).await
     });

@@ -37,7 +37,7 @@ pub fn base() -> OpenApi {
                 .title("psp-integrator")
                 .version(env!("CARGO_PKG_VERSION"))
                 .description(Some(
-                    "Billwerk+ Transform external PSP Integrator API (OPPWA). Every error is \
+                    "Billwerk+ Transform external PSP Integrator API. Every error is \
                      the error object `ErrorObject` with the HTTP status of its errorCode; amounts \
                      are JSON numbers in the currency's major unit; times are UTC with 7 \
                      fractional digits.",

@@ -1,7 +1,13 @@
-//! The `PaymentProvider` trait: what a PSP adapter must offer the flows, in domain terms only.
-//! Adapters are stateless translators; every persistent decision is taken by the flows.
+//! The PSP seam: what a PSP family must offer the flows, in domain terms only.
+//!
+//! A family is one adapter folder (`psp/<family>/`) implementing [`PaymentProvider`], registered
+//! with one line in `startup.rs`. Per merchant, [`PaymentProvider::bind`] parses the merchant's
+//! settings once into a [`MerchantPsp`]; the flows only ever see that bound client, wrapped by
+//! `flows::psp_call` (connection release, request id, timeout, metrics). Adapters are stateless
+//! translators; every persistent decision is taken by the flows.
 
 pub mod oppwa;
+pub mod transport;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,8 +17,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::domain::{Bearer, Money, PaymentErrorCode, Ticks, TxStatus};
-pub use crate::pages::WidgetEmbed;
+use crate::domain::{Bearer, Money, PaymentErrorCode, Role, Ticks, TxStatus};
 
 /// The decrypted PSP settings of one merchant, keyed by `keyName`. Debug never prints values.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -52,15 +57,67 @@ pub const SHOP_NAME_SETTING: &str = "ShopName";
 /// Longest accepted [`SHOP_NAME_SETTING`], in characters.
 pub const SHOP_NAME_MAX_CHARS: usize = 80;
 
-/// What an adapter supports; feeds `GET /api/IntegrationInfo`.
+/// What an adapter supports and the limits of its API; feeds `GET /api/IntegrationInfo` and the
+/// checks made on Billwerk's requests before anything is stored or sent.
 #[derive(Debug, Clone, Copy)]
 pub struct Capabilities {
-    pub credit_card: bool,
-    pub debit: bool,
+    /// The payment roles (`CreditCard`, `Debit`, …) this family can take (contract §7.2).
+    pub roles: &'static [Role],
     pub refunds: bool,
     pub cancel_preauth: bool,
     pub capture_preauth: bool,
     pub requires_return_url: bool,
+    /// How the shopper pays an initial card preauth: on our page or on the PSP's.
+    pub checkout: CheckoutKind,
+    /// Whether the PSP can find a transaction by the reference we sent.
+    pub lookup: LookupKind,
+    /// Longest texts the PSP accepts, in characters.
+    pub limits: TextLimits,
+    /// The headers of an inbound notification kept with its body, so the stored call can be
+    /// authenticated and decoded again (lower case).
+    pub notification_headers: &'static [&'static str],
+}
+
+impl Capabilities {
+    pub fn supports(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// Where the shopper completes a hosted checkout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutKind {
+    /// The PSP's form is embedded in our page (a widget).
+    Widget,
+    /// Our page sends the shopper on to the PSP's own page, which sends them back to us.
+    Redirect,
+}
+
+/// What the PSP can do to find a transaction whose answer never reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupKind {
+    /// Search by the reference we sent (a merchant transaction id).
+    ByReference,
+    /// No search by our reference; the adapter recovers by other means where it can
+    /// (replaying an idempotency key, listing a customer's payments) and says `Unsupported`
+    /// where it cannot.
+    Limited,
+}
+
+/// Longest texts a PSP accepts, in characters; longer input is refused with 422 naming the
+/// field before anything is stored or sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextLimits {
+    /// The statement descriptor / reference text.
+    pub descriptor: usize,
+    pub holder: usize,
+    /// Given name and surname, each.
+    pub name: usize,
+    pub street: usize,
+    pub city: usize,
+    pub postcode: usize,
+    pub email: usize,
+    pub company: usize,
 }
 
 /// Result of a credential check: which methods are usable (IntegrationSettingsResponse).
@@ -117,10 +174,12 @@ impl fmt::Debug for InitialMethod {
     }
 }
 
-/// A stored payment agreement at the PSP (card or bank-account registration).
+/// A stored payment agreement at the PSP: an adapter-owned credential (a card or bank-account
+/// token, a customer and mandate, …) that later merchant-initiated charges use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMethod {
-    pub registration_id: String,
+    /// Opaque to the flows: whatever the adapter put into [`StoredCredential::credential`].
+    pub credential: String,
     pub is_debit: bool,
     /// The initial cardholder-initiated transaction, referenced by merchant-initiated ones.
     pub initial_transaction_id: Option<String>,
@@ -151,13 +210,18 @@ pub struct StoredCharge {
 /// A follow-up operation on an earlier PSP transaction (capture, refund, reversal).
 #[derive(Debug, Clone)]
 pub struct FollowUp {
+    /// Billwerk's id of the operation; for one that stands for Billwerk's cancel of a preauth
+    /// (`cancel_of`), the preauth's: the adapter derives its own reference from it, so that
+    /// `Reference::CancelOf` finds it again.
     pub merchant_tx_id: String,
+    /// A reversal, or a refund of money collected at authorization, done for Billwerk's cancel.
+    pub cancel_of: bool,
     /// The PSP id of the transaction this one refers to.
     pub psp_transaction_id: String,
     /// `None` for a full reversal.
     pub amount: Option<Money>,
-    /// The referenced transaction ran on the merchant-initiated channel (the optional separate
-    /// entity), so the follow-up must use it too.
+    /// The referenced transaction was merchant-initiated (on a stored agreement), so the
+    /// follow-up belongs to the same channel where the PSP separates them.
     pub merchant_initiated: bool,
 }
 
@@ -166,21 +230,59 @@ pub struct FollowUp {
 pub struct Checkout {
     pub checkout_id: String,
     pub expires_at: Ticks,
-    /// Sub-resource integrity value of the widget script, when the PSP supplied one.
-    pub integrity: Option<String>,
+    /// Adapter-owned data kept with the checkout (a widget's integrity value, the PSP page's
+    /// URL), given back in [`CheckoutRef`].
+    pub data: Option<String>,
+}
+
+/// A stored checkout, as the adapter created it.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckoutRef<'a> {
+    pub checkout_id: &'a str,
+    pub data: Option<&'a str>,
+    /// Billwerk's transactionId of the preauth (the reference we sent).
+    pub merchant_tx_id: &'a str,
 }
 
 /// What our hosted page needs to render the PSP's payment form.
 #[derive(Debug, Clone)]
 pub struct CheckoutPage {
-    pub checkout_id: String,
-    pub integrity: Option<String>,
-    /// Our return URL (the form's action).
+    /// Our return URL (the form's action, or where the PSP sends the shopper back).
     pub return_url: String,
-    /// The shopper's language (`en`, `de`) for the widget.
+    /// The shopper's language (`en`, `de`).
     pub language: String,
     /// This response's script nonce; every script the widget puts on the page carries it.
     pub nonce: String,
+}
+
+/// The PSP's payment form, embedded in our page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WidgetEmbed {
+    /// Inside `<head>`: scripts loading and configuring the widget.
+    pub head: String,
+    /// Where the card form goes.
+    pub body: String,
+    /// `scheme://host[:port]` of the widget.
+    pub origin: String,
+}
+
+/// How the shopper gets to the payment form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShopperView {
+    Embed(WidgetEmbed),
+    /// To the PSP's own page (absolute URL).
+    Redirect(String),
+}
+
+/// What a hit on our return URL means, read by the adapter from its own query parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReturnLeg {
+    /// The shopper comes back from the PSP: ask it for the checkout's result now.
+    Finished,
+    /// Not a return from the PSP (no or empty parameters): back to the payment page.
+    NotYet,
+    /// Parameters that name another checkout: refused, naming the parameter.
+    Foreign { parameter: &'static str },
 }
 
 /// The outcome of an initial preauth request.
@@ -188,7 +290,7 @@ pub struct CheckoutPage {
 #[allow(clippy::large_enum_variant)] // built once per request; boxing buys nothing
 pub enum PreauthStart {
     /// The shopper must complete a hosted checkout; completion comes later.
-    Redirect(Checkout),
+    Checkout(Checkout),
     /// Settled without the shopper (e.g. SEPA registration), or failed.
     Done(PspResult),
 }
@@ -215,10 +317,12 @@ pub enum Outcome {
     Unknown(String),
 }
 
-/// A registration (token) the PSP created or used, with the bearer Billwerk should see.
+/// A stored credential the PSP created or used (a token, a customer and mandate, …), with the
+/// bearer Billwerk should see.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Registration {
-    pub registration_id: String,
+pub struct StoredCredential {
+    /// Adapter-owned and opaque to the flows; handed back in [`StoredMethod::credential`].
+    pub credential: String,
     pub bearer: Bearer,
     pub initial_transaction_id: Option<String>,
     pub is_debit: bool,
@@ -234,7 +338,7 @@ pub struct PspResult {
     pub currency: Option<String>,
     pub result_code: Option<String>,
     pub description: Option<String>,
-    pub registration: Option<Registration>,
+    pub credential: Option<StoredCredential>,
     /// What kind of money movement the PSP reports, when it says.
     pub kind: Option<EventKind>,
     pub booking_date: Option<NaiveDate>,
@@ -254,7 +358,7 @@ impl PspResult {
             currency: None,
             result_code: None,
             description: None,
-            registration: None,
+            credential: None,
             kind: None,
             booking_date: None,
         }
@@ -270,12 +374,38 @@ pub struct PspError {
     pub message: String,
 }
 
-/// The raw parts of an inbound PSP notification.
+/// An inbound PSP call to our notification URL, as received.
 #[derive(Debug, Clone, Copy)]
-pub struct InboundNotification<'a> {
+pub struct Inbound<'a> {
+    /// Header names in lower case; a header sent twice appears twice.
+    pub headers: &'a [(String, String)],
     pub body: &'a [u8],
-    pub iv: Option<&'a str>,
-    pub tag: Option<&'a str>,
+    /// The raw query string (without `?`).
+    pub query: &'a str,
+}
+
+impl Inbound<'_> {
+    /// The value of a header sent exactly once (a repeated header is ambiguous: `None`).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let mut all = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        match (all.next(), all.next()) {
+            (Some((_, v)), None) => Some(v.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The named headers as a JSON object (the stored call's authentication parts), or `None`
+    /// when none of them was sent.
+    pub fn kept(&self, names: &[&str]) -> Option<String> {
+        let map: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .filter_map(|n| self.header(n).map(|v| ((*n).to_string(), v.into())))
+            .collect();
+        (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
+    }
 }
 
 /// Why a notification was not accepted.
@@ -287,6 +417,10 @@ pub enum NotificationError {
     /// Authentic, but not in a shape we understand.
     #[error("not understood: {0}")]
     Malformed(String),
+    /// Could not be read now (the PSP was unreachable while fetching what it names): the PSP
+    /// must deliver it again.
+    #[error("not readable now: {0}")]
+    Unavailable(String),
 }
 
 /// Why a chargeback happened, as far as the PSP says.
@@ -323,7 +457,7 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentEvent {
     pub kind: EventKind,
-    /// The PSP's own name for the event (`DB`, `CB`, …), for logs and the stored record.
+    /// The PSP's own name for the event, for logs and the stored record.
     pub psp_type: String,
     pub merchant_tx_id: Option<String>,
     /// The transaction this one refers to (a capture's authorization, a chargeback's debit).
@@ -341,8 +475,9 @@ pub enum PspEvent {
     /// The PSP's activation test.
     Test,
     Payment(Box<PaymentEvent>),
-    RegistrationDeleted {
-        registration_id: String,
+    /// A stored credential was deleted or revoked at the PSP (its agreement becomes inactive).
+    CredentialRevoked {
+        credential: String,
     },
     /// Authentic but of no consequence here (risk, schedule, registration created, …).
     Ignored(String),
@@ -355,66 +490,92 @@ pub struct PspNotification {
     pub event: PspEvent,
 }
 
-/// A payment service provider adapter.
-#[async_trait]
+/// The answer to "do you know this transaction by the reference we sent?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per reconciler step; boxing buys nothing
+pub enum Lookup {
+    /// The newest transaction carrying the reference.
+    Found(PspResult),
+    /// The PSP searched and holds nothing under the reference.
+    NotFound,
+    /// The PSP cannot search by our reference (and the adapter had no other way): nothing can
+    /// be concluded, least of all that the transaction never happened.
+    Unsupported,
+    /// The search itself failed (unreachable, refused).
+    Failed(PspError),
+}
+
+/// What a transaction reference is for, so an adapter can derive its own references (a
+/// reversal's reference from its preauth's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference<'a> {
+    /// The operation Billwerk's id names (preauth, payment, refund).
+    Own(&'a str),
+    /// The reversal of the preauth with this Billwerk id.
+    CancelOf(&'a str),
+}
+
+/// What a bound client needs to know about its merchant.
+#[derive(Debug, Clone)]
+pub struct MerchantCtx {
+    pub merchant_id: String,
+    /// Where this merchant's PSP notifications must be sent (absolute URL).
+    pub notification_url: String,
+}
+
+/// A PSP family: a factory of per-merchant clients, built once at start from `[psp.<name>]`.
 pub trait PaymentProvider: Send + Sync + fmt::Debug {
-    /// Short name used in config and CLI (`oppwa`).
+    /// Short name used in config, URLs and the CLI.
     fn name(&self) -> &'static str;
     fn capabilities(&self) -> Capabilities;
     fn settings_schema(&self) -> &'static [SettingField];
-    /// Whether the PSP can carry this amount in its currency (its amount format); the error
-    /// says why not. Checked before anything is stored or sent.
-    fn check_amount(&self, _money: &Money) -> Result<(), String> {
-        Ok(())
-    }
-    /// Checks formats locally (required keys, hex lengths, enum values).
-    fn validate_settings(&self, settings: &PspSettings) -> Result<(), SettingsError>;
+    /// Whether the PSP can carry this amount in its currency (its amount format and maximum);
+    /// the error says why not. Checked before anything is stored or sent.
+    fn check_amount(&self, money: &Money) -> Result<(), String>;
+    /// Parses a merchant's settings once into a client for that merchant. Errors name the
+    /// offending key; nothing is sent to the PSP.
+    fn bind(
+        &self,
+        settings: &PspSettings,
+        ctx: &MerchantCtx,
+    ) -> Result<Arc<dyn MerchantPsp>, SettingsError>;
+    /// Longest time one bound-client operation may take (all its PSP calls together); the
+    /// flows' wrapper gives up after it and treats the outcome as unknown.
+    fn operation_timeout(&self) -> std::time::Duration;
+}
+
+/// One merchant's PSP client, with the merchant's settings already parsed. Every money call
+/// answers with a [`PspResult`]; a call whose outcome is unknown says `Outcome::Unknown`.
+#[async_trait]
+pub trait MerchantPsp: Send + Sync + fmt::Debug {
     /// Checks the credentials against the PSP without moving money.
-    async fn check_settings(&self, settings: &PspSettings) -> Result<MethodValidity, PspError>;
-
-    /// Starts an initial preauth: a hosted checkout for cards, a registration for SEPA.
-    async fn start_preauth(&self, settings: &PspSettings, req: &InitialPreauth) -> PreauthStart;
-    /// The PSP's payment form for our page (scripts, form, origin); `None` when the settings
-    /// cannot be used.
-    fn checkout_widget(&self, settings: &PspSettings, page: &CheckoutPage) -> Option<WidgetEmbed>;
-    /// Reads the result of a completed (or abandoned) checkout. When the PSP no longer knows
-    /// the checkout session, looks the payment up by `merchant_tx_id`; no payment at all means
-    /// the checkout lapsed (declined with status `Expired`).
-    async fn complete_checkout(
-        &self,
-        settings: &PspSettings,
-        checkout_id: &str,
-        merchant_tx_id: &str,
-    ) -> PspResult;
-
+    async fn check_settings(&self) -> Result<MethodValidity, PspError>;
+    /// Starts an initial preauth: a hosted checkout for cards, a mandate for SEPA.
+    async fn start_preauth(&self, req: &InitialPreauth) -> PreauthStart;
+    /// How the shopper reaches the payment form of a checkout; `None` when it cannot be shown.
+    fn shopper_view(&self, checkout: &CheckoutRef<'_>, page: &CheckoutPage) -> Option<ShopperView>;
+    /// Reads a hit on our return URL (the adapter's own query parameters).
+    fn return_leg(&self, checkout: &CheckoutRef<'_>, query: &[(String, String)]) -> ReturnLeg;
+    /// Reads the result of a completed (or abandoned) checkout. Declined with status
+    /// `Expired` when the checkout lapsed without a payment.
+    async fn complete_checkout(&self, checkout: &CheckoutRef<'_>) -> PspResult;
     /// Authorizes on a stored agreement (non-initial preauth, merchant-initiated).
-    async fn authorize_stored(&self, settings: &PspSettings, req: &StoredCharge) -> PspResult;
+    async fn authorize_stored(&self, req: &StoredCharge) -> PspResult;
     /// Charges a stored agreement (recurring payment, merchant-initiated).
-    async fn charge_stored(&self, settings: &PspSettings, req: &StoredCharge) -> PspResult;
-    async fn capture(&self, settings: &PspSettings, req: &FollowUp) -> PspResult;
-    async fn cancel(&self, settings: &PspSettings, req: &FollowUp) -> PspResult;
-    async fn refund(&self, settings: &PspSettings, req: &FollowUp) -> PspResult;
-
+    async fn charge_stored(&self, req: &StoredCharge) -> PspResult;
+    async fn capture(&self, req: &FollowUp) -> PspResult;
+    async fn cancel(&self, req: &FollowUp) -> PspResult;
+    async fn refund(&self, req: &FollowUp) -> PspResult;
     /// The current state of a PSP transaction by its PSP id.
-    async fn fetch_status(
+    async fn fetch_status(&self, psp_transaction_id: &str) -> Result<PspResult, PspError>;
+    /// Finds a transaction whose PSP id never reached us.
+    async fn lookup(&self, reference: Reference<'_>) -> Lookup;
+    /// Authenticates and reads an inbound notification; may call the PSP (to fetch what an
+    /// id-only notification names). One call can report several events.
+    async fn receive(
         &self,
-        settings: &PspSettings,
-        psp_transaction_id: &str,
-    ) -> Result<PspResult, PspError>;
-    /// Finds our transaction at the PSP by the `merchantTransactionId` we sent (the newest
-    /// match), for when the PSP id never reached us.
-    async fn find_by_merchant_tx_id(
-        &self,
-        settings: &PspSettings,
-        merchant_tx_id: &str,
-    ) -> Result<Option<PspResult>, PspError>;
-
-    /// Authenticates and decodes an inbound notification with the merchant's settings.
-    fn decode_notification(
-        &self,
-        settings: &PspSettings,
-        inbound: &InboundNotification<'_>,
-    ) -> Result<PspNotification, NotificationError>;
+        inbound: &Inbound<'_>,
+    ) -> Result<Vec<PspNotification>, NotificationError>;
 }
 
 /// Adapters by name.

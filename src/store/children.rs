@@ -114,11 +114,11 @@ async fn upsert_agreement(
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO agreements (merchant_id, agreement_id, status, role, currency, bearer, \
-         registration_id, initial_psp_tx_id, is_debit, updated_at) \
+         credential, initial_psp_tx_id, is_debit, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (merchant_id, agreement_id) DO UPDATE SET status = excluded.status, \
          role = excluded.role, currency = excluded.currency, bearer = excluded.bearer, \
-         registration_id = excluded.registration_id, \
+         credential = excluded.credential, \
          initial_psp_tx_id = excluded.initial_psp_tx_id, is_debit = excluded.is_debit, \
          updated_at = excluded.updated_at",
     )
@@ -128,7 +128,7 @@ async fn upsert_agreement(
     .bind(a.role.map(|r| r.name()))
     .bind(&a.currency)
     .bind(to_json("bearer", &a.bearer)?)
-    .bind(&a.registration_id)
+    .bind(&a.credential)
     .bind(&a.initial_psp_tx_id)
     .bind(flag_value(a.is_debit))
     .bind(a.updated_at.0)

@@ -20,15 +20,15 @@ use crate::domain::{
 /// The columns of `transactions`, in the order `transaction` reads them.
 pub(super) const TX_COLUMNS: &str = "id, merchant_id, kind, billwerk_id, agreement_id, role, \
     currency, requested_amount, authorized_amount, status, psp_tx_id, webhook_target, parent_id, \
-    is_initial, expires_at, checkout_id, checkout_integrity, checkout_token, success_url, error_url, abort_url, \
+    is_initial, expires_at, checkout_id, checkout_data, checkout_token, success_url, error_url, abort_url, \
     language, reference_text, planned_execution_date, booking_date, error, needs_reconcile, \
-    created_at, last_updated, next_reconcile_at, reconcile_attempts";
+    created_at, last_updated, next_reconcile_at, reconcile_attempts, collected_at_authorization";
 
 pub(super) const MERCHANT_COLUMNS: &str =
     "id, name, psp, created_at, disabled_at, previous_token_expires_at";
 
 pub(super) const AGREEMENT_COLUMNS: &str = "merchant_id, agreement_id, status, role, currency, \
-    bearer, registration_id, initial_psp_tx_id, is_debit, updated_at";
+    bearer, credential, initial_psp_tx_id, is_debit, updated_at";
 
 fn corrupt(col: &str, detail: impl Display) -> StoreError {
     StoreError::Corrupt(format!("column {col}: {detail}"))
@@ -129,7 +129,7 @@ pub(super) fn transaction(row: &AnyRow) -> StoreResult<TransactionRecord> {
         is_initial: flag(row, "is_initial")?,
         expires_at: opt_ticks(row, "expires_at")?,
         checkout_id: get(row, "checkout_id")?,
-        checkout_integrity: get(row, "checkout_integrity")?,
+        checkout_data: get(row, "checkout_data")?,
         checkout_token: get(row, "checkout_token")?,
         success_url: get(row, "success_url")?,
         error_url: get(row, "error_url")?,
@@ -144,6 +144,7 @@ pub(super) fn transaction(row: &AnyRow) -> StoreResult<TransactionRecord> {
         last_updated: ticks(row, "last_updated")?,
         next_reconcile_at: opt_ticks(row, "next_reconcile_at")?,
         reconcile_attempts: get(row, "reconcile_attempts")?,
+        collected_at_authorization: flag(row, "collected_at_authorization")?,
     })
 }
 
@@ -156,7 +157,7 @@ pub(super) fn agreement(row: &AnyRow) -> StoreResult<AgreementRecord> {
         role: opt_named(row, "role", Role::from_name)?,
         currency: get(row, "currency")?,
         bearer: serde_json::from_str::<Bearer>(&bearer).map_err(|e| corrupt("bearer", e))?,
-        registration_id: get(row, "registration_id")?,
+        credential: get(row, "credential")?,
         initial_psp_tx_id: get(row, "initial_psp_tx_id")?,
         is_debit: flag(row, "is_debit")?,
         updated_at: ticks(row, "updated_at")?,

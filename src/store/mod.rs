@@ -48,8 +48,8 @@ pub struct TransactionRecord {
     pub is_initial: bool,
     pub expires_at: Option<Ticks>,
     pub checkout_id: Option<String>,
-    /// Sub-resource integrity of the PSP's widget script for this checkout.
-    pub checkout_integrity: Option<String>,
+    /// Adapter-owned data of this checkout (`psp::Checkout::data`).
+    pub checkout_data: Option<String>,
     /// Unguessable token in the URL of our hosted checkout page.
     pub checkout_token: Option<String>,
     pub success_url: Option<String>,
@@ -68,6 +68,10 @@ pub struct TransactionRecord {
     /// When the reconciler next asks the PSP (with `needs_reconcile`).
     pub next_reconcile_at: Option<Ticks>,
     pub reconcile_attempts: i64,
+    /// Preauth only: the PSP collected the money (a debit) where an authorization was asked
+    /// for, so `authorized_amount` is money already taken: captures are booked from the debit
+    /// (`psp_tx_id`) and a cancel refunds it (issue #18; README, choices).
+    pub collected_at_authorization: bool,
 }
 
 /// What a `payments[]` item records.
@@ -130,7 +134,8 @@ pub struct AgreementRecord {
     pub role: Option<Role>,
     pub currency: Option<String>,
     pub bearer: Bearer,
-    pub registration_id: Option<String>,
+    /// The adapter-owned stored credential (`psp::StoredCredential::credential`).
+    pub credential: Option<String>,
     pub initial_psp_tx_id: Option<String>,
     pub is_debit: bool,
     pub updated_at: Ticks,
@@ -155,13 +160,15 @@ pub struct TxUpdate {
     pub authorized_amount: Option<Decimal>,
     pub expires_at: Option<Ticks>,
     pub checkout_id: Option<String>,
-    pub checkout_integrity: Option<String>,
+    pub checkout_data: Option<String>,
     pub booking_date: Option<NaiveDate>,
     /// `Some(None)` clears a recorded error, `Some(Some(e))` sets it.
     pub error: Option<Option<TxError>>,
     pub needs_reconcile: Option<bool>,
     pub next_reconcile_at: Option<Ticks>,
     pub reconcile_attempts: Option<i64>,
+    /// Sets `TransactionRecord::collected_at_authorization`.
+    pub collected_at_authorization: Option<bool>,
     pub add_items: Vec<PaymentItem>,
     pub add_chargebacks: Vec<Chargeback>,
     pub agreement: Option<AgreementRecord>,

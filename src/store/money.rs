@@ -104,6 +104,30 @@ async fn check_one(conn: &mut AnyConnection, tx: &TransactionRecord) -> StoreRes
     }
 }
 
+/// A new child of a preauth whose money, collected at authorization, is being refunded by a
+/// cancel (Succeeded and marked for the reconciler) is refused: the refund's amount was fixed
+/// without it. Checked on insert only, after the parent's row is locked by its bump, so a capture
+/// racing a cancel on another replica cannot slip in between.
+pub(super) async fn check_new_child(
+    conn: &mut AnyConnection,
+    tx: &TransactionRecord,
+) -> StoreResult<()> {
+    let Some(parent) = &tx.parent_id else {
+        return Ok(());
+    };
+    let p = read(conn, &tx.merchant_id, parent).await?;
+    let refunding = p.kind == TxKind::Preauth
+        && p.collected_at_authorization
+        && p.status == TxStatus::Succeeded
+        && p.needs_reconcile;
+    if refunding {
+        return Err(StoreError::MoneyRule(
+            "the preauth's money is being refunded by its cancel".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks the rules for `tx` and for its parent (whose totals include `tx`).
 pub(super) async fn check(conn: &mut AnyConnection, tx: &TransactionRecord) -> StoreResult<()> {
     check_one(conn, tx).await?;

@@ -16,9 +16,11 @@ pub struct NotificationRecord {
     /// Identifies the event: a redelivery or a copy from a second webhook has the same key.
     pub dedupe_key: String,
     pub received_at: Ticks,
-    pub iv: String,
-    pub tag: String,
-    /// The body exactly as received (ciphertext): no personal data in clear at rest.
+    /// The authentication parts the adapter names (`Capabilities::notification_headers`), as
+    /// a JSON object of headers; `None` when none were sent.
+    pub auth: Option<String>,
+    /// The body exactly as received (for an encrypting PSP: ciphertext, no personal data in
+    /// clear at rest).
     pub body: Vec<u8>,
     pub event: String,
     pub psp_tx_id: Option<String>,
@@ -86,10 +88,11 @@ pub trait NotificationStore: Send + Sync {
         merchant_id: &str,
         psp_tx_id: &str,
     ) -> StoreResult<Option<TransactionRecord>>;
-    async fn agreement_by_registration(
+    /// The agreement holding an adapter-owned credential.
+    async fn agreement_by_credential(
         &self,
         merchant_id: &str,
-        registration_id: &str,
+        credential: &str,
     ) -> StoreResult<Option<AgreementRecord>>;
     /// The newest preauth of an agreement (the one a type-4 webhook names).
     async fn latest_preauth_of_agreement(
@@ -165,17 +168,16 @@ impl NotificationStore for SqlStore {
         let mut conn = self.conn().await?;
         let mut db = sqlx::Connection::begin(&mut *conn).await?;
         let done = sqlx::query(
-            "INSERT INTO notifications (merchant_id, psp, dedupe_key, received_at, iv, tag, body, \
+            "INSERT INTO notifications (merchant_id, psp, dedupe_key, received_at, auth, body, \
              event, psp_tx_id, transaction_id, outcome, consumes, parked, event_data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (merchant_id, dedupe_key) WHERE consumes = 1 DO NOTHING",
         )
         .bind(&n.merchant_id)
         .bind(&n.psp)
         .bind(&n.dedupe_key)
         .bind(n.received_at.0)
-        .bind(&n.iv)
-        .bind(&n.tag)
+        .bind(&n.auth)
         .bind(&n.body)
         .bind(&n.event)
         .bind(&n.psp_tx_id)
@@ -272,17 +274,17 @@ impl NotificationStore for SqlStore {
         .await
     }
 
-    async fn agreement_by_registration(
+    async fn agreement_by_credential(
         &self,
         merchant_id: &str,
-        registration_id: &str,
+        credential: &str,
     ) -> StoreResult<Option<AgreementRecord>> {
         let sql = format!(
-            "SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE merchant_id = $1 AND registration_id = $2"
+            "SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE merchant_id = $1 AND credential = $2"
         );
         let row = sqlx::query(&sql)
             .bind(merchant_id)
-            .bind(registration_id)
+            .bind(credential)
             .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(decode::agreement).transpose()

@@ -46,6 +46,14 @@ pub fn release() {
     drop(conn);
 }
 
+/// Whether this unit of work holds a pooled connection right now (for tests of the PSP call
+/// wrapper: none may be held while a PSP answers).
+pub fn holding() -> bool {
+    SESSION
+        .try_with(|s| s.borrow().conn.is_some())
+        .unwrap_or(false)
+}
+
 /// The connection failed (I/O, protocol): do not reuse it within this unit of work.
 pub(super) fn mark_lost() {
     let _ = SESSION.try_with(|s| s.borrow_mut().lost = true);

@@ -17,9 +17,9 @@ const INSERT_TX: &str = "INSERT INTO transactions (id, merchant_id, kind, billwe
     agreement_id, role, currency, requested_amount, authorized_amount, status, psp_tx_id, \
     webhook_target, parent_id, is_initial, expires_at, checkout_id, checkout_token, success_url, \
     error_url, abort_url, language, reference_text, planned_execution_date, booking_date, error, \
-    needs_reconcile, created_at, last_updated, next_reconcile_at) VALUES ($1, $2, $3, $4, $5, $6, \
-    $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-    $26, $27, $28, $29) \
+    needs_reconcile, created_at, last_updated, next_reconcile_at, collected_at_authorization) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+    $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
     ON CONFLICT (merchant_id, billwerk_id) DO NOTHING";
 
 // `COALESCE($n, col)` keeps a column whose `TxUpdate` field is `None`; the error column needs an
@@ -30,9 +30,10 @@ const UPDATE_TX: &str = "UPDATE transactions SET status = COALESCE($1, status), 
     booking_date = COALESCE($6, booking_date), \
     error = CASE WHEN $7 = 1 THEN $8 ELSE error END, \
     needs_reconcile = COALESCE($9, needs_reconcile), last_updated = $10, \
-    checkout_integrity = COALESCE($14, checkout_integrity), \
+    checkout_data = COALESCE($14, checkout_data), \
     next_reconcile_at = COALESCE($15, next_reconcile_at), \
-    reconcile_attempts = COALESCE($16, reconcile_attempts) \
+    reconcile_attempts = COALESCE($16, reconcile_attempts), \
+    collected_at_authorization = COALESCE($17, collected_at_authorization) \
     WHERE id = $11 AND merchant_id = $12 AND last_updated = $13";
 
 pub(super) fn bind_insert<'q>(tx: &'q TransactionRecord) -> StoreResult<AnyQuery<'q>> {
@@ -66,7 +67,8 @@ pub(super) fn bind_insert<'q>(tx: &'q TransactionRecord) -> StoreResult<AnyQuery
         .bind(flag_value(tx.needs_reconcile))
         .bind(tx.created_at.0)
         .bind(tx.last_updated.0)
-        .bind(tx.next_reconcile_at.map(|t| t.0)))
+        .bind(tx.next_reconcile_at.map(|t| t.0))
+        .bind(flag_value(tx.collected_at_authorization)))
 }
 
 fn bind_update<'q>(
@@ -94,9 +96,10 @@ fn bind_update<'q>(
         .bind(tx_id)
         .bind(merchant_id)
         .bind(expected.0)
-        .bind(u.checkout_integrity.as_deref())
+        .bind(u.checkout_data.as_deref())
         .bind(u.next_reconcile_at.map(|t| t.0))
-        .bind(u.reconcile_attempts))
+        .bind(u.reconcile_attempts)
+        .bind(u.collected_at_authorization.map(flag_value)))
 }
 
 pub(super) async fn insert_history(
@@ -156,7 +159,10 @@ impl SqlStore {
             )
             .await
             {
-                Ok(()) => super::money::check(&mut db, tx).await,
+                Ok(()) => match super::money::check_new_child(&mut db, tx).await {
+                    Ok(()) => super::money::check(&mut db, tx).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             if let Err(e) = checked {

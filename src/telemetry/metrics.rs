@@ -59,6 +59,21 @@ fn describe() {
         "PSP call latency by operation"
     );
     describe_counter!(
+        "psp_operations_total",
+        "Adapter operations (preauth, capture, lookup, receive, ...) by PSP and outcome \
+         (succeeded, pending, declined, unknown, ok, error, timeout, unsupported)"
+    );
+    describe_histogram!(
+        "psp_operation_duration_seconds",
+        ::metrics::Unit::Seconds,
+        "Adapter operation latency (all its PSP calls together) by PSP and operation"
+    );
+    describe_counter!(
+        "reconciler_lookup_unsupported_total",
+        "Transactions the reconciler could not look up because the PSP cannot search by our \
+         reference; they stay Pending for an operator"
+    );
+    describe_counter!(
         "transactions_total",
         "Billwerk transactions (kind preauth, payment, refund) reaching a status, with the \
          errorCode of a failure (none otherwise)"
@@ -201,6 +216,27 @@ pub fn psp_call(psp: &'static str, operation: &'static str, outcome: &'static st
     )
     .increment(1);
     histogram!("psp_call_duration_seconds", "psp" => psp, "operation" => operation).record(seconds);
+}
+
+/// Counts one adapter operation (the flows' wrapper around every bound-client call).
+pub fn psp_operation(
+    psp: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+    seconds: f64,
+) {
+    counter!(
+        "psp_operations_total",
+        "psp" => psp, "operation" => operation, "outcome" => outcome
+    )
+    .increment(1);
+    histogram!("psp_operation_duration_seconds", "psp" => psp, "operation" => operation)
+        .record(seconds);
+}
+
+/// Counts a reconciler lookup the PSP could not make (`Lookup::Unsupported`).
+pub fn lookup_unsupported(psp: &'static str) {
+    counter!("reconciler_lookup_unsupported_total", "psp" => psp).increment(1);
 }
 
 fn transaction_counter(

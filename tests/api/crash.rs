@@ -46,7 +46,7 @@ async fn acknowledged_notifications_are_delivered_after_a_crash() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let envs = [
-        ("PSPI__OPPWA__TEST_BASE_URL", sim.base_url.clone()),
+        ("PSPI__PSP__OPPWA__TEST_BASE_URL", sim.base_url.clone()),
         ("PSPI__WEBHOOKS__ALLOWED_HOSTS", "127.0.0.1".to_string()),
         ("PSPI__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true".to_string()),
         ("PSPI__SERVER__PUBLIC_BASE_URL", base.clone()),

@@ -182,7 +182,7 @@ async fn serve(db_url: &str, psp_url: &str) -> (tokio::process::Child, String) {
         .args(["--config-dir", config_dir, "serve", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
         .args(["--database-url", db_url, "--no-simulator", "--no-workers"])
-        .env("PSPI__OPPWA__TEST_BASE_URL", psp_url)
+        .env("PSPI__PSP__OPPWA__TEST_BASE_URL", psp_url)
         .env("PSPI__WEBHOOKS__ALLOWED_HOSTS", "127.0.0.1")
         .env("PSPI__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
         .env("PSPI__SERVER__PUBLIC_BASE_URL", &base)
@@ -469,7 +469,7 @@ async fn database_cut_after_the_psp_call(op: Op, back_in_time: bool) {
     let (service_url, psp_url) = (db.service_url(), format!("http://127.0.0.1:{}", gate.port));
     let app = TestApp::attach(&outside, scratch, Some(setup.merchant.clone()), |cfg| {
         cfg.database.url = service_url;
-        cfg.oppwa.test_base_url = psp_url;
+        cfg.psp.oppwa.test_base_url = psp_url;
         cfg.database.write_retry_secs = if back_in_time { 60 } else { 1 };
     })
     .await;

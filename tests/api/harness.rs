@@ -99,10 +99,10 @@ pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut cfg = AppConfig::load("default", &dir).expect("default config");
     cfg.database.url = db_url.to_string();
-    cfg.oppwa.test_base_url = sim_url.to_string();
-    cfg.oppwa.live_base_url = sim_url.to_string();
-    cfg.oppwa.timeout_secs = 10;
-    cfg.simulator.enabled = false;
+    cfg.psp.oppwa.test_base_url = sim_url.to_string();
+    cfg.psp.oppwa.live_base_url = sim_url.to_string();
+    cfg.psp.oppwa.timeout_secs = 10;
+    cfg.sim.disable_all();
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.server.public_base_url = "http://127.0.0.1:0".into();
     cfg.ops.listen = "127.0.0.1:0".into();
@@ -232,7 +232,7 @@ impl TestApp {
 
     /// Another merchant on the same app, with sandbox settings; returns its token.
     pub async fn second_merchant(&self, name: &str) -> String {
-        let providers = startup::providers(&config_for(&self.sim.base_url, "sqlite://unused.db"));
+        let providers = startup::adapters(&config_for(&self.sim.base_url, "sqlite://unused.db"));
         let (_, token) = psp_integrator::admin::create_merchant(
             self.store.as_ref(),
             &providers,
@@ -730,17 +730,17 @@ impl TestApp {
                 .await
                 .expect("stand-in starts");
         let mut cfg = config_for("http://127.0.0.1:1", db_url);
-        cfg.simulator.enabled = true;
-        cfg.simulator.listen = "127.0.0.1:0".into();
-        cfg.simulator.auto_deliver = false;
+        cfg.sim.oppwa.enabled = true;
+        cfg.sim.oppwa.listen = "127.0.0.1:0".into();
+        cfg.sim.oppwa.auto_deliver = false;
         let application = Application::build(cfg, Roles::API)
             .await
             .expect("the application starts");
-        let handle = application.simulator().expect("simulator runs");
+        let handle = application.simulator("oppwa").expect("simulator runs");
         let sim = SimHandle {
             base_url: handle.base_url.clone(),
             addr: handle.addr,
-            sim: handle.sim.clone(),
+            sim: handle.get::<Sim>().expect("the OPPWA simulator").clone(),
         };
         let cfg = application.config().clone();
         let app = application.app().clone();

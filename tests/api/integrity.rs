@@ -672,8 +672,8 @@ impl RewritingPsp {
 
     /// Points the integrator at the stand-in, which forwards to the simulator.
     fn route(&self, cfg: &mut psp_integrator::config::AppConfig) {
-        *self.upstream.lock().expect("lock") = cfg.oppwa.test_base_url.clone();
-        cfg.oppwa.test_base_url = self.url.clone();
-        cfg.oppwa.live_base_url = self.url.clone();
+        *self.upstream.lock().expect("lock") = cfg.psp.oppwa.test_base_url.clone();
+        cfg.psp.oppwa.test_base_url = self.url.clone();
+        cfg.psp.oppwa.live_base_url = self.url.clone();
     }
 }

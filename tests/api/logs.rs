@@ -96,7 +96,7 @@ async fn a_payment_request_logs_transaction_merchant_and_outcome_without_payment
     let code = text(line, "psp_result_code").expect("the PSP's result code");
     assert!(code.contains('.'), "an OPPWA result code: {code}");
     // The PSP call line, at info, in the same request.
-    let call = line_about(&all, "OPPWA answered", &paid);
+    let call = line_about(&all, "PSP answered", &paid);
     assert_eq!(call["level"], "INFO");
     assert_eq!(text(call, "merchant_id"), Some(app.merchant_id.as_str()));
     assert_eq!(text(call, "result_code"), Some(code));

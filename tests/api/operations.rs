@@ -551,7 +551,7 @@ async fn logs_of_a_full_flow_carry_no_secrets_or_payment_data() {
     // The payment flow runs on its own task; its PSP calls still log under the request's id.
     assert!(
         logs.lines()
-            .any(|l| l.contains("OPPWA answered") && l.contains("\"request_id\":")),
+            .any(|l| l.contains("PSP answered") && l.contains("\"request_id\":")),
         "PSP call lines carry the request id"
     );
     assert!(logs.contains("\"request_id\":"));

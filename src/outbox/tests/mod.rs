@@ -132,7 +132,7 @@ pub(super) async fn new_tx(env: &Env, billwerk_id: &str, target: &str) -> Transa
         is_initial: true,
         expires_at: None,
         checkout_id: None,
-        checkout_integrity: None,
+        checkout_data: None,
         checkout_token: None,
         success_url: None,
         error_url: None,
@@ -147,6 +147,7 @@ pub(super) async fn new_tx(env: &Env, billwerk_id: &str, target: &str) -> Transa
         last_updated: env.t0,
         next_reconcile_at: None,
         reconcile_attempts: 0,
+        collected_at_authorization: false,
     };
     match env
         .store

@@ -23,7 +23,7 @@ pub(super) async fn body_shape_and_agreement_topic(env: Env) {
         role: Some(Role::Debit),
         currency: Some("EUR".into()),
         bearer: Bearer::default(),
-        registration_id: None,
+        credential: None,
         initial_psp_tx_id: None,
         is_debit: true,
         updated_at: env.t0,

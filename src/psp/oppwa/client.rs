@@ -7,21 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 const FORM: &str = "application/x-www-form-urlencoded; charset=UTF-8";
 
-/// An HTTP answer, whatever its status; the body is interpreted by the caller.
-#[derive(Debug, Clone)]
-pub struct RawReply {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-/// No (complete) answer arrived; the request may or may not have been processed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    #[error("timeout waiting for OPPWA")]
-    Timeout,
-    #[error("connection problem with OPPWA: {0}")]
-    Connection(String),
-}
+use crate::psp::transport::{CallLabel, PspHttp};
+pub use crate::psp::transport::{RawReply, TransportError};
 
 /// Where and as whom a call goes.
 #[derive(Debug, Clone, Copy)]
@@ -33,23 +20,14 @@ pub struct Target<'a> {
 
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    http: reqwest::Client,
-    timeout: Duration,
+    http: PspHttp,
 }
 
 impl HttpClient {
     pub fn new(timeout: Duration, connect_timeout: Duration) -> Self {
-        let built = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(connect_timeout)
-            // A redirected POST could be replayed elsewhere; a 3xx is treated as no answer.
-            .redirect(reqwest::redirect::Policy::none())
-            .build();
-        let http = built.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "building the OPPWA HTTP client failed; using defaults");
-            reqwest::Client::new()
-        });
-        Self { http, timeout }
+        Self {
+            http: PspHttp::new("oppwa", OPERATIONS, timeout, connect_timeout),
+        }
     }
 
     /// POSTs `params` (with `entityId` first) form-encoded to `path`.
@@ -65,6 +43,7 @@ impl HttpClient {
             .map_err(|e| TransportError::Connection(format!("encoding the request: {e}")))?;
         let request = self
             .http
+            .client()
             .post(url(target.base_url, path))
             .header(reqwest::header::CONTENT_TYPE, FORM)
             .body(body);
@@ -80,68 +59,26 @@ impl HttpClient {
     ) -> Result<RawReply, TransportError> {
         let mut all: Vec<(&str, &str)> = vec![("entityId", target.entity_id)];
         all.extend_from_slice(query);
-        let request = self.http.get(url(target.base_url, path)).query(&all);
+        let request = self
+            .http
+            .client()
+            .get(url(target.base_url, path))
+            .query(&all);
         self.send(target, request, operation("GET", path)).await
     }
 
     async fn send(
         &self,
         target: Target<'_>,
-        mut request: reqwest::RequestBuilder,
+        request: reqwest::RequestBuilder,
         op: &'static str,
     ) -> Result<RawReply, TransportError> {
-        // Never hold a database connection while waiting for the PSP.
-        crate::store::session::release();
-        if let Some(id) = crate::telemetry::request_id() {
-            request = request.header("X-Request-Id", id);
-        }
-        let started = std::time::Instant::now();
-        let result = async {
-            let response = request
-                .bearer_auth(target.token.expose_secret())
-                .timeout(self.timeout)
-                .send()
-                .await
-                .map_err(transport_error)?;
-            let status = response.status().as_u16();
-            let body = response.bytes().await.map_err(transport_error)?;
-            Ok::<_, TransportError>((status, body))
-        }
-        .await;
-        let outcome = match &result {
-            Ok((s, _)) if *s < 300 => "2xx",
-            Ok((s, _)) if *s < 500 => "4xx",
-            Ok(_) => "5xx",
-            Err(TransportError::Timeout) => "timeout",
-            Err(TransportError::Connection(_)) => "connection",
+        let request = request.bearer_auth(target.token.expose_secret());
+        let label = CallLabel {
+            operation: op,
+            result_code,
         };
-        let elapsed = started.elapsed();
-        crate::telemetry::psp_call("oppwa", op, outcome, elapsed.as_secs_f64());
-        let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-        let (status, body) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(operation = op, outcome, latency_ms, error = %e, "OPPWA call failed");
-                return Err(e);
-            }
-        };
-        // The result code only (never the body: it can carry card or account data). The
-        // request's and the flow's spans name the merchant and Billwerk's transactionId.
-        let code = result_code(&body);
-        if let Some(c) = &code {
-            crate::telemetry::note_psp_result(c);
-        }
-        tracing::info!(
-            operation = op,
-            status,
-            result_code = code.as_deref().unwrap_or("none"),
-            latency_ms,
-            "OPPWA answered"
-        );
-        Ok(RawReply {
-            status,
-            body: body.to_vec(),
-        })
+        self.http.send(request, label).await
     }
 }
 
@@ -200,14 +137,4 @@ fn operation(method: &str, path: &str) -> &'static str {
 
 fn url(base: &str, path: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), path)
-}
-
-/// The URL is dropped from the error text: it can carry registration ids.
-fn transport_error(e: reqwest::Error) -> TransportError {
-    if e.is_timeout() {
-        TransportError::Timeout
-    } else {
-        // Logged once, with the operation, by `send`.
-        TransportError::Connection(e.without_url().to_string())
-    }
 }

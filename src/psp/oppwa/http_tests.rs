@@ -13,7 +13,8 @@ use crate::psp::Outcome;
 async fn capture_sends_bearer_and_form() {
     let (oppwa, shared) = serve(vec![ok(200, CP_OK)]).await;
     let r = oppwa
-        .capture(&settings(true), &follow_up(Some("40"), false))
+        .at(&settings(true))
+        .capture(&follow_up(Some("40"), false))
         .await;
     assert_eq!(r.outcome, Outcome::Succeeded);
     assert_eq!(
@@ -40,9 +41,11 @@ async fn capture_sends_bearer_and_form() {
 async fn the_request_id_travels_to_the_psp() {
     let (oppwa, shared) = serve(vec![ok(200, CP_OK)]).await;
     let (s, f) = (settings(true), follow_up(Some("40"), false));
-    crate::telemetry::with_request_id(Some("billwerk-req-42".into()), oppwa.capture(&s, &f)).await;
+    crate::telemetry::with_request_id(Some("billwerk-req-42".into()), oppwa.at(&s).capture(&f))
+        .await;
     oppwa
-        .capture(&settings(true), &follow_up(Some("40"), false))
+        .at(&settings(true))
+        .capture(&follow_up(Some("40"), false))
         .await;
     let seen = seen(&shared);
     assert_eq!(seen[0].request_id, "billwerk-req-42");
@@ -53,14 +56,20 @@ async fn the_request_id_travels_to_the_psp() {
 async fn entity_selection() {
     let (oppwa, shared) = serve(vec![ok(200, CP_OK)]).await;
     oppwa
-        .refund(&settings(true), &follow_up(Some("1"), true))
-        .await;
-    oppwa.cancel(&settings(false), &follow_up(None, true)).await;
-    oppwa
-        .charge_stored(&settings(true), &stored(false, Some("S1")))
+        .at(&settings(true))
+        .refund(&follow_up(Some("1"), true))
         .await;
     oppwa
-        .authorize_stored(&settings(false), &stored(false, None))
+        .at(&settings(false))
+        .cancel(&follow_up(None, true))
+        .await;
+    oppwa
+        .at(&settings(true))
+        .charge_stored(&stored(false, Some("S1")))
+        .await;
+    oppwa
+        .at(&settings(false))
+        .authorize_stored(&stored(false, None))
         .await;
     let seen = seen(&shared);
     assert!(
@@ -71,7 +80,7 @@ async fn entity_selection() {
     assert_eq!(
         seen[1].body,
         format!(
-            "entityId={ENTITY}&paymentType=RV&merchantTransactionId=20221108-636bd596c10cfc318b1bfabd"
+            "entityId={ENTITY}&paymentType=RV&merchantTransactionId=20221108-636bd596c10cfc318b1bfabd-cancel"
         )
     );
     assert_eq!(
@@ -106,13 +115,15 @@ async fn unclear_answers_are_unknown() {
     ] {
         let (oppwa, _) = serve(vec![answer]).await;
         let r = oppwa
-            .capture(&settings(false), &follow_up(Some("40"), false))
+            .at(&settings(false))
+            .capture(&follow_up(Some("40"), false))
             .await;
         assert!(matches!(r.outcome, Outcome::Unknown(_)), "{:?}", r.outcome);
     }
     let down = adapter("http://127.0.0.1:9");
     let r = down
-        .charge_stored(&settings(false), &stored(true, None))
+        .at(&settings(false))
+        .charge_stored(&stored(true, None))
         .await;
     assert!(matches!(r.outcome, Outcome::Unknown(_)));
 }
@@ -133,7 +144,8 @@ async fn unauthorized_and_declined() {
     ])
     .await;
     let r = oppwa
-        .charge_stored(&settings(false), &stored(false, None))
+        .at(&settings(false))
+        .charge_stored(&stored(false, None))
         .await;
     assert_eq!(
         decline_of(&r.outcome),
@@ -141,14 +153,16 @@ async fn unauthorized_and_declined() {
     );
     assert_eq!(r.result_code.as_deref(), Some("800.900.300"));
     let r = oppwa
-        .charge_stored(&settings(false), &stored(false, None))
+        .at(&settings(false))
+        .charge_stored(&stored(false, None))
         .await;
     assert_eq!(
         decline_of(&r.outcome),
         Some((E::InsufficientBalance, TxStatus::Failed))
     );
     let r = oppwa
-        .charge_stored(&settings(false), &stored(true, None))
+        .at(&settings(false))
+        .charge_stored(&stored(true, None))
         .await;
     assert_eq!(r.outcome, Outcome::Pending);
 }
@@ -158,15 +172,18 @@ async fn card_preauth_redirects_to_checkout() {
     let created = r#"{"result":{"code":"000.200.100","description":"successfully created checkout"},
       "id":"FB76D9A1B7D1CAC70A03923F903F74FB.uat01-vm-tx03","integrity":"sha384-abc"}"#;
     let (oppwa, shared) = serve(vec![ok(200, created)]).await;
-    let start = oppwa.start_preauth(&settings(false), &preauth("0")).await;
-    let PreauthStart::Redirect(c) = start else {
+    let start = oppwa
+        .at(&settings(false))
+        .start_preauth(&preauth("0"))
+        .await;
+    let PreauthStart::Checkout(c) = start else {
         panic!("expected a redirect, got {start:?}");
     };
     assert_eq!(
         c.checkout_id,
         "FB76D9A1B7D1CAC70A03923F903F74FB.uat01-vm-tx03"
     );
-    assert_eq!(c.integrity.as_deref(), Some("sha384-abc"));
+    assert_eq!(c.data.as_deref(), Some("sha384-abc"));
     let s = &seen(&shared)[0];
     assert_eq!(s.path, "/v1/checkouts");
     assert!(
@@ -190,17 +207,17 @@ async fn sepa_preauth_registers_account() {
         mandate_id: "M-1".into(),
         signed_on: chrono::NaiveDate::from_ymd_opt(2024, 1, 2).expect("date"),
     };
-    let PreauthStart::Done(r) = oppwa.start_preauth(&settings(false), &req).await else {
+    let PreauthStart::Done(r) = oppwa.at(&settings(false)).start_preauth(&req).await else {
         panic!("expected a result");
     };
     assert_eq!(r.outcome, Outcome::Succeeded);
     assert_eq!(r.amount, Some(rust_decimal::Decimal::ZERO));
-    let reg = r.registration.expect("registration");
+    let reg = r.credential.expect("credential");
     assert!(reg.is_debit);
     assert_eq!(
         reg.bearer.get("IBAN").map(String::as_str),
         Some("DE89**************3000")
     );
-    assert_eq!(reg.bearer.get("RegistrationId"), Some(&reg.registration_id));
+    assert_eq!(reg.bearer.get("RegistrationId"), Some(&reg.credential));
     assert_eq!(seen(&shared)[0].path, "/v1/registrations");
 }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use super::test_server::*;
-use super::*;
 use crate::domain::TxStatus;
 use crate::psp::Outcome;
 
@@ -16,7 +15,8 @@ async fn lapsed_checkout_without_payment_expires() {
     let answers = vec![ok(400, NO_SESSION_BODY), ok(400, NOT_FOUND_BODY)];
     let (oppwa, shared) = serve(answers).await;
     let r = oppwa
-        .complete_checkout(&settings(true), "FB76.x", "20221108-tx")
+        .at(&settings(true))
+        .complete_checkout(&checkout("FB76.x", "20221108-tx"))
         .await;
     let expected = (crate::domain::PaymentErrorCode::Canceled, TxStatus::Expired);
     assert_eq!(decline_of(&r.outcome), Some(expected));
@@ -41,7 +41,8 @@ async fn lapsed_checkout_found_by_query() {
         "currency":"EUR","result":{"code":"000.100.110","description":"ok"}}]}"#;
     let (oppwa, _) = serve(vec![ok(400, NO_SESSION_BODY), ok(200, query)]).await;
     let r = oppwa
-        .complete_checkout(&settings(false), "FB76.x", "tx")
+        .at(&settings(false))
+        .complete_checkout(&checkout("FB76.x", "tx"))
         .await;
     assert_eq!(r.outcome, Outcome::Succeeded);
     assert_eq!(
@@ -55,7 +56,11 @@ async fn check_settings_probes_credentials() {
     use crate::domain::PaymentErrorCode as E;
     let unknown_channel = r#"{"result":{"code":"800.900.201","description":"unknown channel"}}"#;
     let (oppwa, shared) = serve(vec![ok(400, NOT_FOUND_BODY)]).await;
-    let valid = oppwa.check_settings(&settings(true)).await.expect("valid");
+    let valid = oppwa
+        .at(&settings(true))
+        .check_settings()
+        .await
+        .expect("valid");
     assert!(valid.credit_card && valid.debit);
     assert_eq!(seen(&shared).len(), 2);
     assert!(
@@ -69,18 +74,21 @@ async fn check_settings_probes_credentials() {
     ] {
         let (oppwa, _) = serve(vec![ok(status, body)]).await;
         let e = oppwa
-            .check_settings(&settings(false))
+            .at(&settings(false))
+            .check_settings()
             .await
             .expect_err("rejected");
         assert_eq!(e.code, code);
     }
     let e = adapter("http://127.0.0.1:9")
-        .check_settings(&settings(false))
+        .at(&settings(false))
+        .check_settings()
         .await;
     assert_eq!(e.map_err(|e| e.code), Err(E::PSPConnectionProblem));
     let (oppwa, _) = serve(vec![Canned(400, NOT_FOUND_BODY, Duration::from_secs(3))]).await;
     let e = oppwa
-        .check_settings(&settings(false))
+        .at(&settings(false))
+        .check_settings()
         .await
         .map_err(|e| e.code);
     assert_eq!(e, Err(E::PSPConnectionTimeout));
@@ -90,12 +98,14 @@ async fn check_settings_probes_credentials() {
 async fn fetch_status_falls_back_to_mit_entity() {
     let (oppwa, shared) = serve(vec![ok(400, NOT_FOUND_BODY), ok(200, CP_OK)]).await;
     let r = oppwa
-        .fetch_status(&settings(true), "8ac7a4a09136ba2801913734d9e253d8")
+        .at(&settings(true))
+        .fetch_status("8ac7a4a09136ba2801913734d9e253d8")
         .await;
     assert_eq!(r.map(|r| r.outcome), Ok(Outcome::Succeeded));
     assert_eq!(seen(&shared)[1].query, format!("entityId={MIT}"));
     let e = adapter("http://127.0.0.1:9")
-        .fetch_status(&settings(false), "abc")
+        .at(&settings(false))
+        .fetch_status("abc")
         .await;
     assert!(e.is_err());
 }
@@ -113,10 +123,11 @@ const THROTTLED: &str = r#"{"result":{"code":"800.120.100","description":"Too ma
 async fn checkout_result_reading() {
     let (oppwa, _) = serve(vec![ok(200, PAID), ok(200, OPEN), ok(400, THROTTLED)]).await;
     let r = oppwa
-        .complete_checkout(&settings(false), "FB76.x", "tx")
+        .at(&settings(false))
+        .complete_checkout(&checkout("FB76.x", "tx"))
         .await;
     assert_eq!(r.outcome, Outcome::Succeeded);
-    let reg = r.registration.expect("registration");
+    let reg = r.credential.expect("credential");
     assert_eq!(
         reg.bearer.get("MaskedCardPan").map(String::as_str),
         Some("545454******5454")
@@ -126,18 +137,21 @@ async fn checkout_result_reading() {
         Some("MASTER")
     );
     let r = oppwa
-        .complete_checkout(&settings(false), "FB76.x", "tx")
+        .at(&settings(false))
+        .complete_checkout(&checkout("FB76.x", "tx"))
         .await;
     assert_eq!((r.outcome, r.psp_transaction_id), (Outcome::Pending, None));
     let r = oppwa
-        .complete_checkout(&settings(false), "FB76.x", "tx")
+        .at(&settings(false))
+        .complete_checkout(&checkout("FB76.x", "tx"))
         .await;
     assert!(
         matches!(r.outcome, Outcome::Unknown(_)),
         "throttled read is no decline"
     );
     let r = oppwa
-        .complete_checkout(&settings(false), "../x", "tx")
+        .at(&settings(false))
+        .complete_checkout(&checkout("../x", "tx"))
         .await;
     assert!(matches!(r.outcome, Outcome::Unknown(_)));
 }

@@ -21,22 +21,32 @@ mod notifications_fuzz;
 #[cfg(test)]
 mod test_server;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use self::client::{HttpClient, Target};
-use self::reply::{decline, psp_error};
 use self::settings::{Environment, OppwaSettings};
 use self::transformers::SepaAccount;
-use crate::domain::PaymentErrorCode;
+use crate::domain::Role;
 use crate::psp::{
-    Capabilities, CheckoutPage, FollowUp, InboundNotification, InitialMethod, InitialPreauth,
-    MethodValidity, NotificationError, PaymentProvider, PreauthStart, PspError, PspNotification,
-    PspResult, PspSettings, SettingField, SettingsError, StoredCharge, WidgetEmbed,
+    Capabilities, CheckoutKind, CheckoutPage, CheckoutRef, FollowUp, Inbound, InitialMethod,
+    InitialPreauth, Lookup, LookupKind, MerchantCtx, MerchantPsp, MethodValidity,
+    NotificationError, PaymentProvider, PreauthStart, PspError, PspNotification, PspResult,
+    PspSettings, Reference, ReturnLeg, SettingField, SettingsError, ShopperView, StoredCharge,
+    TextLimits,
 };
 
-/// Deployment-level configuration; never taken from merchant settings.
+/// The suffix of a reversal's `merchantTransactionId`: its preauth's reference plus this, so
+/// the reversal can be found by the query API and told apart from its preauth.
+pub const CANCEL_SUFFIX: &str = "-cancel";
+
+/// The headers carrying a notification's AES-GCM parts (OPPWA "Webhooks").
+const IV_HEADER: &str = "x-initialization-vector";
+const TAG_HEADER: &str = "x-authentication-tag";
+
+/// Deployment-level configuration (`[psp.oppwa]`); never taken from merchant settings.
 #[derive(Debug, Clone)]
 pub struct OppwaConfig {
     pub test_base_url: String,
@@ -59,6 +69,7 @@ impl Default for OppwaConfig {
     }
 }
 
+/// The OPPWA family (factory of per-merchant clients).
 #[derive(Debug, Clone)]
 pub struct Oppwa {
     config: OppwaConfig,
@@ -67,7 +78,6 @@ pub struct Oppwa {
 
 impl Oppwa {
     pub fn new(config: OppwaConfig) -> Self {
-        crate::telemetry::psp_families("oppwa", client::OPERATIONS);
         let http = HttpClient::new(config.timeout, config.connect_timeout);
         Self { config, http }
     }
@@ -88,31 +98,19 @@ impl Oppwa {
     }
 }
 
-/// Unusable settings: nothing was sent, so a money call can safely be declined.
-fn settings_decline(e: SettingsError) -> PspResult {
-    let message = format!("invalid OPPWA settings: {e}");
-    PspResult::bare(decline(
-        PaymentErrorCode::InvalidConfiguration,
-        None,
-        &message,
-    ))
-}
+/// OPPWA's field lengths (OPPWA "API Parameters"): descriptor 127, holder 128, names 48,
+/// street 100, city 80, postcode 16 (of 30: safe for every acquirer), e-mail 128, company 60.
+const LIMITS: TextLimits = TextLimits {
+    descriptor: 127,
+    holder: 128,
+    name: 48,
+    street: 100,
+    city: 80,
+    postcode: 16,
+    email: 128,
+    company: 60,
+};
 
-fn settings_error(e: SettingsError) -> PspError {
-    let message = format!("invalid OPPWA settings: {e}");
-    psp_error(PaymentErrorCode::InvalidConfiguration, None, &message)
-}
-
-macro_rules! settings_or {
-    ($settings:expr, $on_error:expr) => {
-        match OppwaSettings::parse($settings) {
-            Ok(s) => s,
-            Err(e) => return $on_error(e),
-        }
-    };
-}
-
-#[async_trait]
 impl PaymentProvider for Oppwa {
     fn name(&self) -> &'static str {
         "oppwa"
@@ -120,12 +118,15 @@ impl PaymentProvider for Oppwa {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            credit_card: true,
-            debit: true,
+            roles: &[Role::CreditCard, Role::Debit],
             refunds: true,
             cancel_preauth: true,
             capture_preauth: true,
             requires_return_url: true,
+            checkout: CheckoutKind::Widget,
+            lookup: LookupKind::ByReference,
+            limits: LIMITS,
+            notification_headers: &[IV_HEADER, TAG_HEADER],
         }
     }
 
@@ -137,19 +138,40 @@ impl PaymentProvider for Oppwa {
         transformers::amount(money).map(|_| ())
     }
 
-    fn validate_settings(&self, settings: &PspSettings) -> Result<(), SettingsError> {
-        OppwaSettings::parse(settings).map(|_| ())
+    fn bind(
+        &self,
+        settings: &PspSettings,
+        _ctx: &MerchantCtx,
+    ) -> Result<Arc<dyn MerchantPsp>, SettingsError> {
+        let s = OppwaSettings::parse(settings)?;
+        Ok(Arc::new(Bound {
+            oppwa: self.clone(),
+            s,
+        }))
     }
 
-    async fn check_settings(&self, settings: &PspSettings) -> Result<MethodValidity, PspError> {
-        let s = settings_or!(settings, |e| Err(settings_error(e)));
-        self.check(&s).await
+    fn operation_timeout(&self) -> Duration {
+        // A checkout read can make three calls (status, then the query on both channels).
+        (self.config.timeout + self.config.connect_timeout) * 3 + Duration::from_secs(5)
+    }
+}
+
+/// One merchant's OPPWA client: its settings parsed once.
+#[derive(Debug)]
+struct Bound {
+    oppwa: Oppwa,
+    s: OppwaSettings,
+}
+
+#[async_trait]
+impl MerchantPsp for Bound {
+    async fn check_settings(&self) -> Result<MethodValidity, PspError> {
+        self.oppwa.check(&self.s).await
     }
 
-    async fn start_preauth(&self, settings: &PspSettings, req: &InitialPreauth) -> PreauthStart {
-        let s = settings_or!(settings, |e| PreauthStart::Done(settings_decline(e)));
+    async fn start_preauth(&self, req: &InitialPreauth) -> PreauthStart {
         match &req.method {
-            InitialMethod::Card => self.start_card(&s, req).await,
+            InitialMethod::Card => self.oppwa.start_card(&self.s, req).await,
             InitialMethod::SepaDebit {
                 holder,
                 iban,
@@ -164,87 +186,118 @@ impl PaymentProvider for Oppwa {
                     mandate_id,
                     signed_on: *signed_on,
                 };
-                self.start_sepa(&s, req, &account).await
+                self.oppwa.start_sepa(&self.s, req, &account).await
             }
         }
     }
 
-    fn checkout_widget(&self, settings: &PspSettings, page: &CheckoutPage) -> Option<WidgetEmbed> {
-        let s = OppwaSettings::parse(settings).ok()?;
-        page::render(self.base_url(s.environment), &self.config.brands, page)
+    fn shopper_view(&self, checkout: &CheckoutRef<'_>, page: &CheckoutPage) -> Option<ShopperView> {
+        page::render(
+            self.oppwa.base_url(self.s.environment),
+            &self.oppwa.config.brands,
+            checkout,
+            page,
+        )
+        .map(ShopperView::Embed)
     }
 
-    async fn complete_checkout(
+    /// COPYandPAY sends the shopper back with `?id=<checkoutId>` (and `resourcePath`).
+    fn return_leg(&self, checkout: &CheckoutRef<'_>, query: &[(String, String)]) -> ReturnLeg {
+        let ids: Vec<&str> = query
+            .iter()
+            .filter(|(k, _)| k == "id")
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+            .collect();
+        match ids.as_slice() {
+            [] => ReturnLeg::NotYet,
+            [id] if *id == checkout.checkout_id => ReturnLeg::Finished,
+            _ => ReturnLeg::Foreign { parameter: "id" },
+        }
+    }
+
+    async fn complete_checkout(&self, checkout: &CheckoutRef<'_>) -> PspResult {
+        self.oppwa
+            .complete(&self.s, checkout.checkout_id, checkout.merchant_tx_id)
+            .await
+    }
+
+    async fn authorize_stored(&self, req: &StoredCharge) -> PspResult {
+        self.oppwa.stored(&self.s, req, transformers::PREAUTH).await
+    }
+
+    async fn charge_stored(&self, req: &StoredCharge) -> PspResult {
+        self.oppwa.stored(&self.s, req, transformers::DEBIT).await
+    }
+
+    async fn capture(&self, req: &FollowUp) -> PspResult {
+        self.oppwa
+            .follow_up(&self.s, req, transformers::CAPTURE)
+            .await
+    }
+
+    async fn cancel(&self, req: &FollowUp) -> PspResult {
+        let req = FollowUp {
+            merchant_tx_id: cancel_reference(&req.merchant_tx_id),
+            ..req.clone()
+        };
+        self.oppwa
+            .follow_up(&self.s, &req, transformers::REVERSAL)
+            .await
+    }
+
+    async fn refund(&self, req: &FollowUp) -> PspResult {
+        let req = FollowUp {
+            merchant_tx_id: follow_up_reference(req),
+            ..req.clone()
+        };
+        self.oppwa
+            .follow_up(&self.s, &req, transformers::REFUND)
+            .await
+    }
+
+    async fn fetch_status(&self, psp_transaction_id: &str) -> Result<PspResult, PspError> {
+        self.oppwa.status(&self.s, psp_transaction_id).await
+    }
+
+    async fn lookup(&self, reference: Reference<'_>) -> Lookup {
+        let merchant_tx_id = match reference {
+            Reference::Own(id) => id.to_string(),
+            Reference::CancelOf(id) => cancel_reference(id),
+        };
+        match self.oppwa.find(&self.s, &merchant_tx_id).await {
+            Ok(Some(r)) => Lookup::Found(r),
+            Ok(None) => Lookup::NotFound,
+            Err(e) => Lookup::Failed(e),
+        }
+    }
+
+    async fn receive(
         &self,
-        settings: &PspSettings,
-        checkout_id: &str,
-        merchant_tx_id: &str,
-    ) -> PspResult {
-        // Unusable settings prove nothing about the shopper's payment.
-        let s = settings_or!(settings, |e: SettingsError| PspResult::unknown(
-            e.to_string()
-        ));
-        self.complete(&s, checkout_id, merchant_tx_id).await
-    }
-
-    async fn authorize_stored(&self, settings: &PspSettings, req: &StoredCharge) -> PspResult {
-        let s = settings_or!(settings, settings_decline);
-        self.stored(&s, req, transformers::PREAUTH).await
-    }
-
-    async fn charge_stored(&self, settings: &PspSettings, req: &StoredCharge) -> PspResult {
-        let s = settings_or!(settings, settings_decline);
-        self.stored(&s, req, transformers::DEBIT).await
-    }
-
-    async fn capture(&self, settings: &PspSettings, req: &FollowUp) -> PspResult {
-        let s = settings_or!(settings, settings_decline);
-        self.follow_up(&s, req, transformers::CAPTURE).await
-    }
-
-    async fn cancel(&self, settings: &PspSettings, req: &FollowUp) -> PspResult {
-        let s = settings_or!(settings, settings_decline);
-        self.follow_up(&s, req, transformers::REVERSAL).await
-    }
-
-    async fn refund(&self, settings: &PspSettings, req: &FollowUp) -> PspResult {
-        let s = settings_or!(settings, settings_decline);
-        self.follow_up(&s, req, transformers::REFUND).await
-    }
-
-    async fn fetch_status(
-        &self,
-        settings: &PspSettings,
-        psp_transaction_id: &str,
-    ) -> Result<PspResult, PspError> {
-        let s = settings_or!(settings, |e| Err(settings_error(e)));
-        self.status(&s, psp_transaction_id).await
-    }
-
-    async fn find_by_merchant_tx_id(
-        &self,
-        settings: &PspSettings,
-        merchant_tx_id: &str,
-    ) -> Result<Option<PspResult>, PspError> {
-        let s = settings_or!(settings, |e| Err(settings_error(e)));
-        self.find(&s, merchant_tx_id).await
-    }
-
-    fn decode_notification(
-        &self,
-        settings: &PspSettings,
-        inbound: &InboundNotification<'_>,
-    ) -> Result<PspNotification, NotificationError> {
+        inbound: &Inbound<'_>,
+    ) -> Result<Vec<PspNotification>, NotificationError> {
         use secrecy::ExposeSecret;
-        let s = settings::OppwaSettings::parse(settings)
-            .map_err(|e| NotificationError::Unauthentic(format!("settings unusable: {e}")))?;
-        let (Some(iv), Some(tag)) = (inbound.iv, inbound.tag) else {
+        let (Some(iv), Some(tag)) = (inbound.header(IV_HEADER), inbound.header(TAG_HEADER)) else {
             return Err(NotificationError::Unauthentic(
                 "missing X-Initialization-Vector or X-Authentication-Tag".into(),
             ));
         };
         let plain =
-            notifications::decrypt(s.webhook_secret.expose_secret(), iv, tag, inbound.body)?;
-        notifications::decode(&plain)
+            notifications::decrypt(self.s.webhook_secret.expose_secret(), iv, tag, inbound.body)?;
+        notifications::decode(&plain).map(|n| vec![n])
+    }
+}
+
+/// A reversal's `merchantTransactionId`: its preauth's with [`CANCEL_SUFFIX`].
+pub fn cancel_reference(merchant_tx_id: &str) -> String {
+    format!("{merchant_tx_id}{CANCEL_SUFFIX}")
+}
+
+/// The `merchantTransactionId` a follow-up is sent with.
+fn follow_up_reference(req: &FollowUp) -> String {
+    if req.cancel_of {
+        cancel_reference(&req.merchant_tx_id)
+    } else {
+        req.merchant_tx_id.clone()
     }
 }

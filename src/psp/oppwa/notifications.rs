@@ -108,8 +108,8 @@ pub fn decode(plaintext: &[u8]) -> Result<PspNotification, NotificationError> {
     let event = match (kind.as_str(), action.as_str()) {
         ("TEST", _) => PspEvent::Test,
         ("PAYMENT", _) => PspEvent::Payment(Box::new(payment_event(env.payload)?)),
-        ("REGISTRATION", "DELETED") => PspEvent::RegistrationDeleted {
-            registration_id: id
+        ("REGISTRATION", "DELETED") => PspEvent::CredentialRevoked {
+            credential: id
                 .ok_or_else(|| NotificationError::Malformed("registration without id".into()))?,
         },
         (k, a) => PspEvent::Ignored(format!("{k} {a}").trim().to_string()),
@@ -141,6 +141,16 @@ fn payment_event(payload: Value) -> Result<PaymentEvent, NotificationError> {
         .unwrap_or_default()
         .to_ascii_uppercase();
     let kind = event_kind(&psp_type);
+    // A reversal, or a refund done for Billwerk's cancel, carries its preauth's reference with
+    // our suffix (`super::cancel_reference`).
+    let merchant_tx_id = match (&kind, merchant_tx_id) {
+        (crate::psp::EventKind::Reversal | crate::psp::EventKind::Refund, Some(m)) => Some(
+            m.strip_suffix(super::CANCEL_SUFFIX)
+                .map(str::to_string)
+                .unwrap_or(m),
+        ),
+        (_, m) => m,
+    };
     let chargeback = matches!(
         kind,
         crate::psp::EventKind::Chargeback | crate::psp::EventKind::ChargebackReversal
@@ -286,8 +296,8 @@ mod tests {
             .expect("decodes");
         assert_eq!(
             n.event,
-            PspEvent::RegistrationDeleted {
-                registration_id: "r1".into()
+            PspEvent::CredentialRevoked {
+                credential: "r1".into()
             }
         );
         let n = decode(br#"{"type":"test","action":"webhook activation","payload":{"result":{"code":"000.100.110"}}}"#).expect("decodes");

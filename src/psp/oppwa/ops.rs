@@ -10,8 +10,8 @@ use super::settings::OppwaSettings;
 use super::transformers::{self as tf, SepaAccount, is_safe_id};
 use crate::domain::{Clock, PaymentErrorCode, SystemClock};
 use crate::psp::{
-    Checkout, FollowUp, InitialPreauth, Outcome, PreauthStart, PspResult, Registration,
-    StoredCharge,
+    Checkout, FollowUp, InitialPreauth, Outcome, PreauthStart, PspResult, StoredCharge,
+    StoredCredential,
 };
 
 /// A COPYandPAY checkout lives 30 minutes (spec §3.4).
@@ -44,10 +44,10 @@ impl Oppwa {
             Err(result) => return PreauthStart::Done(*result),
         };
         match (resp.outcome(), resp.id.as_deref()) {
-            (Outcome::Pending, Some(id)) if is_safe_id(id) => PreauthStart::Redirect(Checkout {
+            (Outcome::Pending, Some(id)) if is_safe_id(id) => PreauthStart::Checkout(Checkout {
                 checkout_id: id.to_string(),
                 expires_at: SystemClock.now().plus_seconds(CHECKOUT_LIFETIME_SECS),
-                integrity: resp.integrity.clone().filter(|i| !i.is_empty()),
+                data: resp.integrity.clone().filter(|i| !i.is_empty()),
             }),
             (Outcome::Succeeded | Outcome::Pending, _) => {
                 let reason = format!("checkout answer {} without a usable id", resp.code());
@@ -79,9 +79,9 @@ impl Oppwa {
                 return PreauthStart::Done(to_result(&resp, Outcome::Unknown(reason)));
             };
             let iban = tf::normalize_iban(account.iban);
-            result.registration = Some(Registration {
+            result.credential = Some(StoredCredential {
                 bearer: sepa_bearer(account.holder, &iban, account.mandate_id, &id),
-                registration_id: id,
+                credential: id,
                 initial_transaction_id: None,
                 is_debit: true,
             });
@@ -97,7 +97,7 @@ impl Oppwa {
         req: &StoredCharge,
         payment_type: &str,
     ) -> PspResult {
-        let registration = &req.stored.registration_id;
+        let registration = &req.stored.credential;
         if !is_safe_id(registration) {
             return invalid_id("registration id");
         }

@@ -3,7 +3,7 @@
 
 use askama::Template;
 
-use crate::psp::{CheckoutPage, WidgetEmbed};
+use crate::psp::{CheckoutPage, CheckoutRef, WidgetEmbed};
 
 #[derive(Template)]
 #[template(path = "oppwa_widget_head.html")]
@@ -37,13 +37,19 @@ fn origin(base_url: &str) -> Option<String> {
 }
 
 /// The widget for one checkout; `base_url` is the OPPWA host of the merchant's environment.
-pub fn render(base_url: &str, brands: &str, page: &CheckoutPage) -> Option<WidgetEmbed> {
+/// The widget for `checkout` (its `data` is the script's integrity value, when OPPWA gave one).
+pub fn render(
+    base_url: &str,
+    brands: &str,
+    checkout: &CheckoutRef<'_>,
+    page: &CheckoutPage,
+) -> Option<WidgetEmbed> {
     let mut src = url::Url::parse(base_url)
         .ok()?
         .join("/v1/paymentWidgets.js")
         .ok()?;
     src.query_pairs_mut()
-        .append_pair("checkoutId", &page.checkout_id);
+        .append_pair("checkoutId", checkout.checkout_id);
     let options = serde_json::json!({ "locale": locale(&page.language) })
         .to_string()
         .replace('<', "\\u003c");
@@ -51,11 +57,7 @@ pub fn render(base_url: &str, brands: &str, page: &CheckoutPage) -> Option<Widge
         nonce: &page.nonce,
         options,
         src: src.to_string(),
-        integrity: page
-            .integrity
-            .as_deref()
-            .map(str::trim)
-            .filter(|i| !i.is_empty()),
+        integrity: checkout.data.map(str::trim).filter(|i| !i.is_empty()),
     }
     .render()
     .ok()?;
@@ -76,10 +78,18 @@ pub fn render(base_url: &str, brands: &str, page: &CheckoutPage) -> Option<Widge
 mod tests {
     use super::*;
 
-    fn page(integrity: Option<&str>) -> CheckoutPage {
+    const ID: &str = "FB76D9A1B7D1CAC70A03923F903F74FB.uat01-vm-tx03";
+
+    fn checkout(integrity: Option<&str>) -> CheckoutRef<'_> {
+        CheckoutRef {
+            checkout_id: ID,
+            data: integrity,
+            merchant_tx_id: "tx-1",
+        }
+    }
+
+    fn page() -> CheckoutPage {
         CheckoutPage {
-            checkout_id: "FB76D9A1B7D1CAC70A03923F903F74FB.uat01-vm-tx03".into(),
-            integrity: integrity.map(String::from),
             return_url: "https://i.example/return?tx=1&x=\"><script>".into(),
             language: "de".into(),
             nonce: "bm9uY2U=".into(),
@@ -91,7 +101,8 @@ mod tests {
         let w = render(
             "https://eu-test.oppwa.com/",
             "VISA MASTER",
-            &page(Some("sha384-abc")),
+            &checkout(Some("sha384-abc")),
+            &page(),
         )
         .expect("widget");
         assert_eq!(w.origin, "https://eu-test.oppwa.com");
@@ -118,9 +129,9 @@ mod tests {
 
     #[test]
     fn no_integrity_attributes_without_integrity_and_no_script_injection() {
-        let mut p = page(None);
+        let mut p = page();
         p.language = "\"};alert(1)".into();
-        let w = render("https://eu-test.oppwa.com", "VISA", &p).expect("widget");
+        let w = render("https://eu-test.oppwa.com", "VISA", &checkout(None), &p).expect("widget");
         assert!(!w.head.contains("integrity="));
         assert!(!w.head.contains("crossorigin"));
         assert!(!w.head.contains("alert"));
@@ -129,6 +140,6 @@ mod tests {
 
     #[test]
     fn unusable_base_url_gives_no_widget() {
-        assert!(render("not a url", "VISA", &page(None)).is_none());
+        assert!(render("not a url", "VISA", &checkout(None), &page()).is_none());
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::result_codes;
 use crate::domain::Bearer;
-use crate::psp::{EventKind, Outcome, PspResult, Registration};
+use crate::psp::{EventKind, Outcome, PspResult, StoredCredential};
 
 /// A string, or a number/bool written as text; anything else counts as absent.
 fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -174,7 +174,7 @@ pub fn to_result(resp: &OppwaResponse, outcome: Outcome) -> PspResult {
         currency: currency.flatten(),
         result_code: resp.result.code.clone(),
         description: resp.result.description.clone(),
-        registration: None,
+        credential: None,
         kind: resp.payment_type.as_deref().map(event_kind),
         booking_date: booking_date(resp.timestamp.as_deref()),
     }
@@ -185,13 +185,13 @@ pub fn to_result(resp: &OppwaResponse, outcome: Outcome) -> PspResult {
 pub fn payment_result(resp: &OppwaResponse) -> PspResult {
     let mut result = to_result(resp, resp.outcome());
     if result.outcome == Outcome::Succeeded {
-        result.registration = card_registration(resp);
+        result.credential = card_registration(resp);
     }
     result
 }
 
 /// The card token of a successful CIT, with the bearer Billwerk shows.
-pub fn card_registration(resp: &OppwaResponse) -> Option<Registration> {
+pub fn card_registration(resp: &OppwaResponse) -> Option<StoredCredential> {
     let registration_id = resp.registration_id.clone().filter(|r| !r.is_empty())?;
     let card = resp.card.as_ref()?;
     let mut bearer = Bearer::new();
@@ -216,8 +216,8 @@ pub fn card_registration(resp: &OppwaResponse) -> Option<Registration> {
         .filter(|id| !id.is_empty())
         .or_else(|| resp.result_detail("CardholderInitiatedTransactionID"))
         .or_else(|| resp.id.clone());
-    Some(Registration {
-        registration_id,
+    Some(StoredCredential {
+        credential: registration_id,
         bearer,
         initial_transaction_id: initial,
         is_debit: false,

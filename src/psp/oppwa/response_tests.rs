@@ -42,8 +42,8 @@ fn checkout_payment_success_with_card_bearer() {
     assert_eq!(r.kind, Some(crate::psp::EventKind::Authorization));
     assert_eq!(r.result_code.as_deref(), Some("000.100.110"));
     assert_eq!(r.booking_date, NaiveDate::from_ymd_opt(2015, 12, 7));
-    let reg = r.registration.expect("registration");
-    assert_eq!(reg.registration_id, "8ac7a4a09136ba2801913706f2a2aaaa");
+    let reg = r.credential.expect("credential");
+    assert_eq!(reg.credential, "8ac7a4a09136ba2801913706f2a2aaaa");
     assert!(!reg.is_debit);
     assert_eq!(
         reg.initial_transaction_id.as_deref(),
@@ -91,7 +91,7 @@ fn decline_body() {
         message: "Insufficient Funds".into(),
     };
     assert_eq!(r.outcome, Outcome::Declined(expected));
-    assert!(r.registration.is_none());
+    assert!(r.credential.is_none());
     assert_eq!(r.booking_date, NaiveDate::from_ymd_opt(2024, 1, 2));
 }
 

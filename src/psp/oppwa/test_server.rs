@@ -130,3 +130,23 @@ pub const CP_OK: &str = r#"{"id":"8ac7a4a09136ba2801913734d9e253d8",
   "referencedId":"8ac7a4a09136ba2801913706f2a221bf","paymentType":"CP","amount":"40.00",
   "currency":"EUR","result":{"code":"000.100.112","description":"ok"},
   "timestamp":"2024-05-06 07:08:09+0000"}"#;
+
+impl Oppwa {
+    /// The bound client for `s` (test settings are always usable).
+    pub fn at(&self, s: &PspSettings) -> std::sync::Arc<dyn crate::psp::MerchantPsp> {
+        let ctx = crate::psp::MerchantCtx {
+            merchant_id: "m-test".into(),
+            notification_url: "http://127.0.0.1:9/psp/oppwa/m-test/notifications".into(),
+        };
+        crate::psp::PaymentProvider::bind(self, s, &ctx).expect("usable test settings")
+    }
+}
+
+/// A stored checkout without integrity data.
+pub fn checkout<'a>(id: &'a str, merchant_tx_id: &'a str) -> crate::psp::CheckoutRef<'a> {
+    crate::psp::CheckoutRef {
+        checkout_id: id,
+        data: None,
+        merchant_tx_id,
+    }
+}

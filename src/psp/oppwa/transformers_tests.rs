@@ -120,7 +120,7 @@ pub fn stored(is_debit: bool, initial: Option<&str>) -> StoredCharge {
         merchant_tx_id: "20221108-636bd596c10cfc318b1bfabc".into(),
         amount: eur("15.5"),
         stored: StoredMethod {
-            registration_id: "8ac7a4a09136ba2801913706f2a2aaaa".into(),
+            credential: "8ac7a4a09136ba2801913706f2a2aaaa".into(),
             is_debit,
             initial_transaction_id: initial.map(String::from),
         },
@@ -168,6 +168,7 @@ pub fn follow_up(amount: Option<&str>, merchant_initiated: bool) -> FollowUp {
         psp_transaction_id: "8ac7a4a09136ba2801913706f2a221bf".into(),
         amount: amount.map(eur),
         merchant_initiated,
+        cancel_of: false,
     }
 }
 

@@ -1,12 +1,43 @@
-//! Starting the simulator from `[sim.mollie]` (`psp-integrator sim mollie`).
+//! Starting the simulator from `[sim.mollie]`: on its own (`psp-integrator sim mollie`), or
+//! inside `serve` when `enabled`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use super::{Sim, SimConfig, SimHandle};
-use crate::config::MollieSimSection;
+use super::{SANDBOX_LIVE_KEY, SANDBOX_TEST_KEY, Sim, SimConfig, SimHandle};
+use crate::config::{AppConfig, MollieSimSection};
+use crate::sim::{Registration, Running};
+
+/// The Mollie simulator's entry in `startup::simulators`. Inside `serve` it stands in for
+/// `psp.mollie.test_base_url`: the Mollie adapter sends the calls of merchants whose API key
+/// starts with `test_` there (until that adapter and its `[psp.mollie]` section exist, `serve`
+/// runs the simulator and says that nothing is pointed at it).
+pub static SIMULATOR: Registration = Registration {
+    family: "mollie",
+    title: "the Mollie simulator (Payments API v2), with its sandbox keys",
+    replaces: "test_base_url",
+    start: start_registered,
+};
+
+fn start_registered(
+    cfg: &AppConfig,
+    shutdown: CancellationToken,
+) -> BoxFuture<'_, Result<Running, String>> {
+    async move {
+        let h = start(&cfg.sim.mollie, shutdown).await?;
+        let mut running = Running::new("mollie", h.base_url, h.addr, h.sim);
+        running.notes = vec![
+            format!("test key {SANDBOX_TEST_KEY}"),
+            format!("live key {SANDBOX_LIVE_KEY}"),
+        ];
+        Ok(running)
+    }
+    .boxed()
+}
 
 /// Binds `section.listen` and serves until `shutdown`; the error names the offending key.
 pub async fn start(

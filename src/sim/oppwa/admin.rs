@@ -17,6 +17,7 @@ pub(crate) fn routes() -> Router<Sim> {
         .route("/__admin/transactions", get(transactions))
         .route("/__admin/fault", post(fault))
         .route("/__admin/force-next", post(force_next))
+        .route("/__admin/kind-swap", post(kind_swap))
         .route("/__admin/clock/advance", post(advance))
         .route("/__admin/reset", post(reset))
 }
@@ -39,6 +40,11 @@ async fn transactions(State(sim): State<Sim>, Query(f): Query<TxFilter>) -> Json
 async fn fault(State(sim): State<Sim>, Json(f): Json<Fault>) -> Json<Value> {
     sim.set_fault(f);
     Json(json!({"fault": f}))
+}
+
+async fn kind_swap(State(sim): State<Sim>, Json(k): Json<super::KindSwap>) -> Json<Value> {
+    sim.set_kind_swap(k);
+    Json(json!({"kindSwap": k}))
 }
 
 #[derive(serde::Deserialize)]

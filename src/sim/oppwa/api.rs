@@ -110,7 +110,7 @@ fn payment(st: &mut SimState, cfg: &SimConfig, headers: &HeaderMap, body: &[u8])
     let no_3ds = entity == cfg.mit_entity_id || p.get("standingInstruction.source") == Some("MIT");
     let np = NewPayment {
         ndc,
-        payment_type: ptype,
+        payment_type: st.kind_swap.booked(ptype, false),
         amount,
         currency,
         brand,

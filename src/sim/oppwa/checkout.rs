@@ -212,7 +212,9 @@ fn pay(st: &mut SimState, cfg: &SimConfig, id: &str, form: &Params) -> Outcome {
         None => read_new_card(form, &offered, st.now(), w).map_err(|m| rerender(st, m))?,
     };
     let cp = &co.params;
-    let ptype = cp.get("paymentType").unwrap_or("DB").to_string();
+    let ptype = st
+        .kind_swap
+        .booked(cp.get("paymentType").unwrap_or("DB").to_string(), true);
     let np = NewPayment {
         ndc: co.id.clone(),
         payment_type: ptype,

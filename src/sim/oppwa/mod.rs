@@ -23,6 +23,7 @@ mod payments;
 mod persist;
 mod registrations;
 mod respond;
+pub mod run;
 mod shopper;
 mod state;
 mod threeds;
@@ -42,6 +43,7 @@ mod webhook_tests;
 
 pub use crypto::{EncryptedNotification, encrypt_notification};
 pub use delivery::DeliveryReport;
+pub use run::SIMULATOR;
 pub use webhooks::{Attempt as WebhookAttempt, WebhookConfig, WebhookFaults};
 
 use std::net::SocketAddr;
@@ -110,6 +112,36 @@ pub enum Fault {
     DropAfterProcessing,
     /// Drop/refuse before processing anything (HTTP 503, no JSON).
     Unavailable,
+}
+
+/// Answers of another kind than the request asked for, as real OPPWA answers have been seen to
+/// give (issue #18, input 5). Off by default; set per test with [`Sim::set_kind_swap`] or
+/// `POST /__admin/kind-swap`. The payment is then *booked* as a debit, so the simulator also
+/// refuses a `CP` on it (`700.400.510`) and takes refunds (`RF`) of it, as the real PSP would.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct KindSwap {
+    /// A checkout created as a preauthorization (`PA`) completes as a debit (`DB`), with its
+    /// registration when one was asked for.
+    pub checkout_pa_as_db: bool,
+    /// A server-to-server `PA` (direct or on a registration) is booked and answered as a `DB`.
+    pub s2s_pa_as_db: bool,
+}
+
+impl KindSwap {
+    /// The payment type booked for a request of `asked` (`checkout`: paid through a checkout).
+    pub(crate) fn booked(self, asked: String, checkout: bool) -> String {
+        let swap = if checkout {
+            self.checkout_pa_as_db
+        } else {
+            self.s2s_pa_as_db
+        };
+        if swap && asked == "PA" {
+            "DB".into()
+        } else {
+            asked
+        }
+    }
 }
 
 struct Inner {
@@ -250,6 +282,11 @@ impl Sim {
 
     pub fn set_fault(&self, fault: Fault) {
         self.with_state(|st, _| st.fault = fault);
+    }
+
+    /// Books `PA` requests as `DB` as `swap` says, from now on.
+    pub fn set_kind_swap(&self, swap: KindSwap) {
+        self.with_state(|st, _| st.kind_swap = swap);
     }
 
     /// The next money operation (payment, back-office, registration, checkout payment) gets `code`.

@@ -151,7 +151,7 @@ fn token_payment(
     let no_3ds = entity == cfg.mit_entity_id || p.get("standingInstruction.source") == Some("MIT");
     let np = NewPayment {
         ndc,
-        payment_type: ptype,
+        payment_type: st.kind_swap.booked(ptype, false),
         amount,
         currency,
         brand: reg.brand,

@@ -221,6 +221,7 @@ pub(crate) struct State {
     pub checkouts: HashMap<String, Checkout>,
     pub fault: Fault,
     pub forced: Option<String>,
+    pub kind_swap: super::KindSwap,
     pub clock_offset: i64,
     pub outbox: super::events::Outbox,
     pub hooks: super::webhooks::Hooks,

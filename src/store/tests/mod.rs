@@ -44,6 +44,7 @@ crate::testing::on_each_backend!(super::run;
     concurrent_refunds_share_the_headroom,
     generic_plans_use_the_key_index,
     a_unit_of_work_needs_one_connection,
+    no_capture_while_collected_money_is_refunded,
 );
 
 pub(super) fn merchant(id: &str) -> MerchantRecord {
@@ -75,7 +76,7 @@ pub(super) fn record(merchant_id: &str, billwerk_id: &str) -> TransactionRecord 
         is_initial: true,
         expires_at: None,
         checkout_id: None,
-        checkout_integrity: None,
+        checkout_data: None,
         checkout_token: Some(format!("tok-{merchant_id}-{billwerk_id}")),
         success_url: Some("https://ok".into()),
         error_url: None,
@@ -90,6 +91,7 @@ pub(super) fn record(merchant_id: &str, billwerk_id: &str) -> TransactionRecord 
         last_updated: Ticks(100),
         next_reconcile_at: None,
         reconcile_attempts: 0,
+        collected_at_authorization: false,
     }
 }
 
@@ -158,7 +160,7 @@ pub(super) fn agreement(status: AgreementStatus) -> AgreementRecord {
         bearer: [("IBAN".to_string(), "DE02…".to_string())]
             .into_iter()
             .collect(),
-        registration_id: Some("reg".into()),
+        credential: Some("reg".into()),
         initial_psp_tx_id: None,
         is_debit: true,
         updated_at: Ticks(300),

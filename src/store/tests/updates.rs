@@ -376,3 +376,45 @@ pub(super) async fn concurrent_refunds_share_the_headroom(store: SqlStore) {
         .expect("children");
     assert_eq!(children.len(), 3, "nothing of a refused refund was written");
 }
+
+/// A preauth whose money was collected at authorization takes no new capture while its cancel's
+/// refund is under way (issue #18): the refund's amount was fixed without it.
+pub(super) async fn no_capture_while_collected_money_is_refunded(store: SqlStore) {
+    setup(&store, "m1", "other").await;
+    let mut pre = record("m1", "pre");
+    pre.kind = TxKind::Preauth;
+    pre.status = TxStatus::Succeeded;
+    pre.requested_amount = Decimal::from_str("20.00").expect("decimal");
+    pre.authorized_amount = pre.requested_amount;
+    pre.collected_at_authorization = true;
+    pre.needs_reconcile = true;
+    pre.checkout_token = None;
+    store.insert_transaction(&pre, "pre").await.expect("pre");
+    let stored = store
+        .get_transaction("m1", "pre")
+        .await
+        .expect("read")
+        .expect("pre");
+    assert!(stored.collected_at_authorization, "the flag round-trips");
+    let mut capture = record("m1", "cap");
+    capture.parent_id = Some(pre.id.clone());
+    capture.checkout_token = None;
+    capture.requested_amount = Decimal::from_str("5.00").expect("decimal");
+    match store.insert_transaction(&capture, "capture").await {
+        Err(StoreError::MoneyRule(_)) => {}
+        other => panic!("refused while the refund is under way, got {other:?}"),
+    }
+    let settled = TxUpdate {
+        needs_reconcile: Some(false),
+        ..TxUpdate::default()
+    };
+    let at = Ticks(stored.last_updated.0 + 1);
+    store
+        .apply_update("m1", &pre.id, stored.last_updated, at, &settled)
+        .await
+        .expect("settled");
+    assert!(matches!(
+        store.insert_transaction(&capture, "capture").await,
+        Ok(Inserted::New(_))
+    ));
+}

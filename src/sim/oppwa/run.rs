@@ -1,0 +1,60 @@
+//! Starting the simulator from `[sim.oppwa]`: inside `serve` when `enabled`, or on its own
+//! (`psp-integrator sim oppwa`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use super::{Sim, SimConfig, SimHandle};
+use crate::config::AppConfig;
+use crate::sim::{Registration, Running};
+
+/// The OPPWA simulator's entry in `startup::simulators`.
+pub static SIMULATOR: Registration = Registration {
+    family: "oppwa",
+    title: "the OPPWA simulator, with its fixed sandbox credentials",
+    replaces: "test_base_url",
+    start: start_registered,
+};
+
+fn start_registered(
+    cfg: &AppConfig,
+    shutdown: CancellationToken,
+) -> BoxFuture<'_, Result<Running, String>> {
+    async move {
+        let h = start(cfg, shutdown).await?;
+        Ok(Running::new("oppwa", h.base_url, h.addr, h.sim))
+    }
+    .boxed()
+}
+
+/// Where the simulator keeps its state: `sim.oppwa.state_file`, else beside a file SQLite
+/// database (`<database file>.oppwa-sim.json`); `None` (memory only) otherwise.
+pub fn state_file(cfg: &AppConfig) -> Option<PathBuf> {
+    let explicit = cfg.sim.oppwa.state_file.trim();
+    if !explicit.is_empty() {
+        return Some(PathBuf::from(explicit));
+    }
+    crate::sim::state_file_beside_database(&cfg.database.url, "oppwa")
+}
+
+/// Binds `sim.oppwa.listen` and serves until `shutdown`; the error names the offending key.
+pub async fn start(cfg: &AppConfig, shutdown: CancellationToken) -> Result<SimHandle, String> {
+    let listen = &cfg.sim.oppwa.listen;
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| format!("sim.oppwa.listen: '{listen}' is not a socket address"))?;
+    let config = SimConfig {
+        auto_deliver: cfg.sim.oppwa.auto_deliver,
+        state_file: state_file(cfg),
+        ..SimConfig::default()
+    };
+    let handle = Sim::spawn(config, addr, shutdown)
+        .await
+        .map_err(|e| format!("sim.oppwa.listen {listen}: {e}"))?;
+    tracing::info!(url = %handle.base_url, "OPPWA simulator listening");
+    Ok(handle)
+}
