@@ -37,6 +37,7 @@ pub enum OperatorsCommand {
     },
     /// Remove an operator and end their sessions.
     Remove {
+        /// The operator's sign-in name.
         name: String,
         /// Database URL (overrides database.url).
         #[arg(long)]
@@ -44,6 +45,7 @@ pub enum OperatorsCommand {
     },
     /// Set a new password (PSPI_OPERATOR_PASSWORD or standard input); ends their sessions.
     ResetPassword {
+        /// The operator's sign-in name.
         name: String,
         /// Database URL (overrides database.url).
         #[arg(long)]
