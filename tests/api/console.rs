@@ -739,3 +739,82 @@ async fn list_on_a_million_rows() {
     store.close().await;
     scratch.drop_db().await.expect("dropped");
 }
+
+/// `operators create|list|reset-password|remove` from the command line, as the README shows
+/// them: the password on standard input or in `PSPI_OPERATOR_PASSWORD`; the account then signs
+/// in over HTTP.
+#[tokio::test]
+async fn operators_are_managed_from_the_command_line() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    const BIN: &str = env!("CARGO_BIN_EXE_psp-integrator");
+    let app = console_app().await;
+    let db = app.cfg.database.url.clone();
+    let cli = |args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "--config-dir",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+            ])
+            .args(args)
+            .args(["--database-url", &db])
+            .env_remove("PSPI_PROFILE")
+            .env_remove("PSPI_OPERATOR_PASSWORD")
+            .env("PSPI__LOG__LEVEL", "warn");
+        c
+    };
+    let mut child = cli(&[
+        "operators",
+        "create",
+        "--name",
+        "cli-ann",
+        "--role",
+        "operator",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .expect("password sent");
+    let out = child.wait_with_output().expect("ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("operator cli-ann created"));
+    let out = cli(&["operators", "list"]).output().expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cli-ann"));
+    let s = Session::sign_in(&app, "cli-ann").await;
+    let (status, _) = s.get("/console/attention").await;
+    assert_eq!(status, StatusCode::OK);
+    let out = cli(&["operators", "reset-password", "cli-ann"])
+        .env("PSPI_OPERATOR_PASSWORD", "an even longer passphrase")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.get("/console/attention").await.0, StatusCode::SEE_OTHER);
+    let out = cli(&["operators", "remove", "cli-ann"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let out = cli(&["operators", "remove", "cli-ann"])
+        .output()
+        .expect("runs");
+    assert!(
+        !out.status.success(),
+        "removing twice names the missing operator"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no operator named 'cli-ann'"));
+}
