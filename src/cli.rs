@@ -45,6 +45,9 @@ enum Command {
     /// Inspect and redeliver Billwerk webhooks.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// Operator console accounts (README: "Operator console").
+    #[command(subcommand)]
+    Operators(crate::console::cli::OperatorsCommand),
     /// Master key rotation for the merchants' sealed PSP settings.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -239,6 +242,10 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
             cfg.validate()?;
             deliveries(&cfg, d).await
         }
+        Command::Operators(o) => {
+            cfg.validate()?;
+            crate::console::cli::run(&cfg, o).await
+        }
         Command::Keys(k) => keys(&cfg, k).await,
         Command::Healthcheck { url } => healthcheck(&cfg, url).await,
         Command::Demo => crate::demo::run(&cli.config_dir)
@@ -270,6 +277,7 @@ fn command_db_url(c: &Command) -> Option<String> {
         | Command::Deliveries(DeliveriesCommand::Redeliver { database_url, .. })
         | Command::Keys(KeysCommand::Rotate { database_url })
         | Command::Keys(KeysCommand::Status { database_url }) => database_url.clone(),
+        Command::Operators(o) => o.database_url(),
         Command::Keys(KeysCommand::Generate)
         | Command::Healthcheck { .. }
         | Command::Demo

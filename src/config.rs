@@ -35,6 +35,9 @@ pub struct AppConfig {
     pub limits: LimitsSection,
     pub guard: GuardSection,
     pub ops: OpsSection,
+    /// The operator console on the operator listener (README: "Operator console").
+    #[serde(default)]
+    pub console: ConsoleSection,
 }
 
 /// The operator listener: `/metrics`, `/docs`, `/openapi.json` and the readiness report, on an
@@ -45,6 +48,28 @@ pub struct OpsSection {
     pub enabled: bool,
     /// Address it binds to; loopback by default (port 0 picks a free port).
     pub listen: String,
+}
+
+/// `[console]`: the operator console, served on the operator listener only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ConsoleSection {
+    /// Serve the console at all (off by default).
+    pub enabled: bool,
+    /// How long a sign-in lasts, in seconds.
+    pub session_secs: u64,
+    /// Sign-in attempts allowed per operator name per minute (ten times that per listener).
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            session_secs: 8 * 3600,
+            login_attempts_per_minute: 5,
+        }
+    }
 }
 
 /// What start-up needs of any `[psp.<family>]` section, whatever its other keys.

@@ -184,7 +184,7 @@ impl Application {
             expected_workers,
         };
         let ops_addr = match ops_listener {
-            Some(l) => Some(serve_ops(&app, &health, l, &tasks, shutdown.clone())?),
+            Some(l) => Some(serve_ops(&cfg, &app, &health, l, &tasks, shutdown.clone())?),
             None => None,
         };
         let mut addr = None;
@@ -375,6 +375,7 @@ async fn bind_ops(cfg: &AppConfig) -> Result<Option<TcpListener>, StartupError> 
 
 /// Serves the operator routes (`http::ops`) on `listener` until `shutdown`.
 fn serve_ops(
+    cfg: &AppConfig,
     app: &App,
     health: &Health,
     listener: TcpListener,
@@ -386,6 +387,7 @@ fn serve_ops(
         app: app.clone(),
         health: health.clone(),
         openapi: Arc::new(crate::http::documented().1),
+        console: crate::console::Console::from_config(cfg),
     };
     let router = crate::http::ops::router(state);
     tasks.spawn(async move {

@@ -304,9 +304,8 @@ pub async fn complete_locked(
         return Ok(tx);
     }
     let psp = app.psp(m).await?;
-    let r = psp
-        .complete_checkout(&checkout_ref(&tx, &checkout_id))
-        .await;
+    let reference = checkout_ref(&tx, &checkout_id);
+    let r = super::called::timed("checkout result", psp.complete_checkout(&reference)).await;
     // An open checkout (pending, no payment behind it) is not a result: the shopper has yet
     // to pay, so the preauth stays Initiated and its page keeps working.
     if tx.status == TxStatus::Initiated
@@ -316,8 +315,13 @@ pub async fn complete_locked(
         return Ok(tx);
     }
     let now = app.now();
-    app.transition(tx, |t| outcome::update_for(t, &r, &app.stamp(now, notify)))
-        .await
+    app.transition(tx, |t| {
+        outcome::update_for(t, &r, &app.stamp(now, notify)).map(|u| crate::store::TxUpdate {
+            psp_call: Some(r.note.clone()),
+            ..u
+        })
+    })
+    .await
 }
 
 /// Where the shopper goes once the preauth has a state: Billwerk's URL for it, or (when

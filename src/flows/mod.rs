@@ -3,6 +3,7 @@
 //! never reaches the PSP twice), calls the PSP outside any DB transaction, then commits the
 //! outcome with a version check.
 
+pub mod called;
 pub mod checkout;
 pub mod notification;
 pub mod operators;
@@ -309,11 +310,17 @@ impl App {
     pub async fn record_answer(
         &self,
         tx: TransactionRecord,
-        r: &crate::psp::PspResult,
+        r: &impl called::Answer,
     ) -> (TransactionRecord, Recorded) {
         let stamp = self.stamp(self.now(), false);
+        let call = r.call();
         match self
-            .transition(tx.clone(), |t| outcome::update_for(t, r, &stamp))
+            .transition(tx.clone(), |t| {
+                outcome::update_for(t, r.result(), &stamp).map(|u| TxUpdate {
+                    psp_call: call.cloned(),
+                    ..u
+                })
+            })
             .await
         {
             Ok(t) => (t, Recorded::Yes),

@@ -179,7 +179,7 @@ async fn capture(
         merchant_initiated: !preauth.is_initial,
         cancel_of: false,
     };
-    let r = psp.capture(&req).await;
+    let r = super::called::timed("capture", psp.capture(&req)).await;
     // A preauth recorded as an authorization whose PSP transaction is in truth a debit (one
     // recorded before issue #18): the PSP refuses the capture, and its own record of the preauth
     // decides. Money collected is booked from the debit, never answered with an error.
@@ -290,7 +290,7 @@ async fn charge(
         stored,
         reference_text,
     };
-    let r = psp.charge_stored(&req).await;
+    let r = super::called::timed("charge", psp.charge_stored(&req)).await;
     app.record_answer(tx, &r).await
 }
 

@@ -117,6 +117,7 @@ async fn start_initial(
     tx: TransactionRecord,
     req: &InitialPreauth,
 ) -> (TransactionRecord, Recorded) {
+    let started = std::time::Instant::now();
     match psp.start_preauth(req).await {
         PreauthStart::Checkout(c) => {
             // The checkout's own lifetime is its deadline from here on (reconciler: expiry).
@@ -141,7 +142,10 @@ async fn start_initial(
                 }
             }
         }
-        PreauthStart::Done(r) => app.record_answer(tx, &r).await,
+        PreauthStart::Done(r) => {
+            let r = super::called::Called::new("preauth", r, started);
+            app.record_answer(tx, &r).await
+        }
     }
 }
 
@@ -185,7 +189,7 @@ async fn authorize_stored(
         stored,
         reference_text,
     };
-    let r = psp.authorize_stored(&req).await;
+    let r = super::called::timed("authorize", psp.authorize_stored(&req)).await;
     Ok(app.record_answer(tx, &r).await)
 }
 

@@ -77,6 +77,18 @@ pub async fn run_once(
     Ok(report)
 }
 
+/// The reconciler's status query for one transaction, now (the console's "ask the PSP now"):
+/// what the PSP says is recorded through the transition authority, as in a round. A
+/// transaction whose outcome is already known is not asked about. `Ok(true)` when its outcome
+/// is known afterwards.
+pub async fn ask_now(
+    app: &App,
+    policy: &Policy,
+    tx: TransactionRecord,
+) -> Result<bool, crate::contract::ApiError> {
+    reconcile_one(app, policy, app.now(), tx).await
+}
+
 /// `Ok(true)` when the transaction's outcome is now known.
 #[tracing::instrument(level = "error", name = "reconcile", skip_all,
     fields(transaction_id = %tx.billwerk_id, merchant_id = %tx.merchant_id, attempt = tx.reconcile_attempts))]
@@ -119,6 +131,7 @@ async fn reconcile_one(
             return reschedule(app, policy, now, tx).await;
         }
     };
+    let started = std::time::Instant::now();
     let found: Option<PspResult> = match (&tx.checkout_id, &tx.psp_tx_id) {
         (Some(c), _) if checkout => Some(
             psp.complete_checkout(&CheckoutRef {
@@ -143,13 +156,19 @@ async fn reconcile_one(
             Lookup::NotFound | Lookup::Failed(_) => None,
         },
     };
+    let call = found
+        .as_ref()
+        .map(|r| super::called::Called::new("status", r.clone(), started).note);
     // A pending answer is not an outcome: keep asking, with backoff.
     let known = found.filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)));
     let stamp = app.stamp(now, true);
     if let Some(r) = known {
         let fresh = app
             .transition(tx, |t| match outcome::effect(t, &r, &stamp) {
-                Effect::Update(u) => Some(*u),
+                Effect::Update(u) => Some(TxUpdate {
+                    psp_call: call.clone(),
+                    ..*u
+                }),
                 Effect::NoChange => settle(t),
                 Effect::Contradiction(to) => {
                     tracing::warn!(transaction_id = %t.billwerk_id, internal_id = %t.id, current = %t.status, reported = %to,

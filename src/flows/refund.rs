@@ -93,7 +93,7 @@ pub async fn create(
         merchant_initiated: !payment.is_initial,
         cancel_of: false,
     };
-    let r = psp.refund(&req).await;
+    let r = super::called::timed("refund", psp.refund(&req)).await;
     // Not recorded (database away): `tx` as written, which reads as Pending.
     let (tx, _) = app.record_answer(tx, &r).await;
     views::refund(&tx)

@@ -165,3 +165,26 @@ pub async fn put(
         ..IntegrationSettingsResponse::default()
     })
 }
+
+/// Checks a merchant's stored PSP settings against the PSP again (the console's "re-verify"):
+/// nothing is stored or changed. `Ok(Some(text))`: the PSP accepts them (`text` says for which
+/// methods); `Ok(None)`: no settings stored; `Err(reason)`: the PSP refused them or could not
+/// be asked.
+pub async fn verify_stored(app: &App, m: &Merchant) -> Result<Option<String>, String> {
+    let Some(settings) = app
+        .stored_settings(m.id())
+        .await
+        .map_err(|e| e.body.error_message)?
+    else {
+        return Ok(None);
+    };
+    let psp = app.bind_psp(m, &settings).map_err(|e| e.message)?;
+    match psp.check_settings().await {
+        Ok(v) => Ok(Some(format!(
+            "verified (cards: {}, direct debit: {})",
+            if v.credit_card { "yes" } else { "no" },
+            if v.debit { "yes" } else { "no" }
+        ))),
+        Err(e) => Err(e.message),
+    }
+}

@@ -28,6 +28,8 @@ pub struct OpsState {
     pub health: Health,
     /// The public API's OpenAPI description (`/openapi.json`).
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    /// The operator console, when `[console] enabled` (its routes answer 404 otherwise).
+    pub console: Option<Arc<crate::console::Console>>,
 }
 
 /// The paths the operator listener serves (the docs UI's files are under `/docs/`).
@@ -60,7 +62,7 @@ type Section = fn() -> Router<OpsState>;
 
 /// The operator pages, each a router of its own. Add new ones here.
 fn sections() -> Vec<Section> {
-    vec![observability, api_description]
+    vec![observability, api_description, crate::console::section]
 }
 
 /// Metrics and probes.

@@ -183,6 +183,8 @@ pub struct TxUpdate {
     /// Record the history entry without moving `last_updated` (nothing Billwerk sees changed,
     /// e.g. a contradiction noted for an operator).
     pub keep_version: bool,
+    /// The PSP call this change follows from, written with it (the console's timeline).
+    pub psp_call: Option<PspCallNote>,
 }
 
 /// The answer to an idempotent insert.
@@ -266,7 +268,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything the service persists.
 #[async_trait]
 pub trait Store:
-    OutboxStore + NotificationStore + OpsStore + Send + Sync + std::fmt::Debug
+    OutboxStore + NotificationStore + OpsStore + ConsoleStore + Send + Sync + std::fmt::Debug
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -443,6 +445,7 @@ impl PaymentTotals {
 }
 
 mod connect;
+pub mod console;
 mod decode;
 mod dialect;
 mod merchants;
@@ -465,6 +468,7 @@ mod tests;
 
 pub use connect::{connect, redact_url};
 pub use dialect::Dialect;
+pub use console::{ConsoleStore, PspCallNote};
 pub use money::payment_violation;
 pub use notifications::{NotificationChange, NotificationRecord, NotificationStore, ParkedEvent};
 pub use open::{SchemaAction, open};

@@ -236,7 +236,13 @@ impl SqlStore {
             return Ok(None);
         }
         let fresh = read_tx(db, merchant_id, tx_id).await?;
-        insert_history(db, &fresh, at, &u.note).await?;
+        match &u.psp_call {
+            Some(call) => {
+                super::console::history_with_call(db, self.dialect, &fresh, at, &u.note, call)
+                    .await?
+            }
+            None => insert_history(db, &fresh, at, &u.note).await?,
+        }
         self.apply_children(db, &fresh, at, u).await?;
         super::money::check(db, &fresh).await?;
         Ok(Some(fresh))

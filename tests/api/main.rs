@@ -9,6 +9,7 @@ mod checkout_model;
 mod checkout_page;
 mod cli;
 mod collected;
+mod console;
 mod contract_shapes;
 mod crash;
 mod crash_points;

@@ -10,5 +10,6 @@
 #[allow(dead_code)]
 mod harness;
 
+mod console;
 mod driver;
 mod journeys;
