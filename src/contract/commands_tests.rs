@@ -698,7 +698,7 @@ proptest! {
             Ok(_) => prop_assert!(len <= max, "{} of {} accepted, max {}", field, len, max),
             Err(e) => {
                 prop_assert!(len > max, "{}: {}", field, e.body.error_message);
-                prop_assert_eq!(e.http.as_u16(), 422);
+                prop_assert_eq!(http(&e), 422);
                 let m = e.body.error_message;
                 prop_assert!(m.contains(field), "{}", m);
                 let said = format!("is {len} characters long; at most {max} are allowed");
@@ -794,7 +794,7 @@ fn a_family_with_smaller_limits_refuses_what_oppwa_takes() {
     b["paymentMeansReference"] = Value::Null;
     let e = check_with::<PaymentCommand>(&b, &small()).err();
     assert_eq!(
-        e.map(|e| (e.http.as_u16(), e.body.error_code)),
+        e.map(|e| (http(&e), e.body.error_code)),
         Some((422, PaymentErrorCode::InvalidAmount))
     );
 }

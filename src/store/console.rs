@@ -239,7 +239,7 @@ pub(super) async fn history_with_call(
                 .await?;
         }
         super::Dialect::Sqlite => {
-            super::write::insert_history(&mut *conn, tx, at, note).await?;
+            super::transactions::insert_history(&mut *conn, tx, at, note).await?;
             sqlx::query(
                 "INSERT INTO provider_calls (transaction_id, merchant_id, at, operation, \
                  result_code, description, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -467,8 +467,8 @@ mod transactions;
 mod tests;
 
 pub use connect::{connect, redact_url};
-pub use dialect::Dialect;
 pub use console::{ConsoleStore, PspCallNote};
+pub use dialect::Dialect;
 pub use money::payment_violation;
 pub use notifications::{NotificationChange, NotificationRecord, NotificationStore, ParkedEvent};
 pub use open::{SchemaAction, open};

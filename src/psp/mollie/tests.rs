@@ -254,7 +254,10 @@ async fn recurring_charges_refunds_and_the_duplicate_refund() {
     match t.psp.refund(&refund("BW-5")).await.outcome {
         Outcome::Declined(d) => {
             assert_eq!(d.code, PaymentErrorCode::InvalidData);
-            assert_eq!(d.code.http_status(), 422);
+            assert_eq!(
+                crate::http::errors::status_of(crate::contract::Failure::of(d.code)).as_u16(),
+                422
+            );
             assert!(d.message.contains("duplicate"), "{}", d.message);
         }
         other => panic!("{other:?}"),
