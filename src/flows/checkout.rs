@@ -44,7 +44,7 @@ pub struct PaymentForm {
 /// Why the shopper sees a notice instead of the payment form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
-    /// The checkout lapsed (30 minutes at OPPWA) before the shopper paid.
+    /// The checkout lapsed (its lifetime at the PSP) before the shopper paid.
     Expired,
     /// Paid (or waiting for the PSP's final word).
     Completed,

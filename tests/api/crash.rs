@@ -62,6 +62,8 @@ async fn acknowledged_notifications_are_delivered_after_a_crash() {
             "create",
             "--name",
             "crashy",
+            "--psp",
+            "oppwa",
             "--database-url",
             &scratch.url,
         ])

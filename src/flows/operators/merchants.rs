@@ -96,7 +96,7 @@ pub async fn set_disabled(
 pub fn format_merchants(list: &[MerchantRecord], base: &str, now: crate::domain::Ticks) -> String {
     use std::fmt::Write;
     if list.is_empty() {
-        return "no merchants yet: psp-integrator merchants create --name NAME --psp oppwa\n"
+        return "no merchants yet: psp-integrator merchants create --name NAME --psp FAMILY\n"
             .into();
     }
     let mut out = format!(
