@@ -56,11 +56,15 @@ const AT_ZERO: &[(&str, &[&str])] = &[
     ("checkouts_total", &["result=\"expired\""]),
     (
         "psp_calls_total",
-        &["operation=\"backoffice\"", "outcome=\"timeout\""],
+        &[
+            "psp=\"oppwa\"",
+            "operation=\"backoffice\"",
+            "outcome=\"timeout\"",
+        ],
     ),
     (
         "psp_call_duration_seconds_count",
-        &["operation=\"payment\""],
+        &["psp=\"oppwa\"", "operation=\"payment\""],
     ),
     ("psp_notifications_total", &["result=\"applied\""]),
     ("webhook_attempts_total", &["outcome=\"dead\""]),
@@ -142,7 +146,7 @@ async fn metric_families_start_at_zero_and_count_payments_by_outcome_and_error_c
         ("checkouts_total", &["result=\"expired\""], 0.0),
         (
             "psp_call_duration_seconds_count",
-            &["operation=\"backoffice\""],
+            &["psp=\"oppwa\"", "operation=\"backoffice\""],
             1.0,
         ),
     ] {
@@ -156,7 +160,7 @@ async fn metric_families_start_at_zero_and_count_payments_by_outcome_and_error_c
         series(
             &after,
             "psp_calls_total",
-            &["operation=\"checkout\"", "outcome=\"2xx\""]
+            &["psp=\"oppwa\"", "operation=\"checkout\"", "outcome=\"2xx\""]
         )
         .is_some_and(|n| n >= 1.0)
     );
