@@ -47,7 +47,7 @@ CREATE TABLE provider_calls (
     description    TEXT,
     duration_ms    INTEGER NOT NULL
 );
-CREATE INDEX provider_calls_tx ON provider_calls (transaction_id);
+CREATE INDEX provider_calls_tx ON provider_calls (merchant_id, transaction_id);
 
 -- The console's transaction list: newest change first with keyset pagination, across merchants
 -- or within one; lookups by Billwerk id and provider id across merchants.

@@ -287,10 +287,10 @@ async fn story(s: &Signed, id: &str) -> Result<Option<ShowPage>, crate::store::S
     let names = merchant_names(s).await?;
     let m = &tx.merchant_id;
     let history = store.history(m, &tx.id).await?;
-    let calls = store.psp_calls(&tx.id).await?;
-    let notes = store.notifications_of(&tx.id).await?;
+    let calls = store.psp_calls(&tx.merchant_id, &tx.id).await?;
+    let notes = store.notifications_of(&tx.merchant_id, &tx.id).await?;
     let parked = store.parked_for(m, &tx.id).await?;
-    let outbox = store.deliveries_of(&tx.id).await?;
+    let outbox = store.deliveries_of(&tx.merchant_id, &tx.id).await?;
     let (items, chargebacks, children) = store.payment_parts(m, &tx.id).await?;
     let agreement = match &tx.agreement_id {
         Some(a) => store.get_agreement(m, a).await?,

@@ -149,9 +149,13 @@ pub trait ConsoleStore: Send + Sync {
     async fn search_transactions(&self, f: &TxFilter) -> StoreResult<Vec<TransactionRecord>>;
     /// A transaction by our id, whichever its merchant.
     async fn transaction_any(&self, id: &str) -> StoreResult<Option<TransactionRecord>>;
-    async fn psp_calls(&self, tx_id: &str) -> StoreResult<Vec<PspCallRecord>>;
-    async fn notifications_of(&self, tx_id: &str) -> StoreResult<Vec<NotificationLine>>;
-    async fn deliveries_of(&self, tx_id: &str) -> StoreResult<Vec<OutboxRow>>;
+    async fn psp_calls(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<PspCallRecord>>;
+    async fn notifications_of(
+        &self,
+        merchant_id: &str,
+        tx_id: &str,
+    ) -> StoreResult<Vec<NotificationLine>>;
+    async fn deliveries_of(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<OutboxRow>>;
 
     /// Transactions still waiting for the reconciler whose next query is before `due_before`.
     async fn overdue_reconciles(
@@ -262,6 +266,17 @@ pub(super) async fn history_with_call(
 enum Bind {
     Text(String),
     Int(i64),
+}
+
+/// Decodes every row with `decode`; the first column that does not decode fails the read.
+fn decode_rows<T>(
+    rows: &[AnyRow],
+    decode: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
+) -> StoreResult<Vec<T>> {
+    rows.iter()
+        .map(decode)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
 }
 
 #[async_trait]
@@ -485,57 +500,59 @@ impl ConsoleStore for SqlStore {
         row.as_ref().map(decode::transaction).transpose()
     }
 
-    async fn psp_calls(&self, tx_id: &str) -> StoreResult<Vec<PspCallRecord>> {
+    async fn psp_calls(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<PspCallRecord>> {
         let rows = sqlx::query(
             "SELECT at, operation, result_code, description, duration_ms FROM provider_calls \
-             WHERE transaction_id = $1 ORDER BY at, id",
+             WHERE merchant_id = $1 AND transaction_id = $2 ORDER BY at, id",
         )
+        .bind(merchant_id)
         .bind(tx_id)
         .fetch_all(&mut *self.conn().await?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PspCallRecord {
-                    at: Ticks(r.try_get("at")?),
-                    note: PspCallNote {
-                        operation: r.try_get("operation")?,
-                        result_code: r.try_get("result_code")?,
-                        description: r.try_get("description")?,
-                        duration_ms: r.try_get("duration_ms")?,
-                    },
-                })
+        decode_rows(&rows, |r| {
+            Ok(PspCallRecord {
+                at: Ticks(r.try_get("at")?),
+                note: PspCallNote {
+                    operation: r.try_get("operation")?,
+                    result_code: r.try_get("result_code")?,
+                    description: r.try_get("description")?,
+                    duration_ms: r.try_get("duration_ms")?,
+                },
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        })
     }
 
-    async fn notifications_of(&self, tx_id: &str) -> StoreResult<Vec<NotificationLine>> {
+    async fn notifications_of(
+        &self,
+        merchant_id: &str,
+        tx_id: &str,
+    ) -> StoreResult<Vec<NotificationLine>> {
         let rows = sqlx::query(
             "SELECT id, received_at, event, outcome, parked FROM notifications \
-             WHERE transaction_id = $1 ORDER BY received_at, id",
+             WHERE merchant_id = $1 AND transaction_id = $2 ORDER BY received_at, id",
         )
+        .bind(merchant_id)
         .bind(tx_id)
         .fetch_all(&mut *self.conn().await?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(NotificationLine {
-                    id: r.try_get("id")?,
-                    received_at: Ticks(r.try_get("received_at")?),
-                    event: r.try_get("event")?,
-                    outcome: r.try_get("outcome")?,
-                    parked: r.try_get::<i64, _>("parked")? != 0,
-                })
+        decode_rows(&rows, |r| {
+            Ok(NotificationLine {
+                id: r.try_get("id")?,
+                received_at: Ticks(r.try_get("received_at")?),
+                event: r.try_get("event")?,
+                outcome: r.try_get("outcome")?,
+                parked: r.try_get::<i64, _>("parked")? != 0,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        })
     }
 
-    async fn deliveries_of(&self, tx_id: &str) -> StoreResult<Vec<OutboxRow>> {
+    async fn deliveries_of(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<OutboxRow>> {
         let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE transaction_id = $1 ORDER BY created_at, id"
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE merchant_id = $1 AND transaction_id = $2 \
+             ORDER BY created_at, id"
         );
         let rows = sqlx::query(&sql)
+            .bind(merchant_id)
             .bind(tx_id)
             .fetch_all(&mut *self.conn().await?)
             .await?;
@@ -572,17 +589,14 @@ impl ConsoleStore for SqlStore {
         .bind(limit)
         .fetch_all(&mut *self.conn().await?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("transaction_id")?,
-                    r.try_get("merchant_id")?,
-                    Ticks(r.try_get("at")?),
-                    r.try_get("note")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        decode_rows(&rows, |r| {
+            Ok((
+                r.try_get("transaction_id")?,
+                r.try_get("merchant_id")?,
+                Ticks(r.try_get("at")?),
+                r.try_get("note")?,
+            ))
+        })
     }
 
     async fn status_counts(&self, since: Ticks) -> StoreResult<Vec<StatusCount>> {
@@ -594,17 +608,14 @@ impl ConsoleStore for SqlStore {
         .bind(since.0)
         .fetch_all(&mut *self.conn().await?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StatusCount {
-                    merchant_id: r.try_get("merchant_id")?,
-                    psp: r.try_get("psp")?,
-                    status: r.try_get("status")?,
-                    count: r.try_get("n")?,
-                })
+        decode_rows(&rows, |r| {
+            Ok(StatusCount {
+                merchant_id: r.try_get("merchant_id")?,
+                psp: r.try_get("psp")?,
+                status: r.try_get("status")?,
+                count: r.try_get("n")?,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        })
     }
 
     async fn decline_counts(&self, since: Ticks) -> StoreResult<Vec<DeclineCount>> {
@@ -616,16 +627,13 @@ impl ConsoleStore for SqlStore {
         .bind(since.0)
         .fetch_all(&mut *self.conn().await?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeclineCount {
-                    merchant_id: r.try_get("merchant_id")?,
-                    error_json: r.try_get("error")?,
-                    count: r.try_get("n")?,
-                })
+        decode_rows(&rows, |r| {
+            Ok(DeclineCount {
+                merchant_id: r.try_get("merchant_id")?,
+                error_json: r.try_get("error")?,
+                count: r.try_get("n")?,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        })
     }
 
     async fn verdict_counts(&self, since: Ticks) -> StoreResult<Vec<VerdictCount>> {
@@ -636,16 +644,13 @@ impl ConsoleStore for SqlStore {
         .bind(since.0)
         .fetch_all(&mut *self.conn().await?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(VerdictCount {
-                    merchant_id: r.try_get("merchant_id")?,
-                    outcome: r.try_get("outcome")?,
-                    count: r.try_get("n")?,
-                })
+        decode_rows(&rows, |r| {
+            Ok(VerdictCount {
+                merchant_id: r.try_get("merchant_id")?,
+                outcome: r.try_get("outcome")?,
+                count: r.try_get("n")?,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        })
     }
 
     async fn delivery_delays(&self, since: Ticks, limit: i64) -> StoreResult<Vec<(String, i64)>> {
@@ -660,12 +665,9 @@ impl ConsoleStore for SqlStore {
         .bind(limit)
         .fetch_all(&mut *self.conn().await?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let delay: i64 = r.try_get("delay")?;
-                Ok((r.try_get("merchant_id")?, (delay / 10_000).max(0)))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        decode_rows(&rows, |r| {
+            let delay: i64 = r.try_get("delay")?;
+            Ok((r.try_get("merchant_id")?, (delay / 10_000).max(0)))
+        })
     }
 }

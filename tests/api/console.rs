@@ -299,8 +299,12 @@ async fn a_dead_webhook_is_redelivered_from_the_console() {
     for secs in [0, 600, give_up / 2, give_up + 3600] {
         app.drain_outbox(secs).await;
     }
-    let id = app.record(&tx).await.id;
-    let rows = app.store.deliveries_of(&id).await.expect("rows");
+    let rec = app.record(&tx).await;
+    let rows = app
+        .store
+        .deliveries_of(&rec.merchant_id, &rec.id)
+        .await
+        .expect("rows");
     let dead = rows
         .iter()
         .find(|r| r.state.as_str() == "dead")
@@ -362,7 +366,7 @@ async fn a_dead_webhook_is_redelivered_from_the_console() {
     let attempts = app.store.list_attempts(dead.id).await.expect("attempts");
     assert_eq!(attempts.len(), attempts_before + 1, "one new attempt");
     assert_eq!(attempts.last().and_then(|a| a.http_status), Some(200));
-    let (_, story) = ops.get(&format!("/console/transactions/{id}")).await;
+    let (_, story) = ops.get(&format!("/console/transactions/{}", rec.id)).await;
     assert!(story.contains("HTTP 200"), "{story}");
     let audit = app.store.list_audit(50).await.expect("audit");
     let lines: Vec<_> = audit

@@ -169,7 +169,8 @@ async fn console_tells_a_card_payments_story() {
 async fn console_redelivers_a_dead_webhook_and_refuses_viewers_and_forged_forms() {
     let app = console_app().await;
     let cap = card_story(&app, true).await;
-    let id = app.record(&cap).await.id;
+    let rec = app.record(&cap).await;
+    let id = rec.id.clone();
     let mut b = Browser::start("console-redeliver", Screen::Desktop).await;
 
     // A viewer sees no buttons; a form they send anyway (with their own token) is refused.
@@ -185,7 +186,11 @@ async fn console_redelivers_a_dead_webhook_and_refuses_viewers_and_forged_forms(
             .is_err()
     );
     let csrf = b.value("input[name=csrf]").await;
-    let outbox = app.store.deliveries_of(&id).await.expect("rows");
+    let outbox = app
+        .store
+        .deliveries_of(&rec.merchant_id, &id)
+        .await
+        .expect("rows");
     let dead_id = outbox
         .iter()
         .find(|r| r.state.as_str() == "dead")
