@@ -399,7 +399,7 @@ async fn onboard(rig: &Rig, agreement: &str) -> Result<(), String> {
     let redirect = v["redirectUrl"]
         .as_str()
         .ok_or(format!("preauth {s} {v}"))?;
-    let landed = psp_integrator::demo::pay_as_shopper(
+    let landed = psp_integrator::sim::oppwa::tour::pay_as_shopper(
         &rig.client,
         &rig.sim.base_url,
         redirect,

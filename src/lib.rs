@@ -6,7 +6,6 @@ pub mod config;
 pub mod console;
 pub mod contract;
 pub mod crypto;
-pub mod demo;
 pub mod domain;
 pub mod flows;
 pub mod http;

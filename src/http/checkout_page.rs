@@ -262,8 +262,10 @@ mod tests {
 
     #[test]
     fn csp_allows_only_the_nonce_and_the_widget_origin() {
-        let csp = payment_csp("abc", "https://eu-test.oppwa.com");
-        assert!(csp.contains("script-src 'nonce-abc' 'strict-dynamic' https://eu-test.oppwa.com;"));
+        let csp = payment_csp("abc", "https://widget.psp.example");
+        assert!(
+            csp.contains("script-src 'nonce-abc' 'strict-dynamic' https://widget.psp.example;")
+        );
         assert!(csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe-eval"));
         assert!(!csp.contains("script-src 'unsafe-inline'"));

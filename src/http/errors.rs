@@ -277,7 +277,7 @@ mod tests {
             CORRELATION_ID.sync_scope("c0ffee".to_string(), || {
                 FlowError::code(
                     PaymentErrorCode::PSPConnectionProblem,
-                    "connection problem with OPPWA: error sending request",
+                    "connection problem with the PSP: error sending request",
                 )
                 .into_response()
             })

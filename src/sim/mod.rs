@@ -18,12 +18,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AppConfig;
 
+/// A family's narrated tour, given the config directory; `Err` names the step that failed.
+pub type Tour = for<'a> fn(&'a std::path::Path) -> BoxFuture<'a, Result<(), String>>;
+
 /// What `serve` and `psp-integrator sim <family>` need to know of one family's simulator.
 pub struct Registration {
     /// The family: its `[sim.<family>]` section, `sim <family>`, and the `[psp.<family>]`
     /// adapter section it stands in for.
     pub family: &'static str,
-    /// What it is, for `sim --help` and the log (e.g. "the Mollie simulator (Payments API v2)").
+    /// What it is, for `sim --help` and the log (e.g. "the X simulator, with its sandbox keys").
     pub title: &'static str,
     /// The key of `[psp.<family>]` pointed at the simulator when it runs inside `serve`, so the
     /// merchants that key serves (the test mode's) talk to it; e.g. `test_base_url`.
@@ -32,6 +35,9 @@ pub struct Registration {
     /// offending key.
     pub start:
         for<'a> fn(&'a AppConfig, CancellationToken) -> BoxFuture<'a, Result<Running, String>>,
+    /// The family's narrated tour for `psp-integrator demo --psp <family>` (it drives the
+    /// simulator as a shopper and as the PSP would), given the config directory.
+    pub tour: Option<Tour>,
 }
 
 impl std::fmt::Debug for Registration {
@@ -113,8 +119,8 @@ mod tests {
             Some("data/x.db.acme-sim.json".into())
         );
         assert_eq!(
-            beside("sqlite:/tmp/y.db", "mollie"),
-            Some("/tmp/y.db.mollie-sim.json".into())
+            beside("sqlite:/tmp/y.db", "other"),
+            Some("/tmp/y.db.other-sim.json".into())
         );
         assert_eq!(beside("sqlite::memory:", "acme"), None);
         assert_eq!(beside("sqlite://", "acme"), None);

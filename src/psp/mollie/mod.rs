@@ -226,7 +226,7 @@ impl MerchantPsp for Bound {
 }
 
 /// A refund's or reversal's idempotency key and metadata reference: Billwerk's id, with
-/// `-cancel` for one done for Billwerk's cancel of a preauth (as OPPWA's).
+/// `-cancel` for one done for Billwerk's cancel of a preauth.
 pub fn follow_up_reference(req: &FollowUp) -> String {
     if req.cancel_of {
         format!("{}-cancel", req.merchant_tx_id)

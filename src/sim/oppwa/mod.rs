@@ -27,6 +27,7 @@ pub mod run;
 mod shopper;
 mod state;
 mod threeds;
+pub mod tour;
 mod util;
 mod webhook_admin;
 mod webhooks;

@@ -18,6 +18,7 @@ pub static SIMULATOR: Registration = Registration {
     title: "the OPPWA simulator, with its fixed sandbox credentials",
     replaces: "test_base_url",
     start: start_registered,
+    tour: Some(super::tour::run_boxed),
 };
 
 fn start_registered(

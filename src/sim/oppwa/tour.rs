@@ -1,6 +1,8 @@
-//! `psp-integrator demo`: a narrated tour on a throw-away SQLite database. The integrator (built
-//! by `startup::Application`, like `serve`), the built-in OPPWA simulator and a recording Billwerk
-//! stand-in run in this one process on free loopback ports; every step is a real HTTP call.
+//! `psp-integrator demo --psp oppwa`: the OPPWA family's narrated tour on a throw-away SQLite
+//! database. The integrator (built by `startup::Application`, like `serve`), the OPPWA simulator
+//! and a recording Billwerk stand-in run in this one process on free loopback ports; every step
+//! is a real HTTP call. It lives with the simulator because it drives it (cards, result codes,
+//! deliveries); the family registers it in `run::SIMULATOR`.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,11 @@ use crate::startup::{Application, Roles};
 /// A test card the simulator approves without a 3DS challenge.
 const CARD: &str = "4200000000000000";
 const IBAN: &str = "DE89370400440532013000";
+
+/// [`run`] as the simulator registry holds it.
+pub fn run_boxed(config_dir: &Path) -> futures_util::future::BoxFuture<'_, Result<(), String>> {
+    Box::pin(run(config_dir))
+}
 
 /// Runs the tour; `Err` names the step that went wrong.
 pub async fn run(config_dir: &Path) -> Result<(), String> {
