@@ -145,30 +145,37 @@ impl OppwaPspSection {
     }
 }
 
-impl PspSection for OppwaPspSection {
-    fn base_urls(&self) -> Vec<(&'static str, &str)> {
-        vec![
-            ("test_base_url", &self.test_base_url),
-            ("live_base_url", &self.live_base_url),
-        ]
-    }
+/// Every `[psp.<family>]` section has the two hosts and the two timeouts under these names.
+macro_rules! psp_section {
+    ($($section:ty),*) => {$(
+        impl PspSection for $section {
+            fn base_urls(&self) -> Vec<(&'static str, &str)> {
+                vec![
+                    ("test_base_url", &self.test_base_url),
+                    ("live_base_url", &self.live_base_url),
+                ]
+            }
 
-    fn base_url_mut(&mut self, key: &str) -> Option<&mut String> {
-        match key {
-            "test_base_url" => Some(&mut self.test_base_url),
-            "live_base_url" => Some(&mut self.live_base_url),
-            _ => None,
+            fn base_url_mut(&mut self, key: &str) -> Option<&mut String> {
+                match key {
+                    "test_base_url" => Some(&mut self.test_base_url),
+                    "live_base_url" => Some(&mut self.live_base_url),
+                    _ => None,
+                }
+            }
+
+            fn timeout_secs(&self) -> u64 {
+                self.timeout_secs
+            }
+
+            fn connect_timeout_secs(&self) -> u64 {
+                self.connect_timeout_secs
+            }
         }
-    }
-
-    fn timeout_secs(&self) -> u64 {
-        self.timeout_secs
-    }
-
-    fn connect_timeout_secs(&self) -> u64 {
-        self.connect_timeout_secs
-    }
+    )*};
 }
+
+psp_section!(OppwaPspSection, MolliePspSection);
 
 /// `[psp.mollie]`: the Mollie adapter (one host for both modes: the API key pins the mode).
 #[derive(Debug, Clone, Deserialize)]
@@ -193,31 +200,6 @@ impl MolliePspSection {
             timeout: std::time::Duration::from_secs(self.timeout_secs),
             connect_timeout: std::time::Duration::from_secs(self.connect_timeout_secs),
         }
-    }
-}
-
-impl PspSection for MolliePspSection {
-    fn base_urls(&self) -> Vec<(&'static str, &str)> {
-        vec![
-            ("test_base_url", &self.test_base_url),
-            ("live_base_url", &self.live_base_url),
-        ]
-    }
-
-    fn base_url_mut(&mut self, key: &str) -> Option<&mut String> {
-        match key {
-            "test_base_url" => Some(&mut self.test_base_url),
-            "live_base_url" => Some(&mut self.live_base_url),
-            _ => None,
-        }
-    }
-
-    fn timeout_secs(&self) -> u64 {
-        self.timeout_secs
-    }
-
-    fn connect_timeout_secs(&self) -> u64 {
-        self.connect_timeout_secs
     }
 }
 
