@@ -50,11 +50,11 @@ CREATE TABLE provider_calls (
 CREATE INDEX provider_calls_tx ON provider_calls (merchant_id, transaction_id);
 
 -- The console's transaction list: newest change first with keyset pagination, across merchants
--- or within one; lookups by Billwerk id and provider id across merchants.
+-- or within one. Lookups by Billwerk id and provider id use the indexes led by those ids
+-- (migration 0009).
 CREATE INDEX transactions_recent ON transactions (last_updated, id);
-CREATE INDEX transactions_merchant_recent ON transactions (merchant_id, last_updated, id);
+-- No index led by merchant_id alone (migration 0009: a generic plan would read a payment's
+-- rows through it); a merchant's page walks transactions_recent.
 CREATE INDEX transactions_created ON transactions (created_at);
-CREATE INDEX transactions_billwerk ON transactions (billwerk_id);
-CREATE INDEX transactions_provider_id ON transactions (psp_tx_id);
 CREATE INDEX notifications_tx ON notifications (transaction_id);
 CREATE INDEX outbox_attempts_at ON outbox_attempts (at);
