@@ -163,12 +163,7 @@ impl App {
     ) -> Result<psp_call::Guarded, crate::psp::SettingsError> {
         let ctx = crate::psp::MerchantCtx {
             merchant_id: m.id().to_string(),
-            notification_url: format!(
-                "{}/psp/{}/{}/notifications",
-                self.public_base_url,
-                m.provider.name(),
-                m.id()
-            ),
+            notification_url: self.notification_url(&m.record),
         };
         let bound = m.provider.bind(settings, &ctx)?;
         Ok(psp_call::Guarded::new(
@@ -176,6 +171,12 @@ impl App {
             m.provider.name(),
             m.provider.operation_timeout(),
         ))
+    }
+
+    /// The URL at which `m`'s PSP delivers its notifications, with the merchant's token
+    /// ([`notification::url`]); what the adapter registers at the PSP and `merchants list` prints.
+    pub fn notification_url(&self, m: &MerchantRecord) -> String {
+        notification::url(&self.public_base_url, &self.sealer, m)
     }
 
     /// The merchant's decrypted PSP settings; a merchant without settings cannot transact.

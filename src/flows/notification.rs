@@ -23,8 +23,8 @@ use crate::psp::{
     PspNotification, PspResult, Reference,
 };
 use crate::store::{
-    Chargeback, ItemKind, NotificationChange, NotificationRecord, ParkedEvent, PaymentItem,
-    StoreError, TransactionRecord, TxUpdate,
+    Chargeback, ItemKind, MerchantRecord, NotificationChange, NotificationRecord, ParkedEvent,
+    PaymentItem, StoreError, TransactionRecord, TxUpdate,
 };
 
 /// How a notification was answered.
@@ -173,15 +173,51 @@ struct Raw<'a> {
     auth: Option<String>,
 }
 
-/// `POST /psp/{psp}/{merchant}/notifications`.
+/// Where a notification came in: the path's family, merchant id and token (`None` on the
+/// tokenless path). All of it is unauthenticated input.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a> {
+    pub family: &'a str,
+    pub merchant_id: &'a str,
+    pub token: Option<&'a str>,
+}
+
+/// The URL `merchant`'s PSP delivers its notifications to (registered at the PSP, or sent with
+/// each payment): `{base}/psp/{family}/{merchant id}/{token}/notifications`, the token being
+/// [`crate::crypto::Sealer::notification_token`] under the current master key.
+pub fn url(
+    public_base_url: &str,
+    sealer: &crate::crypto::Sealer,
+    merchant: &MerchantRecord,
+) -> String {
+    format!(
+        "{public_base_url}/psp/{}/{}/{}/notifications",
+        merchant.psp,
+        merchant.id,
+        sealer.notification_token(&merchant.id)
+    )
+}
+
+/// Whether `m` takes notifications at `at`: the family is the merchant's and either the token
+/// is the merchant's (under the current or a previous master key, compared in constant time) or,
+/// on the tokenless path, the family's notifications authenticate themselves
+/// (`Capabilities::self_authenticating_notifications`).
+pub fn accepts(app: &App, m: &Merchant, at: &Endpoint<'_>) -> bool {
+    if !m.record.psp.eq_ignore_ascii_case(at.family) {
+        return false;
+    }
+    match at.token {
+        Some(token) => app.sealer.accepts_notification_token(m.id(), token),
+        None => m.provider.capabilities().self_authenticating_notifications,
+    }
+}
+
+/// `POST /psp/{psp}/{merchant}/{token}/notifications` (and the tokenless path, for the families
+/// that allow it): nothing is read, stored or counted as received before [`accepts`] holds.
 #[tracing::instrument(level = "error", name = "notification", skip_all,
     fields(merchant_id = tracing::field::Empty))]
-pub async fn receive(
-    app: &App,
-    psp: &str,
-    merchant_id: &str,
-    inbound: Inbound<'_>,
-) -> Result<Ack, Refused> {
+pub async fn receive(app: &App, at: Endpoint<'_>, inbound: Inbound<'_>) -> Result<Ack, Refused> {
+    let merchant_id = at.merchant_id;
     let m = app
         .merchant(merchant_id)
         .await
@@ -193,7 +229,7 @@ pub async fn receive(
                 Refused::UnknownEndpoint
             }
         })?;
-    if !m.record.psp.eq_ignore_ascii_case(psp) {
+    if !accepts(app, &m, &at) {
         return Err(Refused::UnknownEndpoint);
     }
     // Named once it is known (the path's id is unauthenticated input until then).

@@ -120,7 +120,7 @@ async fn tour(config_dir: &Path, dir: &Path) -> Result<(), String> {
         application,
         step: 0,
     };
-    let outcome = t.walk(&merchant.id).await;
+    let outcome = t.walk(&merchant).await;
     let Tour { application, .. } = t;
     application.stop().await;
     stop.cancel();
@@ -175,7 +175,8 @@ impl Tour {
         ))
     }
 
-    async fn walk(&mut self, merchant_id: &str) -> Result<(), String> {
+    async fn walk(&mut self, merchant: &crate::store::MerchantRecord) -> Result<(), String> {
+        let merchant_id = merchant.id.as_str();
         let hook = self.standin.url("/PSPWebhooks/ExternalIntegration");
 
         self.title("Onboarding: a merchant, its API token, the PSP settings");
@@ -206,7 +207,7 @@ impl Tour {
             "PUT  /api/Settings         -> credentials stored encrypted; card valid: {}, debit valid: {}",
             valid["isCreditCardValid"], valid["isDebitValid"]
         ));
-        let notify_url = format!("{}/psp/oppwa/{merchant_id}/notifications", self.base);
+        let notify_url = self.application.app().notification_url(merchant);
         let id = self.sim.sim.add_webhook(WebhookConfig {
             url: notify_url.clone(),
             secret_hex: sim::SANDBOX_WEBHOOK_SECRET.to_string(),
