@@ -746,7 +746,9 @@ async fn event_money(
         return Ok(None);
     };
     let psp = app.psp(m).await.map_err(|_| Refused::Internal)?;
-    Ok(psp.fetch_status(id).await.ok().filter(|f| {
+    let (found, call) = super::called::timed_status("status (event)", psp.fetch_status(id)).await;
+    app.note_call(tx, &call).await;
+    Ok(found.ok().filter(|f| {
         // The PSP's record of this very event: of the event's kind, in the payment's currency.
         f.kind.as_ref().is_none_or(|k| *k == ev.kind)
             && f.amount.is_some_and(|a| a > Decimal::ZERO)
@@ -932,12 +934,27 @@ async fn verify(
     why: &str,
 ) -> Result<Plan, Refused> {
     let psp = app.psp(m).await.map_err(|_| Refused::Internal)?;
+    // Noted on the transaction's timeline on their own: the change they may lead to is
+    // committed later, with the notification.
     let fetched = match &tx.psp_tx_id {
-        Some(id) => psp.fetch_status(id).await.ok(),
-        None => match psp.lookup(Reference::Own(&tx.billwerk_id)).await {
-            Lookup::Found(r) => Some(r),
-            Lookup::NotFound | Lookup::Unsupported | Lookup::Failed(_) => None,
-        },
+        Some(id) => {
+            let (r, call) =
+                super::called::timed_status("status (verify)", psp.fetch_status(id)).await;
+            app.note_call(&tx, &call).await;
+            r.ok()
+        }
+        None => {
+            let (l, call) = super::called::timed_lookup(
+                "lookup (verify)",
+                psp.lookup(Reference::Own(&tx.billwerk_id)),
+            )
+            .await;
+            app.note_call(&tx, &call).await;
+            match l {
+                Lookup::Found(r) => Some(r),
+                Lookup::NotFound | Lookup::Unsupported | Lookup::Failed(_) => None,
+            }
+        }
     };
     let Some(r) = fetched.filter(|r| !matches!(r.outcome, Outcome::Unknown(_))) else {
         return Ok(Plan::unverified(
@@ -1016,8 +1033,17 @@ pub fn release_parked_hook<'a>(
     Box::pin(release_parked(app, tx))
 }
 
-/// How long an event that refers to no known transaction is kept.
-const ORPHAN_DAYS: i64 = 7;
+/// How long an event that refers to no known transaction is kept, in days.
+pub const ORPHAN_DAYS: i64 = 7;
+
+/// When a parked event is given up (recorded as "unknown transaction") if it still matches no
+/// transaction of ours: [`ORPHAN_DAYS`] after it arrived, at the first reconciler round from
+/// then on. `None`: it waits for a known transaction, and is never given up.
+pub fn gives_up_at(p: &ParkedEvent) -> Option<crate::domain::Ticks> {
+    p.transaction_id
+        .is_none()
+        .then(|| p.received_at.plus_seconds(ORPHAN_DAYS * 86_400))
+}
 
 /// Re-plans one parked event; `Ok(true)` when it was resolved (applied or recorded).
 pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused> {
@@ -1041,8 +1067,8 @@ pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused>
         if let Plan::Park(tx, ..) = &plan {
             // Still waiting. An event that never matched any transaction of ours is given up
             // after a week: it was not ours.
-            let stale = app.now().0 - p.received_at.0 > ORPHAN_DAYS * 86_400 * 10_000_000;
-            if tx.is_some() || p.transaction_id.is_some() || !stale {
+            let stale = gives_up_at(p).is_some_and(|at| app.now() > at);
+            if tx.is_some() || !stale {
                 return Ok(false);
             }
             plan = Plan::Record {
