@@ -27,6 +27,10 @@ use crate::store::{
     StoreError, TransactionRecord, TxUpdate,
 };
 
+/// The verdict stored on a notification the merchant's PSP settings cannot read (wrong mode,
+/// revoked key), for an operator.
+pub const MISCONFIGURED: &str = "MISCONFIGURED";
+
 /// How a notification was answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ack {
@@ -238,6 +242,19 @@ pub async fn receive(
             // Nothing could be read now (the PSP did not answer the fetch): it must retry.
             tracing::warn!(merchant = %m.id(), reason = %why, "notification not readable now");
             count("unavailable");
+            return Err(Refused::Internal);
+        }
+        Err(NotificationError::Misconfigured(why)) => {
+            // The merchant's settings cannot read what the PSP names (a test key for a live
+            // payment, a revoked key): kept with the verdict for an operator, never a payment
+            // outcome; not acknowledged, so the PSP delivers it again once the key is fixed.
+            tracing::error!(merchant = %m.id(), reason = %why,
+                "notification cannot be read with the merchant's PSP settings: configuration error");
+            let key = format!("misconfigured:{}", crate::domain::new_id());
+            let plan = Plan::unverified(None, format!("{MISCONFIGURED}: {why}"));
+            let rec = record(app, &m, &raw, key, ("unknown", None), plan);
+            app.store.record_notification(&rec, None).await?;
+            count("misconfigured");
             return Err(Refused::Internal);
         }
     };
@@ -898,7 +915,13 @@ async fn verify(
     let psp = app.psp(m).await.map_err(|_| Refused::Internal)?;
     let fetched = match &tx.psp_tx_id {
         Some(id) => psp.fetch_status(id).await.ok(),
-        None => match psp.lookup(Reference::Own(&tx.billwerk_id)).await {
+        None => match psp
+            .lookup(
+                Reference::Own(&tx.billwerk_id),
+                &app.known(&tx, false).await?,
+            )
+            .await
+        {
             Lookup::Found(r) => Some(r),
             Lookup::NotFound | Lookup::Unsupported | Lookup::Failed(_) => None,
         },

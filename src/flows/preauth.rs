@@ -494,7 +494,11 @@ pub async fn settle_cancel(
     now: crate::domain::Ticks,
 ) -> Result<Option<CancellationStatus>, ApiError> {
     let psp = app.psp(m).await?;
-    let found = match psp.lookup(Reference::CancelOf(&tx.billwerk_id)).await {
+    let known = app.known(&tx, true).await?;
+    let found = match psp
+        .lookup(Reference::CancelOf(&tx.billwerk_id), &known)
+        .await
+    {
         Lookup::Found(r) => Lookup::Found(cancel_checked(app, &tx, &r).await?),
         other => other,
     };

@@ -142,7 +142,13 @@ async fn reconcile_one(
             .await,
         ),
         (_, Some(id)) => psp.fetch_status(id).await.ok(),
-        (_, None) => match psp.lookup(Reference::Own(&tx.billwerk_id)).await {
+        (_, None) => match psp
+            .lookup(
+                Reference::Own(&tx.billwerk_id),
+                &app.known(&tx, false).await?,
+            )
+            .await
+        {
             Lookup::Found(r) => Some(r),
             // Only a PSP that searched and holds nothing proves the request never arrived.
             Lookup::NotFound if now.0 - tx.created_at.0 > policy.not_found_grace * 10_000_000 => {

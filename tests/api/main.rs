@@ -26,6 +26,7 @@ mod integrity;
 mod logs;
 mod model;
 mod mollie;
+mod mollie_lessons;
 mod notifications;
 mod operations;
 mod outage;

@@ -405,9 +405,35 @@ async fn settings_check_and_cancel() {
         .await;
     assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
     assert_eq!(r.kind, Some(EventKind::Reversal));
+    // Its reversal is found again by the payment's status (a lost cancel answer).
+    let known = Known {
+        parent_psp_id: Some(c.checkout_id.clone()),
+        credential: None,
+    };
+    match t.psp.lookup(Reference::CancelOf("BW-8"), &known).await {
+        Lookup::Found(r) => {
+            assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+            assert_eq!(r.kind, Some(EventKind::Reversal));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The first payment itself, by the customer created for it, without any id.
+    match t
+        .psp
+        .lookup(Reference::Own("BW-8"), &Known::default())
+        .await
+    {
+        Lookup::Found(r) => assert_eq!(
+            r.psp_transaction_id.as_deref(),
+            Some(c.checkout_id.as_str())
+        ),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
-        t.psp.lookup(Reference::Own("BW-8")).await,
-        Lookup::Unsupported
+        t.psp
+            .lookup(Reference::Own("BW-none"), &Known::default())
+            .await,
+        Lookup::NotFound
     );
 }
 
@@ -471,7 +497,7 @@ async fn a_wrong_mode_key_and_zero_decimal_currencies() {
         })
         .await;
     assert!(
-        matches!(got, Err(NotificationError::Unavailable(_))),
+        matches!(got, Err(NotificationError::Misconfigured(_))),
         "{got:?}"
     );
     let read = live.complete_checkout(&cref(&c, "BW-jpy")).await;
