@@ -6,7 +6,8 @@
 //!
 //! Covered in `mollie.rs` and referenced, not repeated: the duplicate refund's 409 as a clear
 //! 422 (§5 #9) and a chargeback keeping `paid` while the Billwerk payment gains it (§5 #8), both
-//! in `card_first_payment_recurring_refund_and_webhook`.
+//! in `card_first_payment_recurring_refund_and_webhook`; the
+//! chargeback delivered twice is below.
 
 use psp_integrator::domain::{Clock, SystemClock};
 use psp_integrator::flows::reconcile::{self, Policy};
@@ -428,4 +429,83 @@ async fn currency_decimals_are_checked_before_mollie_is_called() {
         mollie_payment(&m, &pre)["amount"],
         json!({"currency": "JPY", "value": "1500"})
     );
+}
+
+/// A paid recurring payment on a fresh agreement: (Billwerk id, Mollie id).
+async fn paid_payment(m: &MollieApp, amount: f64) -> (String, String) {
+    let agr = agreement(m).await;
+    let pay = tx_id();
+    let (s, r) = recurring(m, &pay, &agr, amount).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    m.sim.deliver_due().await;
+    let r = status_of(m, &format!("/api/Payment/{pay}")).await;
+    assert_eq!(r["status"], "Succeeded", "{r}");
+    let tr = r["pspTransactionId"].as_str().expect("psp id").to_string();
+    (pay, tr)
+}
+
+/// Issue 19: a refund whose answer is lost for good (the replays too) stays Pending; after the
+/// idempotency hour the reconciler finds it among its payment's refunds by our metadata: one
+/// refund at Mollie, the refund's final state.
+#[tokio::test]
+async fn a_refund_answer_lost_beyond_the_hour_is_found_among_the_payments_refunds() {
+    let m = shop().await;
+    let (pay, tr) = paid_payment(&m, 20.0).await;
+    m.sim.update_knobs(|k| {
+        k.drop_after_commit = 3;
+        k.refund_delay_secs = 60;
+    });
+    let rf = tx_id();
+    let target = m.app.hook_target();
+    let (s, b) = m
+        .post(
+            "/api/Refund",
+            targeted(refund_body(&rf, &pay, 5.0), &target),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "Pending", "unknown is never failed: {b}");
+    m.sim.advance_clock(2 * 3600);
+    reconcile_at(&m, 3 * 3600).await;
+    let r = status_of(&m, &format!("/api/Refund/{rf}")).await;
+    assert_eq!(r["status"], "Succeeded", "{r}");
+    assert!(
+        r["pspTransactionId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with(&format!("{tr}/re_"))),
+        "{r}"
+    );
+    let refunds = mollie_payment(&m, &pay)["_embedded"]["refunds"].clone();
+    assert_eq!(refunds.as_array().map(Vec::len), Some(1), "{refunds}");
+}
+
+/// §5 #8 (WooCommerce PR #1049), beside `mollie.rs`'s chargeback test: the same webhook fired
+/// again for an unchanged payment (Mollie's duplicate delivery, status still `paid`) changes
+/// nothing: events are deduplicated on the fetched state, not on the call's bytes.
+#[tokio::test]
+async fn a_chargeback_webhook_delivered_twice_is_taken_once() {
+    let m = shop().await;
+    let (pay, tr) = paid_payment(&m, 20.0).await;
+    m.app.drain_outbox(60).await;
+    m.app.standin.clear();
+    m.sim.update_knobs(|k| k.duplicate_webhooks = true);
+    m.sim
+        .chargeback(&tr, Some("20.00"), None, false)
+        .expect("chargeback");
+    let attempts = m.sim.deliver_due().await;
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert!(
+        attempts.iter().all(|a| a.status == Some(200)),
+        "{attempts:?}"
+    );
+    let r = status_of(&m, &format!("/api/Payment/{pay}")).await;
+    assert_eq!(r["chargebacks"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["status"], "Succeeded", "{r}");
+    m.app.drain_outbox(3600).await;
+    let hooks = m.app.webhooks();
+    let for_pay = hooks
+        .iter()
+        .filter(|h| h["TransactionId"] == pay.as_str())
+        .count();
+    assert_eq!(for_pay, 1, "one Billwerk webhook: {hooks:?}");
 }

@@ -139,9 +139,21 @@ impl Bound {
     /// Reads the list at `path` (newest first) page by page until an item carries
     /// `reference` in its metadata, for at most [`MAX_PAGES`] pages.
     async fn scan(&self, path: &str, name: &str, reference: &str) -> Scan {
-        let limit = PAGE_SIZE.to_string();
+        self.scan_pages(path, name, reference, PAGE_SIZE, MAX_PAGES)
+            .await
+    }
+
+    async fn scan_pages(
+        &self,
+        path: &str,
+        name: &str,
+        reference: &str,
+        page_size: usize,
+        max_pages: usize,
+    ) -> Scan {
+        let limit = page_size.to_string();
         let mut from: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        for _ in 0..max_pages {
             let mut query = vec![("limit", limit.as_str())];
             if let Some(f) = &from {
                 query.push(("from", f.as_str()));
@@ -181,8 +193,65 @@ fn next_cursor(page: &Value) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::psp::mollie::settings::{self, MollieSettings};
+    use crate::psp::mollie::{Mollie, MollieConfig};
+    use crate::psp::{MerchantCtx, PspSettings};
+    use crate::sim::mollie::{SANDBOX_TEST_KEY, Sim, SimConfig};
+
+    /// A list longer than the bound is never read to its end: `TooLong` (the lookup answers
+    /// `Unsupported`), never "absent"; within the bound an item is found on any page.
+    #[tokio::test]
+    async fn the_scan_is_bounded() {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let cfg = SimConfig {
+            frozen_clock: true,
+            ..SimConfig::default()
+        };
+        let h = Sim::spawn(cfg, "127.0.0.1:0".parse().unwrap(), stop.clone())
+            .await
+            .unwrap();
+        let _stop = stop.drop_guard();
+        let client = reqwest::Client::new();
+        for i in 0..5 {
+            let r = client
+                .post(format!("{}/v2/customers", h.base_url))
+                .bearer_auth(SANDBOX_TEST_KEY)
+                .json(&serde_json::json!({"metadata": {read::REFERENCE: format!("X-{i}")}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+        let mut s = PspSettings::default();
+        s.0.insert(settings::API_KEY.into(), SANDBOX_TEST_KEY.into());
+        let b = Bound {
+            mollie: Mollie::new(MollieConfig {
+                test_base_url: h.base_url.clone(),
+                ..MollieConfig::default()
+            }),
+            s: MollieSettings::parse(&s).unwrap(),
+            ctx: MerchantCtx {
+                merchant_id: "m1".into(),
+                notification_url: "http://127.0.0.1:9/h".into(),
+            },
+        };
+        let scan = |reference: &'static str, pages: usize| {
+            let b = &b;
+            async move {
+                b.scan_pages("/v2/customers", "customers", reference, 2, pages)
+                    .await
+            }
+        };
+        // Newest first, two a page: X-0 is on the third page.
+        assert!(matches!(scan("X-0", 2).await, Scan::TooLong));
+        assert!(matches!(scan("X-0", 3).await, Scan::Found(_)));
+        assert!(matches!(scan("X-4", 1).await, Scan::Found(_)));
+        assert!(matches!(scan("X-9", 3).await, Scan::Absent));
+        assert!(matches!(scan("X-9", 2).await, Scan::TooLong));
+    }
 
     #[test]
     fn reads_the_next_cursor() {
