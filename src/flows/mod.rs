@@ -399,6 +399,39 @@ impl App {
                 .is_zero();
         Ok(crate::domain::state::Facts { captured })
     }
+
+    /// What the store knows about `tx` for a PSP lookup ([`crate::psp::Known`]): its
+    /// parent's PSP id (for `cancel_of`, its own) and its agreement's credential.
+    pub async fn known(
+        &self,
+        tx: &TransactionRecord,
+        cancel_of: bool,
+    ) -> Result<crate::psp::Known, StoreError> {
+        let parent_psp_id = if cancel_of {
+            tx.psp_tx_id.clone()
+        } else {
+            match &tx.parent_id {
+                Some(p) => self
+                    .store
+                    .get_transaction_by_id(&tx.merchant_id, p)
+                    .await?
+                    .and_then(|p| p.psp_tx_id),
+                None => None,
+            }
+        };
+        let credential = match &tx.agreement_id {
+            Some(a) => self
+                .store
+                .get_agreement(&tx.merchant_id, a)
+                .await?
+                .and_then(|a| a.credential),
+            None => None,
+        };
+        Ok(crate::psp::Known {
+            parent_psp_id,
+            credential,
+        })
+    }
 }
 
 /// Whether a PSP answer reached the database.

@@ -26,6 +26,7 @@ mod integrity;
 mod logs;
 mod model;
 mod mollie;
+mod mollie_lessons;
 mod notification_urls;
 mod notifications;
 mod operations;

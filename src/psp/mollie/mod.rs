@@ -5,6 +5,7 @@
 
 mod amount;
 mod api;
+mod lookup;
 mod ops;
 mod read;
 pub mod settings;
@@ -22,7 +23,7 @@ use self::settings::{Mode, MollieSettings};
 use crate::domain::Role;
 use crate::psp::{
     Capabilities, CheckoutKind, CheckoutPage, CheckoutRef, FollowUp, Inbound, InitialMethod,
-    InitialPreauth, Lookup, LookupKind, MerchantCtx, MerchantPsp, MethodValidity,
+    InitialPreauth, Known, Lookup, LookupKind, MerchantCtx, MerchantPsp, MethodValidity,
     NotificationError, PaymentProvider, PreauthStart, PspError, PspNotification, PspResult,
     PspSettings, Reference, ReturnLeg, SettingField, SettingsError, ShopperView, StoredCharge,
     TextLimits,
@@ -123,8 +124,10 @@ impl PaymentProvider for Mollie {
     }
 
     fn operation_timeout(&self) -> Duration {
-        // A checkout start or read, and a webhook, make two calls (customer or mandates).
-        (self.config.timeout + self.config.connect_timeout) * 3 + Duration::from_secs(5)
+        // A checkout start makes two calls (customer, payment), each replayed at most
+        // `api::REPLAYS` times when its answer is lost; a webhook or a read makes two.
+        let calls = 2 * (1 + api::REPLAYS as u32);
+        (self.config.timeout + self.config.connect_timeout) * calls + Duration::from_secs(5)
     }
 }
 
@@ -213,10 +216,11 @@ impl MerchantPsp for Bound {
         self.status(psp_transaction_id).await
     }
 
-    /// Mollie cannot search by our reference, and a replay of the create needs its exact body,
-    /// which the flows do not keep: nothing can be concluded.
-    async fn lookup(&self, _reference: Reference<'_>) -> Lookup {
-        Lookup::Unsupported
+    /// Mollie cannot search by our reference: the transaction is looked for where it must be
+    /// (its payment's children, the customer's payments), matching the metadata we sent, in a
+    /// bounded scan (`lookup`).
+    async fn lookup(&self, reference: Reference<'_>, known: &Known) -> Lookup {
+        self.find(reference, known).await
     }
 
     async fn receive(
