@@ -26,6 +26,7 @@ mod integrity;
 mod logs;
 mod model;
 mod mollie;
+mod mollie_sepa;
 mod notifications;
 mod operations;
 mod outage;
