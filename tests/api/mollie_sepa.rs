@@ -336,3 +336,176 @@ async fn no_iban_reaches_the_logs() {
         assert!(!text.contains(needle), "an IBAN in the logs: {needle}");
     }
 }
+
+/// One step of the generated sequences on one SEPA agreement.
+#[derive(Debug, Clone)]
+enum Op {
+    /// Billwerk asks for a debit of this many cents.
+    Debit(u32),
+    /// The merchant revokes the mandate at Mollie (`DELETE`).
+    Revoke,
+    /// Mollie makes the mandate invalid (no webhook).
+    Invalidate,
+    /// Two days pass: pending debits are collected (or returned), webhooks delivered.
+    Settle,
+    /// An hour passes: Mollie's retries and late webhooks.
+    Redeliver,
+    /// The bank returns the oldest collected debit without a chargeback.
+    Chargeback,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (100u32..50_000).prop_map(Op::Debit),
+        1 => Just(Op::Revoke),
+        1 => Just(Op::Invalidate),
+        2 => Just(Op::Settle),
+        1 => Just(Op::Redeliver),
+        1 => Just(Op::Chargeback),
+    ]
+}
+
+/// Runs one sequence; a broken invariant is the error.
+async fn sepa_case(m: &MollieApp, ops: Vec<Op>, bank_fails: bool) -> Result<(), String> {
+    m.sim
+        .update_knobs(|k| k.sepa_failure = bank_fails.then(|| "MD01".to_string()));
+    let (pre, agr) = (tx_id(), agreement_id());
+    let p = sepa_preauth(m, &pre, &agr).await;
+    let (cst, mdt) = customer_and_mandate(&p);
+    let mut gone = false;
+    let mut charged_after_gone = false;
+    let mut debits: Vec<(String, Option<String>)> = Vec::new();
+    for op in ops {
+        match op {
+            Op::Debit(cents) => {
+                let id = tx_id();
+                let (s, d) = debit(m, &id, &agr, f64::from(cents) / 100.0).await;
+                match (gone, s, d["status"].as_str()) {
+                    (false, StatusCode::OK, Some("Pending")) => {
+                        debits.push((id, d["pspTransactionId"].as_str().map(str::to_string)));
+                    }
+                    (true, StatusCode::UNPROCESSABLE_ENTITY, _)
+                        if d["errorCode"] == "BearerInvalid" =>
+                    {
+                        charged_after_gone = true;
+                    }
+                    _ => return Err(format!("debit (mandate gone: {gone}) -> {s} {d}")),
+                }
+            }
+            Op::Revoke => {
+                at_mollie(
+                    m,
+                    Method::DELETE,
+                    &format!("/v2/customers/{cst}/mandates/{mdt}"),
+                )
+                .await;
+                gone = true;
+            }
+            Op::Invalidate => {
+                m.sim.invalidate_mandate(&mdt)?;
+                gone = true;
+            }
+            Op::Settle => {
+                m.sim.advance_clock(3 * 24 * 3600);
+                deliver_all(m).await;
+            }
+            Op::Redeliver => {
+                m.sim.advance_clock(3600);
+                deliver_all(m).await;
+            }
+            Op::Chargeback => {
+                let paid = m.sim.payments().into_iter().find(|x| {
+                    x["customerId"] == cst.as_str()
+                        && x["status"] == "paid"
+                        && x.get("amountChargedBack").is_none()
+                });
+                if let Some(x) = paid {
+                    let tr = x["id"].as_str().unwrap_or_default();
+                    m.sim.chargeback(tr, None, Some("MD06"), false)?;
+                    deliver_all(m).await;
+                }
+            }
+        }
+    }
+    m.sim.advance_clock(3 * 24 * 3600);
+    deliver_all(m).await;
+    m.app.drain_outbox(60).await;
+
+    // At most one type-4 per agreement; exactly one once a charge found the mandate gone.
+    let four = agreement_hooks(m)
+        .into_iter()
+        .filter(|h| h["AgreementId"] == agr.as_str())
+        .count();
+    if four > 1 || (charged_after_gone && four != 1) {
+        return Err(format!(
+            "{four} type-4 webhooks (charged after gone: {charged_after_gone})"
+        ));
+    }
+    // Money: each debit as Mollie has it, collected once, charged back at most its amount.
+    let at_mollie_now = m.sim.payments();
+    for (id, tr) in &debits {
+        let (_, d) = m.get(&format!("/api/Payment/{id}")).await;
+        let theirs = at_mollie_now
+            .iter()
+            .find(|x| Some(x["id"].as_str().unwrap_or_default()) == tr.as_deref())
+            .ok_or_else(|| format!("{id} unknown at Mollie"))?;
+        let expected = match theirs["status"].as_str() {
+            Some("paid") => "Succeeded",
+            Some("failed") => "Failed",
+            other => return Err(format!("{id} still {other:?} at Mollie")),
+        };
+        if d["status"] != expected {
+            return Err(format!("{id}: ours {d}, Mollie's {theirs}"));
+        }
+        let sum = |k: &str| {
+            d[k].as_array().map_or(0.0, |a| {
+                a.iter().filter_map(|i| i["amount"].as_f64()).sum::<f64>()
+            })
+        };
+        let requested = d["requestedAmount"].as_f64().unwrap_or_default();
+        let collected = sum("payments");
+        let charged_back = sum("chargebacks");
+        let money_ok = if expected == "Succeeded" {
+            (collected - requested).abs() < 1e-9 && charged_back <= requested + 1e-9
+        } else {
+            collected == 0.0 && charged_back == 0.0
+        };
+        let theirs_cb = theirs["_embedded"]["chargebacks"]
+            .as_array()
+            .map_or(0, Vec::len);
+        let ours_cb = d["chargebacks"].as_array().map_or(0, Vec::len);
+        if !money_ok || theirs_cb != ours_cb {
+            return Err(format!("{id}: money differs: ours {d}, Mollie's {theirs}"));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_sequences_send_at_most_one_type4_and_keep_money() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let m = mollie().await;
+    let cases = std::env::var("PSPI_MOLLIE_SEPA_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let handle = tokio::runtime::Handle::current();
+    let strategy = (proptest::collection::vec(op(), 1..8), any::<bool>());
+    let result = tokio::task::block_in_place(|| {
+        runner.run(&strategy, |(ops, fails)| {
+            handle
+                .block_on(sepa_case(&m, ops, fails))
+                .map_err(TestCaseError::fail)
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
