@@ -13,6 +13,7 @@ pub mod preauth;
 pub mod psp_call;
 pub mod reconcile;
 pub mod refund;
+mod revoked;
 #[cfg(test)]
 mod seam_tests;
 pub mod settings;

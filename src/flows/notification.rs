@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use super::{App, Merchant, outcome, views};
 use crate::domain::state::{Facts, Trigger};
-use crate::domain::{AgreementStatus, ChargebackReason, TxKind, TxStatus, WebhookType};
+use crate::domain::{ChargebackReason, TxKind, TxStatus, WebhookType};
 use crate::psp::{
     EventKind, Inbound, Lookup, MerchantPsp, NotificationError, Outcome, PaymentEvent, PspEvent,
     PspNotification, PspResult, Reference,
@@ -492,38 +492,18 @@ fn record(
     }
 }
 
-/// A revoked credential makes its agreement inactive; Billwerk hears of it by a type-4
-/// webhook naming the agreement and the preauth that created it.
+/// A revoked credential makes its agreement inactive (`revoked`, shared with the charges
+/// that find one); applied with the notification's record.
 async fn credential_revoked(app: &App, m: &Merchant, credential: &str) -> Result<Plan, Refused> {
-    let Some(mut agreement) = app
-        .store
-        .agreement_by_credential(m.id(), credential)
-        .await?
-    else {
-        return Ok(Plan::unverified(None, "unknown stored credential"));
-    };
-    let Some(preauth) = app
-        .store
-        .latest_preauth_of_agreement(m.id(), &agreement.agreement_id)
-        .await?
-    else {
-        return Ok(Plan::unverified(None, "agreement without preauth"));
-    };
-    if agreement.status == AgreementStatus::Inactive {
-        return Ok(Plan::record(&preauth, "agreement already inactive"));
-    }
-    agreement.status = AgreementStatus::Inactive;
-    agreement.updated_at = app.now();
-    let update = TxUpdate {
-        agreement: Some(agreement),
-        notify: Some(WebhookType::Agreement),
-        note: "stored credential revoked at the PSP; agreement inactive".into(),
-        ..TxUpdate::default()
-    };
-    Ok(Plan::Apply(
-        Box::new((preauth, update)),
-        "agreement inactive".into(),
-    ))
+    use super::revoked::Revocation;
+    Ok(match super::revoked::plan(app, m.id(), credential).await? {
+        Revocation::UnknownCredential => Plan::unverified(None, "unknown stored credential"),
+        Revocation::NoPreauth => Plan::unverified(None, "agreement without preauth"),
+        Revocation::AlreadyInactive(preauth) => {
+            Plan::record(&preauth, "agreement already inactive")
+        }
+        Revocation::Apply(b) => Plan::Apply(b, "agreement inactive".into()),
+    })
 }
 
 /// How an event relates to the transaction it was matched to.

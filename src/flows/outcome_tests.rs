@@ -154,6 +154,7 @@ proptest! {
             credential: with_registration.then(registration),
             kind: kind.clone(),
             booking_date: None,
+            credential_invalid: false,
         };
         let stamp = Stamp { now: Ticks(1_000), notify: true, recheck_after: 60 };
         let same_amount = reported.is_none_or(|a| a == requested);

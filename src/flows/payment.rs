@@ -294,7 +294,12 @@ async fn charge(
         reference_text,
     };
     let r = super::called::timed("charge", psp.charge_stored(&req)).await;
-    app.record_answer(tx, &r).await
+    let merchant_id = tx.merchant_id.clone();
+    let answer = app.record_answer(tx, &r).await;
+    if r.credential_invalid {
+        super::revoked::apply(app, &merchant_id, &req.stored.credential).await;
+    }
+    answer
 }
 
 /// `GET /api/Payment/{id}`.

@@ -190,7 +190,12 @@ async fn authorize_stored(
         reference_text,
     };
     let r = super::called::timed("authorize", psp.authorize_stored(&req)).await;
-    Ok(app.record_answer(tx, &r).await)
+    let merchant_id = tx.merchant_id.clone();
+    let answer = app.record_answer(tx, &r).await;
+    if r.credential_invalid {
+        super::revoked::apply(app, &merchant_id, &req.stored.credential).await;
+    }
+    Ok(answer)
 }
 
 /// A SEPA mandate reference: unique, upper case, within the 35 characters SEPA allows.

@@ -8,6 +8,7 @@
 
 pub mod mollie;
 pub mod oppwa;
+pub mod sepa;
 pub mod transport;
 
 use std::collections::BTreeMap;
@@ -318,6 +319,12 @@ pub struct PspResult {
     /// What kind of money movement the PSP reports, when it says.
     pub kind: Option<EventKind>,
     pub booking_date: Option<NaiveDate>,
+    /// The stored credential the call used (a charge on a stored agreement) was found no
+    /// longer valid at the PSP (revoked, invalid, gone): the flows make its agreement inactive
+    /// and tell Billwerk once (a type-4 webhook). For PSPs that report no revocation of their
+    /// own (Mollie has no mandate webhooks, contract/mollie.md §2.10).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credential_invalid: bool,
 }
 
 impl PspResult {
@@ -337,6 +344,7 @@ impl PspResult {
             credential: None,
             kind: None,
             booking_date: None,
+            credential_invalid: false,
         }
     }
 }

@@ -16,7 +16,7 @@ pub(crate) struct MollieApp {
     pub(crate) app: TestApp,
     pub(crate) sim: Sim,
     pub(crate) sim_url: String,
-    token: String,
+    pub(crate) token: String,
     notification_url: String,
     _stop: DropGuard,
 }
@@ -75,7 +75,7 @@ impl MollieApp {
         self.send(Method::GET, path, None).await
     }
 
-    fn notification_url(&self) -> String {
+    pub(crate) fn notification_url(&self) -> String {
         self.notification_url.clone()
     }
 }

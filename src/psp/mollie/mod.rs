@@ -8,6 +8,7 @@ mod api;
 mod lookup;
 mod ops;
 mod read;
+mod sepa;
 pub mod settings;
 
 #[cfg(test)]
@@ -87,7 +88,7 @@ impl PaymentProvider for Mollie {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            roles: &[Role::CreditCard],
+            roles: &[Role::CreditCard, Role::Debit],
             refunds: true,
             cancel_preauth: true,
             capture_preauth: true,
@@ -157,15 +158,22 @@ impl MerchantPsp for Bound {
     async fn start_preauth(&self, req: &InitialPreauth) -> PreauthStart {
         match &req.method {
             InitialMethod::Card => self.start_card(req).await,
-            // Not declared in `roles`: the flows refuse it before calling; kept explicit.
-            InitialMethod::SepaDebit { .. } => PreauthStart::Done(PspResult::bare(
-                crate::psp::Outcome::Declined(crate::psp::Decline {
-                    code: crate::domain::PaymentErrorCode::InvalidPreconditions,
-                    status: crate::domain::TxStatus::Failed,
-                    psp_code: None,
-                    message: "SEPA mandates are not supported for Mollie yet".into(),
-                }),
-            )),
+            InitialMethod::SepaDebit {
+                holder,
+                iban,
+                bic,
+                mandate_id,
+                signed_on,
+            } => {
+                let account = sepa::Account {
+                    holder,
+                    iban,
+                    bic: bic.as_deref(),
+                    mandate_id,
+                    signed_on: *signed_on,
+                };
+                self.start_sepa(req, account).await
+            }
         }
     }
 

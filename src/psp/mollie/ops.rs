@@ -42,8 +42,8 @@ pub(super) fn safe_id(id: &str) -> bool {
 }
 
 impl Bound {
-    /// A cheap authenticated read: the methods usable for a first payment (card) and, for
-    /// recurring ones, whether direct debit is on (reported, SEPA itself is not offered yet).
+    /// Cheap authenticated reads: the methods usable for a first payment (card), and for
+    /// recurring ones (direct debit on, so SEPA mandates can be charged).
     pub(super) async fn check(&self) -> Result<MethodValidity, PspError> {
         let key = &self.s.api_key;
         let first = match self
@@ -65,9 +65,23 @@ impl Bound {
                 .iter()
                 .any(|m| str_of(m, "id") == Some(id))
         };
+        let recurring = match self
+            .mollie
+            .api
+            .get(
+                self.base(),
+                key,
+                "/v2/methods",
+                &[("sequenceType", "recurring")],
+            )
+            .await
+        {
+            Reply::Ok(v) => v,
+            other => return Err(read::psp_error(other)),
+        };
         Ok(MethodValidity {
             credit_card: has(&first, "creditcard"),
-            debit: false,
+            debit: has(&recurring, "directdebit"),
         })
     }
 
@@ -127,7 +141,7 @@ impl Bound {
         }
     }
 
-    async fn create_customer(&self, req: &InitialPreauth) -> Result<String, PspResult> {
+    pub(super) async fn create_customer(&self, req: &InitialPreauth) -> Result<String, PspResult> {
         let payer = &req.payer;
         let name = match (&payer.given_name, &payer.surname) {
             (Some(g), Some(s)) => Some(format!("{g} {s}")),
@@ -263,7 +277,7 @@ impl Bound {
             "webhookUrl": self.ctx.notification_url,
             "metadata": metadata(reference),
         });
-        match self
+        let r = match self
             .mollie
             .api
             .post(
@@ -277,7 +291,10 @@ impl Bound {
         {
             Reply::Ok(p) => read::payment(&p),
             other => read::failed_call(other),
-        }
+        };
+        // Mollie sends nothing when a mandate stops being valid: a refused or failed charge
+        // is when we learn it (contract/mollie.md §2.10).
+        self.after_declined_charge(&req.stored.credential, r).await
     }
 
     /// A capture of an authorized payment (`captureMode: manual`).
@@ -382,6 +399,10 @@ impl Bound {
 
     /// The state of a payment, refund, capture or chargeback by our id for it.
     pub(super) async fn status(&self, psp_id: &str) -> Result<PspResult, PspError> {
+        // A SEPA preauth is known by its customer and mandate.
+        if let Some((customer, mandate)) = super::sepa::split_credential(psp_id) {
+            return self.mandate_status(customer, mandate).await;
+        }
         let (payment, child) = match psp_id.split_once('/') {
             Some((p, c)) => (p, Some(c)),
             None => (psp_id, None),
@@ -491,7 +512,9 @@ impl Bound {
         {
             return Err(NotificationError::Unavailable(m.clone()));
         }
-        Ok(events(&p, result))
+        let mut all = events(&p, result);
+        all.extend(self.revoked_mandate(&p).await);
+        Ok(all)
     }
 }
 
