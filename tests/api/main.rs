@@ -1,5 +1,6 @@
 //! Black-box API tests: the real service over HTTP, a real database, the OPPWA simulator.
 
+mod family;
 mod harness;
 mod proxy;
 
