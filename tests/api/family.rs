@@ -292,7 +292,16 @@ impl TestApp {
     /// "exactly one charge" assertions.
     pub fn psp_charges(&self, billwerk_id: &str) -> usize {
         match self.family {
-            Family::Oppwa => self.sim.sim.count_by_merchant_tx_id(billwerk_id),
+            // A chargeback (and its reversal) carries its payment's merchantTransactionId: the
+            // bank's doing, not a charge.
+            Family::Oppwa => self
+                .sim
+                .sim
+                .transactions()
+                .iter()
+                .filter(|t| t["merchantTransactionId"] == billwerk_id)
+                .filter(|t| !matches!(t["paymentType"].as_str(), Some("CB" | "CR")))
+                .count(),
             Family::Mollie => {
                 let refers = |v: &Value| v["metadata"]["transactionId"] == billwerk_id;
                 self.mollie()

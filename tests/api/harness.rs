@@ -345,7 +345,11 @@ impl TestApp {
     /// Number of PSP transactions (charges, captures, refunds) the family's simulator holds for
     /// a Billwerk transaction id.
     pub fn psp_calls(&self, billwerk_id: &str) -> usize {
-        self.psp_charges(billwerk_id)
+        match self.family {
+            // Every OPPWA transaction carrying the id (chargebacks included).
+            Family::Oppwa => self.sim.sim.count_by_merchant_tx_id(billwerk_id),
+            Family::Mollie => self.psp_charges(billwerk_id),
+        }
     }
 
     pub fn fault(&self, f: Fault) {

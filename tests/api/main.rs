@@ -27,6 +27,7 @@ mod integrity;
 mod logs;
 mod model;
 mod mollie;
+mod money_model;
 mod notifications;
 mod operations;
 mod outage;
