@@ -32,7 +32,7 @@ async fn checkout_preauth_capture_recurring_refund() {
         .post("/api/Payment", recurring_body(&rec, &agr, 49.99))
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
-    let r = settled(&app, "Payment", &rec, r).await;
+    let r = app.settled("Payment", &rec, r).await;
     assert_eq!(r["status"], "Succeeded", "{r}");
     assert_eq!(r["payments"][0]["amount"], json!(49.99));
     assert_eq!(app.psp_calls(&rec), 1);
@@ -75,7 +75,7 @@ async fn refund_and_over_refund(app: &TestApp, payment: &str, paid: f64) -> serd
         .post("/api/Refund", refund_body(&refund, payment, 20.25))
         .await;
     assert_eq!(s, StatusCode::OK, "{rf}");
-    let rf = settled(app, "Refund", &refund, rf).await;
+    let rf = app.settled("Refund", &refund, rf).await;
     assert_eq!(rf["status"], "Succeeded", "{rf}");
     assert_eq!(rf["refundedAmount"], json!(20.25));
     let (_, c2) = app.get(&format!("/api/Payment/{payment}")).await;
@@ -97,18 +97,6 @@ async fn refund_and_over_refund(app: &TestApp, payment: &str, paid: f64) -> serd
     let (_, rget) = app.get(&format!("/api/Refund/{refund}")).await;
     assert_eq!(rget["status"], "Succeeded");
     c2
-}
-
-/// A transaction the PSP may finish later (Mollie's refunds and recurring card payments): when
-/// `now` is Pending, the PSP settles and the transaction is read again.
-async fn settled(app: &TestApp, kind: &str, id: &str, now: Value) -> Value {
-    if now["status"] != "Pending" {
-        return now;
-    }
-    app.psp_settles().await;
-    let (s, b) = app.get(&format!("/api/{kind}/{id}")).await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    b
 }
 
 /// The card's bearer as the family reports it: OPPWA echoes the card entered; Mollie's test
@@ -162,7 +150,7 @@ async fn non_initial_preauth_uses_the_stored_card() {
     body["isInitial"] = json!(false);
     let (s, p) = app.post("/api/Preauth", body).await;
     assert_eq!(s, StatusCode::OK, "{p}");
-    let p = settled(&app, "Preauth", &pre2, p).await;
+    let p = app.settled("Preauth", &pre2, p).await;
     assert_eq!(p["status"], "Succeeded", "{p}");
     assert_eq!(p["authorizedAmount"], json!(75));
     assert_eq!(app.psp_calls(&pre2), 1);

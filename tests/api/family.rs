@@ -288,6 +288,19 @@ impl TestApp {
         self.psp_delivers().await;
     }
 
+    /// A transaction the PSP may finish later (Mollie's refunds and recurring card payments):
+    /// when `now` (its answer) is Pending, the PSP settles and the transaction (`kind`:
+    /// `Preauth`, `Payment`, `Refund`) is read again.
+    pub async fn settled(&self, kind: &str, id: &str, now: Value) -> Value {
+        if now["status"] != "Pending" {
+            return now;
+        }
+        self.psp_settles().await;
+        let (s, b) = self.get(&format!("/api/{kind}/{id}")).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b
+    }
+
     /// The PSP's charges (payments and captures) made for one Billwerk transaction id: the
     /// "exactly one charge" assertions.
     pub fn psp_charges(&self, billwerk_id: &str) -> usize {
