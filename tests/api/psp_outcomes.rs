@@ -16,6 +16,9 @@ async fn recurring_ready(app: &TestApp) -> String {
 #[tokio::test]
 async fn declines_map_to_error_codes_and_get_repeats_them() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::ForcedResultCodes) {
+        return;
+    }
     let agr = recurring_ready(&app).await;
     let cases = [
         ("800.100.203", 422, "InsufficientBalance", "Failed"),

@@ -114,7 +114,7 @@ async fn abandoned_checkout_expires() {
         0,
         "checkout still open"
     );
-    app.sim.sim.advance_clock(31 * 60);
+    app.psp_advance_clock(31 * 60);
     let r = reconcile_at(&app, 32 * 60).await;
     assert_eq!(r.resolved, 1, "{r:?}");
     let (s, e) = app.get(&format!("/api/Preauth/{pre}")).await;

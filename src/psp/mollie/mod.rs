@@ -194,8 +194,15 @@ impl MerchantPsp for Bound {
         ReturnLeg::Finished
     }
 
+    /// An `open` payment is a checkout the shopper has not paid yet: the seam's "no result"
+    /// (pending without a PSP transaction), so the preauth stays `Initiated` and a shopper who
+    /// gives up on our page cancels it.
     async fn complete_checkout(&self, checkout: &CheckoutRef<'_>) -> PspResult {
-        self.payment_status(checkout.checkout_id).await
+        let mut r = self.payment_status(checkout.checkout_id).await;
+        if r.outcome == crate::psp::Outcome::Pending && r.result_code.as_deref() == Some("open") {
+            r.psp_transaction_id = None;
+        }
+        r
     }
 
     /// Mollie has no documented authorize-only on a mandate (contract/mollie.md §6 Q2): a
