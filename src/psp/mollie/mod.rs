@@ -7,6 +7,7 @@ mod amount;
 mod api;
 mod ops;
 mod read;
+pub mod section;
 pub mod settings;
 
 #[cfg(test)]
@@ -16,6 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+pub use self::section::{FAMILY, MolliePspSection};
 
 use self::api::Api;
 use self::settings::{Mode, MollieSettings};

@@ -46,10 +46,14 @@ fn demo_config(config_dir: &Path, dir: &Path) -> Result<AppConfig, String> {
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.server.public_base_url = "http://127.0.0.1:0".into();
     cfg.ops.listen = "127.0.0.1:0".into();
-    cfg.sim.oppwa.enabled = true;
-    cfg.sim.oppwa.listen = "127.0.0.1:0".into();
+    let sim = cfg
+        .sim
+        .of_mut::<super::OppwaSimSection>()
+        .ok_or("sim.oppwa: the section is missing")?;
+    sim.enabled = true;
+    sim.listen = "127.0.0.1:0".into();
     // The tour delivers the PSP's notifications and our webhooks itself, step by step.
-    cfg.sim.oppwa.auto_deliver = false;
+    sim.auto_deliver = false;
     cfg.webhooks.allowed_hosts.push("127.0.0.1".into());
     cfg.webhooks.allow_private_targets = true;
     Ok(cfg)
