@@ -579,6 +579,28 @@ pub trait MerchantPsp: Send + Sync + fmt::Debug {
     ) -> Result<Vec<PspNotification>, NotificationError>;
 }
 
+/// A PSP family as the build registers it (`startup::psp_families`, one line per family): its
+/// `[psp.<name>]` section and the adapter made from it.
+pub struct Family {
+    /// Short name used in config, URLs and the CLI (the adapter's [`PaymentProvider::name`]).
+    pub name: &'static str,
+    /// Reads `[psp.<name>]` (`config::psp_section::<TheFamilysSection>`).
+    pub section: crate::config::SectionParser<dyn crate::config::PspSection>,
+    /// Old top-level key prefixes read as the new ones, `(old, new)` (e.g. `("x", "psp.x")`),
+    /// with a warning at start.
+    pub aliases: &'static [(&'static str, &'static str)],
+    /// The adapter, configured from the section `section` read (`None`: another family's type).
+    pub adapter: fn(&dyn crate::config::PspSection) -> Option<Arc<dyn PaymentProvider>>,
+}
+
+impl fmt::Debug for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Adapters by name.
 #[derive(Debug, Clone, Default)]
 pub struct Registry(BTreeMap<&'static str, Arc<dyn PaymentProvider>>);

@@ -119,9 +119,18 @@ pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut cfg = AppConfig::load("default", &dir).expect("default config");
     cfg.database.url = db_url.to_string();
-    cfg.psp.oppwa.test_base_url = sim_url.to_string();
-    cfg.psp.oppwa.live_base_url = sim_url.to_string();
-    cfg.psp.oppwa.timeout_secs = 10;
+    cfg.psp
+        .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+        .expect("[psp.oppwa]")
+        .test_base_url = sim_url.to_string();
+    cfg.psp
+        .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+        .expect("[psp.oppwa]")
+        .live_base_url = sim_url.to_string();
+    cfg.psp
+        .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+        .expect("[psp.oppwa]")
+        .timeout_secs = 10;
     cfg.sim.disable_all();
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.server.public_base_url = "http://127.0.0.1:0".into();
@@ -137,9 +146,13 @@ pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
 
 /// Points the Mollie family's hosts at its simulator.
 pub fn point_at_mollie(cfg: &mut AppConfig, mollie: &MollieSide) {
-    cfg.psp.mollie.test_base_url = mollie.base_url.clone();
-    cfg.psp.mollie.live_base_url = mollie.base_url.clone();
-    cfg.psp.mollie.timeout_secs = 10;
+    let section = cfg
+        .psp
+        .of_mut::<psp_integrator::psp::mollie::MolliePspSection>()
+        .expect("[psp.mollie]");
+    section.test_base_url = mollie.base_url.clone();
+    section.live_base_url = mollie.base_url.clone();
+    section.timeout_secs = 10;
 }
 
 impl TestApp {
@@ -794,9 +807,18 @@ impl TestApp {
                 .await
                 .expect("stand-in starts");
         let mut cfg = config_for("http://127.0.0.1:1", db_url);
-        cfg.sim.oppwa.enabled = true;
-        cfg.sim.oppwa.listen = "127.0.0.1:0".into();
-        cfg.sim.oppwa.auto_deliver = false;
+        cfg.sim
+            .of_mut::<psp_integrator::sim::oppwa::OppwaSimSection>()
+            .expect("[sim.oppwa]")
+            .enabled = true;
+        cfg.sim
+            .of_mut::<psp_integrator::sim::oppwa::OppwaSimSection>()
+            .expect("[sim.oppwa]")
+            .listen = "127.0.0.1:0".into();
+        cfg.sim
+            .of_mut::<psp_integrator::sim::oppwa::OppwaSimSection>()
+            .expect("[sim.oppwa]")
+            .auto_deliver = false;
         let application = Application::build(cfg, Roles::API)
             .await
             .expect("the application starts");

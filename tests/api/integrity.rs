@@ -699,8 +699,19 @@ impl RewritingPsp {
 
     /// Points the integrator at the stand-in, which forwards to the simulator.
     fn route(&self, cfg: &mut psp_integrator::config::AppConfig) {
-        *self.upstream.lock().expect("lock") = cfg.psp.oppwa.test_base_url.clone();
-        cfg.psp.oppwa.test_base_url = self.url.clone();
-        cfg.psp.oppwa.live_base_url = self.url.clone();
+        *self.upstream.lock().expect("lock") = cfg
+            .psp
+            .of::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .test_base_url
+            .clone();
+        cfg.psp
+            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .test_base_url = self.url.clone();
+        cfg.psp
+            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .live_base_url = self.url.clone();
     }
 }

@@ -8,6 +8,7 @@ mod api;
 mod lookup;
 mod ops;
 mod read;
+pub mod section;
 mod sepa;
 pub mod settings;
 
@@ -18,6 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+pub use self::section::{FAMILY, MolliePspSection};
 
 use self::api::Api;
 use self::settings::{Mode, MollieSettings};

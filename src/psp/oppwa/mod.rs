@@ -9,6 +9,7 @@ mod page;
 mod reply;
 mod response;
 pub mod result_codes;
+pub mod section;
 pub mod settings;
 mod transformers;
 
@@ -25,6 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+pub use self::section::{FAMILY, OppwaPspSection};
 
 use self::client::{HttpClient, Target};
 use self::settings::{Environment, OppwaSettings};
