@@ -23,8 +23,8 @@ use crate::psp::{
     PspNotification, PspResult, Reference,
 };
 use crate::store::{
-    Chargeback, ItemKind, NotificationChange, NotificationRecord, ParkedEvent, PaymentItem,
-    StoreError, TransactionRecord, TxUpdate,
+    Chargeback, ItemKind, MerchantRecord, NotificationChange, NotificationRecord, ParkedEvent,
+    PaymentItem, StoreError, TransactionRecord, TxUpdate,
 };
 
 /// How a notification was answered.
@@ -173,15 +173,51 @@ struct Raw<'a> {
     auth: Option<String>,
 }
 
-/// `POST /psp/{psp}/{merchant}/notifications`.
+/// Where a notification came in: the path's family, merchant id and token (`None` on the
+/// tokenless path). All of it is unauthenticated input.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a> {
+    pub family: &'a str,
+    pub merchant_id: &'a str,
+    pub token: Option<&'a str>,
+}
+
+/// The URL `merchant`'s PSP delivers its notifications to (registered at the PSP, or sent with
+/// each payment): `{base}/psp/{family}/{merchant id}/{token}/notifications`, the token being
+/// [`crate::crypto::Sealer::notification_token`] under the current master key.
+pub fn url(
+    public_base_url: &str,
+    sealer: &crate::crypto::Sealer,
+    merchant: &MerchantRecord,
+) -> String {
+    format!(
+        "{public_base_url}/psp/{}/{}/{}/notifications",
+        merchant.psp,
+        merchant.id,
+        sealer.notification_token(&merchant.id)
+    )
+}
+
+/// Whether `m` takes notifications at `at`: the family is the merchant's and either the token
+/// is the merchant's (under the current or a previous master key, compared in constant time) or,
+/// on the tokenless path, the family's notifications authenticate themselves
+/// (`Capabilities::self_authenticating_notifications`).
+pub fn accepts(app: &App, m: &Merchant, at: &Endpoint<'_>) -> bool {
+    if !m.record.psp.eq_ignore_ascii_case(at.family) {
+        return false;
+    }
+    match at.token {
+        Some(token) => app.sealer.accepts_notification_token(m.id(), token),
+        None => m.provider.capabilities().self_authenticating_notifications,
+    }
+}
+
+/// `POST /psp/{psp}/{merchant}/{token}/notifications` (and the tokenless path, for the families
+/// that allow it): nothing is read, stored or counted as received before [`accepts`] holds.
 #[tracing::instrument(level = "error", name = "notification", skip_all,
     fields(merchant_id = tracing::field::Empty))]
-pub async fn receive(
-    app: &App,
-    psp: &str,
-    merchant_id: &str,
-    inbound: Inbound<'_>,
-) -> Result<Ack, Refused> {
+pub async fn receive(app: &App, at: Endpoint<'_>, inbound: Inbound<'_>) -> Result<Ack, Refused> {
+    let merchant_id = at.merchant_id;
     let m = app
         .merchant(merchant_id)
         .await
@@ -193,7 +229,7 @@ pub async fn receive(
                 Refused::UnknownEndpoint
             }
         })?;
-    if !m.record.psp.eq_ignore_ascii_case(psp) {
+    if !accepts(app, &m, &at) {
         return Err(Refused::UnknownEndpoint);
     }
     // Named once it is known (the path's id is unauthenticated input until then).
@@ -690,7 +726,9 @@ async fn event_money(
         return Ok(None);
     };
     let psp = app.psp(m).await.map_err(|_| Refused::Internal)?;
-    Ok(psp.fetch_status(id).await.ok().filter(|f| {
+    let (found, call) = super::called::timed_status("status (event)", psp.fetch_status(id)).await;
+    app.note_call(tx, &call).await;
+    Ok(found.ok().filter(|f| {
         // The PSP's record of this very event: of the event's kind, in the payment's currency.
         f.kind.as_ref().is_none_or(|k| *k == ev.kind)
             && f.amount.is_some_and(|a| a > Decimal::ZERO)
@@ -876,12 +914,27 @@ async fn verify(
     why: &str,
 ) -> Result<Plan, Refused> {
     let psp = app.psp(m).await.map_err(|_| Refused::Internal)?;
+    // Noted on the transaction's timeline on their own: the change they may lead to is
+    // committed later, with the notification.
     let fetched = match &tx.psp_tx_id {
-        Some(id) => psp.fetch_status(id).await.ok(),
-        None => match psp.lookup(Reference::Own(&tx.billwerk_id)).await {
-            Lookup::Found(r) => Some(r),
-            Lookup::NotFound | Lookup::Unsupported | Lookup::Failed(_) => None,
-        },
+        Some(id) => {
+            let (r, call) =
+                super::called::timed_status("status (verify)", psp.fetch_status(id)).await;
+            app.note_call(&tx, &call).await;
+            r.ok()
+        }
+        None => {
+            let (l, call) = super::called::timed_lookup(
+                "lookup (verify)",
+                psp.lookup(Reference::Own(&tx.billwerk_id)),
+            )
+            .await;
+            app.note_call(&tx, &call).await;
+            match l {
+                Lookup::Found(r) => Some(r),
+                Lookup::NotFound | Lookup::Unsupported | Lookup::Failed(_) => None,
+            }
+        }
     };
     let Some(r) = fetched.filter(|r| !matches!(r.outcome, Outcome::Unknown(_))) else {
         return Ok(Plan::unverified(
@@ -960,8 +1013,17 @@ pub fn release_parked_hook<'a>(
     Box::pin(release_parked(app, tx))
 }
 
-/// How long an event that refers to no known transaction is kept.
-const ORPHAN_DAYS: i64 = 7;
+/// How long an event that refers to no known transaction is kept, in days.
+pub const ORPHAN_DAYS: i64 = 7;
+
+/// When a parked event is given up (recorded as "unknown transaction") if it still matches no
+/// transaction of ours: [`ORPHAN_DAYS`] after it arrived, at the first reconciler round from
+/// then on. `None`: it waits for a known transaction, and is never given up.
+pub fn gives_up_at(p: &ParkedEvent) -> Option<crate::domain::Ticks> {
+    p.transaction_id
+        .is_none()
+        .then(|| p.received_at.plus_seconds(ORPHAN_DAYS * 86_400))
+}
 
 /// Re-plans one parked event; `Ok(true)` when it was resolved (applied or recorded).
 pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused> {
@@ -985,8 +1047,8 @@ pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused>
         if let Plan::Park(tx, ..) = &plan {
             // Still waiting. An event that never matched any transaction of ours is given up
             // after a week: it was not ours.
-            let stale = app.now().0 - p.received_at.0 > ORPHAN_DAYS * 86_400 * 10_000_000;
-            if tx.is_some() || p.transaction_id.is_some() || !stale {
+            let stale = gives_up_at(p).is_some_and(|at| app.now() > at);
+            if tx.is_some() || !stale {
                 return Ok(false);
             }
             plan = Plan::Record {

@@ -67,6 +67,7 @@ fn tx(req: Request, amount: Decimal, status: TxStatus) -> TransactionRecord {
         next_reconcile_at: None,
         reconcile_attempts: 0,
         collected_at_authorization: collected,
+        request_id: None,
     }
 }
 

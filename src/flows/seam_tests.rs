@@ -48,6 +48,14 @@ impl Fake {
 
 const PAGE: &str = "https://psp.example/pay/ch_1";
 
+/// The fake family's tokenless notification path for merchant `m1` (its notifications carry a
+/// signature header, so the family may use it).
+const FAKE_M1: super::notification::Endpoint<'static> = super::notification::Endpoint {
+    family: "fake",
+    merchant_id: "m1",
+    token: None,
+};
+
 impl PaymentProvider for Fake {
     fn name(&self) -> &'static str {
         "fake"
@@ -72,6 +80,7 @@ impl PaymentProvider for Fake {
                 company: 64,
             },
             notification_headers: &["x-fake-signature"],
+            self_authenticating_notifications: true,
         }
     }
     fn settings_schema(&self) -> &'static [SettingField] {
@@ -416,7 +425,7 @@ async fn several_events_per_call_and_neutral_auth(e: Env) {
         body: b"id=tr_1",
         query: "",
     };
-    let ack = super::notification::receive(&e.app, "fake", "m1", inbound)
+    let ack = super::notification::receive(&e.app, FAKE_M1, inbound)
         .await
         .expect("ack");
     assert!(
@@ -452,7 +461,7 @@ async fn several_events_per_call_and_neutral_auth(e: Env) {
         body: b"id=tr_1",
         query: "",
     };
-    let again = super::notification::receive(&e.app, "fake", "m1", inbound)
+    let again = super::notification::receive(&e.app, FAKE_M1, inbound)
         .await
         .expect("ack");
     assert_eq!(again, super::notification::Ack::Duplicate);

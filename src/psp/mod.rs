@@ -79,6 +79,11 @@ pub struct Capabilities {
     /// The headers of an inbound notification kept with its body, so the stored call can be
     /// authenticated and decoded again (lower case).
     pub notification_headers: &'static [&'static str],
+    /// Whether the PSP's notifications prove by themselves that they come from the PSP (signed
+    /// or encrypted with a merchant secret). Only such a family may still be sent notifications
+    /// on the URL without the merchant's token (`/psp/{family}/{merchant}/notifications`); the
+    /// others (an unsigned id to fetch) are accepted only on the tokened URL.
+    pub self_authenticating_notifications: bool,
 }
 
 impl Capabilities {

@@ -253,3 +253,51 @@ fn the_production_profile_refuses_sqlite_and_loopback_naming_the_key() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn merchants_print_their_notification_url_with_its_token() {
+    let app = TestApp::spawn().await;
+    let db = app.cfg.database.url.clone();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--config-dir", CONFIG, "merchants"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database-url", &db]);
+        let (ok, out, err) = run(&all, &[("PSPI__LOG__LEVEL", "warn")]);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    // The CLI's base URL is the configured one, the app's has its port: compare the paths.
+    let want = app.notification_url();
+    let path = &want[want.find("/psp/").expect("path")..];
+    let printed = cli(&["notification-url", &app.merchant_id]);
+    assert!(printed.trim_end().ends_with(path), "{printed} vs {path}");
+    let listed = cli(&["list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&app.merchant_id) && l.trim_end().ends_with(path)),
+        "{listed}"
+    );
+    let name = format!("cli-url-{}", &app.merchant_id[..8]);
+    let created = cli(&["create", "--name", &name, "--psp", "oppwa"]);
+    let url = between(&created, "notification URL: ", "\n").expect("a URL");
+    let segments: Vec<&str> = url.rsplit('/').collect();
+    assert_eq!(segments[0], "notifications", "{url}");
+    assert!(
+        segments[1].len() == 32 && segments[1].chars().all(|c| c.is_ascii_hexdigit()),
+        "a 32-hex token: {url}"
+    );
+    let (ok, _, err) = run(
+        &[
+            "--config-dir",
+            CONFIG,
+            "merchants",
+            "notification-url",
+            "no-such-merchant",
+            "--database-url",
+            &db,
+        ],
+        &[("PSPI__LOG__LEVEL", "warn")],
+    );
+    assert!(!ok && err.contains("no-such-merchant"), "{err}");
+}

@@ -26,6 +26,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub token: String,
     pub merchant_id: String,
+    /// The merchant's notification URL, as the app makes it (with its token).
+    notify_url: String,
     shutdown: CancellationToken,
     /// The service itself, built like `serve` builds it.
     pub application: Option<Application>,
@@ -203,6 +205,12 @@ impl TestApp {
             .build()
             .expect("client");
         let ops = format!("http://{}", application.ops_addr().expect("ops listener"));
+        let record = store
+            .find_merchant(&merchant_id)
+            .await
+            .expect("read")
+            .expect("the merchant");
+        let notify_url = app.notification_url(&record);
         TestApp {
             app,
             cfg,
@@ -214,6 +222,7 @@ impl TestApp {
             store,
             token,
             merchant_id,
+            notify_url,
             shutdown,
             application: Some(application),
             scratch: Some(scratch),
@@ -558,8 +567,9 @@ pub fn assert_error(
 
 /// Notification and webhook plumbing for the asynchronous tests.
 impl TestApp {
+    /// The merchant's notification URL, as the app gives it to the PSP.
     pub fn notification_url(&self) -> String {
-        format!("{}/psp/oppwa/{}/notifications", self.base, self.merchant_id)
+        self.notify_url.clone()
     }
 
     /// Where our webhooks to Billwerk go: the recording stand-in.
@@ -760,6 +770,12 @@ impl TestApp {
                 (m.id, token)
             }
         };
+        let record = store
+            .find_merchant(&merchant_id)
+            .await
+            .expect("read")
+            .expect("the merchant");
+        let notify_url = app.notification_url(&record);
         TestApp {
             base: application.base_url(),
             ops: format!("http://{}", application.ops_addr().expect("ops listener")),
@@ -774,6 +790,7 @@ impl TestApp {
             store,
             token,
             merchant_id,
+            notify_url,
             shutdown,
             application: Some(application),
             scratch: None,

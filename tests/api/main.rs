@@ -27,6 +27,7 @@ mod logs;
 mod model;
 mod mollie;
 mod mollie_sepa;
+mod notification_urls;
 mod notifications;
 mod operations;
 mod outage;

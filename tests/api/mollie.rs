@@ -17,7 +17,7 @@ pub(crate) struct MollieApp {
     pub(crate) sim: Sim,
     pub(crate) sim_url: String,
     pub(crate) token: String,
-    pub(crate) merchant_id: String,
+    pub(crate) notification_url: String,
     _stop: DropGuard,
 }
 
@@ -47,12 +47,13 @@ impl MollieApp {
         )
         .await
         .expect("a Mollie merchant");
+        let notification_url = app.app.notification_url(&m);
         MollieApp {
             app,
             sim: h.sim,
             sim_url: h.base_url,
             token,
-            merchant_id: m.id,
+            notification_url,
             _stop: stop.drop_guard(),
         }
     }
@@ -75,10 +76,7 @@ impl MollieApp {
     }
 
     pub(crate) fn notification_url(&self) -> String {
-        format!(
-            "{}/psp/mollie/{}/notifications",
-            self.app.base, self.merchant_id
-        )
+        self.notification_url.clone()
     }
 }
 

@@ -24,6 +24,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/IntegrationInfo"),
     ("get", "/api/Settings"),
     ("put", "/api/Settings"),
+    ("post", "/psp/{psp}/{merchant}/{token}/notifications"),
     ("post", "/psp/{psp}/{merchant}/notifications"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
@@ -72,7 +73,8 @@ async fn openapi_document_matches_the_served_routes() {
         let concrete = path
             .replace("{id}", "20261122-000000000000000000000000")
             .replace("{psp}", "oppwa")
-            .replace("{merchant}", &app.merchant_id);
+            .replace("{merchant}", &app.merchant_id)
+            .replace("{token}", "0");
         let (status, body) = raw(&app, method, &concrete).await;
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         assert!(

@@ -35,6 +35,7 @@ async fn tour_step_seven_finds_the_webhook_id_after_earlier_runs() {
         .args(["-euo", "pipefail", "-c", &script])
         .env("B", &app.base)
         .env("M", &app.merchant_id)
+        .env("N", app.notification_url())
         .output()
         .await
         .expect("bash runs");

@@ -97,6 +97,8 @@ impl PaymentProvider for Mollie {
             limits: LIMITS,
             // Classic webhooks are unsigned: nothing to keep for a later re-check.
             notification_headers: &[],
+            // `id=tr_…` only: the URL's token is the only proof of origin.
+            self_authenticating_notifications: false,
         }
     }
 

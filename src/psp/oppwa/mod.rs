@@ -127,6 +127,8 @@ impl PaymentProvider for Oppwa {
             lookup: LookupKind::ByReference,
             limits: LIMITS,
             notification_headers: &[IV_HEADER, TAG_HEADER],
+            // AES-256-GCM under the merchant's webhook secret.
+            self_authenticating_notifications: true,
         }
     }
 

@@ -45,7 +45,7 @@ async fn walk(t: &mut Stage) -> Result<(), String> {
         { "keyName": "Environment", "keyValue": "Test" }
     ]});
     t.onboard("oppwa", settings).await?;
-    let notify_url = format!("{}/psp/oppwa/{}/notifications", t.base, t.merchant_id);
+    let notify_url = t.application.app().notification_url(&t.merchant);
     let id = sim.add_webhook(WebhookConfig {
         url: notify_url.clone(),
         secret_hex: sim::SANDBOX_WEBHOOK_SECRET.to_string(),
