@@ -17,7 +17,7 @@ pub(crate) struct MollieApp {
     pub(crate) sim: Sim,
     pub(crate) sim_url: String,
     pub(crate) token: String,
-    notification_url: String,
+    pub(crate) notification_url: String,
     _stop: DropGuard,
 }
 

@@ -13,6 +13,8 @@ mod sepa;
 pub mod settings;
 
 #[cfg(test)]
+mod sepa_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
