@@ -180,7 +180,8 @@ impl TestApp {
             .expect("the Mollie simulator runs (PSPI_TEST_FAMILY=mollie)")
     }
 
-    /// True (after printing why) when the family under test lacks `c`: the test returns early.
+    /// True (after printing why) when the family under test lacks `c`: the test returns there
+    /// (at its start: skipped; later: the part needing `c` is skipped).
     pub fn lacks(&self, c: Capability) -> bool {
         lacks(self.family, c)
     }
@@ -455,7 +456,7 @@ pub fn lacks(family: Family, c: Capability) -> bool {
         return false;
     }
     eprintln!(
-        "skipped for {}: the family lacks {c:?} (tests/api/family.rs)",
+        "stops here for {}: the family lacks {c:?} (tests/api/family.rs)",
         family.name()
     );
     true
