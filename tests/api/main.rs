@@ -26,6 +26,8 @@ mod integrity;
 mod logs;
 mod model;
 mod mollie;
+mod mollie_lessons;
+mod mollie_sepa;
 mod notification_urls;
 mod notifications;
 mod operations;

@@ -114,6 +114,17 @@ async fn openapi_document_matches_the_served_routes() {
     let example = &doc["paths"]["/api/Preauth"]["post"]["requestBody"]["content"]["application/json"]
         ["example"];
     assert_eq!(example["paymentMeansReference"]["role"], "CreditCard");
+    // The settings body differs per PSP family: one named example each.
+    let settings = &doc["paths"]["/api/Settings"]["put"]["requestBody"]["content"]["application/json"]
+        ["examples"];
+    assert_eq!(
+        settings["mollie"]["value"]["merchantSettings"][0]["keyName"], "ApiKey",
+        "{settings}"
+    );
+    assert_eq!(
+        settings["oppwa"]["value"]["merchantSettings"][0]["keyName"], "AccessToken",
+        "{settings}"
+    );
     assert_eq!(schemas["ErrorObject"]["examples"][0]["status"], "Failed");
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],

@@ -13,3 +13,4 @@ mod harness;
 mod console;
 mod driver;
 mod journeys;
+mod mollie;

@@ -265,7 +265,8 @@ impl MerchantPsp for Bound {
         self.oppwa.status(&self.s, psp_transaction_id).await
     }
 
-    async fn lookup(&self, reference: Reference<'_>) -> Lookup {
+    /// OPPWA searches by our reference: what the store knows is not needed.
+    async fn lookup(&self, reference: Reference<'_>, _known: &crate::psp::Known) -> Lookup {
         let merchant_tx_id = match reference {
             Reference::Own(id) => id.to_string(),
             Reference::CancelOf(id) => cancel_reference(id),

@@ -22,7 +22,7 @@ pub static SIMULATOR: Registration = Registration {
     title: "the Mollie simulator (Payments API v2), with its sandbox keys",
     replaces: "test_base_url",
     start: start_registered,
-    tour: None,
+    tour: Some(super::tour::run_boxed),
     section: crate::config::sim_section::<MollieSimSection>,
     aliases: &[],
 };
