@@ -156,3 +156,14 @@ fn the_scan_finds_a_family_name_and_allows_only_the_registry_lines() {
         ]
     );
 }
+
+#[test]
+fn every_family_brings_a_settings_example_that_is_json_with_its_keys() {
+    for f in crate::startup::psp_families() {
+        let (summary, text) = f.settings_example;
+        assert!(!summary.is_empty(), "{}", f.name);
+        let v: serde_json::Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("{}'s settings example: {e}", f.name));
+        assert!(v["merchantSettings"].is_array(), "{}: {v}", f.name);
+    }
+}

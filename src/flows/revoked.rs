@@ -2,8 +2,8 @@
 //! agreement inactive, and Billwerk hears of it by exactly one type-4 webhook naming the
 //! agreement and the preauth that created it (contract §13), however often and however
 //! concurrently it is seen. One flow for every way it is seen: a PSP notification saying so
-//! (OPPWA's deleted registration, a Mollie webhook whose payment failed on a mandate that is no
-//! longer valid) and a charge on the agreement that finds it (Mollie has no mandate webhooks).
+//! (a deleted registration, a webhook whose payment failed on a mandate that is no longer
+//! valid) and a charge on the agreement that finds it (for PSPs without mandate webhooks).
 
 use super::{App, MAX_VERSION_RETRIES};
 use crate::domain::{AgreementStatus, Ticks, WebhookType};

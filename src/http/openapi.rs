@@ -133,25 +133,15 @@ pub fn add_examples(doc: &mut OpenApi) {
 fn settings_examples(doc: &mut OpenApi) {
     use utoipa::openapi::RefOr;
     use utoipa::openapi::example::ExampleBuilder;
-    let families = [
-        (
-            "oppwa",
-            "OPPWA: bearer token, entity ids, webhook secret, environment",
-            json!({"merchantSettings": [
-                {"keyName": "AccessToken", "keyValue": "sim-sandbox-access-token-0000000000000000"},
-                {"keyName": "EntityId", "keyValue": "8a8294174b7ecb28014b9699220015ca"},
-                {"keyName": "WebhookSecret", "keyValue": "000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f"},
-                {"keyName": "Environment", "keyValue": "Test"}
-            ]}),
-        ),
-        (
-            "mollie",
-            "Mollie: one API key, whose prefix (test_ or live_) is the mode",
-            json!({"merchantSettings": [
-                {"keyName": "ApiKey", "keyValue": "test_simMollieSandboxKey0000000000001"}
-            ]}),
-        ),
-    ];
+    // From the family registrations, so a new family brings its own.
+    let families: Vec<(&str, &str, serde_json::Value)> = crate::startup::psp_families()
+        .into_iter()
+        .filter_map(|f| {
+            let (summary, text) = f.settings_example;
+            let value = serde_json::from_str(text).ok()?;
+            Some((f.name, summary, value))
+        })
+        .collect();
     let Some(item) = doc.paths.paths.get_mut("/api/Settings") else {
         return;
     };

@@ -322,7 +322,7 @@ pub struct PspResult {
     /// The stored credential the call used (a charge on a stored agreement) was found no
     /// longer valid at the PSP (revoked, invalid, gone): the flows make its agreement inactive
     /// and tell Billwerk once (a type-4 webhook). For PSPs that report no revocation of their
-    /// own (Mollie has no mandate webhooks, contract/mollie.md §2.10).
+    /// own (no mandate webhooks).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub credential_invalid: bool,
 }
@@ -591,6 +591,9 @@ pub struct Family {
     pub aliases: &'static [(&'static str, &'static str)],
     /// The adapter, configured from the section `section` read (`None`: another family's type).
     pub adapter: fn(&dyn crate::config::PspSection) -> Option<Arc<dyn PaymentProvider>>,
+    /// The `PUT /api/Settings` example of the OpenAPI document: a summary and the request body
+    /// as JSON text (the built-in simulator's sandbox credentials).
+    pub settings_example: (&'static str, &'static str),
 }
 
 impl fmt::Debug for Family {

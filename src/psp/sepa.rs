@@ -5,7 +5,7 @@
 use crate::domain::Bearer;
 
 /// The bearer of a SEPA mandate; the IBAN is masked. `registration_id` is the PSP's id of the
-/// stored account (an OPPWA registration, a Mollie mandate).
+/// stored account (a registration, a mandate).
 pub fn sepa_bearer(holder: &str, iban: &str, mandate_id: &str, registration_id: &str) -> Bearer {
     Bearer::from([
         ("Holder".to_string(), holder.trim().to_string()),

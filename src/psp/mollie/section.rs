@@ -16,6 +16,12 @@ pub static FAMILY: Family = Family {
         let s = section.as_any().downcast_ref::<MolliePspSection>()?;
         Some(Arc::new(super::Mollie::new(s.adapter_config())) as Arc<dyn PaymentProvider>)
     },
+    settings_example: (
+        "Mollie: one API key, whose prefix (test_ or live_) is the mode",
+        r#"{"merchantSettings": [
+            {"keyName": "ApiKey", "keyValue": "test_simMollieSandboxKey0000000000001"}
+        ]}"#,
+    ),
 };
 
 /// `[psp.mollie]`: the Mollie adapter (one host for both modes: the API key pins the mode).

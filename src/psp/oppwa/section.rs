@@ -17,6 +17,15 @@ pub static FAMILY: Family = Family {
         let s = section.as_any().downcast_ref::<OppwaPspSection>()?;
         Some(Arc::new(super::Oppwa::new(s.adapter_config())) as Arc<dyn PaymentProvider>)
     },
+    settings_example: (
+        "OPPWA: bearer token, entity ids, webhook secret, environment",
+        r#"{"merchantSettings": [
+            {"keyName": "AccessToken", "keyValue": "sim-sandbox-access-token-0000000000000000"},
+            {"keyName": "EntityId", "keyValue": "8a8294174b7ecb28014b9699220015ca"},
+            {"keyName": "WebhookSecret", "keyValue": "000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f"},
+            {"keyName": "Environment", "keyValue": "Test"}
+        ]}"#,
+    ),
 };
 
 /// `[psp.oppwa]`: the OPPWA adapter.

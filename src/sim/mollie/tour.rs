@@ -25,9 +25,9 @@ pub fn run_boxed(config_dir: &Path) -> futures_util::future::BoxFuture<'_, Resul
 pub async fn run(config_dir: &Path) -> Result<(), String> {
     let mut t = stage(config_dir, "mollie", "Mollie", |cfg| {
         // The tour delivers Mollie's webhooks itself, step by step.
-        if let Some(sim) = cfg.sim.of_mut::<super::MollieSimSection>() {
-            sim.auto_deliver = false;
-            sim.state_file = String::new();
+        if let Some(s) = cfg.sim.of_mut::<super::MollieSimSection>() {
+            s.auto_deliver = false;
+            s.state_file = String::new();
         }
     })
     .await?;

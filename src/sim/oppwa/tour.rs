@@ -26,8 +26,8 @@ pub fn run_boxed(config_dir: &Path) -> futures_util::future::BoxFuture<'_, Resul
 pub async fn run(config_dir: &Path) -> Result<(), String> {
     let mut t = stage(config_dir, "oppwa", "OPPWA", |cfg| {
         // The tour delivers the PSP's notifications and our webhooks itself, step by step.
-        if let Some(sim) = cfg.sim.of_mut::<super::OppwaSimSection>() {
-            sim.auto_deliver = false;
+        if let Some(s) = cfg.sim.of_mut::<super::OppwaSimSection>() {
+            s.auto_deliver = false;
         }
     })
     .await?;
