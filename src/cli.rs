@@ -151,6 +151,15 @@ enum MerchantsCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Print the URL a merchant's PSP must send its notifications to (with the merchant's
+    /// token, under server.public_base_url).
+    NotificationUrl {
+        /// The merchant's id or name.
+        id_or_name: String,
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Issue a new API token for a merchant (by id or name); the old one keeps working for the
     /// grace period (security.token_grace_secs, default 24h) so Billwerk can be switched over.
     RotateToken {
@@ -275,6 +284,7 @@ fn command_db_url(c: &Command) -> Option<String> {
         Command::Migrate { database_url }
         | Command::Merchants(MerchantsCommand::Create { database_url, .. })
         | Command::Merchants(MerchantsCommand::List { database_url })
+        | Command::Merchants(MerchantsCommand::NotificationUrl { database_url, .. })
         | Command::Merchants(MerchantsCommand::RotateToken { database_url, .. })
         | Command::Merchants(MerchantsCommand::Disable { database_url, .. })
         | Command::Merchants(MerchantsCommand::Enable { database_url, .. })
@@ -464,6 +474,11 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
     )
     .await?;
     let base = cfg.public_base_url();
+    let sealer = crate::crypto::Sealer::with_previous(
+        &cfg.security.master_key,
+        &cfg.security.previous_master_keys,
+    )
+    .map_err(|e| StartupError::Other(format!("security.master_key: {e}")))?;
     match cmd {
         MerchantsCommand::Create { name, psp, .. } => {
             let providers = startup::adapters(cfg);
@@ -485,14 +500,24 @@ async fn merchants(cfg: &AppConfig, cmd: MerchantsCommand) -> Result<(), Startup
                 "merchant created\n  id:    {}\n  name:  {}\n  psp:   {}",
                 m.id, m.name, m.psp
             );
+            println!(
+                "  notification URL: {}",
+                crate::flows::notification::url(&base, &sealer, &m)
+            );
             println!("  token: {token}\n(store the token now: it is shown only once)");
         }
         MerchantsCommand::List { .. } => {
             let list = store.list_merchants().await?;
             print!(
                 "{}",
-                merchants::format_merchants(&list, &base, SystemClock.now())
+                merchants::format_merchants(&list, &base, &sealer, SystemClock.now())
             );
+        }
+        MerchantsCommand::NotificationUrl { id_or_name, .. } => {
+            let (_, url) = merchants::notification_url(store.as_ref(), &base, &sealer, &id_or_name)
+                .await
+                .map_err(|e| StartupError::Other(e.to_string()))?;
+            println!("{url}");
         }
         MerchantsCommand::RotateToken {
             id_or_name, grace, ..

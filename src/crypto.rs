@@ -1,8 +1,10 @@
 //! Sealed secrets: merchant PSP settings are encrypted at rest with AES-256-GCM under the master
-//! key; Integrator API tokens are stored only as SHA-256 hashes and compared in constant time.
+//! key; Integrator API tokens are stored only as SHA-256 hashes and compared in constant time;
+//! each merchant's notification URL carries a token derived from the master key (HMAC-SHA256).
 
 use aes_gcm::aead::{Aead, KeyInit, OsRng};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
@@ -14,10 +16,21 @@ const V1: u8 = 1;
 const V2: u8 = 2;
 const KEY_ID_LEN: usize = 4;
 
-/// One master key and its id (the first 4 bytes of a SHA-256 over a label and the key).
+/// Length of a notification URL token, in hex characters (the first 128 bits of the HMAC).
+pub const NOTIFICATION_TOKEN_LEN: usize = 32;
+
+/// The label the notification URL key is derived under (never used for anything else).
+const URL_KEY_LABEL: &[u8] = b"psp-integrator notification url key v1";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// One master key, its id (the first 4 bytes of a SHA-256 over a label and the key) and the
+/// key its notification URL tokens are made with (HMAC-SHA256 of a label under the master key,
+/// so a token reveals nothing about the key that seals the settings).
 struct SealKey {
     id: [u8; KEY_ID_LEN],
     key: SecretBox<[u8; 32]>,
+    url_key: SecretBox<[u8; 32]>,
 }
 
 impl SealKey {
@@ -30,10 +43,20 @@ impl SealKey {
             .finalize();
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        let url_key: [u8; 32] = hmac_sha256(&arr, URL_KEY_LABEL);
         Ok(Self {
             id,
             key: SecretBox::new(Box::new(arr)),
+            url_key: SecretBox::new(Box::new(url_key)),
         })
+    }
+
+    /// The full notification URL token of `merchant_id` under this key, as hex.
+    fn notification_token(&self, merchant_id: &str) -> String {
+        let mac = hmac_sha256(self.url_key.expose_secret(), merchant_id.as_bytes());
+        let mut token = hex::encode(mac);
+        token.truncate(NOTIFICATION_TOKEN_LEN);
+        token
     }
 
     fn cipher(&self) -> Aes256Gcm {
@@ -48,8 +71,18 @@ impl SealKey {
     }
 }
 
-/// Encrypts and decrypts settings blobs. Seals under the current master key; opens under the
-/// current key or any previous one (master key rotation: `security.previous_master_keys`).
+/// HMAC-SHA256 of `msg` under `key`.
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    // HMAC takes a key of any length; this cannot fail.
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
+}
+
+/// The master key ring. Encrypts and decrypts settings blobs: seals under the current master
+/// key, opens under the current key or any previous one (master key rotation:
+/// `security.previous_master_keys`). Makes and checks the merchants' notification URL tokens
+/// the same way: made under the current key, accepted under any key of the ring.
 pub struct Sealer {
     /// The current key first.
     keys: Vec<SealKey>,
@@ -153,6 +186,32 @@ impl Sealer {
     }
 }
 
+impl Sealer {
+    /// The token in `merchant_id`'s notification URL: the first [`NOTIFICATION_TOKEN_LEN`] hex
+    /// characters of HMAC-SHA256 over the merchant id, under a key derived from the current
+    /// master key. Unguessable without the master key; the same on every replica.
+    pub fn notification_token(&self, merchant_id: &str) -> String {
+        self.keys
+            .first()
+            .map(|k| k.notification_token(merchant_id))
+            .unwrap_or_default()
+    }
+
+    /// Whether `token` is `merchant_id`'s notification URL token under the current master key
+    /// or a previous one (so the URLs registered at a PSP before a rotation keep working while
+    /// the old key is listed). Compared in constant time; every key is tried.
+    pub fn accepts_notification_token(&self, merchant_id: &str, token: &str) -> bool {
+        if token.len() != NOTIFICATION_TOKEN_LEN {
+            return false;
+        }
+        let given = token.to_ascii_lowercase();
+        self.keys.iter().fold(false, |found, k| {
+            let want = k.notification_token(merchant_id);
+            found | bool::from(want.as_bytes().ct_eq(given.as_bytes()))
+        })
+    }
+}
+
 /// A new random master key: 64 hex characters (32 bytes).
 pub fn new_master_key() -> String {
     let mut bytes = [0u8; 32];
@@ -237,6 +296,45 @@ mod tests {
         assert_eq!(
             s.open(&v1).expect("v1 opens under a previous key"),
             b"legacy"
+        );
+    }
+
+    #[test]
+    fn notification_tokens_are_per_merchant_and_survive_a_rotation() {
+        let old = Sealer::from_hex(KEY).expect("old");
+        let t = old.notification_token("m1");
+        assert_eq!(t.len(), NOTIFICATION_TOKEN_LEN);
+        assert!(t.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(t, old.notification_token("m1"), "deterministic");
+        assert_ne!(t, old.notification_token("m2"), "per merchant");
+        assert!(old.accepts_notification_token("m1", &t));
+        assert!(old.accepts_notification_token("m1", &t.to_ascii_uppercase()));
+        assert!(!old.accepts_notification_token("m2", &t));
+        assert!(!old.accepts_notification_token("m1", &t[..31]));
+        assert!(!old.accepts_notification_token("m1", ""));
+        let rollout = Sealer::with_previous(NEW, &[KEY]).expect("both");
+        let fresh = rollout.notification_token("m1");
+        assert_ne!(fresh, t, "made under the new key");
+        assert!(
+            rollout.accepts_notification_token("m1", &t),
+            "old URL still works"
+        );
+        assert!(rollout.accepts_notification_token("m1", &fresh));
+        let new_only = Sealer::from_hex(NEW).expect("new");
+        assert!(
+            !new_only.accepts_notification_token("m1", &t),
+            "old key dropped"
+        );
+    }
+
+    #[test]
+    fn notification_token_matches_a_known_answer() {
+        // HMAC-SHA256(HMAC-SHA256(key, label), "m1"), computed with Python's hmac module, so
+        // a change of the derivation (which would break every registered URL) is seen.
+        let s = Sealer::from_hex(KEY).expect("key");
+        assert_eq!(
+            s.notification_token("m1"),
+            "9b1ad6435b82e1ce98e1fe55a05de32e"
         );
     }
 

@@ -1,5 +1,5 @@
 //! Needs attention: what an operator must look at (Pending past its reconciler deadline,
-//! contradictions, parked events, dead or long-retrying webhooks, merchants whose PSP settings
+//! contradictions, parked events by the time they are given up, dead or long-retrying webhooks, merchants whose PSP settings
 //! did not verify), and the actions. Every action needs the operator role and the session's
 //! CSRF token, is audit-logged and idempotent, and none moves money or invents a state: webhook
 //! redelivery uses `admin_deliveries`, "ask the PSP now" runs the reconciler's query
@@ -20,6 +20,25 @@ const CONTRADICTIONS_SINCE: i64 = 7 * 24 * 3600;
 /// A webhook still retrying after this many attempts is "long-retrying".
 const LONG_RETRY_ATTEMPTS: i64 = 3;
 
+/// Parked events read at most (oldest first, which for events that may be given up is their
+/// give-up order).
+const PARKED_LIMIT: i64 = 500;
+/// A parked event given up within this many seconds is flagged (a day).
+const GIVE_UP_SOON: i64 = 24 * 3600;
+
+/// A parked PSP event and when it is given up.
+pub struct Parked {
+    pub tx: Option<String>,
+    pub merchant: String,
+    pub received: String,
+    pub what: String,
+    pub gives_up_at: Option<Ticks>,
+    /// When it is given up, or that it never is.
+    pub gives_up: String,
+    /// Given up within a day.
+    pub soon: bool,
+}
+
 /// A line of one of the page's lists.
 pub struct Item {
     /// Our transaction id (link), if the line is about one.
@@ -37,7 +56,7 @@ struct AttentionPage {
     l: Layout,
     overdue: Vec<Item>,
     contradictions: Vec<Item>,
-    parked: Vec<Item>,
+    parked: Vec<Parked>,
     webhooks: Vec<Item>,
     /// `(merchant id, name, last verification outcome)`.
     merchants: Vec<(String, String, String)>,
@@ -87,19 +106,32 @@ async fn build(s: &Signed) -> Result<AttentionPage, crate::store::StoreError> {
             redeliver: None,
         })
         .collect();
-    let parked = store
-        .parked_all(200)
+    // Those that will be given up first, soonest first (the reconciler's rule,
+    // `notification::gives_up_at`), then those that wait for a known transaction.
+    let mut parked: Vec<Parked> = store
+        .parked_all(PARKED_LIMIT)
         .await?
         .into_iter()
         .filter(|p| s.sees(&p.merchant_id))
-        .map(|p| Item {
-            what: format!("event {} waits for its transaction", p.dedupe_key),
-            tx: p.transaction_id,
-            merchant: p.merchant_id,
-            when: when(p.received_at),
-            redeliver: None,
+        .map(|p| {
+            let gives_up = crate::flows::notification::gives_up_at(&p);
+            Parked {
+                soon: gives_up.is_some_and(|at| at <= now.plus_seconds(GIVE_UP_SOON)),
+                gives_up_at: gives_up,
+                gives_up: gives_up
+                    .map_or_else(|| "never: it waits for its transaction".into(), when),
+                what: if p.transaction_id.is_some() {
+                    format!("event {} waits for its transaction to settle", p.dedupe_key)
+                } else {
+                    format!("event {} matches no transaction of ours yet", p.dedupe_key)
+                },
+                tx: p.transaction_id,
+                merchant: p.merchant_id,
+                received: when(p.received_at),
+            }
         })
         .collect();
+    parked.sort_by_key(|p| (p.gives_up_at.is_none(), p.gives_up_at));
     let webhooks = crate::admin_deliveries::list_failed(store, None)
         .await?
         .into_iter()

@@ -37,12 +37,18 @@ struct AuditPage {
     rows: Vec<(String, AuditEntry)>,
 }
 
-/// `GET /console/audit`: the newest 500 lines.
+/// `GET /console/audit`: the newest 500 lines. An operator limited to some merchants sees only
+/// their own lines (the log's targets name other merchants' webhooks and transactions).
 pub async fn page(s: Signed) -> Response {
+    let limited = !s.op.merchants.is_empty();
     match s.ctx.app.store.list_audit(500).await {
         Ok(rows) => render(&AuditPage {
             l: s.layout("audit"),
-            rows: rows.into_iter().map(|e| (when(e.at), e)).collect(),
+            rows: rows
+                .into_iter()
+                .filter(|e| !limited || e.operator == s.op.name)
+                .map(|e| (when(e.at), e))
+                .collect(),
         }),
         Err(e) => super::store_error(&e),
     }

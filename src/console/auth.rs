@@ -214,10 +214,49 @@ struct LoginForm {
     password: String,
 }
 
+/// Whether a sign-in was sent from another site: the browser says so (`Sec-Fetch-Site:
+/// cross-site`), or its `Origin` names another host than the one it was sent to. A client that
+/// sends neither (curl, an old browser) is let through: it is not a forged form in a browser.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if fetch_site.eq_ignore_ascii_case("cross-site") {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+        None => false,
+        Some(Ok(origin)) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+            host.is_none_or(|h| !origin_host.eq_ignore_ascii_case(h))
+        }
+        Some(Err(_)) => true,
+    }
+}
+
 /// `POST /console/login`: a session cookie and the transaction list, or the form again.
-/// Sign-in needs no CSRF token (there is no session yet); `SameSite=Strict` and the form's
-/// own origin keep other sites from signing someone in.
-pub async fn login(c: Ctx, body: Bytes) -> Response {
+/// Sign-in needs no CSRF token (there is no session yet): a sign-in sent from another site
+/// (`Sec-Fetch-Site`, `Origin`) is refused, so no site can sign a browser into an account of
+/// its choosing; `SameSite=Strict` keeps the cookie from being sent cross-site afterwards.
+pub async fn login(c: Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    if cross_site(&headers) {
+        super::audit::record(
+            c.app.store.as_ref(),
+            c.app.now(),
+            "",
+            "sign-in",
+            "",
+            "refused: sent from another site",
+        )
+        .await;
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Sign-in refused",
+            "This sign-in form was sent from another site. Open the console's own sign-in page.",
+        );
+    }
     let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -358,6 +397,32 @@ mod tests {
         assert!(t.allow("ANN"));
         assert!(!t.allow("ann"));
         assert!(t.allow("bob"));
+    }
+
+    #[test]
+    fn a_sign_in_from_another_site_is_told_apart() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        assert!(!cross_site(&h(&[("host", "127.0.0.1:9090")])), "curl");
+        assert!(!cross_site(&h(&[
+            ("host", "127.0.0.1:9090"),
+            ("origin", "http://127.0.0.1:9090"),
+            ("sec-fetch-site", "same-origin"),
+        ])));
+        assert!(cross_site(&h(&[
+            ("host", "127.0.0.1:9090"),
+            ("origin", "https://evil.example"),
+        ])));
+        assert!(cross_site(&h(&[
+            ("host", "127.0.0.1:9090"),
+            ("sec-fetch-site", "cross-site"),
+        ])));
+        assert!(cross_site(&h(&[("origin", "null"), ("host", "a")])));
     }
 
     #[test]

@@ -316,7 +316,10 @@ async fn story(s: &Signed, id: &str) -> Result<Option<ShowPage>, crate::store::S
             tx.requested_amount,
             tx.currency
         ),
-        format!("transactionId {}", tx.billwerk_id),
+        match &tx.request_id {
+            Some(r) => format!("transactionId {} · request id {r}", tx.billwerk_id),
+            None => format!("transactionId {}", tx.billwerk_id),
+        },
     );
     for c in &calls {
         let n = &c.note;

@@ -1,12 +1,14 @@
 //! Timing of PSP calls for the operator console's timeline: a call site wraps the provider call
-//! in [`timed`], and the answer carries a [`PspCallNote`] that `App::record_answer` writes with
-//! the change it leads to (same DB transaction, no extra round trip).
+//! in [`timed`] (money calls), [`timed_status`] (status queries) or [`timed_lookup`] (searches
+//! by our reference), and the answer carries a [`PspCallNote`]. `App::record_answer` and
+//! `App::transition_noting` write it with the change it leads to (same DB transaction, no extra
+//! round trip); a call that leads to no change is written on its own (`App::note_call`).
 
 use std::future::Future;
 use std::ops::Deref;
 use std::time::Instant;
 
-use crate::psp::PspResult;
+use crate::psp::{Lookup, PspError, PspResult};
 use crate::store::PspCallNote;
 
 /// A PSP answer with the note of the call that produced it; reads as the answer.
@@ -38,9 +40,47 @@ impl Called {
                     crate::psp::Outcome::Declined(d) => Some(d.message.clone()),
                     _ => None,
                 }),
-            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            duration_ms: elapsed_ms(started),
         };
         Called { result, note }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> i64 {
+    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+impl PspCallNote {
+    /// The note of a call that failed before the PSP answered about the transaction: the error's
+    /// PSP code and message (never card or account data: adapters word these themselves).
+    pub fn failed(operation: &str, e: &PspError, started: Instant) -> Self {
+        PspCallNote {
+            operation: operation.to_string(),
+            result_code: e.psp_code.clone(),
+            description: Some(format!("failed: {}", e.message)),
+            duration_ms: elapsed_ms(started),
+        }
+    }
+
+    /// The note of a search by our reference: what was found, or why nothing was.
+    pub fn of_lookup(operation: &str, l: &Lookup, started: Instant) -> Self {
+        match l {
+            Lookup::Found(r) => Called::new(operation, r.clone(), started).note,
+            Lookup::Failed(e) => Self::failed(operation, e, started),
+            Lookup::NotFound | Lookup::Unsupported => PspCallNote {
+                operation: operation.to_string(),
+                result_code: None,
+                description: Some(
+                    if matches!(l, Lookup::NotFound) {
+                        "not found: the PSP holds nothing under our reference"
+                    } else {
+                        "unsupported: the PSP cannot search by our reference"
+                    }
+                    .into(),
+                ),
+                duration_ms: elapsed_ms(started),
+            },
+        }
     }
 }
 
@@ -49,6 +89,31 @@ pub async fn timed(operation: &str, call: impl Future<Output = PspResult>) -> Ca
     let started = Instant::now();
     let result = call.await;
     Called::new(operation, result, started)
+}
+
+/// Runs one status query (`fetch_status`) and notes it, answered or failed.
+pub async fn timed_status(
+    operation: &str,
+    call: impl Future<Output = Result<PspResult, PspError>>,
+) -> (Result<PspResult, PspError>, PspCallNote) {
+    let started = Instant::now();
+    let result = call.await;
+    let note = match &result {
+        Ok(r) => Called::new(operation, r.clone(), started).note,
+        Err(e) => PspCallNote::failed(operation, e, started),
+    };
+    (result, note)
+}
+
+/// Runs one search by our reference (`lookup`) and notes what it found.
+pub async fn timed_lookup(
+    operation: &str,
+    call: impl Future<Output = Lookup>,
+) -> (Lookup, PspCallNote) {
+    let started = Instant::now();
+    let found = call.await;
+    let note = PspCallNote::of_lookup(operation, &found, started);
+    (found, note)
 }
 
 /// An answer `App::record_answer` can record: a bare one, or one with its call's note.

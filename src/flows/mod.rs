@@ -13,12 +13,14 @@ pub mod preauth;
 pub mod psp_call;
 pub mod reconcile;
 pub mod refund;
+mod revoked;
 #[cfg(test)]
 mod seam_tests;
 pub mod settings;
 pub mod views;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use dashmap::DashMap;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -27,7 +29,7 @@ use crate::contract::ApiError;
 use crate::crypto::Sealer;
 use crate::domain::{Clock, PaymentErrorCode, Ticks, TxKind};
 use crate::psp::{PaymentProvider, PspSettings, Registry};
-use crate::store::{MerchantRecord, Store, StoreError, TransactionRecord, TxUpdate};
+use crate::store::{MerchantRecord, PspCallNote, Store, StoreError, TransactionRecord, TxUpdate};
 
 /// Everything a flow needs; cheap to clone.
 #[derive(Clone, Debug)]
@@ -163,12 +165,7 @@ impl App {
     ) -> Result<psp_call::Guarded, crate::psp::SettingsError> {
         let ctx = crate::psp::MerchantCtx {
             merchant_id: m.id().to_string(),
-            notification_url: format!(
-                "{}/psp/{}/{}/notifications",
-                self.public_base_url,
-                m.provider.name(),
-                m.id()
-            ),
+            notification_url: self.notification_url(&m.record),
         };
         let bound = m.provider.bind(settings, &ctx)?;
         Ok(psp_call::Guarded::new(
@@ -176,6 +173,12 @@ impl App {
             m.provider.name(),
             m.provider.operation_timeout(),
         ))
+    }
+
+    /// The URL at which `m`'s PSP delivers its notifications, with the merchant's token
+    /// ([`notification::url`]); what the adapter registers at the PSP and `merchants list` prints.
+    pub fn notification_url(&self, m: &MerchantRecord) -> String {
+        notification::url(&self.public_base_url, &self.sealer, m)
     }
 
     /// The merchant's decrypted PSP settings; a merchant without settings cannot transact.
@@ -313,13 +316,9 @@ impl App {
         r: &impl called::Answer,
     ) -> (TransactionRecord, Recorded) {
         let stamp = self.stamp(self.now(), false);
-        let call = r.call();
         match self
-            .transition(tx.clone(), |t| {
-                outcome::update_for(t, r.result(), &stamp).map(|u| TxUpdate {
-                    psp_call: call.cloned(),
-                    ..u
-                })
+            .transition_noting(tx.clone(), r.call(), |t| {
+                outcome::update_for(t, r.result(), &stamp)
             })
             .await
         {
@@ -330,6 +329,51 @@ impl App {
                     "the PSP's answer could not be recorded; the reconciler will ask the PSP");
                 (tx, Recorded::No)
             }
+        }
+    }
+}
+
+impl App {
+    /// [`App::transition`] for a change that follows from a PSP call: the call's note is written
+    /// with the change (same DB transaction), or on its own when `decide` changes nothing, so
+    /// the console's timeline shows every call. A write that fails loses the note with it.
+    pub async fn transition_noting(
+        &self,
+        tx: TransactionRecord,
+        call: Option<&PspCallNote>,
+        decide: impl Fn(&TransactionRecord) -> Option<TxUpdate>,
+    ) -> Result<TransactionRecord, ApiError> {
+        let Some(call) = call else {
+            return self.transition(tx, decide).await;
+        };
+        // Whether the last decision changed something: `transition` returns right after it.
+        let changed = AtomicBool::new(false);
+        let t = self
+            .transition(tx, |t| {
+                let u = decide(t);
+                changed.store(u.is_some(), Ordering::Relaxed);
+                u.map(|u| TxUpdate {
+                    psp_call: Some(call.clone()),
+                    ..u
+                })
+            })
+            .await?;
+        if !changed.load(Ordering::Relaxed) {
+            self.note_call(&t, call).await;
+        }
+        Ok(t)
+    }
+
+    /// Writes a PSP call about `tx` that changed nothing (the console's timeline). Never an
+    /// error: a note that cannot be written is logged and the flow goes on.
+    pub async fn note_call(&self, tx: &TransactionRecord, call: &PspCallNote) {
+        if let Err(e) = self
+            .store
+            .record_psp_call(&tx.merchant_id, &tx.id, self.now(), call)
+            .await
+        {
+            tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, error = %e,
+                operation = %call.operation, "a PSP call could not be noted for the console");
         }
     }
 }
@@ -355,6 +399,39 @@ impl App {
             && !crate::store::captured(&self.store.list_children(&tx.merchant_id, &tx.id).await?)
                 .is_zero();
         Ok(crate::domain::state::Facts { captured })
+    }
+
+    /// What the store knows about `tx` for a PSP lookup ([`crate::psp::Known`]): its
+    /// parent's PSP id (for `cancel_of`, its own) and its agreement's credential.
+    pub async fn known(
+        &self,
+        tx: &TransactionRecord,
+        cancel_of: bool,
+    ) -> Result<crate::psp::Known, StoreError> {
+        let parent_psp_id = if cancel_of {
+            tx.psp_tx_id.clone()
+        } else {
+            match &tx.parent_id {
+                Some(p) => self
+                    .store
+                    .get_transaction_by_id(&tx.merchant_id, p)
+                    .await?
+                    .and_then(|p| p.psp_tx_id),
+                None => None,
+            }
+        };
+        let credential = match &tx.agreement_id {
+            Some(a) => self
+                .store
+                .get_agreement(&tx.merchant_id, a)
+                .await?
+                .and_then(|a| a.credential),
+            None => None,
+        };
+        Ok(crate::psp::Known {
+            parent_psp_id,
+            credential,
+        })
     }
 }
 
@@ -433,6 +510,8 @@ impl App {
         let mut rec = new_record(m, kind, billwerk_id, money, webhook_target, now);
         rec.needs_reconcile = true;
         rec.next_reconcile_at = Some(now.plus_seconds(self.recheck_after_secs));
+        // Billwerk's request that created it, for the console's timeline.
+        rec.request_id = crate::telemetry::request_id();
         rec
     }
 }
@@ -481,6 +560,7 @@ pub fn new_record(
         next_reconcile_at: None,
         reconcile_attempts: 0,
         collected_at_authorization: false,
+        request_id: None,
     }
 }
 

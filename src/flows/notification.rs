@@ -17,15 +17,19 @@ use rust_decimal::Decimal;
 
 use super::{App, Merchant, outcome, views};
 use crate::domain::state::{Facts, Trigger};
-use crate::domain::{AgreementStatus, ChargebackReason, TxKind, TxStatus, WebhookType};
+use crate::domain::{ChargebackReason, TxKind, TxStatus, WebhookType};
 use crate::psp::{
     EventKind, Inbound, Lookup, MerchantPsp, NotificationError, Outcome, PaymentEvent, PspEvent,
     PspNotification, PspResult, Reference,
 };
 use crate::store::{
-    Chargeback, ItemKind, NotificationChange, NotificationRecord, ParkedEvent, PaymentItem,
-    StoreError, TransactionRecord, TxUpdate,
+    Chargeback, ItemKind, MerchantRecord, NotificationChange, NotificationRecord, ParkedEvent,
+    PaymentItem, StoreError, TransactionRecord, TxUpdate,
 };
+
+/// The verdict stored on a notification the merchant's PSP settings cannot read (wrong mode,
+/// revoked key), for an operator.
+pub const MISCONFIGURED: &str = "MISCONFIGURED";
 
 /// How a notification was answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,15 +177,51 @@ struct Raw<'a> {
     auth: Option<String>,
 }
 
-/// `POST /psp/{psp}/{merchant}/notifications`.
+/// Where a notification came in: the path's family, merchant id and token (`None` on the
+/// tokenless path). All of it is unauthenticated input.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a> {
+    pub family: &'a str,
+    pub merchant_id: &'a str,
+    pub token: Option<&'a str>,
+}
+
+/// The URL `merchant`'s PSP delivers its notifications to (registered at the PSP, or sent with
+/// each payment): `{base}/psp/{family}/{merchant id}/{token}/notifications`, the token being
+/// [`crate::crypto::Sealer::notification_token`] under the current master key.
+pub fn url(
+    public_base_url: &str,
+    sealer: &crate::crypto::Sealer,
+    merchant: &MerchantRecord,
+) -> String {
+    format!(
+        "{public_base_url}/psp/{}/{}/{}/notifications",
+        merchant.psp,
+        merchant.id,
+        sealer.notification_token(&merchant.id)
+    )
+}
+
+/// Whether `m` takes notifications at `at`: the family is the merchant's and either the token
+/// is the merchant's (under the current or a previous master key, compared in constant time) or,
+/// on the tokenless path, the family's notifications authenticate themselves
+/// (`Capabilities::self_authenticating_notifications`).
+pub fn accepts(app: &App, m: &Merchant, at: &Endpoint<'_>) -> bool {
+    if !m.record.psp.eq_ignore_ascii_case(at.family) {
+        return false;
+    }
+    match at.token {
+        Some(token) => app.sealer.accepts_notification_token(m.id(), token),
+        None => m.provider.capabilities().self_authenticating_notifications,
+    }
+}
+
+/// `POST /psp/{psp}/{merchant}/{token}/notifications` (and the tokenless path, for the families
+/// that allow it): nothing is read, stored or counted as received before [`accepts`] holds.
 #[tracing::instrument(level = "error", name = "notification", skip_all,
     fields(merchant_id = tracing::field::Empty))]
-pub async fn receive(
-    app: &App,
-    psp: &str,
-    merchant_id: &str,
-    inbound: Inbound<'_>,
-) -> Result<Ack, Refused> {
+pub async fn receive(app: &App, at: Endpoint<'_>, inbound: Inbound<'_>) -> Result<Ack, Refused> {
+    let merchant_id = at.merchant_id;
     let m = app
         .merchant(merchant_id)
         .await
@@ -193,7 +233,7 @@ pub async fn receive(
                 Refused::UnknownEndpoint
             }
         })?;
-    if !m.record.psp.eq_ignore_ascii_case(psp) {
+    if !accepts(app, &m, &at) {
         return Err(Refused::UnknownEndpoint);
     }
     // Named once it is known (the path's id is unauthenticated input until then).
@@ -238,6 +278,19 @@ pub async fn receive(
             // Nothing could be read now (the PSP did not answer the fetch): it must retry.
             tracing::warn!(merchant = %m.id(), reason = %why, "notification not readable now");
             count("unavailable");
+            return Err(Refused::Internal);
+        }
+        Err(NotificationError::Misconfigured(why)) => {
+            // The merchant's settings cannot read what the PSP names (a test key for a live
+            // payment, a revoked key): kept with the verdict for an operator, never a payment
+            // outcome; not acknowledged, so the PSP delivers it again once the key is fixed.
+            tracing::error!(merchant = %m.id(), reason = %why,
+                "notification cannot be read with the merchant's PSP settings: configuration error");
+            let key = format!("misconfigured:{}", crate::domain::new_id());
+            let plan = Plan::unverified(None, format!("{MISCONFIGURED}: {why}"));
+            let rec = record(app, &m, &raw, key, ("unknown", None), plan);
+            app.store.record_notification(&rec, None).await?;
+            count("misconfigured");
             return Err(Refused::Internal);
         }
     };
@@ -439,38 +492,18 @@ fn record(
     }
 }
 
-/// A revoked credential makes its agreement inactive; Billwerk hears of it by a type-4
-/// webhook naming the agreement and the preauth that created it.
+/// A revoked credential makes its agreement inactive (`revoked`, shared with the charges
+/// that find one); applied with the notification's record.
 async fn credential_revoked(app: &App, m: &Merchant, credential: &str) -> Result<Plan, Refused> {
-    let Some(mut agreement) = app
-        .store
-        .agreement_by_credential(m.id(), credential)
-        .await?
-    else {
-        return Ok(Plan::unverified(None, "unknown stored credential"));
-    };
-    let Some(preauth) = app
-        .store
-        .latest_preauth_of_agreement(m.id(), &agreement.agreement_id)
-        .await?
-    else {
-        return Ok(Plan::unverified(None, "agreement without preauth"));
-    };
-    if agreement.status == AgreementStatus::Inactive {
-        return Ok(Plan::record(&preauth, "agreement already inactive"));
-    }
-    agreement.status = AgreementStatus::Inactive;
-    agreement.updated_at = app.now();
-    let update = TxUpdate {
-        agreement: Some(agreement),
-        notify: Some(WebhookType::Agreement),
-        note: "stored credential revoked at the PSP; agreement inactive".into(),
-        ..TxUpdate::default()
-    };
-    Ok(Plan::Apply(
-        Box::new((preauth, update)),
-        "agreement inactive".into(),
-    ))
+    use super::revoked::Revocation;
+    Ok(match super::revoked::plan(app, m.id(), credential).await? {
+        Revocation::UnknownCredential => Plan::unverified(None, "unknown stored credential"),
+        Revocation::NoPreauth => Plan::unverified(None, "agreement without preauth"),
+        Revocation::AlreadyInactive(preauth) => {
+            Plan::record(&preauth, "agreement already inactive")
+        }
+        Revocation::Apply(b) => Plan::Apply(b, "agreement inactive".into()),
+    })
 }
 
 /// How an event relates to the transaction it was matched to.
@@ -710,7 +743,9 @@ async fn event_money(
         return Ok(None);
     };
     let psp = app.psp(m).await.map_err(|_| Refused::Internal)?;
-    Ok(psp.fetch_status(id).await.ok().filter(|f| {
+    let (found, call) = super::called::timed_status("status (event)", psp.fetch_status(id)).await;
+    app.note_call(tx, &call).await;
+    Ok(found.ok().filter(|f| {
         // The PSP's record of this very event: of the event's kind, in the payment's currency.
         f.kind.as_ref().is_none_or(|k| *k == ev.kind)
             && f.amount.is_some_and(|a| a > Decimal::ZERO)
@@ -896,12 +931,28 @@ async fn verify(
     why: &str,
 ) -> Result<Plan, Refused> {
     let psp = app.psp(m).await.map_err(|_| Refused::Internal)?;
+    // Noted on the transaction's timeline on their own: the change they may lead to is
+    // committed later, with the notification.
     let fetched = match &tx.psp_tx_id {
-        Some(id) => psp.fetch_status(id).await.ok(),
-        None => match psp.lookup(Reference::Own(&tx.billwerk_id)).await {
-            Lookup::Found(r) => Some(r),
-            Lookup::NotFound | Lookup::Unsupported | Lookup::Failed(_) => None,
-        },
+        Some(id) => {
+            let (r, call) =
+                super::called::timed_status("status (verify)", psp.fetch_status(id)).await;
+            app.note_call(&tx, &call).await;
+            r.ok()
+        }
+        None => {
+            let known = app.known(&tx, false).await?;
+            let (l, call) = super::called::timed_lookup(
+                "lookup (verify)",
+                psp.lookup(Reference::Own(&tx.billwerk_id), &known),
+            )
+            .await;
+            app.note_call(&tx, &call).await;
+            match l {
+                Lookup::Found(r) => Some(r),
+                Lookup::NotFound | Lookup::Unsupported | Lookup::Failed(_) => None,
+            }
+        }
     };
     let Some(r) = fetched.filter(|r| !matches!(r.outcome, Outcome::Unknown(_))) else {
         return Ok(Plan::unverified(
@@ -980,8 +1031,17 @@ pub fn release_parked_hook<'a>(
     Box::pin(release_parked(app, tx))
 }
 
-/// How long an event that refers to no known transaction is kept.
-const ORPHAN_DAYS: i64 = 7;
+/// How long an event that refers to no known transaction is kept, in days.
+pub const ORPHAN_DAYS: i64 = 7;
+
+/// When a parked event is given up (recorded as "unknown transaction") if it still matches no
+/// transaction of ours: [`ORPHAN_DAYS`] after it arrived, at the first reconciler round from
+/// then on. `None`: it waits for a known transaction, and is never given up.
+pub fn gives_up_at(p: &ParkedEvent) -> Option<crate::domain::Ticks> {
+    p.transaction_id
+        .is_none()
+        .then(|| p.received_at.plus_seconds(ORPHAN_DAYS * 86_400))
+}
 
 /// Re-plans one parked event; `Ok(true)` when it was resolved (applied or recorded).
 pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused> {
@@ -1005,8 +1065,8 @@ pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused>
         if let Plan::Park(tx, ..) = &plan {
             // Still waiting. An event that never matched any transaction of ours is given up
             // after a week: it was not ours.
-            let stale = app.now().0 - p.received_at.0 > ORPHAN_DAYS * 86_400 * 10_000_000;
-            if tx.is_some() || p.transaction_id.is_some() || !stale {
+            let stale = gives_up_at(p).is_some_and(|at| app.now() > at);
+            if tx.is_some() || !stale {
                 return Ok(false);
             }
             plan = Plan::Record {

@@ -67,6 +67,7 @@ fn tx(req: Request, amount: Decimal, status: TxStatus) -> TransactionRecord {
         next_reconcile_at: None,
         reconcile_attempts: 0,
         collected_at_authorization: collected,
+        request_id: None,
     }
 }
 
@@ -153,6 +154,7 @@ proptest! {
             credential: with_registration.then(registration),
             kind: kind.clone(),
             booking_date: None,
+            credential_invalid: false,
         };
         let stamp = Stamp { now: Ticks(1_000), notify: true, recheck_after: 60 };
         let same_amount = reported.is_none_or(|a| a == requested);

@@ -202,7 +202,10 @@ async fn collected_after_all(
     let Some(debit) = preauth.psp_tx_id.clone() else {
         return Ok(None);
     };
-    let Ok(found) = psp.fetch_status(&debit).await else {
+    let (found, call) = super::called::timed_status("status", psp.fetch_status(&debit)).await;
+    // The preauth's own record at the PSP: noted on the preauth's timeline.
+    app.note_call(preauth, &call).await;
+    let Ok(found) = found else {
         return Ok(None);
     };
     // The stored payment method was judged when the preauth succeeded.
@@ -291,7 +294,12 @@ async fn charge(
         reference_text,
     };
     let r = super::called::timed("charge", psp.charge_stored(&req)).await;
-    app.record_answer(tx, &r).await
+    let merchant_id = tx.merchant_id.clone();
+    let answer = app.record_answer(tx, &r).await;
+    if r.credential_invalid {
+        super::revoked::apply(app, &merchant_id, &req.stored.credential).await;
+    }
+    answer
 }
 
 /// `GET /api/Payment/{id}`.

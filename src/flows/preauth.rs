@@ -17,7 +17,7 @@ use crate::psp::{
     FollowUp, InitialMethod, InitialPreauth, Lookup, MerchantPsp, Outcome, PreauthStart, PspResult,
     Reference, StoredCharge, StoredMethod,
 };
-use crate::store::{Inserted, TransactionRecord, TxUpdate};
+use crate::store::{Inserted, PspCallNote, TransactionRecord, TxUpdate};
 
 /// `POST /api/Preauth`.
 #[tracing::instrument(level = "error", name = "preauth", skip_all,
@@ -190,7 +190,12 @@ async fn authorize_stored(
         reference_text,
     };
     let r = super::called::timed("authorize", psp.authorize_stored(&req)).await;
-    Ok(app.record_answer(tx, &r).await)
+    let merchant_id = tx.merchant_id.clone();
+    let answer = app.record_answer(tx, &r).await;
+    if r.credential_invalid {
+        super::revoked::apply(app, &merchant_id, &req.stored.credential).await;
+    }
+    Ok(answer)
 }
 
 /// A SEPA mandate reference: unique, upper case, within the 35 characters SEPA allows.
@@ -307,8 +312,8 @@ async fn cancel_locked(
         merchant_initiated: !tx.is_initial,
         cancel_of: true,
     };
-    let r: PspResult = psp.cancel(&req).await;
-    cancel_answered(app, tx, &r, false).await
+    let r = super::called::timed("cancel", psp.cancel(&req)).await;
+    cancel_answered(app, tx, &r.result, Some(&r.note), false).await
 }
 
 /// What of a preauth's money is not captured (captures in flight count as captured).
@@ -371,8 +376,8 @@ async fn refund_collected(
         merchant_initiated: !tx.is_initial,
         cancel_of: true,
     };
-    let r = psp.refund(&req).await;
-    cancel_answered(app, tx, &r, false).await
+    let r = super::called::timed("refund (cancel)", psp.refund(&req)).await;
+    cancel_answered(app, tx, &r.result, Some(&r.note), false).await
 }
 
 /// A cancel's PSP answer checked against what the cancel asked for (`outcome::check`).
@@ -404,6 +409,7 @@ async fn cancel_answered(
     app: &App,
     tx: TransactionRecord,
     r: &PspResult,
+    call: Option<&PspCallNote>,
     notify: bool,
 ) -> Result<CancellationStatus, ApiError> {
     let r = &cancel_checked(app, &tx, r).await?;
@@ -428,7 +434,7 @@ async fn cancel_answered(
             // The rest of the debit is refunded; what was captured stands, and nothing more
             // can be captured.
             let captured = tx.authorized_amount - uncaptured(app, &tx).await?;
-            app.transition(tx, |t| {
+            app.transition_noting(tx, call, |t| {
                 t.needs_reconcile.then(|| TxUpdate {
                     authorized_amount: Some(captured),
                     needs_reconcile: Some(false),
@@ -446,16 +452,17 @@ async fn cancel_answered(
             } else {
                 "reversed at the PSP"
             };
-            app.transition(tx, |t| cancelled(t, note)).await?;
+            app.transition_noting(tx, call, |t| cancelled(t, note))
+                .await?;
             CancellationStatus::Succeeded
         }
         Outcome::Declined(d) if d.code == already => {
-            app.transition(tx, |t| cancelled(t, "already reversed at the PSP"))
+            app.transition_noting(tx, call, |t| cancelled(t, "already reversed at the PSP"))
                 .await?;
             CancellationStatus::Succeeded
         }
         Outcome::Declined(_) => {
-            app.transition(tx, |t| {
+            app.transition_noting(tx, call, |t| {
                 t.needs_reconcile.then(|| TxUpdate {
                     needs_reconcile: Some(false),
                     note: "the PSP refused the reversal; the authorization stands".into(),
@@ -468,7 +475,7 @@ async fn cancel_answered(
         }
         Outcome::Pending | Outcome::Unknown(_) => {
             let at = app.now().plus_seconds(app.recheck_after_secs);
-            app.transition(tx, |t| {
+            app.transition_noting(tx, call, |t| {
                 (!t.needs_reconcile).then(|| TxUpdate {
                     needs_reconcile: Some(true),
                     next_reconcile_at: Some(at),
@@ -494,22 +501,29 @@ pub async fn settle_cancel(
     now: crate::domain::Ticks,
 ) -> Result<Option<CancellationStatus>, ApiError> {
     let psp = app.psp(m).await?;
-    let found = match psp.lookup(Reference::CancelOf(&tx.billwerk_id)).await {
+    let known = app.known(&tx, true).await?;
+    let (found, call) = super::called::timed_lookup(
+        "lookup (cancel)",
+        psp.lookup(Reference::CancelOf(&tx.billwerk_id), &known),
+    )
+    .await;
+    let found = match found {
         Lookup::Found(r) => Lookup::Found(cancel_checked(app, &tx, &r).await?),
         other => other,
     };
     match found {
-        Lookup::Found(r) if matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)) => {
-            Ok(Some(cancel_answered(app, tx, &r, notify).await?))
-        }
+        Lookup::Found(r) if matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)) => Ok(
+            Some(cancel_answered(app, tx, &r, Some(&call), notify).await?),
+        ),
         Lookup::Unsupported => {
             // The PSP cannot say whether the reversal arrived: the authorization is not
             // assumed to stand, nor to be reversed; an operator decides.
             lookup_unsupported(m, &tx);
+            app.note_call(&tx, &call).await;
             Ok(None)
         }
         Lookup::NotFound if now.0 - tx.last_updated.0 > app.not_found_grace_secs * 10_000_000 => {
-            app.transition(tx, |t| {
+            app.transition_noting(tx, Some(&call), |t| {
                 t.needs_reconcile.then(|| TxUpdate {
                     needs_reconcile: Some(false),
                     note: "the reversal never reached the PSP; the authorization stands".into(),
@@ -520,7 +534,10 @@ pub async fn settle_cancel(
             .await?;
             Ok(Some(CancellationStatus::NotCancelled))
         }
-        _ => Ok(None),
+        _ => {
+            app.note_call(&tx, &call).await;
+            Ok(None)
+        }
     }
 }
 

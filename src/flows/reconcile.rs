@@ -5,11 +5,11 @@
 //! period did not happen. A PSP that cannot search (`Lookup::Unsupported`) proves nothing: the
 //! transaction stays Pending and is raised to an operator.
 
-use super::App;
 use super::outcome::{self, Effect};
+use super::{App, called};
 use crate::domain::{PaymentErrorCode, Ticks, TxStatus};
 use crate::psp::{CheckoutRef, Decline, Lookup, MerchantPsp, Outcome, PspResult, Reference};
-use crate::store::{TransactionRecord, TxUpdate};
+use crate::store::{PspCallNote, TransactionRecord, TxUpdate};
 
 /// Timing of the reconciler, in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +106,7 @@ async fn reconcile_one(
     if super::preauth::cancel_in_doubt(&tx) {
         return match super::preauth::settle_cancel(app, &m, tx.clone(), true, now).await? {
             Some(_) => Ok(true),
-            None => reschedule(app, policy, now, tx).await,
+            None => reschedule(app, policy, now, tx, None).await,
         };
     }
     // A capture of money collected at authorization needs no PSP answer (a crash left it).
@@ -128,47 +128,61 @@ async fn reconcile_one(
         Err(e) => {
             tracing::warn!(transaction_id = %tx.billwerk_id, error = ?e.body.error_message,
                 "the merchant's PSP settings cannot be used; asking again later");
-            return reschedule(app, policy, now, tx).await;
+            return reschedule(app, policy, now, tx, None).await;
         }
     };
-    let started = std::time::Instant::now();
-    let found: Option<PspResult> = match (&tx.checkout_id, &tx.psp_tx_id) {
-        (Some(c), _) if checkout => Some(
-            psp.complete_checkout(&CheckoutRef {
-                checkout_id: c,
-                data: tx.checkout_data.as_deref(),
-                merchant_tx_id: &tx.billwerk_id,
-            })
-            .await,
-        ),
-        (_, Some(id)) => psp.fetch_status(id).await.ok(),
-        (_, None) => match psp.lookup(Reference::Own(&tx.billwerk_id)).await {
-            Lookup::Found(r) => Some(r),
-            // Only a PSP that searched and holds nothing proves the request never arrived.
-            Lookup::NotFound if now.0 - tx.created_at.0 > policy.not_found_grace * 10_000_000 => {
-                Some(never_arrived())
+    let (found, call): (Option<PspResult>, Option<PspCallNote>) =
+        match (&tx.checkout_id, &tx.psp_tx_id) {
+            (Some(c), _) if checkout => {
+                let r = called::timed(
+                    "checkout status",
+                    psp.complete_checkout(&CheckoutRef {
+                        checkout_id: c,
+                        data: tx.checkout_data.as_deref(),
+                        merchant_tx_id: &tx.billwerk_id,
+                    }),
+                )
+                .await;
+                (Some(r.result), Some(r.note))
             }
-            Lookup::Unsupported => {
-                // Never failed for want of a search (invariant 5): Pending, for an operator.
-                super::preauth::lookup_unsupported(&m, &tx);
-                None
+            (_, Some(id)) => {
+                let (r, note) = called::timed_status("status", psp.fetch_status(id)).await;
+                (r.ok(), Some(note))
             }
-            Lookup::NotFound | Lookup::Failed(_) => None,
-        },
-    };
-    let call = found
-        .as_ref()
-        .map(|r| super::called::Called::new("status", r.clone(), started).note);
+            (_, None) => {
+                let known = app.known(&tx, false).await?;
+                let (l, note) = called::timed_lookup(
+                    "lookup",
+                    psp.lookup(Reference::Own(&tx.billwerk_id), &known),
+                )
+                .await;
+                let found = match l {
+                    Lookup::Found(r) => Some(r),
+                    // Only a PSP that searched and holds nothing proves the request never
+                    // arrived.
+                    Lookup::NotFound
+                        if now.0 - tx.created_at.0 > policy.not_found_grace * 10_000_000 =>
+                    {
+                        Some(never_arrived())
+                    }
+                    Lookup::Unsupported => {
+                        // Never failed for want of a search (invariant 5): Pending, for an
+                        // operator.
+                        super::preauth::lookup_unsupported(&m, &tx);
+                        None
+                    }
+                    Lookup::NotFound | Lookup::Failed(_) => None,
+                };
+                (found, Some(note))
+            }
+        };
     // A pending answer is not an outcome: keep asking, with backoff.
     let known = found.filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::Declined(_)));
     let stamp = app.stamp(now, true);
     if let Some(r) = known {
         let fresh = app
-            .transition(tx, |t| match outcome::effect(t, &r, &stamp) {
-                Effect::Update(u) => Some(TxUpdate {
-                    psp_call: call.clone(),
-                    ..*u
-                }),
+            .transition_noting(tx, call.as_ref(), |t| match outcome::effect(t, &r, &stamp) {
+                Effect::Update(u) => Some(*u),
                 Effect::NoChange => settle(t),
                 Effect::Contradiction(to) => {
                     tracing::warn!(transaction_id = %t.billwerk_id, internal_id = %t.id, current = %t.status, reported = %to,
@@ -189,16 +203,19 @@ async fn reconcile_one(
             return Ok(true);
         }
         // Still pending (e.g. the answer did not match the request): fall through to backoff.
-        return reschedule(app, policy, now, fresh).await;
+        return reschedule(app, policy, now, fresh, None).await;
     }
-    reschedule(app, policy, now, tx).await
+    reschedule(app, policy, now, tx, call.as_ref()).await
 }
 
+/// Asks again later, with backoff; `call` is the query that got no final answer (noted with
+/// the new deadline).
 async fn reschedule(
     app: &App,
     policy: &Policy,
     now: Ticks,
     tx: TransactionRecord,
+    call: Option<&PspCallNote>,
 ) -> Result<bool, crate::contract::ApiError> {
     let attempts = tx.reconcile_attempts + 1;
     let update = TxUpdate {
@@ -209,7 +226,8 @@ async fn reschedule(
         keep_version: true,
         ..TxUpdate::default()
     };
-    app.transition(tx, move |_| Some(update.clone())).await?;
+    app.transition_noting(tx, call, move |_| Some(update.clone()))
+        .await?;
     Ok(false)
 }
 

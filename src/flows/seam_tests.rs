@@ -48,6 +48,14 @@ impl Fake {
 
 const PAGE: &str = "https://psp.example/pay/ch_1";
 
+/// The fake family's tokenless notification path for merchant `m1` (its notifications carry a
+/// signature header, so the family may use it).
+const FAKE_M1: super::notification::Endpoint<'static> = super::notification::Endpoint {
+    family: "fake",
+    merchant_id: "m1",
+    token: None,
+};
+
 impl PaymentProvider for Fake {
     fn name(&self) -> &'static str {
         "fake"
@@ -72,6 +80,7 @@ impl PaymentProvider for Fake {
                 company: 64,
             },
             notification_headers: &["x-fake-signature"],
+            self_authenticating_notifications: true,
         }
     }
     fn settings_schema(&self) -> &'static [SettingField] {
@@ -134,7 +143,7 @@ impl MerchantPsp for Fake {
         self.note("fetch_status");
         Ok(PspResult::bare(Outcome::Pending))
     }
-    async fn lookup(&self, _: Reference<'_>) -> Lookup {
+    async fn lookup(&self, _: Reference<'_>, _: &crate::psp::Known) -> Lookup {
         self.note("lookup");
         self.script().lookup.clone().unwrap_or(Lookup::Unsupported)
     }
@@ -296,7 +305,9 @@ async fn no_connection_is_held_during_a_psp_call(e: Env) {
             "the read pinned a connection"
         );
         let psp = e.app.psp(&e.merchant).await.expect("bound");
-        let _ = psp.lookup(Reference::Own("pay-1")).await;
+        let _ = psp
+            .lookup(Reference::Own("pay-1"), &crate::psp::Known::default())
+            .await;
     })
     .await;
     let s = e.fake.script();
@@ -416,7 +427,7 @@ async fn several_events_per_call_and_neutral_auth(e: Env) {
         body: b"id=tr_1",
         query: "",
     };
-    let ack = super::notification::receive(&e.app, "fake", "m1", inbound)
+    let ack = super::notification::receive(&e.app, FAKE_M1, inbound)
         .await
         .expect("ack");
     assert!(
@@ -452,7 +463,7 @@ async fn several_events_per_call_and_neutral_auth(e: Env) {
         body: b"id=tr_1",
         query: "",
     };
-    let again = super::notification::receive(&e.app, "fake", "m1", inbound)
+    let again = super::notification::receive(&e.app, FAKE_M1, inbound)
         .await
         .expect("ack");
     assert_eq!(again, super::notification::Ack::Duplicate);

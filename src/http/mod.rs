@@ -75,6 +75,7 @@ pub fn documented() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::integration_info))
         .routes(routes!(api::get_settings, api::put_settings))
         .routes(routes!(notifications::receive))
+        .routes(routes!(notifications::receive_tokenless))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .split_for_parts();

@@ -1,6 +1,8 @@
-//! `POST /psp/{psp}/{merchant}/notifications`: where a PSP delivers its notifications. The
-//! call reaches the merchant's adapter as it came (headers, body, query); 200 means
-//! "committed"; any other answer makes the PSP retry.
+//! `POST /psp/{psp}/{merchant}/{token}/notifications`: where a PSP delivers its notifications,
+//! on a URL unguessable without the master key (`flows::notification::url`). The tokenless
+//! `POST /psp/{psp}/{merchant}/notifications` stays open to the families whose notifications
+//! authenticate themselves. The call reaches the merchant's adapter as it came (headers, body,
+//! query); 200 means "committed"; any other answer makes the PSP retry.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, MatchedPath, Path, RawPathParams, Request, State};
@@ -10,20 +12,23 @@ use axum::response::{IntoResponse, Response};
 
 use crate::contract::ApiError;
 use crate::flows::App;
-use crate::flows::notification::{self, Ack, Refused};
+use crate::flows::notification::{self, Ack, Endpoint, Refused};
 use crate::psp::Inbound;
 
-/// The notification route's template.
-pub const ROUTE: &str = "/psp/{psp}/{merchant}/notifications";
+/// The notification route's template: with the merchant's token.
+pub const ROUTE: &str = "/psp/{psp}/{merchant}/{token}/notifications";
+/// The tokenless route, for the families whose notifications authenticate themselves.
+pub const TOKENLESS_ROUTE: &str = "/psp/{psp}/{merchant}/notifications";
 
-/// Middleware: a notification for an unknown merchant, or for a PSP the merchant does not use,
-/// is answered 404 at once, before its (anonymous, possibly slow) body is read.
+/// Middleware: a notification for an unknown merchant, for a PSP the merchant does not use, with
+/// a wrong token, or without one for a family that needs it, is answered 404 at once, before its
+/// (anonymous, possibly slow) body is read.
 pub async fn known_endpoint(State(app): State<App>, req: Request, next: Next) -> Response {
     let ours = req.method() == Method::POST
         && req
             .extensions()
             .get::<MatchedPath>()
-            .is_some_and(|m| m.as_str() == ROUTE);
+            .is_some_and(|m| m.as_str() == ROUTE || m.as_str() == TOKENLESS_ROUTE);
     if !ours {
         return next.run(req).await;
     }
@@ -40,8 +45,14 @@ pub async fn known_endpoint(State(app): State<App>, req: Request, next: Next) ->
     let (Some(psp), Some(merchant)) = (param("psp"), param("merchant")) else {
         return unknown_endpoint();
     };
+    let token = param("token");
+    let at = Endpoint {
+        family: &psp,
+        merchant_id: &merchant,
+        token: token.as_deref(),
+    };
     match app.merchant(&merchant).await {
-        Ok(m) if m.record.psp.eq_ignore_ascii_case(&psp) => {
+        Ok(m) if notification::accepts(&app, &m, &at) => {
             next.run(Request::from_parts(parts, body)).await
         }
         // A database that cannot be read is not an unknown endpoint: the PSP must retry.
@@ -63,22 +74,59 @@ fn try_again() -> Response {
 }
 
 /// Receives one PSP notification, in the PSP's own format (its adapter authenticates and reads
-/// it: README "PSP families").
-#[utoipa::path(post, path = "/psp/{psp}/{merchant}/notifications", tag = "psp",
+/// it: README "PSP families"), on the merchant's URL (`merchants notification-url` prints it).
+#[utoipa::path(post, path = "/psp/{psp}/{merchant}/{token}/notifications", tag = "psp",
     params(
-        ("psp" = String, Path, description = "The PSP family (`merchants list` prints this URL)"),
-        ("merchant" = String, Path, description = "The merchant id (`merchants list` prints this URL)")
+        ("psp" = String, Path, description = "The PSP family"),
+        ("merchant" = String, Path, description = "The merchant id"),
+        ("token" = String, Path, description = "The merchant's notification token: 32 hex characters derived from the master key (`merchants notification-url` prints the whole URL)")
     ),
     request_body(content = String, content_type = "text/plain", description = "The notification as the PSP sends it"),
     responses(
         (status = 200, description = "Committed (or a duplicate, or the PSP's test message)"),
         (status = 400, description = "Not authentic: the PSP should not retry it unchanged"),
-        (status = 404, description = "No such merchant or PSP"),
+        (status = 404, description = "No such merchant or PSP, or not the merchant's token; nothing stored"),
         (status = 500, description = "Not committed; the PSP retries")
     ))]
 pub async fn receive(
     State(app): State<App>,
+    Path((psp, merchant, token)): Path<(String, String, String)>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    deliver(app, psp, merchant, Some(token), uri, headers, body).await
+}
+
+/// The tokenless path, kept for the families whose notifications authenticate themselves
+/// (signed or encrypted with the merchant's secret); 404 for the others.
+#[utoipa::path(post, path = "/psp/{psp}/{merchant}/notifications", tag = "psp",
+    params(
+        ("psp" = String, Path, description = "The PSP family; only one whose notifications are signed or encrypted (OPPWA)"),
+        ("merchant" = String, Path, description = "The merchant id")
+    ),
+    request_body(content = String, content_type = "text/plain", description = "The notification as the PSP sends it"),
+    responses(
+        (status = 200, description = "Committed (or a duplicate, or the PSP's test message)"),
+        (status = 400, description = "Not authentic: the PSP should not retry it unchanged"),
+        (status = 404, description = "No such merchant or PSP, or a family whose notifications need the tokened URL; nothing stored"),
+        (status = 500, description = "Not committed; the PSP retries")
+    ))]
+pub async fn receive_tokenless(
+    State(app): State<App>,
     Path((psp, merchant)): Path<(String, String)>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    deliver(app, psp, merchant, None, uri, headers, body).await
+}
+
+async fn deliver(
+    app: App,
+    psp: String,
+    merchant: String,
+    token: Option<String>,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -103,7 +151,12 @@ pub async fn receive(
             body: &body,
             query: &query,
         };
-        notification::receive(&app, &psp, &merchant, inbound).await
+        let at = Endpoint {
+            family: &psp,
+            merchant_id: &merchant,
+            token: token.as_deref(),
+        };
+        notification::receive(&app, at, inbound).await
     });
     match task.await {
         // The flow counts each result (applied, parked, contradiction, duplicate, …).

@@ -102,15 +102,6 @@ pub fn add_examples(doc: &mut OpenApi) {
                 "requestedAmount": 15.5, "currency": "EUR", "webhookTarget": hook
             }),
         ),
-        (
-            "/api/Settings",
-            json!({"merchantSettings": [
-                {"keyName": "AccessToken", "keyValue": "sim-sandbox-access-token-0000000000000000"},
-                {"keyName": "EntityId", "keyValue": "8a8294174b7ecb28014b9699220015ca"},
-                {"keyName": "WebhookSecret", "keyValue": "000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f"},
-                {"keyName": "Environment", "keyValue": "Test"}
-            ]}),
-        ),
     ];
     for (path, example) in examples {
         let Some(item) = doc.paths.paths.get_mut(path) else {
@@ -124,6 +115,7 @@ pub fn add_examples(doc: &mut OpenApi) {
             }
         }
     }
+    settings_examples(doc);
     let schemas = doc.components.as_mut().map(|c| &mut c.schemas);
     if let Some(RefOr::T(Schema::Object(error))) = schemas.and_then(|s| s.get_mut("ErrorObject")) {
         error.examples = vec![json!({
@@ -133,6 +125,51 @@ pub fn add_examples(doc: &mut OpenApi) {
             "receivedAt": "2026-11-22T10:15:30.1234567Z",
             "status": "Failed"
         })];
+    }
+}
+
+/// `PUT /api/Settings` has one example per PSP family (the keys differ: `GET /api/IntegrationInfo`
+/// lists the merchant's own), with the built-in simulators' sandbox credentials.
+fn settings_examples(doc: &mut OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::example::ExampleBuilder;
+    let families = [
+        (
+            "oppwa",
+            "OPPWA: bearer token, entity ids, webhook secret, environment",
+            json!({"merchantSettings": [
+                {"keyName": "AccessToken", "keyValue": "sim-sandbox-access-token-0000000000000000"},
+                {"keyName": "EntityId", "keyValue": "8a8294174b7ecb28014b9699220015ca"},
+                {"keyName": "WebhookSecret", "keyValue": "000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f"},
+                {"keyName": "Environment", "keyValue": "Test"}
+            ]}),
+        ),
+        (
+            "mollie",
+            "Mollie: one API key, whose prefix (test_ or live_) is the mode",
+            json!({"merchantSettings": [
+                {"keyName": "ApiKey", "keyValue": "test_simMollieSandboxKey0000000000001"}
+            ]}),
+        ),
+    ];
+    let Some(item) = doc.paths.paths.get_mut("/api/Settings") else {
+        return;
+    };
+    let Some(op) = item.put.as_mut() else {
+        return;
+    };
+    if let Some(RefOr::T(body)) = op.request_body.as_mut()
+        && let Some(RefOr::T(content)) = body.content.get_mut("application/json")
+    {
+        for (family, summary, value) in families {
+            let example = ExampleBuilder::new()
+                .summary(summary)
+                .value(Some(value))
+                .build();
+            content
+                .examples
+                .insert(family.to_string(), RefOr::T(example));
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod mollie;
 pub mod oppwa;
+pub mod sepa;
 pub mod transport;
 
 use std::collections::BTreeMap;
@@ -78,6 +79,11 @@ pub struct Capabilities {
     /// The headers of an inbound notification kept with its body, so the stored call can be
     /// authenticated and decoded again (lower case).
     pub notification_headers: &'static [&'static str],
+    /// Whether the PSP's notifications prove by themselves that they come from the PSP (signed
+    /// or encrypted with a merchant secret). Only such a family may still be sent notifications
+    /// on the URL without the merchant's token (`/psp/{family}/{merchant}/notifications`); the
+    /// others (an unsigned id to fetch) are accepted only on the tokened URL.
+    pub self_authenticating_notifications: bool,
 }
 
 impl Capabilities {
@@ -313,6 +319,12 @@ pub struct PspResult {
     /// What kind of money movement the PSP reports, when it says.
     pub kind: Option<EventKind>,
     pub booking_date: Option<NaiveDate>,
+    /// The stored credential the call used (a charge on a stored agreement) was found no
+    /// longer valid at the PSP (revoked, invalid, gone): the flows make its agreement inactive
+    /// and tell Billwerk once (a type-4 webhook). For PSPs that report no revocation of their
+    /// own (Mollie has no mandate webhooks, contract/mollie.md §2.10).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credential_invalid: bool,
 }
 
 impl PspResult {
@@ -332,6 +344,7 @@ impl PspResult {
             credential: None,
             kind: None,
             booking_date: None,
+            credential_invalid: false,
         }
     }
 }
@@ -388,10 +401,15 @@ pub enum NotificationError {
     /// Authentic, but not in a shape we understand.
     #[error("not understood: {0}")]
     Malformed(String),
-    /// Could not be read now (the PSP was unreachable while fetching what it names): the PSP
-    /// must deliver it again.
+    /// Could not be read now (the PSP was unreachable while fetching what it names, or does
+    /// not know it yet): the PSP must deliver it again.
     #[error("not readable now: {0}")]
     Unavailable(String),
+    /// The merchant's settings cannot read what the call names (a test key for a live
+    /// resource or the reverse, a revoked key): a configuration error for an operator, never a
+    /// payment outcome. The call is kept and the PSP must deliver it again.
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
 }
 
 /// Why a chargeback happened, as far as the PSP says.
@@ -486,6 +504,17 @@ pub enum Reference<'a> {
     CancelOf(&'a str),
 }
 
+/// What the store knows about a transaction whose PSP id never reached us, for a PSP that
+/// cannot search by our reference (it looks where the transaction must be instead).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    /// The PSP id of the transaction it refers to: a capture's or refund's payment; for
+    /// [`Reference::CancelOf`], the preauth's own PSP id.
+    pub parent_psp_id: Option<String>,
+    /// The stored agreement's credential ([`StoredCredential::credential`]) a charge used.
+    pub credential: Option<String>,
+}
+
 /// What a bound client needs to know about its merchant.
 #[derive(Debug, Clone)]
 pub struct MerchantCtx {
@@ -539,8 +568,9 @@ pub trait MerchantPsp: Send + Sync + fmt::Debug {
     async fn refund(&self, req: &FollowUp) -> PspResult;
     /// The current state of a PSP transaction by its PSP id.
     async fn fetch_status(&self, psp_transaction_id: &str) -> Result<PspResult, PspError>;
-    /// Finds a transaction whose PSP id never reached us.
-    async fn lookup(&self, reference: Reference<'_>) -> Lookup;
+    /// Finds a transaction whose PSP id never reached us, by our reference and what the store
+    /// knows of it.
+    async fn lookup(&self, reference: Reference<'_>, known: &Known) -> Lookup;
     /// Authenticates and reads an inbound notification; may call the PSP (to fetch what an
     /// id-only notification names). One call can report several events.
     async fn receive(

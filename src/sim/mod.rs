@@ -7,6 +7,7 @@ pub mod billwerk;
 pub mod html;
 pub mod mollie;
 pub mod oppwa;
+pub mod tour;
 
 use std::any::Any;
 use std::net::SocketAddr;

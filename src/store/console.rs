@@ -150,6 +150,16 @@ pub trait ConsoleStore: Send + Sync {
     /// A transaction by our id, whichever its merchant.
     async fn transaction_any(&self, id: &str) -> StoreResult<Option<TransactionRecord>>;
     async fn psp_calls(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<PspCallRecord>>;
+    /// Records a PSP call about a transaction that led to no change of it (a status query
+    /// that found nothing new, a lookup that found nothing, a failed query), in a statement of
+    /// its own; a call that changes the transaction goes with the change (`TxUpdate::psp_call`).
+    async fn record_psp_call(
+        &self,
+        merchant_id: &str,
+        tx_id: &str,
+        at: Ticks,
+        call: &PspCallNote,
+    ) -> StoreResult<()>;
     async fn notifications_of(
         &self,
         merchant_id: &str,
@@ -244,23 +254,24 @@ pub(super) async fn history_with_call(
         }
         super::Dialect::Sqlite => {
             super::transactions::insert_history(&mut *conn, tx, at, note).await?;
-            sqlx::query(
-                "INSERT INTO provider_calls (transaction_id, merchant_id, at, operation, \
-                 result_code, description, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&tx.id)
-            .bind(&tx.merchant_id)
-            .bind(at.0)
-            .bind(&c.operation)
-            .bind(&c.result_code)
-            .bind(&c.description)
-            .bind(c.duration_ms)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(INSERT_CALL)
+                .bind(&tx.id)
+                .bind(&tx.merchant_id)
+                .bind(at.0)
+                .bind(&c.operation)
+                .bind(&c.result_code)
+                .bind(&c.description)
+                .bind(c.duration_ms)
+                .execute(&mut *conn)
+                .await?;
         }
     }
     Ok(())
 }
+
+/// One provider call on its own (`$1` transaction, `$2` merchant, `$3` at, then the note).
+const INSERT_CALL: &str = "INSERT INTO provider_calls (transaction_id, merchant_id, at, operation, \
+    result_code, description, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// Binds text values in order onto a query built with `$N` placeholders.
 enum Bind {
@@ -520,6 +531,26 @@ impl ConsoleStore for SqlStore {
                 },
             })
         })
+    }
+
+    async fn record_psp_call(
+        &self,
+        merchant_id: &str,
+        tx_id: &str,
+        at: Ticks,
+        c: &PspCallNote,
+    ) -> StoreResult<()> {
+        sqlx::query(INSERT_CALL)
+            .bind(tx_id)
+            .bind(merchant_id)
+            .bind(at.0)
+            .bind(&c.operation)
+            .bind(&c.result_code)
+            .bind(&c.description)
+            .bind(c.duration_ms)
+            .execute(&mut *self.conn().await?)
+            .await?;
+        Ok(())
     }
 
     async fn notifications_of(

@@ -22,7 +22,7 @@ pub(super) const TX_COLUMNS: &str = "id, merchant_id, kind, billwerk_id, agreeme
     currency, requested_amount, authorized_amount, status, psp_tx_id, webhook_target, parent_id, \
     is_initial, expires_at, checkout_id, checkout_data, checkout_token, success_url, error_url, abort_url, \
     language, reference_text, planned_execution_date, booking_date, error, needs_reconcile, \
-    created_at, last_updated, next_reconcile_at, reconcile_attempts, collected_at_authorization";
+    created_at, last_updated, next_reconcile_at, reconcile_attempts, collected_at_authorization, request_id";
 
 pub(super) const MERCHANT_COLUMNS: &str =
     "id, name, psp, created_at, disabled_at, previous_token_expires_at";
@@ -145,6 +145,7 @@ pub(super) fn transaction(row: &AnyRow) -> StoreResult<TransactionRecord> {
         next_reconcile_at: opt_ticks(row, "next_reconcile_at")?,
         reconcile_attempts: get(row, "reconcile_attempts")?,
         collected_at_authorization: flag(row, "collected_at_authorization")?,
+        request_id: get(row, "request_id")?,
     })
 }
 

@@ -72,6 +72,9 @@ pub struct TransactionRecord {
     /// for, so `authorized_amount` is money already taken: captures are booked from the debit
     /// (`psp_tx_id`) and a cancel refunds it (issue #18; README, choices).
     pub collected_at_authorization: bool,
+    /// The id of the HTTP request that created this row (`x-request-id`), for the console's
+    /// timeline; `None` for rows no request created and rows written before migration 0014.
+    pub request_id: Option<String>,
 }
 
 /// What a `payments[]` item records.

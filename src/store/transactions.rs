@@ -21,9 +21,10 @@ const INSERT_TX: &str = "INSERT INTO transactions (id, merchant_id, kind, billwe
     agreement_id, role, currency, requested_amount, authorized_amount, status, psp_tx_id, \
     webhook_target, parent_id, is_initial, expires_at, checkout_id, checkout_token, success_url, \
     error_url, abort_url, language, reference_text, planned_execution_date, booking_date, error, \
-    needs_reconcile, created_at, last_updated, next_reconcile_at, collected_at_authorization) \
+    needs_reconcile, created_at, last_updated, next_reconcile_at, collected_at_authorization, \
+    request_id) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-    $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
+    $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31) \
     ON CONFLICT (merchant_id, billwerk_id) DO NOTHING";
 
 // `COALESCE($n, col)` keeps a column whose `TxUpdate` field is `None`; the error column needs an
@@ -72,7 +73,8 @@ pub(super) fn bind_insert<'q>(tx: &'q TransactionRecord) -> StoreResult<AnyQuery
         .bind(tx.created_at.0)
         .bind(tx.last_updated.0)
         .bind(tx.next_reconcile_at.map(|t| t.0))
-        .bind(flag_value(tx.collected_at_authorization)))
+        .bind(flag_value(tx.collected_at_authorization))
+        .bind(&tx.request_id))
 }
 
 fn bind_update<'q>(

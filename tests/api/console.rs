@@ -603,7 +603,8 @@ async fn overview_and_attention_pages_show_charts_with_their_numbers() {
     );
 }
 
-/// The transaction list on a million rows (SQLite): how long a page takes with each filter.
+/// The transaction list on a million rows (SQLite, or Postgres with `PSPI_TEST_BACKEND=postgres`):
+/// how long a page takes with each filter.
 /// Ignored (it inserts 1M rows); run with
 /// `cargo test --test api console::list_on_a_million_rows -- --ignored --nocapture`.
 /// The README ("Operator console") quotes its figures.
@@ -615,12 +616,20 @@ async fn list_on_a_million_rows() {
     use psp_integrator::store::{ConsoleStore, MerchantRecord, Store};
     use std::time::Instant;
 
-    let scratch = psp_integrator::store::ScratchDb::sqlite()
+    let backend = psp_integrator::store::scratch::Backend::from_env();
+    let scratch = psp_integrator::store::ScratchDb::on(backend)
         .await
-        .expect("dir");
-    let store = psp_integrator::store::connect_sqlite(&scratch.url)
-        .await
-        .expect("db");
+        .expect("a scratch database");
+    let postgres = matches!(backend, psp_integrator::store::scratch::Backend::Postgres);
+    let store = if postgres {
+        psp_integrator::store::connect_postgres(&scratch.url, 4)
+            .await
+            .expect("db")
+    } else {
+        psp_integrator::store::connect_sqlite(&scratch.url)
+            .await
+            .expect("db")
+    };
     store.migrate().await.expect("migrated");
     let now = SystemClock.now();
     for (id, token) in [("m1", b"t1"), ("m2", b"t2")] {
@@ -636,7 +645,21 @@ async fn list_on_a_million_rows() {
     }
     let base = now.plus_seconds(-30 * 86_400).0;
     let started = Instant::now();
-    sqlx::query(
+    // The same rows on both backends: ids, Billwerk and PSP ids in hex, 10 % for m2, kinds
+    // and statuses in turn, amounts 0.00 to 999.99, one created every 2.5 s over 30 days.
+    let insert = if postgres {
+        "INSERT INTO transactions (id, merchant_id, kind, billwerk_id, agreement_id, currency, \
+           requested_amount, authorized_amount, status, psp_tx_id, webhook_target, is_initial, \
+           needs_reconcile, created_at, last_updated) \
+         SELECT lpad(to_hex(i), 32, '0'), CASE i % 10 WHEN 0 THEN 'm2' ELSE 'm1' END, \
+           CASE i % 3 WHEN 0 THEN 'preauth' WHEN 1 THEN 'payment' ELSE 'refund' END, \
+           '20261122-' || lpad(to_hex(i), 24, '0'), 'agr-' || (i % 50000), 'EUR', \
+           (i % 1000) || '.' || lpad((i % 100)::text, 2, '0'), '0', \
+           CASE i % 7 WHEN 0 THEN 'Failed' WHEN 1 THEN 'Pending' ELSE 'Succeeded' END, \
+           '8ac7a4a' || lpad(to_hex(i), 25, '0'), 'https://example.com/hook', 0, 0, \
+           $1 + i::bigint * 25000000, $1 + i::bigint * 25000000 + (i % 5) \
+         FROM generate_series(1, 1000000) AS i"
+    } else {
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) \
          INSERT INTO transactions (id, merchant_id, kind, billwerk_id, agreement_id, currency, \
            requested_amount, authorized_amount, status, psp_tx_id, webhook_target, is_initial, \
@@ -647,12 +670,13 @@ async fn list_on_a_million_rows() {
            printf('%d.%02d', i % 1000, i % 100), '0', \
            CASE i % 7 WHEN 0 THEN 'Failed' WHEN 1 THEN 'Pending' ELSE 'Succeeded' END, \
            printf('8ac7a4a%025x', i), 'https://example.com/hook', 0, 0, \
-           $1 + i * 25000000, $1 + i * 25000000 + (i % 5) FROM n",
-    )
-    .bind(base)
-    .execute(store.pool())
-    .await
-    .expect("1M rows");
+           $1 + i * 25000000, $1 + i * 25000000 + (i % 5) FROM n"
+    };
+    sqlx::query(insert)
+        .bind(base)
+        .execute(store.pool())
+        .await
+        .expect("1M rows");
     sqlx::query("ANALYZE")
         .execute(store.pool())
         .await
@@ -821,4 +845,210 @@ async fn operators_are_managed_from_the_command_line() {
         "removing twice names the missing operator"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no operator named 'cli-ann'"));
+}
+
+/// Issue #20, point 4: every PSP call is on the timeline, also those that change nothing (a
+/// cancel's reversal, the reconciler's failed and empty lookups), with operation, result and
+/// duration; Billwerk's request shows its request id.
+#[tokio::test]
+async fn every_psp_call_and_the_request_id_are_on_the_timeline() {
+    use psp_integrator::domain::{Clock, SystemClock};
+    use psp_integrator::flows::reconcile;
+    use psp_integrator::sim::oppwa::Fault;
+    let app = console_app().await;
+    let (pre, agr) = (tx_id(), agreement_id());
+    let res = app
+        .client
+        .post(format!("{}/api/Preauth", app.base))
+        .bearer_auth(&app.token)
+        .header("x-request-id", "billwerk-req-4711")
+        .json(&preauth_body(&pre, &agr, 40.0))
+        .send()
+        .await
+        .expect("preauth sent");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: serde_json::Value = res.json().await.expect("json");
+    let redirect = body["redirectUrl"].as_str().expect("redirectUrl");
+    app.pay_on_checkout(redirect, VISA).await;
+    let (s, c) = app
+        .post(&format!("/api/Preauth/{pre}/Cancel"), serde_json::json!({}))
+        .await;
+    assert_eq!(
+        (s, c["cancellationStatus"].as_str()),
+        (StatusCode::OK, Some("Succeeded")),
+        "{c}"
+    );
+
+    // A payment whose charge got no answer; the reconciler's lookups fail, then find nothing.
+    let pay = tx_id();
+    app.fault(Fault::Unavailable);
+    let (_, p) = app
+        .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
+        .await;
+    assert_eq!(p["status"], "Pending", "{p}");
+    let policy = reconcile::Policy::from(&app.cfg.reconciler);
+    let now = SystemClock.now();
+    reconcile::run_once(&app.app, &policy, now.plus_seconds(61))
+        .await
+        .expect("round");
+    app.fault(Fault::None);
+    reconcile::run_once(&app.app, &policy, now.plus_seconds(3600))
+        .await
+        .expect("round");
+
+    operator(&app, "ann", "viewer", &[]).await;
+    let s = Session::sign_in(&app, "ann").await;
+    let pre_id = app.record(&pre).await.id;
+    let (status, page) = s.get(&format!("/console/transactions/{pre_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for expected in [
+        "request id billwerk-req-4711",
+        "PSP call: checkout result (",
+        "PSP call: cancel (",
+    ] {
+        assert!(page.contains(expected), "{expected} in {page}");
+    }
+    let pay_rec = app.record(&pay).await;
+    let calls: Vec<_> = app
+        .store
+        .psp_calls(&pay_rec.merchant_id, &pay_rec.id)
+        .await
+        .expect("calls")
+        .into_iter()
+        .map(|c| (c.note.operation, c.note.description.unwrap_or_default()))
+        .collect();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(calls[0].0, "charge", "{calls:?}");
+    assert_eq!(calls[1].0, "lookup", "{calls:?}");
+    assert!(calls[1].1.starts_with("failed:"), "{calls:?}");
+    assert_eq!(calls[2].0, "lookup", "{calls:?}");
+    assert!(calls[2].1.starts_with("not found"), "{calls:?}");
+    let (_, page) = s
+        .get(&format!("/console/transactions/{}", pay_rec.id))
+        .await;
+    assert_eq!(page.matches("PSP call: lookup (").count(), 2, "{page}");
+    // The request id is only shown, never required: the reconciler's rows have none.
+    assert!(
+        page.contains("request id "),
+        "the payment's own request: {page}"
+    );
+    assert!(!page.contains(VISA), "no card data");
+}
+
+/// Issue #20, point 5: parked events by the time they are given up, soonest first, with that
+/// time; those waiting for a known transaction are never given up and come last.
+#[tokio::test]
+async fn parked_events_are_listed_by_the_time_they_are_given_up() {
+    use psp_integrator::domain::{Clock, SystemClock};
+    use psp_integrator::store::NotificationRecord;
+    let app = console_app().await;
+    let tx = tx_id();
+    let (s, b) = app
+        .post("/api/Preauth", preauth_body(&tx, &agreement_id(), 5.0))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let known = app.record(&tx).await.id;
+    let now = SystemClock.now();
+    let park = |key: &str, days_ago: f64, tx: Option<String>| NotificationRecord {
+        merchant_id: app.merchant_id.clone(),
+        psp: "oppwa".into(),
+        dedupe_key: key.into(),
+        received_at: now.plus_seconds(-(days_ago * 86_400.0) as i64),
+        auth: None,
+        body: b"{}".to_vec(),
+        event: "PAYMENT CB".into(),
+        psp_tx_id: Some(format!("psp-{key}")),
+        transaction_id: tx,
+        outcome: "parked".into(),
+        consumes: true,
+        parked_event: Some("{}".into()),
+    };
+    // Stored in another order than they are given up.
+    for rec in [
+        park("later-orphan", 1.0, None),
+        park("waits-for-tx", 6.9, Some(known)),
+        park("soon-orphan", 6.5, None),
+    ] {
+        assert!(
+            app.store
+                .record_notification(&rec, None)
+                .await
+                .expect("parked")
+        );
+    }
+    operator(&app, "ann", "viewer", &[]).await;
+    let s = Session::sign_in(&app, "ann").await;
+    let (status, html) = s.get("/console/attention").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let table = between(&html, "<table id=\"parked\"", "</table>").expect("the parked table");
+    let at = |k: &str| table.find(k).unwrap_or_else(|| panic!("{k} in {table}"));
+    assert!(at("soon-orphan") < at("later-orphan"), "{table}");
+    assert!(at("later-orphan") < at("waits-for-tx"), "{table}");
+    assert_eq!(table.matches("(within a day)").count(), 1, "{table}");
+    let soon =
+        psp_integrator::console::when(now.plus_seconds(-(6.5 * 86_400.0) as i64 + 7 * 86_400));
+    assert!(table.contains(&soon), "its give-up time {soon}: {table}");
+    assert!(
+        table.contains("never: it waits for its transaction"),
+        "{table}"
+    );
+}
+
+/// Issue #20, point 2: the cookie gets `Secure` where the base URL is HTTPS; a sign-in form
+/// sent from another site is refused (no session is set), one from the console itself is not.
+#[tokio::test]
+async fn the_cookie_is_secure_behind_https_and_a_sign_in_from_another_site_is_refused() {
+    let app = TestApp::spawn_with(|c| {
+        c.console.enabled = true;
+        c.server.public_base_url = "https://integrator.example".into();
+    })
+    .await;
+    operator(&app, "ann", "viewer", &[]).await;
+    let res = login(&app, "ann", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let forged = app
+        .client
+        .post(format!("{}/console/login", app.ops))
+        .header("origin", "https://evil.example")
+        .form(&[("name", "ann"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(forged.headers().get("set-cookie").is_none(), "no session");
+    let html = forged.text().await.expect("html");
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("another site"),
+        "{html}"
+    );
+    let own = app
+        .client
+        .post(format!("{}/console/login", app.ops))
+        .header("origin", app.ops.trim_end_matches('/'))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("name", "ann"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        own.status(),
+        StatusCode::SEE_OTHER,
+        "the console's own form"
+    );
+    let audit = app.store.list_audit(20).await.expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.outcome == "refused: sent from another site"),
+        "{audit:?}"
+    );
 }

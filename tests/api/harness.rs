@@ -35,6 +35,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub token: String,
     pub merchant_id: String,
+    /// The merchant's notification URL, as the app makes it (with its token).
+    notify_url: String,
     shutdown: CancellationToken,
     /// The service itself, built like `serve` builds it.
     pub application: Option<Application>,
@@ -233,6 +235,12 @@ impl TestApp {
             .build()
             .expect("client");
         let ops = format!("http://{}", application.ops_addr().expect("ops listener"));
+        let record = store
+            .find_merchant(&merchant_id)
+            .await
+            .expect("read")
+            .expect("the merchant");
+        let notify_url = app.notification_url(&record);
         TestApp {
             app,
             cfg,
@@ -246,6 +254,7 @@ impl TestApp {
             store,
             token,
             merchant_id,
+            notify_url,
             shutdown,
             application: Some(application),
             scratch: Some(scratch),
@@ -604,14 +613,9 @@ pub fn assert_error(
 
 /// Notification and webhook plumbing for the asynchronous tests.
 impl TestApp {
-    /// The merchant's notification URL for its family's PSP.
+    /// The merchant's notification URL, as the app gives it to the PSP.
     pub fn notification_url(&self) -> String {
-        format!(
-            "{}/psp/{}/{}/notifications",
-            self.base,
-            self.family.name(),
-            self.merchant_id
-        )
+        self.notify_url.clone()
     }
 
     /// Where our webhooks to Billwerk go: the recording stand-in.
@@ -820,6 +824,12 @@ impl TestApp {
                 (m.id, token)
             }
         };
+        let record = store
+            .find_merchant(&merchant_id)
+            .await
+            .expect("read")
+            .expect("the merchant");
+        let notify_url = app.notification_url(&record);
         TestApp {
             base: application.base_url(),
             ops: format!("http://{}", application.ops_addr().expect("ops listener")),
@@ -837,6 +847,7 @@ impl TestApp {
             store,
             token,
             merchant_id,
+            notify_url,
             shutdown,
             application: Some(application),
             scratch: None,

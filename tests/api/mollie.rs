@@ -12,17 +12,17 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::harness::*;
 
 /// The app with a second merchant on Mollie, and the Mollie simulator it talks to.
-struct MollieApp {
-    app: TestApp,
-    sim: Sim,
-    sim_url: String,
-    token: String,
-    merchant_id: String,
+pub(crate) struct MollieApp {
+    pub(crate) app: TestApp,
+    pub(crate) sim: Sim,
+    pub(crate) sim_url: String,
+    pub(crate) token: String,
+    notification_url: String,
     _stop: DropGuard,
 }
 
 impl MollieApp {
-    async fn start() -> MollieApp {
+    pub(crate) async fn start() -> MollieApp {
         let stop = CancellationToken::new();
         let cfg = SimConfig {
             frozen_clock: true,
@@ -47,37 +47,40 @@ impl MollieApp {
         )
         .await
         .expect("a Mollie merchant");
+        let notification_url = app.app.notification_url(&m);
         MollieApp {
             app,
             sim: h.sim,
             sim_url: h.base_url,
             token,
-            merchant_id: m.id,
+            notification_url,
             _stop: stop.drop_guard(),
         }
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         self.app.send(method, path, Some(&self.token), body).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(Method::POST, path, Some(&body)).await
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(Method::GET, path, None).await
     }
 
-    fn notification_url(&self) -> String {
-        format!(
-            "{}/psp/mollie/{}/notifications",
-            self.app.base, self.merchant_id
-        )
+    pub(crate) fn notification_url(&self) -> String {
+        self.notification_url.clone()
     }
 }
 
-fn api_key(key: &str) -> Value {
+pub(crate) fn api_key(key: &str) -> Value {
     json!({ "merchantSettings": [ { "keyName": "ApiKey", "keyValue": key } ] })
 }
 

@@ -24,6 +24,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/IntegrationInfo"),
     ("get", "/api/Settings"),
     ("put", "/api/Settings"),
+    ("post", "/psp/{psp}/{merchant}/{token}/notifications"),
     ("post", "/psp/{psp}/{merchant}/notifications"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
@@ -72,7 +73,8 @@ async fn openapi_document_matches_the_served_routes() {
         let concrete = path
             .replace("{id}", "20261122-000000000000000000000000")
             .replace("{psp}", "oppwa")
-            .replace("{merchant}", &app.merchant_id);
+            .replace("{merchant}", &app.merchant_id)
+            .replace("{token}", "0");
         let (status, body) = raw(&app, method, &concrete).await;
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         assert!(
@@ -112,6 +114,17 @@ async fn openapi_document_matches_the_served_routes() {
     let example = &doc["paths"]["/api/Preauth"]["post"]["requestBody"]["content"]["application/json"]
         ["example"];
     assert_eq!(example["paymentMeansReference"]["role"], "CreditCard");
+    // The settings body differs per PSP family: one named example each.
+    let settings = &doc["paths"]["/api/Settings"]["put"]["requestBody"]["content"]["application/json"]
+        ["examples"];
+    assert_eq!(
+        settings["mollie"]["value"]["merchantSettings"][0]["keyName"], "ApiKey",
+        "{settings}"
+    );
+    assert_eq!(
+        settings["oppwa"]["value"]["merchantSettings"][0]["keyName"], "AccessToken",
+        "{settings}"
+    );
     assert_eq!(schemas["ErrorObject"]["examples"][0]["status"], "Failed");
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],

@@ -15,3 +15,4 @@ mod harness;
 mod console;
 mod driver;
 mod journeys;
+mod mollie;

@@ -1,7 +1,7 @@
 //! Operator actions on merchants (`psp-integrator merchants …`): onboarding, rotating their API
 //! tokens (with an overlap), disabling and enabling them.
 
-use crate::crypto::{hash_token, new_token};
+use crate::crypto::{Sealer, hash_token, new_token};
 use crate::domain::{Clock, new_id};
 use crate::psp::Registry;
 use crate::store::{MerchantRecord, Store, StoreError};
@@ -90,10 +90,28 @@ pub async fn set_disabled(
     find(store, &record.id).await
 }
 
+/// A merchant by id or name, with the URL its PSP delivers notifications to under `base`
+/// (`merchants notification-url`; the token in it is made under `sealer`'s current key).
+pub async fn notification_url(
+    store: &dyn Store,
+    base: &str,
+    sealer: &Sealer,
+    id_or_name: &str,
+) -> Result<(MerchantRecord, String), AdminError> {
+    let m = find(store, id_or_name).await?;
+    let url = crate::flows::notification::url(base, sealer, &m);
+    Ok((m, url))
+}
+
 /// `merchants list`: one row per merchant with its status (`enabled`, or `disabled` since
 /// when), its tokens (`current`, plus `previous until <time>` while a rotation's overlap lasts)
-/// and its PSP notification URL under `base`.
-pub fn format_merchants(list: &[MerchantRecord], base: &str, now: crate::domain::Ticks) -> String {
+/// and its PSP notification URL under `base` (its token made under `sealer`'s current key).
+pub fn format_merchants(
+    list: &[MerchantRecord],
+    base: &str,
+    sealer: &Sealer,
+    now: crate::domain::Ticks,
+) -> String {
     use std::fmt::Write;
     if list.is_empty() {
         return "no merchants yet: psp-integrator merchants create --name NAME --psp FAMILY\n"
@@ -114,13 +132,12 @@ pub fn format_merchants(list: &[MerchantRecord], base: &str, now: crate::domain:
         };
         let _ = writeln!(
             out,
-            "{:<32}  {:<24}  {:<6}  {status:<38}  {:<28}  {tokens:<52}  {base}/psp/{}/{}/notifications",
+            "{:<32}  {:<24}  {:<6}  {status:<38}  {:<28}  {tokens:<52}  {}",
             m.id,
             m.name,
             m.psp,
             m.created_at.to_wire(),
-            m.psp,
-            m.id
+            crate::flows::notification::url(base, sealer, m),
         );
     }
     out

@@ -148,6 +148,7 @@ pub(super) async fn new_tx(env: &Env, billwerk_id: &str, target: &str) -> Transa
         next_reconcile_at: None,
         reconcile_attempts: 0,
         collected_at_authorization: false,
+        request_id: None,
     };
     match env
         .store

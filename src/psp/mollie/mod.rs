@@ -5,8 +5,10 @@
 
 mod amount;
 mod api;
+mod lookup;
 mod ops;
 mod read;
+mod sepa;
 pub mod settings;
 
 #[cfg(test)]
@@ -22,7 +24,7 @@ use self::settings::{Mode, MollieSettings};
 use crate::domain::Role;
 use crate::psp::{
     Capabilities, CheckoutKind, CheckoutPage, CheckoutRef, FollowUp, Inbound, InitialMethod,
-    InitialPreauth, Lookup, LookupKind, MerchantCtx, MerchantPsp, MethodValidity,
+    InitialPreauth, Known, Lookup, LookupKind, MerchantCtx, MerchantPsp, MethodValidity,
     NotificationError, PaymentProvider, PreauthStart, PspError, PspNotification, PspResult,
     PspSettings, Reference, ReturnLeg, SettingField, SettingsError, ShopperView, StoredCharge,
     TextLimits,
@@ -86,7 +88,7 @@ impl PaymentProvider for Mollie {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            roles: &[Role::CreditCard],
+            roles: &[Role::CreditCard, Role::Debit],
             refunds: true,
             cancel_preauth: true,
             capture_preauth: true,
@@ -96,6 +98,8 @@ impl PaymentProvider for Mollie {
             limits: LIMITS,
             // Classic webhooks are unsigned: nothing to keep for a later re-check.
             notification_headers: &[],
+            // `id=tr_…` only: the URL's token is the only proof of origin.
+            self_authenticating_notifications: false,
         }
     }
 
@@ -121,8 +125,10 @@ impl PaymentProvider for Mollie {
     }
 
     fn operation_timeout(&self) -> Duration {
-        // A checkout start or read, and a webhook, make two calls (customer or mandates).
-        (self.config.timeout + self.config.connect_timeout) * 3 + Duration::from_secs(5)
+        // A checkout start makes two calls (customer, payment), each replayed at most
+        // `api::REPLAYS` times when its answer is lost; a webhook or a read makes two.
+        let calls = 2 * (1 + api::REPLAYS as u32);
+        (self.config.timeout + self.config.connect_timeout) * calls + Duration::from_secs(5)
     }
 }
 
@@ -152,15 +158,22 @@ impl MerchantPsp for Bound {
     async fn start_preauth(&self, req: &InitialPreauth) -> PreauthStart {
         match &req.method {
             InitialMethod::Card => self.start_card(req).await,
-            // Not declared in `roles`: the flows refuse it before calling; kept explicit.
-            InitialMethod::SepaDebit { .. } => PreauthStart::Done(PspResult::bare(
-                crate::psp::Outcome::Declined(crate::psp::Decline {
-                    code: crate::domain::PaymentErrorCode::InvalidPreconditions,
-                    status: crate::domain::TxStatus::Failed,
-                    psp_code: None,
-                    message: "SEPA mandates are not supported for Mollie yet".into(),
-                }),
-            )),
+            InitialMethod::SepaDebit {
+                holder,
+                iban,
+                bic,
+                mandate_id,
+                signed_on,
+            } => {
+                let account = sepa::Account {
+                    holder,
+                    iban,
+                    bic: bic.as_deref(),
+                    mandate_id,
+                    signed_on: *signed_on,
+                };
+                self.start_sepa(req, account).await
+            }
         }
     }
 
@@ -218,10 +231,11 @@ impl MerchantPsp for Bound {
         self.status(psp_transaction_id).await
     }
 
-    /// Mollie cannot search by our reference, and a replay of the create needs its exact body,
-    /// which the flows do not keep: nothing can be concluded.
-    async fn lookup(&self, _reference: Reference<'_>) -> Lookup {
-        Lookup::Unsupported
+    /// Mollie cannot search by our reference: the transaction is looked for where it must be
+    /// (its payment's children, the customer's payments), matching the metadata we sent, in a
+    /// bounded scan (`lookup`).
+    async fn lookup(&self, reference: Reference<'_>, known: &Known) -> Lookup {
+        self.find(reference, known).await
     }
 
     async fn receive(

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::api::Reply;
+use super::api::{Reply, idempotency_key};
 use super::read::{self, REFERENCE, str_of};
 use super::{Bound, amount, follow_up_reference};
 use crate::domain::{Bearer, Ticks};
@@ -32,18 +32,18 @@ fn metadata(reference: &str) -> Value {
 }
 
 /// The parent payment of one of our ids (`tr_…` or `tr_…/re_…`).
-fn payment_of(psp_id: &str) -> &str {
+pub(super) fn payment_of(psp_id: &str) -> &str {
     psp_id.split('/').next().unwrap_or(psp_id)
 }
 
 /// A path segment we put into a URL: Mollie ids are letters, digits and `_`.
-fn safe_id(id: &str) -> bool {
+pub(super) fn safe_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 impl Bound {
-    /// A cheap authenticated read: the methods usable for a first payment (card) and, for
-    /// recurring ones, whether direct debit is on (reported, SEPA itself is not offered yet).
+    /// Cheap authenticated reads: the methods usable for a first payment (card), and for
+    /// recurring ones (direct debit on, so SEPA mandates can be charged).
     pub(super) async fn check(&self) -> Result<MethodValidity, PspError> {
         let key = &self.s.api_key;
         let first = match self
@@ -65,9 +65,23 @@ impl Bound {
                 .iter()
                 .any(|m| str_of(m, "id") == Some(id))
         };
+        let recurring = match self
+            .mollie
+            .api
+            .get(
+                self.base(),
+                key,
+                "/v2/methods",
+                &[("sequenceType", "recurring")],
+            )
+            .await
+        {
+            Reply::Ok(v) => v,
+            other => return Err(read::psp_error(other)),
+        };
         Ok(MethodValidity {
             credit_card: has(&first, "creditcard"),
-            debit: false,
+            debit: has(&recurring, "directdebit"),
         })
     }
 
@@ -101,7 +115,7 @@ impl Bound {
                 &self.s.api_key,
                 "/v2/payments",
                 &body,
-                Some(reference),
+                &idempotency_key("create", reference),
             )
             .await
         {
@@ -127,7 +141,7 @@ impl Bound {
         }
     }
 
-    async fn create_customer(&self, req: &InitialPreauth) -> Result<String, PspResult> {
+    pub(super) async fn create_customer(&self, req: &InitialPreauth) -> Result<String, PspResult> {
         let payer = &req.payer;
         let name = match (&payer.given_name, &payer.surname) {
             (Some(g), Some(s)) => Some(format!("{g} {s}")),
@@ -141,17 +155,11 @@ impl Bound {
         if let Some(e) = &payer.email {
             body["email"] = e.clone().into();
         }
-        let key = format!("{}-customer", req.merchant_tx_id);
+        let key = idempotency_key("customer", &req.merchant_tx_id);
         match self
             .mollie
             .api
-            .post(
-                self.base(),
-                &self.s.api_key,
-                "/v2/customers",
-                &body,
-                Some(&key),
-            )
+            .post(self.base(), &self.s.api_key, "/v2/customers", &body, &key)
             .await
         {
             Reply::Ok(c) => str_of(&c, "id")
@@ -176,7 +184,7 @@ impl Bound {
         }
     }
 
-    async fn get_payment(&self, payment_id: &str, embed: bool) -> Reply {
+    pub(super) async fn get_payment(&self, payment_id: &str, embed: bool) -> Reply {
         if !safe_id(payment_id) {
             return Reply::NoAnswer("not a Mollie payment id".into());
         }
@@ -195,7 +203,7 @@ impl Bound {
     /// Adds the credential to a succeeded `first` payment's result. The first payment's status
     /// decides; a `pending` mandate is accepted (§5 #5, #6). Without any mandate the result
     /// carries none, and the flows fail the registration.
-    async fn with_credential(&self, p: &Value, mut r: PspResult) -> PspResult {
+    pub(super) async fn with_credential(&self, p: &Value, mut r: PspResult) -> PspResult {
         if r.outcome != Outcome::Succeeded || str_of(p, "sequenceType") != Some("first") {
             return r;
         }
@@ -269,7 +277,7 @@ impl Bound {
             "webhookUrl": self.ctx.notification_url,
             "metadata": metadata(reference),
         });
-        match self
+        let r = match self
             .mollie
             .api
             .post(
@@ -277,13 +285,16 @@ impl Bound {
                 &self.s.api_key,
                 "/v2/payments",
                 &body,
-                Some(reference),
+                &idempotency_key("recurring", reference),
             )
             .await
         {
             Reply::Ok(p) => read::payment(&p),
             other => read::failed_call(other),
-        }
+        };
+        // Mollie sends nothing when a mandate stops being valid: a refused or failed charge
+        // is when we learn it (contract/mollie.md §2.10).
+        self.after_declined_charge(&req.stored.credential, r).await
     }
 
     /// A capture of an authorized payment (`captureMode: manual`).
@@ -305,7 +316,7 @@ impl Bound {
                 &self.s.api_key,
                 &path,
                 &body,
-                Some(&req.merchant_tx_id),
+                &idempotency_key("capture", &req.merchant_tx_id),
             )
             .await
         {
@@ -325,7 +336,12 @@ impl Bound {
         match self
             .mollie
             .api
-            .delete(self.base(), &self.s.api_key, &path)
+            .delete(
+                self.base(),
+                &self.s.api_key,
+                &path,
+                &idempotency_key("cancel", &follow_up_reference(req)),
+            )
             .await
         {
             Reply::Ok(p) => {
@@ -367,7 +383,13 @@ impl Bound {
         match self
             .mollie
             .api
-            .post(self.base(), &self.s.api_key, &path, &body, Some(&reference))
+            .post(
+                self.base(),
+                &self.s.api_key,
+                &path,
+                &body,
+                &idempotency_key("refund", &reference),
+            )
             .await
         {
             Reply::Ok(r) => read::refund(payment, &r),
@@ -377,6 +399,10 @@ impl Bound {
 
     /// The state of a payment, refund, capture or chargeback by our id for it.
     pub(super) async fn status(&self, psp_id: &str) -> Result<PspResult, PspError> {
+        // A SEPA preauth is known by its customer and mandate.
+        if let Some((customer, mandate)) = super::sepa::split_credential(psp_id) {
+            return self.mandate_status(customer, mandate).await;
+        }
         let (payment, child) = match psp_id.split_once('/') {
             Some((p, c)) => (p, Some(c)),
             None => (psp_id, None),
@@ -436,9 +462,11 @@ impl Bound {
     /// A classic webhook: a form body `id=tr_…`, unsigned. The payment is fetched with the
     /// merchant's key (that fetch is the authentication) with its refunds, captures and
     /// chargebacks; every state found becomes an event keyed by what was fetched, so a
-    /// redelivery or a change already seen is a duplicate. A failed fetch, 404 included (a
-    /// transient 404 right after a webhook, or a wrong-mode key), is `Unavailable`: Mollie
-    /// delivers again.
+    /// redelivery or a change already seen is a duplicate. A failed fetch, a plain 404
+    /// included (Mollie may not know a payment a moment after its webhook, §5 #2), is
+    /// `Unavailable`: Mollie delivers again. A key that cannot read the payment at all (the
+    /// wrong mode's 404, 401, 403; §5 #3) is `Misconfigured`: an operator's matter, never a
+    /// payment outcome.
     pub(super) async fn notification(
         &self,
         inbound: &Inbound<'_>,
@@ -468,10 +496,14 @@ impl Bound {
             Reply::Ok(p) => p,
             Reply::NoAnswer(e) => return Err(NotificationError::Unavailable(e)),
             Reply::Error(e) => {
-                return Err(NotificationError::Unavailable(format!(
-                    "fetching the payment gave HTTP {}: {}",
-                    e.status, e.detail
-                )));
+                let why = format!("fetching the payment gave HTTP {}: {}", e.status, e.detail);
+                let wrong_mode =
+                    e.status == 404 && e.detail.to_ascii_lowercase().contains("wrong mode");
+                return Err(if wrong_mode || matches!(e.status, 401 | 403) {
+                    NotificationError::Misconfigured(why)
+                } else {
+                    NotificationError::Unavailable(why)
+                });
             }
         };
         let result = self.with_credential(&p, read::payment(&p)).await;
@@ -480,7 +512,9 @@ impl Bound {
         {
             return Err(NotificationError::Unavailable(m.clone()));
         }
-        Ok(events(&p, result))
+        let mut all = events(&p, result);
+        all.extend(self.revoked_mandate(&p).await);
+        Ok(all)
     }
 }
 

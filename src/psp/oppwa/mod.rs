@@ -127,6 +127,8 @@ impl PaymentProvider for Oppwa {
             lookup: LookupKind::ByReference,
             limits: LIMITS,
             notification_headers: &[IV_HEADER, TAG_HEADER],
+            // AES-256-GCM under the merchant's webhook secret.
+            self_authenticating_notifications: true,
         }
     }
 
@@ -260,7 +262,8 @@ impl MerchantPsp for Bound {
         self.oppwa.status(&self.s, psp_transaction_id).await
     }
 
-    async fn lookup(&self, reference: Reference<'_>) -> Lookup {
+    /// OPPWA searches by our reference: what the store knows is not needed.
+    async fn lookup(&self, reference: Reference<'_>, _known: &crate::psp::Known) -> Lookup {
         let merchant_tx_id = match reference {
             Reference::Own(id) => id.to_string(),
             Reference::CancelOf(id) => cancel_reference(id),

@@ -177,6 +177,7 @@ pub fn to_result(resp: &OppwaResponse, outcome: Outcome) -> PspResult {
         credential: None,
         kind: resp.payment_type.as_deref().map(event_kind),
         booking_date: booking_date(resp.timestamp.as_deref()),
+        credential_invalid: false,
     }
 }
 
@@ -224,26 +225,7 @@ pub fn card_registration(resp: &OppwaResponse) -> Option<StoredCredential> {
     })
 }
 
-/// The bearer of a SEPA registration; the IBAN is masked.
-pub fn sepa_bearer(holder: &str, iban: &str, mandate_id: &str, registration_id: &str) -> Bearer {
-    Bearer::from([
-        ("Holder".to_string(), holder.trim().to_string()),
-        ("IBAN".to_string(), mask_iban(iban)),
-        ("MandateId".to_string(), mandate_id.to_string()),
-        ("RegistrationId".to_string(), registration_id.to_string()),
-    ])
-}
-
-/// Keeps the first and last four characters; short values are masked completely.
-pub fn mask_iban(iban: &str) -> String {
-    let chars: Vec<char> = iban.chars().collect();
-    if chars.len() <= 8 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
-}
+pub use crate::psp::sepa::sepa_bearer;
 
 /// The newest payment of a query answer, by `timestamp` (later list position breaks ties).
 pub fn newest_payment(resp: &OppwaResponse) -> Option<&OppwaResponse> {

@@ -3,6 +3,7 @@
 use super::*;
 use crate::domain::{PaymentErrorCode, TxStatus};
 use crate::psp::Decline;
+use crate::psp::sepa::mask_iban;
 
 const CHECKOUT_PAYMENT: &str = r#"{
   "id": "8ac7a4a09136ba2801913706f2a221bf",

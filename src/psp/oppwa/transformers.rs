@@ -175,13 +175,7 @@ fn reference_params(p: &mut Params, reference: Option<&str>) {
     push_opt(p, "descriptor", reference, 127);
 }
 
-/// Upper case without spaces, as OPPWA expects an IBAN.
-pub fn normalize_iban(iban: &str) -> String {
-    iban.chars()
-        .filter(|c| !c.is_whitespace())
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
+pub use crate::psp::sepa::normalize_iban;
 
 /// Only characters that need no escaping may go into a URL path segment.
 pub fn is_safe_id(id: &str) -> bool {

@@ -32,6 +32,7 @@ mod render;
 mod respond;
 mod run;
 mod state;
+pub mod tour;
 mod views;
 mod webhooks;
 

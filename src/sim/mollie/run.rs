@@ -20,7 +20,7 @@ pub static SIMULATOR: Registration = Registration {
     title: "the Mollie simulator (Payments API v2), with its sandbox keys",
     replaces: "test_base_url",
     start: start_registered,
-    tour: None,
+    tour: Some(super::tour::run_boxed),
 };
 
 fn start_registered(

@@ -92,6 +92,7 @@ pub(super) fn record(merchant_id: &str, billwerk_id: &str) -> TransactionRecord 
         next_reconcile_at: None,
         reconcile_attempts: 0,
         collected_at_authorization: false,
+        request_id: None,
     }
 }
 
