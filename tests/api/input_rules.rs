@@ -325,14 +325,7 @@ async fn roles_and_lengths_come_from_the_merchants_psp_family() {
         &e,
         422,
         "InvalidData",
-        &format!(
-            "paymentMeansReference.role: iDEAL is not supported (supported: {})",
-            if app.family.has(Capability::SepaMandate) {
-                "CreditCard, Debit"
-            } else {
-                "CreditCard"
-            }
-        ),
+        "paymentMeansReference.role: iDEAL is not supported (supported: CreditCard, Debit)",
     );
     // Mollie's documented limits are wider (tests/api/input_rules.rs checks OPPWA's).
     if app.family != Family::Oppwa {

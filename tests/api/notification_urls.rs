@@ -69,8 +69,10 @@ async fn the_url_carries_the_merchants_token() {
     assert_eq!(
         url,
         format!(
-            "{}/psp/oppwa/{}/{token}/notifications",
-            app.base, app.merchant_id
+            "{}/psp/{}/{}/{token}/notifications",
+            app.base,
+            app.family.name(),
+            app.merchant_id
         )
     );
     assert_eq!(token.len(), 32);
