@@ -24,7 +24,7 @@ use crate::psp::{
 };
 use crate::store::{
     Chargeback, ItemKind, MerchantRecord, NotificationChange, NotificationRecord, ParkedEvent,
-    PaymentItem, StoreError, TransactionRecord, TxUpdate,
+    PaymentItem, PspCallNote, StoreError, TransactionRecord, TxUpdate,
 };
 
 /// The verdict stored on a notification the merchant's PSP settings cannot read (wrong mode,
@@ -257,7 +257,21 @@ pub async fn receive(app: &App, at: Endpoint<'_>, inbound: Inbound<'_>) -> Resul
             return Err(Refused::Unauthentic(why));
         }
     };
-    let decoded = match client.receive(&inbound).await {
+    let started = std::time::Instant::now();
+    let received = client.receive(&inbound).await;
+    // A family whose notifications do not authenticate themselves only names the transaction:
+    // its adapter fetched the state from the PSP, a call the console's timeline shows.
+    let fetch =
+        (!m.provider.capabilities().self_authenticating_notifications).then(|| PspCallNote {
+            operation: "fetch (notification)".into(),
+            result_code: None,
+            description: Some(format!(
+                "{} event(s) read",
+                received.as_ref().map_or(0, Vec::len)
+            )),
+            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        });
+    let decoded = match received {
         Ok(n) => n,
         Err(NotificationError::Unauthentic(why)) => {
             tracing::warn!(merchant = %m.id(), reason = %why, "notification refused");
@@ -313,8 +327,9 @@ pub async fn receive(app: &App, at: Endpoint<'_>, inbound: Inbound<'_>) -> Resul
     // chargeback at once): each is planned and committed on its own, in the order given; a
     // failure makes the PSP deliver the call again, and what was committed is then a duplicate.
     let mut acks = Vec::with_capacity(decoded.len());
+    let mut fetch = fetch;
     for n in decoded {
-        acks.push(one(app, &m, &raw, n).await?);
+        acks.push(one(app, &m, &raw, n, &mut fetch).await?);
     }
     Ok(combined(acks))
 }
@@ -345,6 +360,7 @@ async fn one(
     m: &Merchant,
     raw: &Raw<'_>,
     decoded: PspNotification,
+    fetch: &mut Option<PspCallNote>,
 ) -> Result<Ack, Refused> {
     let m = m.clone();
     if app.store.event_seen(m.id(), &decoded.dedupe_key).await? {
@@ -392,6 +408,10 @@ async fn one(
                 if let Some(tx) = applied
                     && let Ok(Some(fresh)) = app.store.get_transaction_by_id(m.id(), &tx.id).await
                 {
+                    // Noted once, on the first transaction the call changed.
+                    if let Some(note) = fetch.take() {
+                        app.note_call(&fresh, &note).await;
+                    }
                     if moves {
                         super::counted(&fresh);
                     }

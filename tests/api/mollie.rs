@@ -17,6 +17,7 @@ pub(crate) struct MollieApp {
     pub(crate) sim: Sim,
     pub(crate) sim_url: String,
     pub(crate) token: String,
+    pub(crate) merchant_id: String,
     pub(crate) notification_url: String,
     _stop: DropGuard,
 }
@@ -62,6 +63,7 @@ impl MollieApp {
             sim: h.sim,
             sim_url: h.base_url,
             token,
+            merchant_id: m.id.clone(),
             notification_url,
             _stop: stop.drop_guard(),
         }
@@ -212,6 +214,23 @@ async fn card_first_payment_recurring_refund_and_webhook() {
     assert_eq!(res.status(), StatusCode::OK);
     let (_, r) = m.get(&format!("/api/Payment/{pay}")).await;
     assert_eq!(r["status"], "Succeeded", "{r}");
+    // The fetch the webhook led to is on the console's timeline of the payment.
+    let store = &m.app.store;
+    let row = store
+        .get_transaction(&m.merchant_id, &pay)
+        .await
+        .expect("read")
+        .expect("the payment");
+    let calls = store
+        .psp_calls(&m.merchant_id, &row.id)
+        .await
+        .expect("calls");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.note.operation == "fetch (notification)"),
+        "{calls:?}"
+    );
 
     // A refund of part of it.
     let rf = tx_id();
