@@ -18,16 +18,19 @@ pub const DEV_MASTER_KEY: &str = "6465762d6f6e6c792d6b65792d6e6f742d666f722d7072
 pub struct AppConfig {
     #[serde(skip)]
     pub profile: String,
-    /// Old key names found while loading, read under their new names (see [`ALIASES`]).
+    /// Old key names found while loading, read under their new names (see [`aliases`]).
     #[serde(skip)]
     pub deprecated: Vec<DeprecatedKey>,
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub security: SecurityConfig,
-    /// `[psp.<family>]`: each PSP adapter's hosts and timeouts.
+    /// `[psp.<family>]`: each PSP adapter's hosts and timeouts (read by the families'
+    /// registered parsers after the layers are merged).
+    #[serde(skip)]
     pub psp: PspSections,
     /// `[sim.<family>]`: each PSP simulator, on its own (`psp-integrator sim <family>`) or built
     /// into `serve`.
+    #[serde(skip)]
     pub sim: SimSections,
     pub log: LogConfig,
     pub webhooks: WebhooksSection,
@@ -72,8 +75,9 @@ impl Default for ConsoleSection {
     }
 }
 
-/// What start-up needs of any `[psp.<family>]` section, whatever its other keys.
-pub trait PspSection: std::fmt::Debug {
+/// What start-up needs of any `[psp.<family>]` section, whatever its other keys. Each family
+/// declares its own section type in its module and registers it (`psp::Family`).
+pub trait PspSection: SectionAny + ClonePspSection + std::fmt::Debug + Send + Sync {
     /// The section's base URL keys and their values (each must be an http(s) URL).
     fn base_urls(&self) -> Vec<(&'static str, &str)>;
     /// The base URL under `key` (one of [`PspSection::base_urls`]), to point it elsewhere (at a
@@ -85,126 +89,9 @@ pub trait PspSection: std::fmt::Debug {
     fn connect_timeout_secs(&self) -> u64;
 }
 
-/// `[psp.*]`: one typed section per adapter family, so an unknown family or key and a value of
-/// the wrong type stop start-up naming the key. Adding a family: a field here, a line in
-/// [`PspSections::families`] and one in `startup::adapters` (the Mollie adapter brings
-/// `[psp.mollie]`, whose `test_base_url` its simulator stands in for).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PspSections {
-    pub oppwa: OppwaPspSection,
-    pub mollie: MolliePspSection,
-}
-
-impl PspSections {
-    /// Every configured family's section, by family name.
-    pub fn families(&self) -> Vec<(&'static str, &dyn PspSection)> {
-        vec![("oppwa", &self.oppwa), ("mollie", &self.mollie)]
-    }
-
-    /// The same, to change.
-    pub fn families_mut(&mut self) -> Vec<(&'static str, &mut dyn PspSection)> {
-        vec![("oppwa", &mut self.oppwa), ("mollie", &mut self.mollie)]
-    }
-
-    /// The base URL `psp.<family>.<key>`; `None` when that family or key is not configured.
-    pub fn base_url_mut(&mut self, family: &str, key: &str) -> Option<&mut String> {
-        self.families_mut()
-            .into_iter()
-            .find(|(f, _)| *f == family)
-            .and_then(|(_, s)| s.base_url_mut(key))
-    }
-}
-
-/// `[psp.oppwa]`: the OPPWA adapter.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OppwaPspSection {
-    /// Host for merchants whose `Environment` setting is `Test` (a built-in simulator replaces it).
-    pub test_base_url: String,
-    /// Host for merchants whose `Environment` setting is `Live`.
-    pub live_base_url: String,
-    /// Seconds to wait for an answer; a money call that times out stays Pending.
-    pub timeout_secs: u64,
-    /// Seconds to wait for a connection.
-    pub connect_timeout_secs: u64,
-    /// Card brands offered on the hosted payment form, space-separated.
-    pub brands: String,
-}
-
-impl OppwaPspSection {
-    /// The adapter's configuration (no trailing slash on the hosts).
-    pub fn adapter_config(&self) -> crate::psp::oppwa::OppwaConfig {
-        crate::psp::oppwa::OppwaConfig {
-            test_base_url: self.test_base_url.trim_end_matches('/').to_string(),
-            live_base_url: self.live_base_url.trim_end_matches('/').to_string(),
-            timeout: std::time::Duration::from_secs(self.timeout_secs),
-            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_secs),
-            brands: self.brands.clone(),
-        }
-    }
-}
-
-/// Every `[psp.<family>]` section has the two hosts and the two timeouts under these names.
-macro_rules! psp_section {
-    ($($section:ty),*) => {$(
-        impl PspSection for $section {
-            fn base_urls(&self) -> Vec<(&'static str, &str)> {
-                vec![
-                    ("test_base_url", &self.test_base_url),
-                    ("live_base_url", &self.live_base_url),
-                ]
-            }
-
-            fn base_url_mut(&mut self, key: &str) -> Option<&mut String> {
-                match key {
-                    "test_base_url" => Some(&mut self.test_base_url),
-                    "live_base_url" => Some(&mut self.live_base_url),
-                    _ => None,
-                }
-            }
-
-            fn timeout_secs(&self) -> u64 {
-                self.timeout_secs
-            }
-
-            fn connect_timeout_secs(&self) -> u64 {
-                self.connect_timeout_secs
-            }
-        }
-    )*};
-}
-
-psp_section!(OppwaPspSection, MolliePspSection);
-
-/// `[psp.mollie]`: the Mollie adapter (one host for both modes: the API key pins the mode).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MolliePspSection {
-    /// Host for merchants whose API key starts with `test_` (a built-in simulator replaces it).
-    pub test_base_url: String,
-    /// Host for merchants whose API key starts with `live_`.
-    pub live_base_url: String,
-    /// Seconds to wait for an answer; a money call that times out stays Pending.
-    pub timeout_secs: u64,
-    /// Seconds to wait for a connection.
-    pub connect_timeout_secs: u64,
-}
-
-impl MolliePspSection {
-    /// The adapter's configuration (no trailing slash on the hosts).
-    pub fn adapter_config(&self) -> crate::psp::mollie::MollieConfig {
-        crate::psp::mollie::MollieConfig {
-            test_base_url: self.test_base_url.trim_end_matches('/').to_string(),
-            live_base_url: self.live_base_url.trim_end_matches('/').to_string(),
-            timeout: std::time::Duration::from_secs(self.timeout_secs),
-            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_secs),
-        }
-    }
-}
-
-/// What start-up needs of any `[sim.<family>]` section.
-pub trait SimSection: std::fmt::Debug {
+/// What start-up needs of any `[sim.<family>]` section. Each simulator declares its own
+/// section type in its module and registers it (`sim::Registration`).
+pub trait SimSection: SectionAny + CloneSimSection + std::fmt::Debug + Send + Sync {
     /// `enabled`: `serve` runs this simulator inside itself.
     fn enabled(&self) -> bool;
     /// `listen`: the address it binds to.
@@ -215,39 +102,186 @@ pub trait SimSection: std::fmt::Debug {
     fn set_listen(&mut self, listen: String);
 }
 
-/// `[sim.*]`: one typed section per simulator family (`startup::simulators` holds their code).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimSections {
-    pub oppwa: OppwaSimSection,
-    #[serde(default)]
-    pub mollie: MollieSimSection,
+/// A section as `Any`, so its family's code can get its own type back.
+pub trait SectionAny: std::any::Any {
+    fn as_any(&self) -> &dyn std::any::Any;
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
-impl SimSections {
-    /// Every simulator section, by family name.
-    pub fn families(&self) -> Vec<(&'static str, &dyn SimSection)> {
-        vec![("oppwa", &self.oppwa), ("mollie", &self.mollie)]
+impl<T: std::any::Any> SectionAny for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// Cloning a boxed [`PspSection`] (every `Clone` section has it).
+pub trait ClonePspSection {
+    fn clone_box(&self) -> Box<dyn PspSection>;
+}
+
+impl<T: PspSection + Clone> ClonePspSection for T {
+    fn clone_box(&self) -> Box<dyn PspSection> {
+        Box::new(self.clone())
+    }
+}
+
+/// Cloning a boxed [`SimSection`] (every `Clone` section has it).
+pub trait CloneSimSection {
+    fn clone_box(&self) -> Box<dyn SimSection>;
+}
+
+impl<T: SimSection + Clone> CloneSimSection for T {
+    fn clone_box(&self) -> Box<dyn SimSection> {
+        Box::new(self.clone())
+    }
+}
+
+/// Reads one family's section from its layered value (`None`: the section is absent, read as an
+/// empty table so that its defaults apply). The error's key is relative to the section.
+pub type SectionParser<S> = fn(Option<config::Value>) -> Result<Box<S>, config::ConfigError>;
+
+/// The [`SectionParser`] of a `[psp.<family>]` section type (serde, with its defaults).
+pub fn psp_section<T: PspSection + serde::de::DeserializeOwned>(
+    raw: Option<config::Value>,
+) -> Result<Box<dyn PspSection>, config::ConfigError> {
+    Ok(Box::new(read_section::<T>(raw)?))
+}
+
+/// The [`SectionParser`] of a `[sim.<family>]` section type (serde, with its defaults).
+pub fn sim_section<T: SimSection + serde::de::DeserializeOwned>(
+    raw: Option<config::Value>,
+) -> Result<Box<dyn SimSection>, config::ConfigError> {
+    Ok(Box::new(read_section::<T>(raw)?))
+}
+
+fn read_section<T: serde::de::DeserializeOwned>(
+    raw: Option<config::Value>,
+) -> Result<T, config::ConfigError> {
+    raw.unwrap_or_else(|| config::Value::new(None, config::Map::<String, config::Value>::new()))
+        .try_deserialize()
+}
+
+/// One table of family sections (`[psp.*]` or `[sim.*]`), in registration order.
+#[derive(Debug)]
+pub struct Sections<S: ?Sized>(Vec<(&'static str, Box<S>)>);
+
+impl<S: ?Sized> Default for Sections<S> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl Clone for Sections<dyn PspSection> {
+    fn clone(&self) -> Self {
+        Self(self.0.iter().map(|(f, s)| (*f, s.clone_box())).collect())
+    }
+}
+
+impl Clone for Sections<dyn SimSection> {
+    fn clone(&self) -> Self {
+        Self(self.0.iter().map(|(f, s)| (*f, s.clone_box())).collect())
+    }
+}
+
+impl<S: ?Sized + SectionAny> Sections<S> {
+    /// Reads `[table.<family>]` for every registered family; a section of a family this build
+    /// does not have is refused, naming it.
+    fn read(
+        built: &config::Config,
+        table: &str,
+        registered: &[(&'static str, SectionParser<S>)],
+    ) -> Result<Self, ConfigError> {
+        let mut raw = match built.get_table(table) {
+            Ok(t) => t,
+            Err(config::ConfigError::NotFound(_)) => config::Map::new(),
+            Err(e) => return Err(from_config_error(e)),
+        };
+        let names = || {
+            registered
+                .iter()
+                .map(|(f, _)| *f)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(unknown) = raw.keys().find(|k| !registered.iter().any(|(f, _)| f == k)) {
+            return Err(err(
+                &format!("{table}.{unknown}"),
+                format!("no such family in this build (it has: {})", names()),
+            ));
+        }
+        let mut out = Vec::new();
+        for (family, parse) in registered {
+            let section =
+                parse(raw.remove(*family)).map_err(|e| under(&format!("{table}.{family}"), e))?;
+            out.push((*family, section));
+        }
+        Ok(Self(out))
+    }
+
+    /// Every section, by family name.
+    pub fn families(&self) -> Vec<(&'static str, &S)> {
+        self.0.iter().map(|(f, s)| (*f, s.as_ref())).collect()
     }
 
     /// The same, to change.
-    pub fn families_mut(&mut self) -> Vec<(&'static str, &mut dyn SimSection)> {
-        vec![("oppwa", &mut self.oppwa), ("mollie", &mut self.mollie)]
+    pub fn families_mut(&mut self) -> Vec<(&'static str, &mut S)> {
+        self.0.iter_mut().map(|(f, s)| (*f, s.as_mut())).collect()
     }
 
-    /// The section `[sim.<family>]`, if there is one.
-    pub fn get_mut(&mut self, family: &str) -> Option<&mut dyn SimSection> {
-        self.families_mut()
-            .into_iter()
+    /// The section of `family`, if the build has that family.
+    pub fn get(&self, family: &str) -> Option<&S> {
+        self.0
+            .iter()
             .find(|(f, _)| *f == family)
-            .map(|(_, s)| s)
+            .map(|(_, s)| s.as_ref())
     }
 
+    /// The same, to change.
+    pub fn get_mut(&mut self, family: &str) -> Option<&mut S> {
+        self.0
+            .iter_mut()
+            .find(|(f, _)| *f == family)
+            .map(|(_, s)| s.as_mut())
+    }
+
+    /// The section of type `T` (a family's own section type), for its family's code and tests.
+    pub fn of<T: 'static>(&self) -> Option<&T> {
+        // Through the box: a `Box<S>` is itself `Any`.
+        self.0
+            .iter()
+            .find_map(|(_, s)| (**s).as_any().downcast_ref())
+    }
+
+    /// The same, to change.
+    pub fn of_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        self.0
+            .iter_mut()
+            .find_map(|(_, s)| (**s).as_any_mut().downcast_mut())
+    }
+}
+
+/// `[psp.<family>]`: each PSP adapter's hosts and timeouts, typed by its family (an unknown
+/// family or key, or a value of the wrong type, stops start-up naming the key). Adding a family:
+/// its section type in its module and one line in `startup::psp_families`.
+pub type PspSections = Sections<dyn PspSection>;
+
+impl PspSections {
+    /// The base URL `psp.<family>.<key>`; `None` when that family or key is not configured.
+    pub fn base_url_mut(&mut self, family: &str, key: &str) -> Option<&mut String> {
+        self.get_mut(family).and_then(|s| s.base_url_mut(key))
+    }
+}
+
+/// `[sim.<family>]`: each simulator's section (`startup::simulators` holds their code).
+pub type SimSections = Sections<dyn SimSection>;
+
+impl SimSections {
     /// Whether `[sim.<family>]` enables the simulator inside `serve`.
     pub fn enabled(&self, family: &str) -> bool {
-        self.families()
-            .iter()
-            .any(|(f, s)| *f == family && s.enabled())
+        self.get(family).is_some_and(|s| s.enabled())
     }
 
     /// Turns every built-in simulator off (`serve --no-simulator`).
@@ -258,72 +292,27 @@ impl SimSections {
     }
 }
 
-/// `[sim.oppwa]`: the OPPWA simulator.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OppwaSimSection {
-    /// Run it inside `serve` (development and demos only); `psp.oppwa.test_base_url` then
-    /// points at it.
-    pub enabled: bool,
-    pub listen: String,
-    /// Delivers the simulator's PSP notifications by itself every second.
-    pub auto_deliver: bool,
-    /// Where the simulator keeps its state across restarts; empty: beside the SQLite database
-    /// (`<database file>.oppwa-sim.json`), or nowhere on Postgres.
-    pub state_file: String,
-}
-
-/// `[sim.mollie]`: the Mollie simulator (`psp-integrator sim mollie`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MollieSimSection {
-    /// Run it inside `serve` (development only); it stands in for `psp.mollie.test_base_url`
-    /// once the Mollie adapter exists.
-    pub enabled: bool,
-    pub listen: String,
-    /// Delivers webhooks by itself every second (tests drive delivery instead).
-    pub auto_deliver: bool,
-    /// Any well-formed `test_…`/`live_…` key is admitted as a new merchant on first use.
-    pub open_keys: bool,
-    /// Sim seconds per real second (expiry, refunds and retries come sooner); 1: real time.
-    pub clock_speed: u32,
-    /// Where the simulator keeps its state across restarts; empty: memory only.
-    pub state_file: String,
-}
-
-impl Default for MollieSimSection {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            listen: "127.0.0.1:8082".into(),
-            auto_deliver: true,
-            open_keys: true,
-            clock_speed: 1,
-            state_file: String::new(),
+/// A section's error, its key put under `prefix` (`psp.<family>`).
+fn under(prefix: &str, e: config::ConfigError) -> ConfigError {
+    let e = from_config_error(e);
+    let key = if e.key == "config" {
+        // serde's "unknown field `x`" / "missing field `x`" name the key in the message.
+        let field = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|p| e.message.split(p).nth(1))
+            .and_then(|r| r.split('`').next());
+        match field {
+            Some(f) => format!("{prefix}.{f}"),
+            None => prefix.to_string(),
         }
+    } else {
+        format!("{prefix}.{}", e.key)
+    };
+    ConfigError {
+        key,
+        message: e.message,
     }
 }
-
-macro_rules! sim_section {
-    ($t:ty) => {
-        impl SimSection for $t {
-            fn enabled(&self) -> bool {
-                self.enabled
-            }
-            fn listen(&self) -> &str {
-                &self.listen
-            }
-            fn set_enabled(&mut self, on: bool) {
-                self.enabled = on;
-            }
-            fn set_listen(&mut self, listen: String) {
-                self.listen = listen;
-            }
-        }
-    };
-}
-sim_section!(OppwaSimSection);
-sim_section!(MollieSimSection);
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerConfig {
@@ -463,13 +452,22 @@ fn err(key: &str, message: impl Into<String>) -> ConfigError {
 }
 
 /// Keys renamed when each PSP family got sections of its own, as `(old, new)` top-level
-/// prefixes. An old name is still read, as its new name (a new name given in the same layer
-/// wins), and the commands warn once at start ([`AppConfig::deprecation_warning`]).
-pub const ALIASES: [(&str, &str); 2] = [("oppwa", "psp.oppwa"), ("simulator", "sim.oppwa")];
+/// prefixes, from the families' registrations (`psp::Family::aliases`,
+/// `sim::Registration::aliases`). An old name is still read, as its new name (a new name given in
+/// the same layer wins), and the commands warn once at start ([`AppConfig::deprecation_warning`]).
+pub fn aliases() -> Vec<(&'static str, &'static str)> {
+    let psp = crate::startup::psp_families()
+        .into_iter()
+        .flat_map(|f| f.aliases);
+    let sim = crate::startup::simulators()
+        .into_iter()
+        .flat_map(|r| r.aliases);
+    psp.chain(sim).copied().collect()
+}
 
 const ENVIRONMENT: &str = "the environment";
 
-/// An old key name met while loading ([`ALIASES`]).
+/// An old key name met while loading ([`aliases`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DeprecatedKey {
     /// Where it was: a profile file's path or "the environment".
@@ -498,10 +496,11 @@ impl DeprecatedKey {
     }
 }
 
-/// A configuration layer whose old key names ([`ALIASES`]) are renamed to the new ones.
+/// A configuration layer whose old key names ([`aliases`]) are renamed to the new ones.
 #[derive(Debug, Clone)]
 struct Aliased<S> {
     inner: S,
+    aliases: Arc<Vec<(&'static str, &'static str)>>,
     source: String,
     seen: Arc<Mutex<BTreeSet<DeprecatedKey>>>,
 }
@@ -515,7 +514,7 @@ impl<S: config::Source + Clone + Send + Sync + 'static> config::Source for Alias
         let mut out = config::Map::new();
         let mut renamed = Vec::new();
         for (key, value) in self.inner.collect()? {
-            let new = ALIASES.iter().find_map(|(old, new)| {
+            let new = self.aliases.iter().find_map(|(old, new)| {
                 let rest = key.strip_prefix(old)?;
                 (rest.is_empty() || rest.starts_with('.')).then(|| format!("{new}{rest}"))
             });
@@ -584,7 +583,7 @@ fn from_config_error(e: config::ConfigError) -> ConfigError {
 
 impl AppConfig {
     /// Loads the layers for `profile` from `config_dir` and the process environment. Old key
-    /// names ([`ALIASES`]) are read under their new names and listed in `deprecated`.
+    /// names ([`aliases`]) are read under their new names and listed in `deprecated`.
     pub fn load(profile: &str, config_dir: &Path) -> Result<Self, ConfigError> {
         Self::load_with_env(profile, config_dir, None)
     }
@@ -605,6 +604,7 @@ impl AppConfig {
             ));
         }
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let aliases = Arc::new(aliases());
         let env = Environment::with_prefix("PSPI")
             .prefix_separator("__")
             .separator("__")
@@ -618,16 +618,30 @@ impl AppConfig {
             .add_source(Aliased {
                 source: profile_file.display().to_string(),
                 inner: File::from(profile_file).required(false),
+                aliases: aliases.clone(),
                 seen: seen.clone(),
             })
             .add_source(Aliased {
                 source: ENVIRONMENT.into(),
                 inner: env,
+                aliases,
                 seen: seen.clone(),
             })
             .build()
             .map_err(from_config_error)?;
+        let psp_parsers: Vec<_> = crate::startup::psp_families()
+            .into_iter()
+            .map(|f| (f.name, f.section))
+            .collect();
+        let sim_parsers: Vec<_> = crate::startup::simulators()
+            .into_iter()
+            .map(|r| (r.family, r.section))
+            .collect();
+        let psp = PspSections::read(&built, "psp", &psp_parsers)?;
+        let sim = SimSections::read(&built, "sim", &sim_parsers)?;
         let mut cfg: AppConfig = built.try_deserialize().map_err(from_config_error)?;
+        cfg.psp = psp;
+        cfg.sim = sim;
         cfg.profile = profile.to_string();
         cfg.deprecated = seen
             .lock()
@@ -859,6 +873,28 @@ fn parse_url(key: &str, v: &str) -> Result<Url, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::psp::oppwa::OppwaPspSection;
+    use crate::sim::mollie::MollieSimSection;
+    use crate::sim::oppwa::OppwaSimSection;
+
+    fn psp_oppwa(c: &AppConfig) -> &OppwaPspSection {
+        c.psp.of().expect("[psp.oppwa]")
+    }
+    fn psp_oppwa_mut(c: &mut AppConfig) -> &mut OppwaPspSection {
+        c.psp.of_mut().expect("[psp.oppwa]")
+    }
+    fn sim_oppwa(c: &AppConfig) -> &OppwaSimSection {
+        c.sim.of().expect("[sim.oppwa]")
+    }
+    fn sim_oppwa_mut(c: &mut AppConfig) -> &mut OppwaSimSection {
+        c.sim.of_mut().expect("[sim.oppwa]")
+    }
+    fn sim_mollie(c: &AppConfig) -> &MollieSimSection {
+        c.sim.of().expect("[sim.mollie]")
+    }
+    fn sim_mollie_mut(c: &mut AppConfig) -> &mut MollieSimSection {
+        c.sim.of_mut().expect("[sim.mollie]")
+    }
 
     #[test]
     fn default_profile_is_valid_and_production_needs_a_key() {
@@ -954,11 +990,11 @@ mod tests {
             ],
         )
         .expect("loads");
-        assert_eq!(cfg.psp.oppwa.timeout_secs, 7, "the environment wins");
-        assert_eq!(cfg.psp.oppwa.connect_timeout_secs, 5, "the default stays");
-        assert_eq!(cfg.psp.oppwa.live_base_url, "https://live.example");
-        assert!(!cfg.sim.oppwa.enabled && !cfg.sim.oppwa.auto_deliver);
-        assert!(cfg.sim.mollie.enabled && cfg.sim.mollie.open_keys);
+        assert_eq!(psp_oppwa(&cfg).timeout_secs, 7, "the environment wins");
+        assert_eq!(psp_oppwa(&cfg).connect_timeout_secs, 5, "the default stays");
+        assert_eq!(psp_oppwa(&cfg).live_base_url, "https://live.example");
+        assert!(!sim_oppwa(&cfg).enabled && !sim_oppwa(&cfg).auto_deliver);
+        assert!(sim_mollie(&cfg).enabled && sim_mollie(&cfg).open_keys);
         assert!(cfg.sim.enabled("mollie") && !cfg.sim.enabled("oppwa"));
         assert!(cfg.deprecated.is_empty() && cfg.deprecation_warning().is_none());
         cfg.validate().expect("valid");
@@ -967,7 +1003,7 @@ mod tests {
         assert!(off.sim.families().iter().all(|(_, s)| !s.enabled()));
         let mut url = cfg.clone();
         *url.psp.base_url_mut("oppwa", "test_base_url").expect("key") = "http://sim".into();
-        assert_eq!(url.psp.oppwa.test_base_url, "http://sim");
+        assert_eq!(psp_oppwa(&url).test_base_url, "http://sim");
         assert!(url.psp.base_url_mut("oppwa", "brands").is_none());
         assert!(url.psp.base_url_mut("nope", "test_base_url").is_none());
     }
@@ -983,13 +1019,13 @@ mod tests {
             ],
         )
         .expect("loads");
-        assert_eq!(cfg.psp.oppwa.test_base_url, "https://eu-test.example");
-        assert_eq!(cfg.psp.oppwa.timeout_secs, 9);
-        assert_eq!(cfg.psp.oppwa.connect_timeout_secs, 3);
-        assert_eq!(cfg.psp.oppwa.brands, "VISA MASTER AMEX", "defaults kept");
-        assert!(!cfg.sim.oppwa.enabled);
-        assert_eq!(cfg.sim.oppwa.listen, "127.0.0.1:0");
-        assert!(cfg.sim.oppwa.auto_deliver, "defaults kept");
+        assert_eq!(psp_oppwa(&cfg).test_base_url, "https://eu-test.example");
+        assert_eq!(psp_oppwa(&cfg).timeout_secs, 9);
+        assert_eq!(psp_oppwa(&cfg).connect_timeout_secs, 3);
+        assert_eq!(psp_oppwa(&cfg).brands, "VISA MASTER AMEX", "defaults kept");
+        assert!(!sim_oppwa(&cfg).enabled);
+        assert_eq!(sim_oppwa(&cfg).listen, "127.0.0.1:0");
+        assert!(sim_oppwa(&cfg).auto_deliver, "defaults kept");
         let olds: Vec<&str> = cfg.deprecated.iter().map(|d| d.old.as_str()).collect();
         assert_eq!(olds.len(), 4, "{olds:?}");
         let w = cfg.deprecation_warning().expect("a warning");
@@ -1020,14 +1056,14 @@ mod tests {
             ],
         )
         .expect("loads");
-        assert_eq!(cfg.psp.oppwa.timeout_secs, 8);
+        assert_eq!(psp_oppwa(&cfg).timeout_secs, 8);
         // A later layer's old name still overrides an earlier layer's new name.
         let cfg = load_profile(
             "[psp.oppwa]\ntimeout_secs = 8\n",
             &[("PSPI__OPPWA__TIMEOUT_SECS", "9")],
         )
         .expect("loads");
-        assert_eq!(cfg.psp.oppwa.timeout_secs, 9);
+        assert_eq!(psp_oppwa(&cfg).timeout_secs, 9);
     }
 
     #[test]
@@ -1068,19 +1104,19 @@ mod tests {
             c.validate().expect_err("refused")
         };
         assert_eq!(
-            key(&|c| c.psp.oppwa.live_base_url = "ftp://x".into()).key,
+            key(&|c| psp_oppwa_mut(c).live_base_url = "ftp://x".into()).key,
             "psp.oppwa.live_base_url"
         );
         assert_eq!(
-            key(&|c| c.psp.oppwa.test_base_url = "nowhere".into()).key,
+            key(&|c| psp_oppwa_mut(c).test_base_url = "nowhere".into()).key,
             "psp.oppwa.test_base_url"
         );
         assert_eq!(
-            key(&|c| c.psp.oppwa.timeout_secs = 0).key,
+            key(&|c| psp_oppwa_mut(c).timeout_secs = 0).key,
             "psp.oppwa.timeout_secs"
         );
         assert_eq!(
-            key(&|c| c.psp.oppwa.connect_timeout_secs = 0).key,
+            key(&|c| psp_oppwa_mut(c).connect_timeout_secs = 0).key,
             "psp.oppwa.connect_timeout_secs"
         );
         let e = key(&|c| c.reconciler.first_delay_secs = 35);
@@ -1094,19 +1130,19 @@ mod tests {
         ok.reconciler.first_delay_secs = 36;
         ok.validate().expect("above the call's 35 s");
         assert_eq!(
-            key(&|c| c.sim.oppwa.listen = "here".into()).key,
+            key(&|c| sim_oppwa_mut(c).listen = "here".into()).key,
             "sim.oppwa.listen"
         );
         assert_eq!(
             key(&|c| {
-                c.sim.mollie.enabled = true;
-                c.sim.mollie.listen = "there".into();
+                sim_mollie_mut(c).enabled = true;
+                sim_mollie_mut(c).listen = "there".into();
             })
             .key,
             "sim.mollie.listen"
         );
         let mut off = cfg.clone();
-        off.sim.mollie.listen = "there".into();
+        sim_mollie_mut(&mut off).listen = "there".into();
         off.validate()
             .expect("a disabled simulator's address is not used");
     }
@@ -1120,7 +1156,7 @@ mod tests {
         prod.database.url = "postgres://db.internal/pspi".into();
         prod.server.public_base_url = "https://pay.example.com".into();
         prod.validate().expect("no simulator in production");
-        assert_eq!(prod.psp.oppwa.test_base_url, "https://eu-test.oppwa.com");
+        assert_eq!(psp_oppwa(&prod).test_base_url, "https://eu-test.oppwa.com");
         for family in ["oppwa", "mollie"] {
             let mut p = prod.clone();
             p.sim.get_mut(family).expect("section").set_enabled(true);

@@ -17,6 +17,8 @@ pub mod store;
 pub mod telemetry;
 
 #[cfg(test)]
+mod seam_tests;
+#[cfg(test)]
 pub(crate) mod testing;
 
 // The old paths of `flows::operators`, kept until the console branch is merged onto the new ones.

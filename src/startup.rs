@@ -17,21 +17,21 @@ use crate::domain::{Clock, SystemClock};
 use crate::flows::{App, KeyedLocks};
 use crate::http::HttpOptions;
 use crate::http::health::{Health, Liveness};
-use crate::psp::{PaymentProvider, Registry};
+use crate::psp::Registry;
 use crate::sim::{Registration, Running};
 use crate::store::Store;
 
-/// The PSP adapters this build offers, each configured from its `[psp.<family>]` section: one
-/// line per family (its section: `config::PspSections`).
+/// The PSP families this build offers: one line per family (its `[psp.<family>]` section type
+/// and its adapter live in its module).
+pub fn psp_families() -> Vec<&'static crate::psp::Family> {
+    vec![&crate::psp::oppwa::FAMILY, &crate::psp::mollie::FAMILY]
+}
+
+/// The PSP adapters, each configured from its `[psp.<family>]` section.
 pub fn adapters(cfg: &AppConfig) -> Registry {
-    let psp = &cfg.psp;
-    let adapters: Vec<Arc<dyn PaymentProvider>> = vec![
-        // One line per family.
-        Arc::new(crate::psp::oppwa::Oppwa::new(psp.oppwa.adapter_config())),
-        Arc::new(crate::psp::mollie::Mollie::new(psp.mollie.adapter_config())),
-    ];
-    adapters
+    psp_families()
         .into_iter()
+        .filter_map(|f| cfg.psp.get(f.name).and_then(|s| (f.adapter)(s)))
         .fold(Registry::default(), Registry::with)
 }
 

@@ -2,6 +2,8 @@
 //! operator listener's `/metrics` shows every bounded family at zero before anything happened,
 //! and the business counters move by exactly what one checkout, one capture and one decline do.
 
+#[path = "api/family.rs"]
+mod family;
 #[allow(dead_code)]
 #[path = "api/harness.rs"]
 mod harness;

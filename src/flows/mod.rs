@@ -3,6 +3,7 @@
 //! never reaches the PSP twice), calls the PSP outside any DB transaction, then commits the
 //! outcome with a version check.
 
+pub mod backoff;
 pub mod called;
 pub mod checkout;
 pub mod notification;
@@ -238,8 +239,7 @@ impl App {
         mut tx: TransactionRecord,
         decide: impl Fn(&TransactionRecord) -> Option<TxUpdate>,
     ) -> Result<TransactionRecord, ApiError> {
-        let give_up = std::time::Instant::now() + self.write_retry;
-        let mut pause = std::time::Duration::from_millis(50);
+        let mut backoff = backoff::Backoff::within(self.write_retry);
         let mut conflicts = 0;
         while conflicts < MAX_VERSION_RETRIES {
             let Some(update) = decide(&tx) else {
@@ -262,18 +262,16 @@ impl App {
                     conflicts += 1;
                     true
                 }
-                Err(e) if e.is_unavailable() && std::time::Instant::now() < give_up => {
+                Err(e) if e.is_unavailable() && !backoff.expired() => {
                     tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id,
                         "database unavailable; retrying the write");
-                    crate::store::session::release();
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                    backoff.wait().await;
                     true
                 }
                 Err(e) => return Err(e.into()),
             };
             if reread {
-                tx = self.reread(&tx, give_up).await?;
+                tx = self.reread(&tx, backoff.deadline()).await?;
             }
         }
         tracing::error!(transaction_id = %tx.billwerk_id, merchant_id = %tx.merchant_id,
@@ -287,7 +285,7 @@ impl App {
         tx: &TransactionRecord,
         give_up: std::time::Instant,
     ) -> Result<TransactionRecord, ApiError> {
-        let mut pause = std::time::Duration::from_millis(50);
+        let mut backoff = backoff::Backoff::until(give_up);
         loop {
             match self
                 .store
@@ -296,11 +294,7 @@ impl App {
             {
                 Ok(Some(t)) => return Ok(t),
                 Ok(None) => return Err(ApiError::internal()),
-                Err(e) if e.is_unavailable() && std::time::Instant::now() < give_up => {
-                    crate::store::session::release();
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
-                }
+                Err(e) if e.is_unavailable() && !backoff.expired() => backoff.wait().await,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -399,6 +393,39 @@ impl App {
             && !crate::store::captured(&self.store.list_children(&tx.merchant_id, &tx.id).await?)
                 .is_zero();
         Ok(crate::domain::state::Facts { captured })
+    }
+
+    /// What the store knows about `tx` for a PSP lookup ([`crate::psp::Known`]): its
+    /// parent's PSP id (for `cancel_of`, its own) and its agreement's credential.
+    pub async fn known(
+        &self,
+        tx: &TransactionRecord,
+        cancel_of: bool,
+    ) -> Result<crate::psp::Known, StoreError> {
+        let parent_psp_id = if cancel_of {
+            tx.psp_tx_id.clone()
+        } else {
+            match &tx.parent_id {
+                Some(p) => self
+                    .store
+                    .get_transaction_by_id(&tx.merchant_id, p)
+                    .await?
+                    .and_then(|p| p.psp_tx_id),
+                None => None,
+            }
+        };
+        let credential = match &tx.agreement_id {
+            Some(a) => self
+                .store
+                .get_agreement(&tx.merchant_id, a)
+                .await?
+                .and_then(|a| a.credential),
+            None => None,
+        };
+        Ok(crate::psp::Known {
+            parent_psp_id,
+            credential,
+        })
     }
 }
 

@@ -27,6 +27,10 @@ use crate::store::{
     PaymentItem, StoreError, TransactionRecord, TxUpdate,
 };
 
+/// The verdict stored on a notification the merchant's PSP settings cannot read (wrong mode,
+/// revoked key), for an operator.
+pub const MISCONFIGURED: &str = "MISCONFIGURED";
+
 /// How a notification was answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ack {
@@ -274,6 +278,19 @@ pub async fn receive(app: &App, at: Endpoint<'_>, inbound: Inbound<'_>) -> Resul
             // Nothing could be read now (the PSP did not answer the fetch): it must retry.
             tracing::warn!(merchant = %m.id(), reason = %why, "notification not readable now");
             count("unavailable");
+            return Err(Refused::Internal);
+        }
+        Err(NotificationError::Misconfigured(why)) => {
+            // The merchant's settings cannot read what the PSP names (a test key for a live
+            // payment, a revoked key): kept with the verdict for an operator, never a payment
+            // outcome; not acknowledged, so the PSP delivers it again once the key is fixed.
+            tracing::error!(merchant = %m.id(), reason = %why,
+                "notification cannot be read with the merchant's PSP settings: configuration error");
+            let key = format!("misconfigured:{}", crate::domain::new_id());
+            let plan = Plan::unverified(None, format!("{MISCONFIGURED}: {why}"));
+            let rec = record(app, &m, &raw, key, ("unknown", None), plan);
+            app.store.record_notification(&rec, None).await?;
+            count("misconfigured");
             return Err(Refused::Internal);
         }
     };
@@ -924,9 +941,10 @@ async fn verify(
             r.ok()
         }
         None => {
+            let known = app.known(&tx, false).await?;
             let (l, call) = super::called::timed_lookup(
                 "lookup (verify)",
-                psp.lookup(Reference::Own(&tx.billwerk_id)),
+                psp.lookup(Reference::Own(&tx.billwerk_id), &known),
             )
             .await;
             app.note_call(&tx, &call).await;

@@ -501,9 +501,10 @@ pub async fn settle_cancel(
     now: crate::domain::Ticks,
 ) -> Result<Option<CancellationStatus>, ApiError> {
     let psp = app.psp(m).await?;
+    let known = app.known(&tx, true).await?;
     let (found, call) = super::called::timed_lookup(
         "lookup (cancel)",
-        psp.lookup(Reference::CancelOf(&tx.billwerk_id)),
+        psp.lookup(Reference::CancelOf(&tx.billwerk_id), &known),
     )
     .await;
     let found = match found {

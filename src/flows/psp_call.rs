@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use crate::domain::PaymentErrorCode;
 use crate::psp::{
-    CheckoutPage, CheckoutRef, FollowUp, Inbound, InitialPreauth, Lookup, MerchantPsp,
+    CheckoutPage, CheckoutRef, FollowUp, Inbound, InitialPreauth, Known, Lookup, MerchantPsp,
     MethodValidity, NotificationError, Outcome, PreauthStart, PspError, PspNotification, PspResult,
     Reference, ReturnLeg, ShopperView, StoredCharge,
 };
@@ -162,8 +162,8 @@ impl MerchantPsp for Guarded {
         .unwrap_or_else(|| Err(timed_out()))
     }
 
-    async fn lookup(&self, reference: Reference<'_>) -> Lookup {
-        self.call("lookup", self.inner.lookup(reference), |l| match l {
+    async fn lookup(&self, reference: Reference<'_>, known: &Known) -> Lookup {
+        self.call("lookup", self.inner.lookup(reference, known), |l| match l {
             Lookup::Found(_) => "found",
             Lookup::NotFound => "not_found",
             Lookup::Unsupported => "unsupported",
@@ -182,6 +182,7 @@ impl MerchantPsp for Guarded {
             Err(NotificationError::Unauthentic(_)) => "unauthentic",
             Err(NotificationError::Malformed(_)) => "malformed",
             Err(NotificationError::Unavailable(_)) => "unavailable",
+            Err(NotificationError::Misconfigured(_)) => "misconfigured",
         })
         .await
         .unwrap_or_else(|| {

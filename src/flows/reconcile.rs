@@ -150,9 +150,12 @@ async fn reconcile_one(
                 (r.ok(), Some(note))
             }
             (_, None) => {
-                let (l, note) =
-                    called::timed_lookup("lookup", psp.lookup(Reference::Own(&tx.billwerk_id)))
-                        .await;
+                let known = app.known(&tx, false).await?;
+                let (l, note) = called::timed_lookup(
+                    "lookup",
+                    psp.lookup(Reference::Own(&tx.billwerk_id), &known),
+                )
+                .await;
                 let found = match l {
                     Lookup::Found(r) => Some(r),
                     // Only a PSP that searched and holds nothing proves the request never

@@ -143,7 +143,7 @@ impl MerchantPsp for Fake {
         self.note("fetch_status");
         Ok(PspResult::bare(Outcome::Pending))
     }
-    async fn lookup(&self, _: Reference<'_>) -> Lookup {
+    async fn lookup(&self, _: Reference<'_>, _: &crate::psp::Known) -> Lookup {
         self.note("lookup");
         self.script().lookup.clone().unwrap_or(Lookup::Unsupported)
     }
@@ -305,7 +305,9 @@ async fn no_connection_is_held_during_a_psp_call(e: Env) {
             "the read pinned a connection"
         );
         let psp = e.app.psp(&e.merchant).await.expect("bound");
-        let _ = psp.lookup(Reference::Own("pay-1")).await;
+        let _ = psp
+            .lookup(Reference::Own("pay-1"), &crate::psp::Known::default())
+            .await;
     })
     .await;
     let s = e.fake.script();

@@ -132,15 +132,10 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
-    let give_up = std::time::Instant::now() + app.write_retry;
-    let mut pause = std::time::Duration::from_millis(50);
+    let mut backoff = super::backoff::Backoff::within(app.write_retry);
     loop {
         match read().await {
-            Err(e) if e.is_server_side() && std::time::Instant::now() < give_up => {
-                crate::store::session::release();
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(std::time::Duration::from_secs(2));
-            }
+            Err(e) if e.is_server_side() && !backoff.expired() => backoff.wait().await,
             r => return r,
         }
     }

@@ -102,7 +102,7 @@ pub async fn receive(
 /// (signed or encrypted with the merchant's secret); 404 for the others.
 #[utoipa::path(post, path = "/psp/{psp}/{merchant}/notifications", tag = "psp",
     params(
-        ("psp" = String, Path, description = "The PSP family; only one whose notifications are signed or encrypted (OPPWA)"),
+        ("psp" = String, Path, description = "The PSP family; only one whose notifications are signed or encrypted with the merchant's secret"),
         ("merchant" = String, Path, description = "The merchant id")
     ),
     request_body(content = String, content_type = "text/plain", description = "The notification as the PSP sends it"),

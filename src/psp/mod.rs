@@ -401,10 +401,15 @@ pub enum NotificationError {
     /// Authentic, but not in a shape we understand.
     #[error("not understood: {0}")]
     Malformed(String),
-    /// Could not be read now (the PSP was unreachable while fetching what it names): the PSP
-    /// must deliver it again.
+    /// Could not be read now (the PSP was unreachable while fetching what it names, or does
+    /// not know it yet): the PSP must deliver it again.
     #[error("not readable now: {0}")]
     Unavailable(String),
+    /// The merchant's settings cannot read what the call names (a test key for a live
+    /// resource or the reverse, a revoked key): a configuration error for an operator, never a
+    /// payment outcome. The call is kept and the PSP must deliver it again.
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
 }
 
 /// Why a chargeback happened, as far as the PSP says.
@@ -499,6 +504,17 @@ pub enum Reference<'a> {
     CancelOf(&'a str),
 }
 
+/// What the store knows about a transaction whose PSP id never reached us, for a PSP that
+/// cannot search by our reference (it looks where the transaction must be instead).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    /// The PSP id of the transaction it refers to: a capture's or refund's payment; for
+    /// [`Reference::CancelOf`], the preauth's own PSP id.
+    pub parent_psp_id: Option<String>,
+    /// The stored agreement's credential ([`StoredCredential::credential`]) a charge used.
+    pub credential: Option<String>,
+}
+
 /// What a bound client needs to know about its merchant.
 #[derive(Debug, Clone)]
 pub struct MerchantCtx {
@@ -552,14 +568,37 @@ pub trait MerchantPsp: Send + Sync + fmt::Debug {
     async fn refund(&self, req: &FollowUp) -> PspResult;
     /// The current state of a PSP transaction by its PSP id.
     async fn fetch_status(&self, psp_transaction_id: &str) -> Result<PspResult, PspError>;
-    /// Finds a transaction whose PSP id never reached us.
-    async fn lookup(&self, reference: Reference<'_>) -> Lookup;
+    /// Finds a transaction whose PSP id never reached us, by our reference and what the store
+    /// knows of it.
+    async fn lookup(&self, reference: Reference<'_>, known: &Known) -> Lookup;
     /// Authenticates and reads an inbound notification; may call the PSP (to fetch what an
     /// id-only notification names). One call can report several events.
     async fn receive(
         &self,
         inbound: &Inbound<'_>,
     ) -> Result<Vec<PspNotification>, NotificationError>;
+}
+
+/// A PSP family as the build registers it (`startup::psp_families`, one line per family): its
+/// `[psp.<name>]` section and the adapter made from it.
+pub struct Family {
+    /// Short name used in config, URLs and the CLI (the adapter's [`PaymentProvider::name`]).
+    pub name: &'static str,
+    /// Reads `[psp.<name>]` (`config::psp_section::<TheFamilysSection>`).
+    pub section: crate::config::SectionParser<dyn crate::config::PspSection>,
+    /// Old top-level key prefixes read as the new ones, `(old, new)` (e.g. `("x", "psp.x")`),
+    /// with a warning at start.
+    pub aliases: &'static [(&'static str, &'static str)],
+    /// The adapter, configured from the section `section` read (`None`: another family's type).
+    pub adapter: fn(&dyn crate::config::PspSection) -> Option<Arc<dyn PaymentProvider>>,
+}
+
+impl fmt::Debug for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Adapters by name.

@@ -39,6 +39,11 @@ pub struct Registration {
     /// The family's narrated tour for `psp-integrator demo --psp <family>` (it drives the
     /// simulator as a shopper and as the PSP would), given the config directory.
     pub tour: Option<Tour>,
+    /// Reads `[sim.<family>]` (`config::sim_section::<TheSimulatorsSection>`).
+    pub section: crate::config::SectionParser<dyn crate::config::SimSection>,
+    /// Old top-level key prefixes read as the new ones, `(old, new)` (e.g. `("x", "sim.x")`),
+    /// with a warning at start.
+    pub aliases: &'static [(&'static str, &'static str)],
 }
 
 impl std::fmt::Debug for Registration {

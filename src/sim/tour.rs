@@ -25,8 +25,8 @@ pub struct Stage {
     pub base: String,
     pub token: String,
     pub merchant_id: String,
-    /// The tour's merchant (its notification URL: `App::notification_url`).
-    pub merchant: crate::store::MerchantRecord,
+    /// Where the merchant's PSP delivers its notifications (with the merchant's token).
+    pub notification_url: String,
     pub standin: StandInHandle,
     pub application: Application,
     /// Where Billwerk's webhooks go (the stand-in).
@@ -122,8 +122,8 @@ async fn stage_in(
             .map_err(|e| e.to_string())?,
         base: application.base_url(),
         token,
-        merchant_id: merchant.id.clone(),
-        merchant,
+        notification_url: application.app().notification_url(&merchant),
+        merchant_id: merchant.id,
         hook: standin.url("/PSPWebhooks/ExternalIntegration"),
         standin,
         application,

@@ -145,6 +145,7 @@ const NOTIFICATION_RESULTS: &[&str] = &[
     "parked",
     "contradiction",
     "unverified",
+    "misconfigured",
 ];
 const CHECKOUT_RESULTS: &[&str] = &["completed", "failed", "aborted", "expired"];
 const PSP_OUTCOMES: &[&str] = &["2xx", "4xx", "5xx", "timeout", "connection"];
@@ -275,7 +276,8 @@ pub fn transaction_moved(
 }
 
 /// Counts one PSP notification by what became of it: `applied`, `duplicate`, `rejected`,
-/// `parked` or `contradiction` (free text is accepted but should stay one of these).
+/// `parked`, `contradiction` or `misconfigured` (settings that cannot read it; free text is
+/// accepted but should stay one of these).
 pub fn notification_outcome(result: &str) {
     counter!("psp_notifications_total", "result" => result.to_string()).increment(1);
 }

@@ -106,6 +106,9 @@ async fn rotated_token_replaces_the_old_one_after_its_grace_period() {
 async fn a_disabled_merchant_gets_401_but_its_psp_notifications_are_applied() {
     use psp_integrator::domain::SystemClock;
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 20.0).await;
 

@@ -469,7 +469,10 @@ async fn database_cut_after_the_psp_call(op: Op, back_in_time: bool) {
     let (service_url, psp_url) = (db.service_url(), format!("http://127.0.0.1:{}", gate.port));
     let app = TestApp::attach(&outside, scratch, Some(setup.merchant.clone()), |cfg| {
         cfg.database.url = service_url;
-        cfg.psp.oppwa.test_base_url = psp_url;
+        cfg.psp
+            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .test_base_url = psp_url;
         cfg.database.write_retry_secs = if back_in_time { 60 } else { 1 };
     })
     .await;

@@ -163,6 +163,9 @@ async fn pays_without_returning(app: &TestApp, redirect: &str) {
 #[tokio::test]
 async fn the_shoppers_abort_after_paying_keeps_the_payment() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::WidgetCheckout) {
+        return;
+    }
     let (pre, agr) = (tx_id(), agreement_id());
     let (s, b) = app
         .post(
@@ -206,6 +209,9 @@ async fn the_shoppers_abort_after_paying_keeps_the_payment() {
 #[tokio::test]
 async fn billwerks_cancel_of_an_open_checkout_that_was_paid_reverses_it() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::WidgetCheckout) {
+        return;
+    }
     let (pre, agr) = (tx_id(), agreement_id());
     let (s, b) = app
         .post("/api/Preauth", preauth_body(&pre, &agr, 25.0))
@@ -239,6 +245,9 @@ async fn cancel(app: &TestApp, pre: &str) -> (StatusCode, Value) {
 #[tokio::test]
 async fn a_cancel_whose_answer_is_lost_is_reconciled() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::AuthorizeOnly) {
+        return;
+    }
     let (pre, agr) = (tx_id(), agreement_id());
     let hooked = targeted(preauth_body(&pre, &agr, 70.0), &app.hook_target());
     let (s, b) = app.post("/api/Preauth", hooked).await;
@@ -282,6 +291,9 @@ async fn a_cancel_whose_answer_is_lost_is_reconciled() {
 #[tokio::test]
 async fn a_lost_cancel_is_settled_by_the_reconciler_with_a_webhook() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::AuthorizeOnly) {
+        return;
+    }
     let (pre, agr) = (tx_id(), agreement_id());
     let hooked = targeted(preauth_body(&pre, &agr, 70.0), &app.hook_target());
     let (_, b) = app.post("/api/Preauth", hooked).await;
@@ -306,6 +318,9 @@ async fn a_lost_cancel_is_settled_by_the_reconciler_with_a_webhook() {
 #[tokio::test]
 async fn a_cancel_that_never_reached_the_psp_leaves_the_authorization_standing() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::AuthorizeOnly) {
+        return;
+    }
     let (pre, agr) = (tx_id(), agreement_id());
     let p = app.card_preauth(&pre, &agr, 70.0, VISA).await;
     assert_eq!(p["status"], "Succeeded");

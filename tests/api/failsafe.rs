@@ -17,6 +17,9 @@ const VISA: &str = "4200000000000000";
 #[tokio::test]
 async fn a_stale_reversal_never_cancels_a_captured_preauth() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::AuthorizeOnly) {
+        return;
+    }
     let (pre, agr) = (tx_id(), agreement_id());
     let p = app.card_preauth(&pre, &agr, 80.0, VISA).await;
     assert_eq!(p["status"], "Succeeded", "{p}");
@@ -70,6 +73,9 @@ async fn a_stale_reversal_never_cancels_a_captured_preauth() {
 #[tokio::test]
 async fn a_reversal_of_an_uncaptured_preauth_cancels_it() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::AuthorizeOnly) {
+        return;
+    }
     let (pre, agr) = (tx_id(), agreement_id());
     let hooked = targeted(preauth_body(&pre, &agr, 80.0), &app.hook_target());
     let (s, b) = app.post("/api/Preauth", hooked).await;
@@ -95,6 +101,9 @@ async fn a_reversal_of_an_uncaptured_preauth_cancels_it() {
 #[tokio::test]
 async fn no_transaction_is_left_without_a_deadline() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     let unscheduled = || async {
         app.store
             .gauges(SystemClock.now())

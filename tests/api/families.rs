@@ -217,12 +217,30 @@ async fn serve_starts_every_enabled_simulator_and_points_its_adapter_key_at_it()
     for (family, _) in cfg.sim.families() {
         assert!(!cfg.sim.enabled(family), "the harness turns {family} off");
     }
-    cfg.sim.oppwa.enabled = true;
-    cfg.sim.oppwa.listen = "127.0.0.1:0".into();
-    cfg.sim.oppwa.auto_deliver = false;
-    cfg.sim.mollie.enabled = true;
-    cfg.sim.mollie.listen = "127.0.0.1:0".into();
-    cfg.sim.mollie.auto_deliver = false;
+    cfg.sim
+        .of_mut::<psp_integrator::sim::oppwa::OppwaSimSection>()
+        .expect("[sim.oppwa]")
+        .enabled = true;
+    cfg.sim
+        .of_mut::<psp_integrator::sim::oppwa::OppwaSimSection>()
+        .expect("[sim.oppwa]")
+        .listen = "127.0.0.1:0".into();
+    cfg.sim
+        .of_mut::<psp_integrator::sim::oppwa::OppwaSimSection>()
+        .expect("[sim.oppwa]")
+        .auto_deliver = false;
+    cfg.sim
+        .of_mut::<psp_integrator::sim::mollie::MollieSimSection>()
+        .expect("[sim.mollie]")
+        .enabled = true;
+    cfg.sim
+        .of_mut::<psp_integrator::sim::mollie::MollieSimSection>()
+        .expect("[sim.mollie]")
+        .listen = "127.0.0.1:0".into();
+    cfg.sim
+        .of_mut::<psp_integrator::sim::mollie::MollieSimSection>()
+        .expect("[sim.mollie]")
+        .auto_deliver = false;
     let application = Application::build(cfg, Roles::API).await.expect("starts");
     let families: Vec<&str> = application.simulators().iter().map(|s| s.family).collect();
     assert_eq!(families, ["oppwa", "mollie"]);
@@ -230,11 +248,21 @@ async fn serve_starts_every_enabled_simulator_and_points_its_adapter_key_at_it()
     assert!(oppwa.get::<psp_integrator::sim::oppwa::Sim>().is_some());
     let effective = application.config();
     assert_eq!(
-        effective.psp.oppwa.test_base_url, oppwa.base_url,
+        effective
+            .psp
+            .of::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .test_base_url,
+        oppwa.base_url,
         "test merchants go there"
     );
     assert_eq!(
-        effective.psp.oppwa.live_base_url, "http://127.0.0.1:1",
+        effective
+            .psp
+            .of::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .live_base_url,
+        "http://127.0.0.1:1",
         "live ones do not"
     );
     // No Mollie adapter yet: its simulator runs, with nothing pointed at it.
@@ -257,8 +285,14 @@ async fn a_simulator_that_cannot_listen_stops_start_up_naming_its_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}", dir.path().join("pspi.db").display());
     let mut cfg = config_for("http://127.0.0.1:1", &db);
-    cfg.sim.mollie.enabled = true;
-    cfg.sim.mollie.listen = taken.local_addr().expect("addr").to_string();
+    cfg.sim
+        .of_mut::<psp_integrator::sim::mollie::MollieSimSection>()
+        .expect("[sim.mollie]")
+        .enabled = true;
+    cfg.sim
+        .of_mut::<psp_integrator::sim::mollie::MollieSimSection>()
+        .expect("[sim.mollie]")
+        .listen = taken.local_addr().expect("addr").to_string();
     let e = Application::build(cfg, Roles::API)
         .await
         .err()

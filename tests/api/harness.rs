@@ -1,6 +1,7 @@
 //! Test harness: the real app on port 0 over a fresh database (SQLite by default, Postgres when
-//! PSPI_TEST_BACKEND=postgres), the OPPWA simulator on port 0, typed request helpers, and a
-//! scripted "browser" for the hosted checkout.
+//! PSPI_TEST_BACKEND=postgres), the simulator of the PSP family under test on port 0
+//! (PSPI_TEST_FAMILY, tests/api/family.rs; the OPPWA simulator always runs, for the tests that
+//! are OPPWA's own), typed request helpers, and a scripted "browser" for the hosted checkout.
 
 use std::sync::Arc;
 
@@ -14,6 +15,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+#[allow(unused_imports)]
+pub use crate::family::{Capability, Family, MollieSide, PspFault, PspMoney, Shopper};
+
 pub struct TestApp {
     pub app: psp_integrator::flows::App,
     pub cfg: AppConfig,
@@ -22,7 +26,12 @@ pub struct TestApp {
     /// `http://host:port` of the operator listener (`/metrics`, `/docs`, `/openapi.json`).
     pub ops: String,
     pub client: reqwest::Client,
+    /// The OPPWA simulator (runs for every family: OPPWA-only tests use it).
     pub sim: SimHandle,
+    /// The PSP family the merchant is on (`PSPI_TEST_FAMILY`).
+    pub family: Family,
+    /// The Mollie simulator, when Mollie is under test.
+    pub mollie: Option<MollieSide>,
     pub store: Arc<dyn Store>,
     pub token: String,
     pub merchant_id: String,
@@ -34,8 +43,11 @@ pub struct TestApp {
     scratch: Option<ScratchDb>,
 }
 
-/// The OPPWA simulator and the Billwerk stand-in, on port 0, stopped with `shutdown`.
-async fn psp_and_billwerk(shutdown: &CancellationToken) -> (SimHandle, StandInHandle) {
+/// The OPPWA simulator, the Mollie one when Mollie is under test, and the Billwerk stand-in, on
+/// port 0, stopped with `shutdown`.
+async fn psp_and_billwerk(
+    shutdown: &CancellationToken,
+) -> (SimHandle, Option<MollieSide>, StandInHandle) {
     let sim = Sim::spawn(
         SimConfig::default(),
         "127.0.0.1:0".parse().expect("addr"),
@@ -46,13 +58,18 @@ async fn psp_and_billwerk(shutdown: &CancellationToken) -> (SimHandle, StandInHa
     let standin = BillwerkStandIn::spawn("127.0.0.1:0".parse().expect("addr"), shutdown.clone())
         .await
         .expect("stand-in starts");
-    (sim, standin)
+    let mollie = match Family::under_test() {
+        Family::Mollie => Some(crate::family::start_mollie(shutdown).await),
+        Family::Oppwa => None,
+    };
+    (sim, mollie, standin)
 }
 
 /// What lives outside the service and survives its restarts: the PSP (simulator) and Billwerk
 /// (stand-in). Stopped when dropped.
 pub struct Outside {
     pub sim: SimHandle,
+    pub mollie: Option<MollieSide>,
     pub standin: StandInHandle,
     shutdown: CancellationToken,
 }
@@ -60,9 +77,10 @@ pub struct Outside {
 impl Outside {
     pub async fn start() -> Outside {
         let shutdown = CancellationToken::new();
-        let (sim, standin) = psp_and_billwerk(&shutdown).await;
+        let (sim, mollie, standin) = psp_and_billwerk(&shutdown).await;
         Outside {
             sim,
+            mollie,
             standin,
             shutdown,
         }
@@ -101,9 +119,18 @@ pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut cfg = AppConfig::load("default", &dir).expect("default config");
     cfg.database.url = db_url.to_string();
-    cfg.psp.oppwa.test_base_url = sim_url.to_string();
-    cfg.psp.oppwa.live_base_url = sim_url.to_string();
-    cfg.psp.oppwa.timeout_secs = 10;
+    cfg.psp
+        .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+        .expect("[psp.oppwa]")
+        .test_base_url = sim_url.to_string();
+    cfg.psp
+        .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+        .expect("[psp.oppwa]")
+        .live_base_url = sim_url.to_string();
+    cfg.psp
+        .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+        .expect("[psp.oppwa]")
+        .timeout_secs = 10;
     cfg.sim.disable_all();
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.server.public_base_url = "http://127.0.0.1:0".into();
@@ -117,8 +144,20 @@ pub fn config_for(sim_url: &str, db_url: &str) -> AppConfig {
     cfg
 }
 
+/// Points the Mollie family's hosts at its simulator.
+pub fn point_at_mollie(cfg: &mut AppConfig, mollie: &MollieSide) {
+    let section = cfg
+        .psp
+        .of_mut::<psp_integrator::psp::mollie::MolliePspSection>()
+        .expect("[psp.mollie]");
+    section.test_base_url = mollie.base_url.clone();
+    section.live_base_url = mollie.base_url.clone();
+    section.timeout_secs = 10;
+}
+
 impl TestApp {
-    /// A running app with one merchant whose OPPWA settings point at the simulator.
+    /// A running app with one merchant of the family under test, whose sandbox settings point
+    /// at its simulator.
     pub async fn spawn() -> TestApp {
         let app = Self::spawn_with(|_| {}).await;
         let (status, body) = app.put_settings(&app.token, sandbox_settings()).await;
@@ -135,8 +174,8 @@ impl TestApp {
     /// A running app over an existing database (e.g. after a crash), with a new merchant.
     pub async fn spawn_on(scratch: ScratchDb, tweak: impl FnOnce(&mut AppConfig)) -> TestApp {
         let shutdown = CancellationToken::new();
-        let (sim, standin) = psp_and_billwerk(&shutdown).await;
-        Self::assemble(scratch, sim, standin, shutdown, tweak, None).await
+        let (sim, mollie, standin) = psp_and_billwerk(&shutdown).await;
+        Self::assemble(scratch, (sim, mollie), standin, shutdown, tweak, None).await
     }
 
     /// The service over an existing database, against `parts`' simulator and stand-in (which
@@ -156,7 +195,7 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         Self::assemble(
             scratch,
-            sim,
+            (sim, parts.mollie.clone()),
             parts.standin.clone(),
             shutdown,
             tweak,
@@ -167,14 +206,18 @@ impl TestApp {
 
     async fn assemble(
         scratch: ScratchDb,
-        sim: SimHandle,
+        (sim, mollie): (SimHandle, Option<MollieSide>),
         standin: StandInHandle,
         shutdown: CancellationToken,
         tweak: impl FnOnce(&mut AppConfig),
         merchant: Option<(String, String)>,
     ) -> TestApp {
         init_test_logs();
+        let family = Family::under_test();
         let mut cfg = config_for(&sim.base_url, &scratch.url);
+        if let Some(m) = &mollie {
+            point_at_mollie(&mut cfg, m);
+        }
         tweak(&mut cfg);
         let application = Application::build(cfg, Roles::API)
             .await
@@ -193,7 +236,7 @@ impl TestApp {
                     &providers,
                     &SystemClock,
                     &name,
-                    "oppwa",
+                    family.name(),
                 )
                 .await
                 .expect("merchant");
@@ -219,6 +262,8 @@ impl TestApp {
             ops,
             client,
             sim,
+            family,
+            mollie,
             store,
             token,
             merchant_id,
@@ -239,19 +284,26 @@ impl TestApp {
         scratch
     }
 
-    /// Another merchant on the same app, with sandbox settings; returns its token.
+    /// Another merchant on the same app and family, with the sandbox settings of another PSP
+    /// account; returns its token.
     pub async fn second_merchant(&self, name: &str) -> String {
-        let providers = startup::adapters(&config_for(&self.sim.base_url, "sqlite://unused.db"));
+        let mut cfg = config_for(&self.sim.base_url, "sqlite://unused.db");
+        if let Some(m) = &self.mollie {
+            point_at_mollie(&mut cfg, m);
+        }
+        let providers = startup::adapters(&cfg);
         let (_, token) = psp_integrator::flows::operators::merchants::create_merchant(
             self.store.as_ref(),
             &providers,
             &SystemClock,
             name,
-            "oppwa",
+            self.family.name(),
         )
         .await
         .expect("merchant");
-        let (status, body) = self.put_settings(&token, sandbox_settings()).await;
+        let (status, body) = self
+            .put_settings(&token, self.family.sandbox_settings(true))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         token
     }
@@ -312,9 +364,14 @@ impl TestApp {
         .await
     }
 
-    /// Number of PSP transactions the simulator holds for a merchantTransactionId.
+    /// Number of PSP transactions (charges, captures, refunds) the family's simulator holds for
+    /// a Billwerk transaction id.
     pub fn psp_calls(&self, billwerk_id: &str) -> usize {
-        self.sim.sim.count_by_merchant_tx_id(billwerk_id)
+        match self.family {
+            // Every OPPWA transaction carrying the id (chargebacks included).
+            Family::Oppwa => self.sim.sim.count_by_merchant_tx_id(billwerk_id),
+            Family::Mollie => self.psp_charges(billwerk_id),
+        }
     }
 
     pub fn fault(&self, f: Fault) {
@@ -342,9 +399,16 @@ impl TestApp {
         body
     }
 
-    /// Plays the shopper: opens our page, submits the card at the PSP, follows the redirects
+    /// Plays the shopper who pays with `card` on the family's checkout, follows the redirects
     /// back through our return URL; returns where the browser finally lands.
     pub async fn pay_on_checkout(&self, redirect_url: &str, card: &str) -> String {
+        self.shopper_on_checkout(redirect_url, Shopper::Pay(card))
+            .await
+    }
+
+    /// OPPWA's widget: opens our page, submits the card at the PSP, follows the redirects back
+    /// through our return URL; returns where the browser finally lands.
+    pub async fn oppwa_pay_on_checkout(&self, redirect_url: &str, card: &str) -> String {
         let page = self.client.get(redirect_url).send().await.expect("page");
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.expect("html");
@@ -444,14 +508,9 @@ pub fn between(s: &str, start: &str, end: &str) -> Option<String> {
     Some(s[i..j].to_string())
 }
 
+/// The sandbox settings of the family under test.
 pub fn sandbox_settings() -> Value {
-    json!({ "merchantSettings": [
-        { "keyName": "AccessToken", "keyValue": sim::SANDBOX_ACCESS_TOKEN },
-        { "keyName": "EntityId", "keyValue": sim::SANDBOX_ENTITY_ID },
-        { "keyName": "MitEntityId", "keyValue": sim::SANDBOX_MIT_ENTITY_ID },
-        { "keyName": "WebhookSecret", "keyValue": sim::SANDBOX_WEBHOOK_SECRET },
-        { "keyName": "Environment", "keyValue": "Test" }
-    ]})
+    Family::under_test().sandbox_settings(false)
 }
 
 /// A Billwerk transaction id unique per call: `{yyyyMMdd}-{24 hex}`.
@@ -577,8 +636,12 @@ impl TestApp {
         self.standin.url("/PSPWebhooks/ExternalIntegration")
     }
 
-    /// Configures the simulator's webhook at our notification URL and activates it.
+    /// Configures the simulator's webhook at our notification URL and activates it (Mollie
+    /// takes the URL with each payment: nothing to configure).
     pub async fn connect_psp_webhooks(&self) {
+        if self.family == Family::Mollie {
+            return;
+        }
         let id = self.sim.sim.add_webhook(sim::WebhookConfig {
             url: self.notification_url(),
             secret_hex: sim::SANDBOX_WEBHOOK_SECRET.to_string(),
@@ -597,6 +660,10 @@ impl TestApp {
 
     /// The PSP delivers every notification that is due; returns how many got a 200.
     pub async fn psp_delivers(&self) -> usize {
+        if let Some(m) = &self.mollie {
+            let attempts = m.sim.deliver_due().await;
+            return attempts.iter().filter(|a| a.status == Some(200)).count();
+        }
         let reports = self.sim.sim.deliver_due().await;
         reports.iter().filter(|r| r.status == Some(200)).count()
     }
@@ -740,9 +807,18 @@ impl TestApp {
                 .await
                 .expect("stand-in starts");
         let mut cfg = config_for("http://127.0.0.1:1", db_url);
-        cfg.sim.oppwa.enabled = true;
-        cfg.sim.oppwa.listen = "127.0.0.1:0".into();
-        cfg.sim.oppwa.auto_deliver = false;
+        cfg.sim
+            .of_mut::<psp_integrator::sim::oppwa::OppwaSimSection>()
+            .expect("[sim.oppwa]")
+            .enabled = true;
+        cfg.sim
+            .of_mut::<psp_integrator::sim::oppwa::OppwaSimSection>()
+            .expect("[sim.oppwa]")
+            .listen = "127.0.0.1:0".into();
+        cfg.sim
+            .of_mut::<psp_integrator::sim::oppwa::OppwaSimSection>()
+            .expect("[sim.oppwa]")
+            .auto_deliver = false;
         let application = Application::build(cfg, Roles::API)
             .await
             .expect("the application starts");
@@ -787,6 +863,9 @@ impl TestApp {
                 .build()
                 .expect("client"),
             sim,
+            // The embedded default is OPPWA's (its built-in simulator).
+            family: Family::Oppwa,
+            mollie: None,
             store,
             token,
             merchant_id,

@@ -400,7 +400,10 @@ async fn every_status_carries_the_error_object() {
 async fn server_errors_carry_only_a_correlation_id() {
     let app = TestApp::spawn_with(|cfg| {
         // Nothing listens on the discard port: the Live PSP cannot be reached.
-        cfg.psp.oppwa.live_base_url = "http://127.0.0.1:9".into();
+        cfg.psp
+            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .live_base_url = "http://127.0.0.1:9".into();
     })
     .await;
     let mut settings = sandbox_settings();

@@ -91,6 +91,9 @@ async fn a_late_decline_never_undoes_a_paid_recurring_payment() {
 #[tokio::test]
 async fn a_settled_debit_ignores_a_later_failure_notification() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 25.0).await;
     let settled = settle(&app, &psp_id).await;
@@ -109,6 +112,9 @@ async fn a_settled_debit_ignores_a_later_failure_notification() {
 #[tokio::test]
 async fn a_chargeback_before_its_settlement_is_applied_when_the_debit_settles() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 30.0).await;
     app.sim
@@ -165,6 +171,9 @@ async fn a_chargeback_before_its_settlement_is_applied_when_the_debit_settles() 
 #[tokio::test]
 async fn chargebacks_never_exceed_what_was_paid() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 25.0).await;
     settle(&app, &psp_id).await;
@@ -194,6 +203,9 @@ async fn chargebacks_never_exceed_what_was_paid() {
 #[tokio::test]
 async fn an_unreadable_amount_is_not_trusted_and_the_psp_status_decides() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 20.0).await;
     let mut nan = app.psp_json(&psp_id);
@@ -227,6 +239,9 @@ async fn an_unreadable_amount_is_not_trusted_and_the_psp_status_decides() {
 #[tokio::test]
 async fn an_unapplied_notification_never_shadows_the_authentic_one() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::HandMadeNotifications) {
+        return;
+    }
     let agr = card_agreement(&app).await;
     let pay = tx_id();
     let (_, p) = app
@@ -380,6 +395,9 @@ async fn a_back_office_refund_is_reflected_and_reported() {
 #[tokio::test]
 async fn a_chargeback_reversal_is_reflected_also_before_its_chargeback() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 30.0).await;
     settle(&app, &psp_id).await;
@@ -413,6 +431,9 @@ async fn a_chargeback_reversal_is_reflected_also_before_its_chargeback() {
 #[tokio::test]
 async fn a_cancelled_preauth_reports_nothing_authorized() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::AuthorizeOnly) {
+        return;
+    }
     let pre = tx_id();
     let p = app.card_preauth(&pre, &agreement_id(), 70.0, VISA).await;
     assert_eq!(p["authorizedAmount"], json!(70));
@@ -436,6 +457,9 @@ async fn a_cancelled_preauth_reports_nothing_authorized() {
 #[tokio::test]
 async fn a_capture_with_a_lost_answer_has_no_psp_id_yet() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::AuthorizeOnly) {
+        return;
+    }
     let agr = agreement_id();
     let pre = tx_id();
     app.card_preauth(&pre, &agr, 60.0, VISA).await;
@@ -511,6 +535,9 @@ async fn a_duplicate_post_during_the_psp_call_answers_pending() {
 #[tokio::test]
 async fn a_pending_debit_is_reconciled_without_a_notification() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 12.0).await;
     let rec = app.record(&debit).await;
@@ -672,8 +699,19 @@ impl RewritingPsp {
 
     /// Points the integrator at the stand-in, which forwards to the simulator.
     fn route(&self, cfg: &mut psp_integrator::config::AppConfig) {
-        *self.upstream.lock().expect("lock") = cfg.psp.oppwa.test_base_url.clone();
-        cfg.psp.oppwa.test_base_url = self.url.clone();
-        cfg.psp.oppwa.live_base_url = self.url.clone();
+        *self.upstream.lock().expect("lock") = cfg
+            .psp
+            .of::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .test_base_url
+            .clone();
+        cfg.psp
+            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .test_base_url = self.url.clone();
+        cfg.psp
+            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .live_base_url = self.url.clone();
     }
 }

@@ -1,5 +1,6 @@
 //! Black-box API tests: the real service over HTTP, a real database, the OPPWA simulator.
 
+mod family;
 mod harness;
 mod proxy;
 
@@ -26,7 +27,9 @@ mod integrity;
 mod logs;
 mod model;
 mod mollie;
+mod mollie_lessons;
 mod mollie_sepa;
+mod money_model;
 mod notification_urls;
 mod notifications;
 mod operations;

@@ -33,9 +33,18 @@ impl MollieApp {
             .expect("the Mollie simulator starts");
         let url = h.base_url.clone();
         let app = TestApp::spawn_with(move |cfg| {
-            cfg.psp.mollie.test_base_url = url.clone();
-            cfg.psp.mollie.live_base_url = url;
-            cfg.psp.mollie.timeout_secs = 10;
+            cfg.psp
+                .of_mut::<psp_integrator::psp::mollie::MolliePspSection>()
+                .expect("[psp.mollie]")
+                .test_base_url = url.clone();
+            cfg.psp
+                .of_mut::<psp_integrator::psp::mollie::MolliePspSection>()
+                .expect("[psp.mollie]")
+                .live_base_url = url;
+            cfg.psp
+                .of_mut::<psp_integrator::psp::mollie::MolliePspSection>()
+                .expect("[psp.mollie]")
+                .timeout_secs = 10;
         })
         .await;
         let (m, token) = psp_integrator::admin::create_merchant(

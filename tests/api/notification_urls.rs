@@ -124,9 +124,18 @@ async fn mollie_needs_the_token_and_nothing_is_stored_without_it() {
     .expect("the Mollie simulator starts");
     let sim_url = h.base_url.clone();
     let app = TestApp::spawn_with(move |cfg| {
-        cfg.psp.mollie.test_base_url = sim_url.clone();
-        cfg.psp.mollie.live_base_url = sim_url;
-        cfg.psp.mollie.timeout_secs = 10;
+        cfg.psp
+            .of_mut::<psp_integrator::psp::mollie::MolliePspSection>()
+            .expect("[psp.mollie]")
+            .test_base_url = sim_url.clone();
+        cfg.psp
+            .of_mut::<psp_integrator::psp::mollie::MolliePspSection>()
+            .expect("[psp.mollie]")
+            .live_base_url = sim_url;
+        cfg.psp
+            .of_mut::<psp_integrator::psp::mollie::MolliePspSection>()
+            .expect("[psp.mollie]")
+            .timeout_secs = 10;
     })
     .await;
     let (m, token) = psp_integrator::flows::operators::merchants::create_merchant(

@@ -25,6 +25,9 @@ fn types_for(hooks: &[Value], tx: &str) -> Vec<i64> {
 #[tokio::test]
 async fn notifications_must_be_authentic_and_are_stored_once() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::HandMadeNotifications) {
+        return;
+    }
     let plain = br#"{"type":"PAYMENT","payload":{"id":"8ac7a4a09136ba2801913706f2a221bf","paymentType":"DB","amount":"1.00","currency":"EUR","result":{"code":"000.100.110","description":"ok"}}}"#;
     let enc = sim::encrypt_notification(sim::SANDBOX_WEBHOOK_SECRET, plain, None).expect("encrypt");
     let post = |url: String, body: String, iv: String, tag: String| {
@@ -115,6 +118,9 @@ async fn notifications_must_be_authentic_and_are_stored_once() {
 #[tokio::test]
 async fn duplicate_and_out_of_order_notifications_settle_once() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     app.connect_psp_webhooks().await;
     let (debit, psp_id) = pending_debit(&app).await;
     app.sim
@@ -149,6 +155,9 @@ async fn duplicate_and_out_of_order_notifications_settle_once() {
 #[tokio::test]
 async fn fifty_quick_changes_yield_at_most_two_webhooks() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     app.connect_psp_webhooks().await;
     let (debit, psp_id) = pending_debit(&app).await;
     app.sim
@@ -182,6 +191,9 @@ async fn fifty_quick_changes_yield_at_most_two_webhooks() {
 #[tokio::test]
 async fn billwerk_outage_then_recovery_loses_nothing() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::SepaMandate) {
+        return;
+    }
     app.connect_psp_webhooks().await;
     let mut debits = Vec::new();
     for _ in 0..3 {
@@ -218,6 +230,9 @@ async fn billwerk_outage_then_recovery_loses_nothing() {
 #[tokio::test]
 async fn checkout_completed_by_notification_alone_and_registration_deletion() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::WidgetCheckout) {
+        return;
+    }
     app.connect_psp_webhooks().await;
     let (pre, agr) = (tx_id(), agreement_id());
     let (_, p) = app
@@ -298,6 +313,9 @@ async fn webhook_target_outside_the_allow_list_is_refused() {
 #[tokio::test]
 async fn pending_refund_confirmed_by_notification_updates_the_payment() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::HandMadeNotifications) {
+        return;
+    }
     app.connect_psp_webhooks().await;
     let agr = agreement_id();
     app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000")

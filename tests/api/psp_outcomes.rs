@@ -16,6 +16,9 @@ async fn recurring_ready(app: &TestApp) -> String {
 #[tokio::test]
 async fn declines_map_to_error_codes_and_get_repeats_them() {
     let app = TestApp::spawn().await;
+    if app.lacks(Capability::ForcedResultCodes) {
+        return;
+    }
     let agr = recurring_ready(&app).await;
     let cases = [
         ("800.100.203", 422, "InsufficientBalance", "Failed"),
@@ -68,7 +71,13 @@ async fn uncertain_timeout_code_stays_pending() {
 
 #[tokio::test]
 async fn psp_timeout_leaves_the_payment_pending_and_never_charges_twice() {
-    let app = TestApp::spawn_with(|c| c.psp.oppwa.timeout_secs = 1).await;
+    let app = TestApp::spawn_with(|c| {
+        c.psp
+            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .timeout_secs = 1
+    })
+    .await;
     let (s, b) = app.put_settings(&app.token, sandbox_settings()).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let agr = recurring_ready(&app).await;

@@ -22,7 +22,13 @@ async fn reconcile_at(app: &TestApp, secs: i64) -> reconcile::Report {
 
 #[tokio::test]
 async fn psp_timeout_is_resolved_by_the_reconciler_with_one_webhook_and_one_charge() {
-    let app = TestApp::spawn_with(|c| c.psp.oppwa.timeout_secs = 1).await;
+    let app = TestApp::spawn_with(|c| {
+        c.psp
+            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
+            .expect("[psp.oppwa]")
+            .timeout_secs = 1
+    })
+    .await;
     let (s, b) = app.put_settings(&app.token, sandbox_settings()).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let agr = agreement_id();
@@ -114,7 +120,7 @@ async fn abandoned_checkout_expires() {
         0,
         "checkout still open"
     );
-    app.sim.sim.advance_clock(31 * 60);
+    app.psp_advance_clock(31 * 60);
     let r = reconcile_at(&app, 32 * 60).await;
     assert_eq!(r.resolved, 1, "{r:?}");
     let (s, e) = app.get(&format!("/api/Preauth/{pre}")).await;

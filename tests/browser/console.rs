@@ -130,6 +130,7 @@ async fn console_tells_a_card_payments_story() {
     let timeline = b.text("#timeline").await;
     for expected in [
         "Billwerk asked for a payment of 60",
+        "request id ",
         "PSP call: capture",
         "PSP notification: PAYMENT CB",
         "verdict: chargeback applied",

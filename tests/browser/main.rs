@@ -6,6 +6,8 @@
 //! them as ignored; run them with `cargo test --test browser -- --ignored` (CI does).
 //! Screenshots go to `<target dir>/browser-screenshots/`.
 
+#[path = "../api/family.rs"]
+mod family;
 #[path = "../api/harness.rs"]
 #[allow(dead_code)]
 mod harness;

@@ -30,8 +30,12 @@ async fn mollie_preauth(
         .expect("the Mollie simulator starts");
     let url = h.base_url.clone();
     let app = TestApp::spawn_with(move |cfg| {
-        cfg.psp.mollie.test_base_url = url.clone();
-        cfg.psp.mollie.live_base_url = url;
+        let section = cfg
+            .psp
+            .of_mut::<psp_integrator::psp::mollie::MolliePspSection>()
+            .expect("[psp.mollie]");
+        section.test_base_url = url.clone();
+        section.live_base_url = url;
     })
     .await;
     let (_, token) = psp_integrator::admin::create_merchant(

@@ -1,7 +1,8 @@
 //! HTTP to Mollie's Payments API v2 through the shared [`PspHttp`]: Bearer key, JSON bodies,
-//! `Idempotency-Key` on creates (Mollie "API idempotency": a replay within one hour returns the
-//! first answer), and Mollie's error body (`{status, title, detail, field}`, Mollie "Handling
-//! errors") read into one classification.
+//! `Idempotency-Key` on every `POST` and `DELETE` (Mollie "API idempotency": a replay within one
+//! hour returns the first answer), at most [`REPLAYS`] immediate replays of a call whose answer
+//! was lost, and Mollie's error body (`{status, title, detail, field}`, Mollie "Handling errors")
+//! read into one classification.
 
 use std::time::Duration;
 
@@ -24,6 +25,18 @@ pub const OPERATIONS: &[&str] = &[
     "methods",
     "other",
 ];
+
+/// How often a `POST` or `DELETE` whose answer was lost (timeout, dropped connection, 5xx) is
+/// sent again at once with the same `Idempotency-Key`: within Mollie's one-hour window the
+/// replay returns the first answer instead of acting twice (README, table of choices).
+pub const REPLAYS: usize = 2;
+
+/// The `Idempotency-Key` of one of our operations: `pspi:{operation}:{reference}`, where the
+/// reference is Billwerk's id of the operation (with `-cancel` for a reversal), so the same
+/// operation always sends the same key and two operations never share one.
+pub fn idempotency_key(operation: &str, reference: &str) -> String {
+    format!("pspi:{operation}:{reference}")
+}
 
 #[derive(Debug, Clone)]
 pub struct Api {
@@ -69,25 +82,69 @@ impl Api {
         self.send(req, key, operation("GET", path)).await
     }
 
-    /// POSTs `body` as JSON, with `Idempotency-Key` when given.
+    /// POSTs `body` as JSON with `Idempotency-Key: idempotency_key`; a lost answer is
+    /// replayed up to [`REPLAYS`] times with the same key and body.
     pub async fn post(
         &self,
         base: &str,
         key: &SecretString,
         path: &str,
         body: &Value,
-        idempotency_key: Option<&str>,
+        idempotency_key: &str,
     ) -> Reply {
-        let mut req = self.http.client().post(url(base, path)).json(body);
-        if let Some(k) = idempotency_key {
-            req = req.header("Idempotency-Key", k);
-        }
-        self.send(req, key, operation("POST", path)).await
+        let op = operation("POST", path);
+        self.replayed(|| {
+            let req = self
+                .http
+                .client()
+                .post(url(base, path))
+                .json(body)
+                .header("Idempotency-Key", idempotency_key);
+            self.send(req, key, op)
+        })
+        .await
     }
 
-    pub async fn delete(&self, base: &str, key: &SecretString, path: &str) -> Reply {
-        let req = self.http.client().delete(url(base, path));
-        self.send(req, key, operation("DELETE", path)).await
+    /// DELETEs `path` with `Idempotency-Key: idempotency_key` (Mollie ignores it on `DELETE`
+    /// today; sent so every mutating call is keyed alike), replayed like [`Api::post`]: a
+    /// second cancel of a cancelled payment is Mollie's 422, never a second effect.
+    pub async fn delete(
+        &self,
+        base: &str,
+        key: &SecretString,
+        path: &str,
+        idempotency_key: &str,
+    ) -> Reply {
+        let op = operation("DELETE", path);
+        self.replayed(|| {
+            let req = self
+                .http
+                .client()
+                .delete(url(base, path))
+                .header("Idempotency-Key", idempotency_key);
+            self.send(req, key, op)
+        })
+        .await
+    }
+
+    /// Sends `call()` and, while its answer is lost, again up to [`REPLAYS`] times.
+    async fn replayed<F, Fut>(&self, call: F) -> Reply
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Reply>,
+    {
+        let mut reply = call().await;
+        for n in 0..REPLAYS {
+            if !matches!(reply, Reply::NoAnswer(_)) {
+                break;
+            }
+            tracing::info!(
+                replay = n + 1,
+                "Mollie's answer was lost; replaying with the same Idempotency-Key"
+            );
+            reply = call().await;
+        }
+        reply
     }
 
     async fn send(
@@ -125,6 +182,11 @@ pub fn read_reply(status: u16, body: &[u8]) -> Reply {
     }
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    // Mollie's idempotency answers say nothing about the operation: the first request is still
+    // running (409), or the key was used with another body (400; it may have acted then).
+    if matches!(status, 400 | 409) && text("detail").contains("Idempotency-Key") {
+        return Reply::NoAnswer(format!("HTTP {status} from Mollie: {}", text("detail")));
+    }
     Reply::Error(ApiError {
         status,
         title: text("title"),
@@ -186,6 +248,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(read_reply(503, b"{}"), Reply::NoAnswer(_)));
+        let busy = br#"{"status":409,"title":"Conflict","detail":"Another request with this Idempotency-Key is already being processed"}"#;
+        assert!(matches!(read_reply(409, busy), Reply::NoAnswer(_)));
+        assert_eq!(
+            idempotency_key("refund", "BW-1-cancel"),
+            "pspi:refund:BW-1-cancel"
+        );
         assert!(matches!(read_reply(200, b"<html>"), Reply::NoAnswer(_)));
         assert!(matches!(read_reply(204, b""), Reply::Ok(Value::Null)));
         assert_eq!(operation("POST", "/v2/payments/tr_1/refunds"), "refund");

@@ -5,8 +5,10 @@
 
 mod amount;
 mod api;
+mod lookup;
 mod ops;
 mod read;
+pub mod section;
 mod sepa;
 pub mod settings;
 
@@ -20,12 +22,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::section::{FAMILY, MolliePspSection};
+
 use self::api::Api;
 use self::settings::{Mode, MollieSettings};
 use crate::domain::Role;
 use crate::psp::{
     Capabilities, CheckoutKind, CheckoutPage, CheckoutRef, FollowUp, Inbound, InitialMethod,
-    InitialPreauth, Lookup, LookupKind, MerchantCtx, MerchantPsp, MethodValidity,
+    InitialPreauth, Known, Lookup, LookupKind, MerchantCtx, MerchantPsp, MethodValidity,
     NotificationError, PaymentProvider, PreauthStart, PspError, PspNotification, PspResult,
     PspSettings, Reference, ReturnLeg, SettingField, SettingsError, ShopperView, StoredCharge,
     TextLimits,
@@ -126,8 +130,10 @@ impl PaymentProvider for Mollie {
     }
 
     fn operation_timeout(&self) -> Duration {
-        // A checkout start or read, and a webhook, make two calls (customer or mandates).
-        (self.config.timeout + self.config.connect_timeout) * 3 + Duration::from_secs(5)
+        // A checkout start makes two calls (customer, payment), each replayed at most
+        // `api::REPLAYS` times when its answer is lost; a webhook or a read makes two.
+        let calls = 2 * (1 + api::REPLAYS as u32);
+        (self.config.timeout + self.config.connect_timeout) * calls + Duration::from_secs(5)
     }
 }
 
@@ -193,8 +199,15 @@ impl MerchantPsp for Bound {
         ReturnLeg::Finished
     }
 
+    /// An `open` payment is a checkout the shopper has not paid yet: the seam's "no result"
+    /// (pending without a PSP transaction), so the preauth stays `Initiated` and a shopper who
+    /// gives up on our page cancels it.
     async fn complete_checkout(&self, checkout: &CheckoutRef<'_>) -> PspResult {
-        self.payment_status(checkout.checkout_id).await
+        let mut r = self.payment_status(checkout.checkout_id).await;
+        if r.outcome == crate::psp::Outcome::Pending && r.result_code.as_deref() == Some("open") {
+            r.psp_transaction_id = None;
+        }
+        r
     }
 
     /// Mollie has no documented authorize-only on a mandate (contract/mollie.md §6 Q2): a
@@ -223,10 +236,11 @@ impl MerchantPsp for Bound {
         self.status(psp_transaction_id).await
     }
 
-    /// Mollie cannot search by our reference, and a replay of the create needs its exact body,
-    /// which the flows do not keep: nothing can be concluded.
-    async fn lookup(&self, _reference: Reference<'_>) -> Lookup {
-        Lookup::Unsupported
+    /// Mollie cannot search by our reference: the transaction is looked for where it must be
+    /// (its payment's children, the customer's payments), matching the metadata we sent, in a
+    /// bounded scan (`lookup`).
+    async fn lookup(&self, reference: Reference<'_>, known: &Known) -> Lookup {
+        self.find(reference, known).await
     }
 
     async fn receive(

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::api::Reply;
+use super::api::{Reply, idempotency_key};
 use super::read::{self, REFERENCE, str_of};
 use super::{Bound, amount, follow_up_reference};
 use crate::domain::{Bearer, Ticks};
@@ -32,7 +32,7 @@ fn metadata(reference: &str) -> Value {
 }
 
 /// The parent payment of one of our ids (`tr_…` or `tr_…/re_…`).
-fn payment_of(psp_id: &str) -> &str {
+pub(super) fn payment_of(psp_id: &str) -> &str {
     psp_id.split('/').next().unwrap_or(psp_id)
 }
 
@@ -115,7 +115,7 @@ impl Bound {
                 &self.s.api_key,
                 "/v2/payments",
                 &body,
-                Some(reference),
+                &idempotency_key("create", reference),
             )
             .await
         {
@@ -155,17 +155,11 @@ impl Bound {
         if let Some(e) = &payer.email {
             body["email"] = e.clone().into();
         }
-        let key = format!("{}-customer", req.merchant_tx_id);
+        let key = idempotency_key("customer", &req.merchant_tx_id);
         match self
             .mollie
             .api
-            .post(
-                self.base(),
-                &self.s.api_key,
-                "/v2/customers",
-                &body,
-                Some(&key),
-            )
+            .post(self.base(), &self.s.api_key, "/v2/customers", &body, &key)
             .await
         {
             Reply::Ok(c) => str_of(&c, "id")
@@ -190,7 +184,7 @@ impl Bound {
         }
     }
 
-    async fn get_payment(&self, payment_id: &str, embed: bool) -> Reply {
+    pub(super) async fn get_payment(&self, payment_id: &str, embed: bool) -> Reply {
         if !safe_id(payment_id) {
             return Reply::NoAnswer("not a Mollie payment id".into());
         }
@@ -209,7 +203,7 @@ impl Bound {
     /// Adds the credential to a succeeded `first` payment's result. The first payment's status
     /// decides; a `pending` mandate is accepted (§5 #5, #6). Without any mandate the result
     /// carries none, and the flows fail the registration.
-    async fn with_credential(&self, p: &Value, mut r: PspResult) -> PspResult {
+    pub(super) async fn with_credential(&self, p: &Value, mut r: PspResult) -> PspResult {
         if r.outcome != Outcome::Succeeded || str_of(p, "sequenceType") != Some("first") {
             return r;
         }
@@ -291,7 +285,7 @@ impl Bound {
                 &self.s.api_key,
                 "/v2/payments",
                 &body,
-                Some(reference),
+                &idempotency_key("recurring", reference),
             )
             .await
         {
@@ -322,7 +316,7 @@ impl Bound {
                 &self.s.api_key,
                 &path,
                 &body,
-                Some(&req.merchant_tx_id),
+                &idempotency_key("capture", &req.merchant_tx_id),
             )
             .await
         {
@@ -342,7 +336,12 @@ impl Bound {
         match self
             .mollie
             .api
-            .delete(self.base(), &self.s.api_key, &path)
+            .delete(
+                self.base(),
+                &self.s.api_key,
+                &path,
+                &idempotency_key("cancel", &follow_up_reference(req)),
+            )
             .await
         {
             Reply::Ok(p) => {
@@ -384,7 +383,13 @@ impl Bound {
         match self
             .mollie
             .api
-            .post(self.base(), &self.s.api_key, &path, &body, Some(&reference))
+            .post(
+                self.base(),
+                &self.s.api_key,
+                &path,
+                &body,
+                &idempotency_key("refund", &reference),
+            )
             .await
         {
             Reply::Ok(r) => read::refund(payment, &r),
@@ -457,9 +462,11 @@ impl Bound {
     /// A classic webhook: a form body `id=tr_…`, unsigned. The payment is fetched with the
     /// merchant's key (that fetch is the authentication) with its refunds, captures and
     /// chargebacks; every state found becomes an event keyed by what was fetched, so a
-    /// redelivery or a change already seen is a duplicate. A failed fetch, 404 included (a
-    /// transient 404 right after a webhook, or a wrong-mode key), is `Unavailable`: Mollie
-    /// delivers again.
+    /// redelivery or a change already seen is a duplicate. A failed fetch, a plain 404
+    /// included (Mollie may not know a payment a moment after its webhook, §5 #2), is
+    /// `Unavailable`: Mollie delivers again. A key that cannot read the payment at all (the
+    /// wrong mode's 404, 401, 403; §5 #3) is `Misconfigured`: an operator's matter, never a
+    /// payment outcome.
     pub(super) async fn notification(
         &self,
         inbound: &Inbound<'_>,
@@ -489,10 +496,14 @@ impl Bound {
             Reply::Ok(p) => p,
             Reply::NoAnswer(e) => return Err(NotificationError::Unavailable(e)),
             Reply::Error(e) => {
-                return Err(NotificationError::Unavailable(format!(
-                    "fetching the payment gave HTTP {}: {}",
-                    e.status, e.detail
-                )));
+                let why = format!("fetching the payment gave HTTP {}: {}", e.status, e.detail);
+                let wrong_mode =
+                    e.status == 404 && e.detail.to_ascii_lowercase().contains("wrong mode");
+                return Err(if wrong_mode || matches!(e.status, 401 | 403) {
+                    NotificationError::Misconfigured(why)
+                } else {
+                    NotificationError::Unavailable(why)
+                });
             }
         };
         let result = self.with_credential(&p, read::payment(&p)).await;

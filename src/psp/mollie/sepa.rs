@@ -100,11 +100,11 @@ impl Bound {
             body["consumerBic"] = bic.trim().into();
         }
         let path = format!("/v2/customers/{customer}/mandates");
-        let key = format!("{}-mandate", req.merchant_tx_id);
+        let key = super::api::idempotency_key("mandate", &req.merchant_tx_id);
         let m = match self
             .mollie
             .api
-            .post(self.base(), &self.s.api_key, &path, &body, Some(&key))
+            .post(self.base(), &self.s.api_key, &path, &body, &key)
             .await
         {
             Reply::Ok(m) => m,

@@ -405,9 +405,35 @@ async fn settings_check_and_cancel() {
         .await;
     assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
     assert_eq!(r.kind, Some(EventKind::Reversal));
+    // Its reversal is found again by the payment's status (a lost cancel answer).
+    let known = Known {
+        parent_psp_id: Some(c.checkout_id.clone()),
+        credential: None,
+    };
+    match t.psp.lookup(Reference::CancelOf("BW-8"), &known).await {
+        Lookup::Found(r) => {
+            assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+            assert_eq!(r.kind, Some(EventKind::Reversal));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The first payment itself, by the customer created for it, without any id.
+    match t
+        .psp
+        .lookup(Reference::Own("BW-8"), &Known::default())
+        .await
+    {
+        Lookup::Found(r) => assert_eq!(
+            r.psp_transaction_id.as_deref(),
+            Some(c.checkout_id.as_str())
+        ),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
-        t.psp.lookup(Reference::Own("BW-8")).await,
-        Lookup::Unsupported
+        t.psp
+            .lookup(Reference::Own("BW-none"), &Known::default())
+            .await,
+        Lookup::NotFound
     );
 }
 
@@ -471,11 +497,69 @@ async fn a_wrong_mode_key_and_zero_decimal_currencies() {
         })
         .await;
     assert!(
-        matches!(got, Err(NotificationError::Unavailable(_))),
+        matches!(got, Err(NotificationError::Misconfigured(_))),
         "{got:?}"
     );
     let read = live.complete_checkout(&cref(&c, "BW-jpy")).await;
     assert!(matches!(read.outcome, Outcome::Unknown(_)), "{read:?}");
     let status = live.fetch_status(&c.checkout_id).await;
     assert!(status.is_err(), "{status:?}");
+}
+
+/// Issue 19: for every number of lost answers (dropped after Mollie committed, or 5xx before
+/// it did), a recurring charge is one payment at Mollie. With at most `api::REPLAYS` lost
+/// answers the replay brings Mollie's first answer; with more the outcome is unknown, never a
+/// decline, and the lookup finds the one payment by the agreement's customer.
+#[tokio::test]
+async fn every_number_of_lost_answers_gives_one_charge() {
+    let t = start().await;
+    let (_, stored) = agreement(&t, "BW-L0", "0").await;
+    for lost in 0..=(api::REPLAYS as u32 + 2) {
+        for drop in [true, false] {
+            let reference = format!("BW-L{lost}-{drop}");
+            t.sim.update_knobs(|k| {
+                if drop {
+                    k.drop_after_commit = lost;
+                } else {
+                    k.error_status = 503;
+                    k.error_times = lost;
+                }
+            });
+            let charge = StoredCharge {
+                merchant_tx_id: reference.clone(),
+                amount: eur("7.00"),
+                stored: stored.clone(),
+                reference_text: None,
+            };
+            let r = t.psp.charge_stored(&charge).await;
+            t.sim.update_knobs(|k| {
+                k.drop_after_commit = 0;
+                k.error_times = 0;
+            });
+            let metadata = serde_json::json!({ "transactionId": reference });
+            let charged = t.sim.count_payments_with_metadata(&metadata);
+            if lost as usize <= api::REPLAYS {
+                assert_eq!(charged, 1, "{reference}");
+                assert!(r.psp_transaction_id.is_some(), "{reference}: {r:?}");
+                assert!(!matches!(r.outcome, Outcome::Unknown(_)), "{r:?}");
+            } else {
+                assert!(
+                    matches!(r.outcome, Outcome::Unknown(_)),
+                    "{reference}: {r:?}"
+                );
+                // A 5xx before Mollie acted leaves nothing; a dropped answer one payment.
+                assert_eq!(charged, usize::from(drop), "{reference}");
+                let known = Known {
+                    parent_psp_id: None,
+                    credential: Some(stored.credential.clone()),
+                };
+                let found = t.psp.lookup(Reference::Own(&reference), &known).await;
+                match (drop, found) {
+                    (true, Lookup::Found(f)) => assert!(f.psp_transaction_id.is_some()),
+                    (false, Lookup::NotFound) => {}
+                    (_, other) => panic!("{reference}: {other:?}"),
+                }
+            }
+        }
+    }
 }

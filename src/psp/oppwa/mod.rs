@@ -9,6 +9,7 @@ mod page;
 mod reply;
 mod response;
 pub mod result_codes;
+pub mod section;
 pub mod settings;
 mod transformers;
 
@@ -25,6 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+pub use self::section::{FAMILY, OppwaPspSection};
 
 use self::client::{HttpClient, Target};
 use self::settings::{Environment, OppwaSettings};
@@ -262,7 +265,8 @@ impl MerchantPsp for Bound {
         self.oppwa.status(&self.s, psp_transaction_id).await
     }
 
-    async fn lookup(&self, reference: Reference<'_>) -> Lookup {
+    /// OPPWA searches by our reference: what the store knows is not needed.
+    async fn lookup(&self, reference: Reference<'_>, _known: &crate::psp::Known) -> Lookup {
         let merchant_tx_id = match reference {
             Reference::Own(id) => id.to_string(),
             Reference::CancelOf(id) => cancel_reference(id),

@@ -36,8 +36,8 @@ pub struct Knobs {
     pub rate_limit_per_sec: u32,
     /// The next N refund creates get 503 (Mollie's answer to many parallel refunds).
     pub refund_503_times: u32,
-    /// After each webhook attempt for a payment, the next N `GET`s of it answer 404
-    /// (mollie/mollie-api-node#295).
+    /// From each webhook attempt for a payment on (armed as it is sent, so the receiver's own
+    /// fetch sees it), the next N `GET`s of it answer 404 (mollie/mollie-api-node#295).
     pub transient_404_gets: u32,
 
     // --- webhooks (§3.18, §3.20) ---

@@ -52,7 +52,7 @@ mod tests_transport;
 mod tests_webhooks;
 
 pub use knobs::{Knobs, RevokedMandateGet};
-pub use run::{SIMULATOR, start};
+pub use run::{MollieSimSection, SIMULATOR, start};
 pub use webhooks::Attempt as WebhookAttempt;
 
 use std::net::SocketAddr;

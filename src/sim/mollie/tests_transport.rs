@@ -137,6 +137,50 @@ async fn transient_404_after_a_webhook() {
     assert_eq!(t.status_of(&id).await, "paid");
 }
 
+/// The receiver's own fetch while it handles the webhook is the one that sees the 404: the
+/// counter is armed as the webhook is sent, not after it was answered.
+#[tokio::test]
+async fn transient_404_reaches_the_receivers_own_fetch() {
+    let t = start().await;
+    t.sim.update_knobs(|k| k.transient_404_gets = 1);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u16>::new()));
+    let (base, log) = (t.base.clone(), seen.clone());
+    let fetching = axum::Router::new().route(
+        "/fetching",
+        axum::routing::post(move |body: String| {
+            let (base, log) = (base.clone(), log.clone());
+            async move {
+                let id = body.trim_start_matches("id=").to_string();
+                let r = reqwest::Client::new()
+                    .get(format!("{base}/v2/payments/{id}"))
+                    .bearer_auth(KEY)
+                    .send()
+                    .await
+                    .unwrap();
+                log.lock().unwrap().push(r.status().as_u16());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/fetching", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, fetching).await;
+    });
+    let p = t
+        .payment(json!({"method": "creditcard", "webhookUrl": url}))
+        .await;
+    let id = s(&p["id"]).to_string();
+    t.checkout(&p, "paid", None).await;
+    t.sim.deliver_due().await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![404],
+        "the fetch inside the call"
+    );
+    assert_eq!(t.status_of(&id).await, "paid", "a moment later it is there");
+}
+
 #[tokio::test]
 async fn methods_api_filters_by_sequence_and_amount() {
     let t = start().await;

@@ -25,8 +25,10 @@ pub fn run_boxed(config_dir: &Path) -> futures_util::future::BoxFuture<'_, Resul
 pub async fn run(config_dir: &Path) -> Result<(), String> {
     let mut t = stage(config_dir, "mollie", "Mollie", |cfg| {
         // The tour delivers Mollie's webhooks itself, step by step.
-        cfg.sim.mollie.auto_deliver = false;
-        cfg.sim.mollie.state_file = String::new();
+        if let Some(sim) = cfg.sim.of_mut::<super::MollieSimSection>() {
+            sim.auto_deliver = false;
+            sim.state_file = String::new();
+        }
     })
     .await?;
     let outcome = walk(&mut t).await;

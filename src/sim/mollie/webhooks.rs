@@ -157,6 +157,14 @@ impl Sim {
         });
         let mut out = Vec::new();
         for d in batch {
+            // Armed before the call: the receiver's own fetch while it handles the webhook is
+            // the one that sees the 404 (mollie-api-node#295).
+            self.with_state(|st, _| {
+                if st.knobs.transient_404_gets > 0 {
+                    let n = st.knobs.transient_404_gets;
+                    st.transient_404.insert(d.payment_id.clone(), n);
+                }
+            });
             let copies = if duplicate { 2 } else { 1 };
             let mut results = Vec::new();
             for _ in 0..copies {
@@ -165,10 +173,6 @@ impl Sim {
             let ok = results.iter().any(|(s, _)| *s == Some(200));
             self.with_state(|st, _| {
                 let gave_up = st.settle(d.id, ok);
-                if st.knobs.transient_404_gets > 0 {
-                    let n = st.knobs.transient_404_gets;
-                    st.transient_404.insert(d.payment_id.clone(), n);
-                }
                 let time = st.now().to_rfc3339();
                 for (status, error) in results {
                     let a = Attempt {

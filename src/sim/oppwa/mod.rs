@@ -44,7 +44,7 @@ mod webhook_tests;
 
 pub use crypto::{EncryptedNotification, encrypt_notification};
 pub use delivery::DeliveryReport;
-pub use run::SIMULATOR;
+pub use run::{OppwaSimSection, SIMULATOR};
 pub use webhooks::{Attempt as WebhookAttempt, WebhookConfig, WebhookFaults};
 
 use std::net::SocketAddr;

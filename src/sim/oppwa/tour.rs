@@ -26,7 +26,9 @@ pub fn run_boxed(config_dir: &Path) -> futures_util::future::BoxFuture<'_, Resul
 pub async fn run(config_dir: &Path) -> Result<(), String> {
     let mut t = stage(config_dir, "oppwa", "OPPWA", |cfg| {
         // The tour delivers the PSP's notifications and our webhooks itself, step by step.
-        cfg.sim.oppwa.auto_deliver = false;
+        if let Some(sim) = cfg.sim.of_mut::<super::OppwaSimSection>() {
+            sim.auto_deliver = false;
+        }
     })
     .await?;
     let outcome = walk(&mut t).await;
@@ -45,7 +47,7 @@ async fn walk(t: &mut Stage) -> Result<(), String> {
         { "keyName": "Environment", "keyValue": "Test" }
     ]});
     t.onboard("oppwa", settings).await?;
-    let notify_url = t.application.app().notification_url(&t.merchant);
+    let notify_url = t.notification_url.clone();
     let id = sim.add_webhook(WebhookConfig {
         url: notify_url.clone(),
         secret_hex: sim::SANDBOX_WEBHOOK_SECRET.to_string(),
