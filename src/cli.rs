@@ -339,7 +339,12 @@ async fn serve(cfg: AppConfig, roles: Roles) -> Result<(), StartupError> {
         );
     }
     if let Some(ops) = application.ops_addr() {
-        tracing::info!(addr = %ops, "operator listener (/metrics, /docs, /openapi.json) listening");
+        if cfg.console.enabled {
+            tracing::info!(addr = %ops,
+                "operator listener (/console, /metrics, /docs, /openapi.json) listening");
+        } else {
+            tracing::info!(addr = %ops, "operator listener (/metrics, /docs, /openapi.json) listening");
+        }
     }
     if roles.workers {
         tracing::info!("webhook and reconciler workers running");

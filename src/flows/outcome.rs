@@ -318,7 +318,13 @@ fn note(r: &PspResult) -> String {
     match (&r.outcome, &r.result_code) {
         (Outcome::Unknown(reason), _) => format!("psp outcome unknown: {reason}"),
         (_, Some(code)) => format!("psp {code}"),
-        (o, None) => format!("psp {o:?}"),
+        // Read by operators on the console's timeline: words, not Rust's debug text.
+        (Outcome::Succeeded, None) => "psp succeeded".into(),
+        (Outcome::Pending, None) => "psp pending".into(),
+        (Outcome::Declined(d), None) => match &d.psp_code {
+            Some(c) => format!("psp declined ({:?}, {c}): {}", d.code, d.message),
+            None => format!("psp declined ({:?}): {}", d.code, d.message),
+        },
     }
 }
 

@@ -246,3 +246,21 @@ fn a_debit_for_a_preauth_is_money_collected_that_does_not_lapse() {
     assert!(u.note.contains("collected"), "{}", u.note);
     assert!(u.agreement.is_some(), "the card is stored");
 }
+
+#[test]
+fn a_history_note_reads_as_words_not_debug_text() {
+    use crate::psp::Decline;
+    let declined = PspResult::bare(Outcome::Declined(Decline {
+        code: crate::domain::PaymentErrorCode::BearerInvalid,
+        status: TxStatus::Failed,
+        psp_code: Some("422".into()),
+        message: "the mandate is no longer valid".into(),
+    }));
+    let n = note(&declined);
+    assert_eq!(
+        n,
+        "psp declined (BearerInvalid, 422): the mandate is no longer valid"
+    );
+    assert_eq!(note(&PspResult::bare(Outcome::Succeeded)), "psp succeeded");
+    assert_eq!(note(&PspResult::bare(Outcome::Pending)), "psp pending");
+}

@@ -286,9 +286,9 @@ impl Stage {
         worker.run_once(SystemClock.now().plus_seconds(10)).await;
         let hooks = self.standin.received();
         self.say(
-            "Answers Billwerk got synchronously need no webhook; what changed later (the checkout \
-             completed in the browser, the debit settled, the chargeback) does, one per transaction \
-             however many changes:",
+            "Answers Billwerk got synchronously need no webhook; what changed after the answer (a \
+             checkout completed in the browser, a payment or refund settled, a chargeback) does, \
+             one per transaction however many changes:",
         );
         self.say(format!(
             "{} webhook(s), each only {{TransactionId, AgreementId, Type}}; Billwerk then GETs the state:",
