@@ -3,56 +3,11 @@
 //! invalidated; `GET` answering `invalid`, 404 or 410) when charging.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
-
+use super::tests::{T, eur, start};
 use super::*;
-use crate::domain::{Currency, Money, PaymentErrorCode};
+use crate::domain::PaymentErrorCode;
 use crate::psp::{Outcome, Payer, StoredMethod};
-use crate::sim::mollie::{RevokedMandateGet, SANDBOX_TEST_KEY, Sim, SimConfig};
-
-struct T {
-    sim: Sim,
-    psp: Arc<dyn MerchantPsp>,
-    _stop: tokio_util::sync::DropGuard,
-}
-
-async fn start() -> T {
-    let stop = CancellationToken::new();
-    let cfg = SimConfig {
-        frozen_clock: true,
-        ..SimConfig::default()
-    };
-    let h = Sim::spawn(cfg, "127.0.0.1:0".parse().unwrap(), stop.clone())
-        .await
-        .unwrap();
-    let mollie = Mollie::new(MollieConfig {
-        test_base_url: h.base_url.clone(),
-        live_base_url: "http://127.0.0.1:9".into(),
-        timeout: Duration::from_secs(5),
-        connect_timeout: Duration::from_secs(2),
-    });
-    let mut s = PspSettings::default();
-    s.0.insert(settings::API_KEY.into(), SANDBOX_TEST_KEY.into());
-    let ctx = MerchantCtx {
-        merchant_id: "m1".into(),
-        notification_url: "http://127.0.0.1:9/psp/mollie/hook".into(),
-    };
-    T {
-        sim: h.sim,
-        psp: mollie.bind(&s, &ctx).unwrap(),
-        _stop: stop.drop_guard(),
-    }
-}
-
-fn eur(a: &str) -> Money {
-    Money {
-        amount: a.parse().unwrap(),
-        currency: Currency::parse("EUR").unwrap(),
-    }
-}
+use crate::sim::mollie::RevokedMandateGet;
 
 fn sepa(reference: &str, iban: &str) -> InitialPreauth {
     InitialPreauth {

@@ -13,14 +13,15 @@ use crate::domain::{Currency, Money, PaymentErrorCode, TxStatus};
 use crate::psp::{Checkout, EventKind, Outcome, Payer, PspEvent, StoredMethod};
 use crate::sim::mollie::{SANDBOX_TEST_KEY, Sim, SimConfig};
 
-struct T {
-    sim: Sim,
+pub(super) struct T {
+    pub(super) sim: Sim,
     base: String,
-    psp: Arc<dyn MerchantPsp>,
+    pub(super) psp: Arc<dyn MerchantPsp>,
     _stop: tokio_util::sync::DropGuard,
 }
 
-async fn start() -> T {
+/// The adapter bound to a sandbox merchant of a fresh simulator (frozen clock).
+pub(super) async fn start() -> T {
     let stop = CancellationToken::new();
     let cfg = SimConfig {
         frozen_clock: true,
@@ -50,7 +51,7 @@ async fn start() -> T {
     }
 }
 
-fn eur(a: &str) -> Money {
+pub(super) fn eur(a: &str) -> Money {
     Money {
         amount: a.parse().unwrap(),
         currency: Currency::parse("EUR").unwrap(),
