@@ -244,11 +244,7 @@ async fn a_transient_404_after_a_webhook_is_retried_never_failed() {
     let r = status_of(&m, &format!("/api/Payment/{pay}")).await;
     assert_eq!(r["status"], "Pending", "never failed by a 404: {r}");
     m.sim.update_knobs(|k| k.transient_404_gets = 0);
-    m.sim.advance_clock(61);
-    let retry = m.sim.deliver_due().await;
-    assert!(retry.iter().any(|a| a.status == Some(200)), "{retry:?}");
-    let r = status_of(&m, &format!("/api/Payment/{pay}")).await;
-    assert_eq!(r["status"], "Succeeded", "{r}");
+    retried_and_applied(&m, &pay).await;
 }
 
 /// §5 #3 (mollie-api-node#269): a live key cannot read a test payment (Mollie's wrong-mode
@@ -306,11 +302,7 @@ async fn a_wrong_mode_key_is_a_configuration_error_never_an_outcome() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    m.sim.advance_clock(61);
-    let retry = m.sim.deliver_due().await;
-    assert!(retry.iter().any(|a| a.status == Some(200)), "{retry:?}");
-    let r = status_of(&m, &format!("/api/Payment/{pay}")).await;
-    assert_eq!(r["status"], "Succeeded", "{r}");
+    retried_and_applied(&m, &pay).await;
 }
 
 /// §5 #4 (Shopware6#1037): the shopper's return, Billwerk's Finalize and Mollie's webhook at
@@ -508,4 +500,13 @@ async fn a_chargeback_webhook_delivered_twice_is_taken_once() {
         .filter(|h| h["TransactionId"] == pay.as_str())
         .count();
     assert_eq!(for_pay, 1, "one Billwerk webhook: {hooks:?}");
+}
+
+/// Mollie's next attempt (a minute on) is acknowledged and the payment is Succeeded.
+async fn retried_and_applied(m: &MollieApp, pay: &str) {
+    m.sim.advance_clock(61);
+    let retry = m.sim.deliver_due().await;
+    assert!(retry.iter().any(|a| a.status == Some(200)), "{retry:?}");
+    let r = status_of(m, &format!("/api/Payment/{pay}")).await;
+    assert_eq!(r["status"], "Succeeded", "{r}");
 }
