@@ -273,6 +273,32 @@ impl Stage {
         Ok(agreement)
     }
 
+    /// A 25 EUR SEPA debit on `agreement`, Pending until the bank collects it; its id and the
+    /// PSP's id. `pending` says why it is not final yet.
+    pub async fn sepa_debit(
+        &self,
+        agreement: &str,
+        pending: &str,
+    ) -> Result<(String, String), String> {
+        let debit = tx_id();
+        let d = self
+            .call(
+                Method::POST,
+                "/api/Payment",
+                Some(recurring_body(&debit, agreement, 25, "Debit", &self.hook)),
+            )
+            .await?;
+        self.say(format!(
+            "POST /api/Payment 25 EUR debit -> {} ({pending})",
+            txt(&d["status"])
+        ));
+        let psp_id = d["pspTransactionId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        Ok((debit, psp_id))
+    }
+
     /// The last step: runs the webhook worker once (as if the coalescing window had passed)
     /// and lists what Billwerk received, naming the tour's transactions by `names`.
     pub async fn webhooks_received(&mut self, names: &[(&str, &str)]) -> Result<(), String> {

@@ -157,28 +157,9 @@ async fn walk(t: &mut Stage) -> Result<(), String> {
 
     t.title("SEPA direct debit: a Mollie mandate from an IBAN, a debit settled days later");
     let mandate_agreement = t.sepa_mandate().await?;
-    let debit = tx_id();
-    let d = t
-        .call(
-            Method::POST,
-            "/api/Payment",
-            Some(recurring_body(
-                &debit,
-                &mandate_agreement,
-                25,
-                "Debit",
-                &hook,
-            )),
-        )
+    let (debit, psp_id) = t
+        .sepa_debit(&mandate_agreement, "the bank has not collected it yet")
         .await?;
-    t.say(format!(
-        "POST /api/Payment 25 EUR debit -> {} (the bank has not collected it yet)",
-        txt(&d["status"])
-    ));
-    let psp_id = d["pspTransactionId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
     sim.advance_clock(3 * 24 * 3600);
     deliver(&sim).await;
     let d = t

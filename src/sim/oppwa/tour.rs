@@ -183,28 +183,9 @@ async fn walk(t: &mut Stage) -> Result<(), String> {
 
     t.title("SEPA direct debit, settled days later by an encrypted PSP notification");
     let mandate_agreement = t.sepa_mandate().await?;
-    let debit = tx_id();
-    let d = t
-        .call(
-            Method::POST,
-            "/api/Payment",
-            Some(recurring_body(
-                &debit,
-                &mandate_agreement,
-                25,
-                "Debit",
-                &hook,
-            )),
-        )
+    let (debit, psp_id) = t
+        .sepa_debit(&mandate_agreement, "the bank has not confirmed yet")
         .await?;
-    t.say(format!(
-        "POST /api/Payment 25 EUR debit -> {} (the bank has not confirmed yet)",
-        txt(&d["status"])
-    ));
-    let psp_id = d["pspTransactionId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
     sim.complete(&psp_id, "000.100.110")?;
     let delivered = psp_delivers().await;
     let d = t
