@@ -120,9 +120,8 @@ async fn no_transaction_is_left_without_a_deadline() {
     assert_eq!(unscheduled().await, 0);
     app.pay_on_checkout(b["redirectUrl"].as_str().expect("url"), VISA)
         .await;
-    // A refund (of a payment the PSP has settled: Mollie's recurring ones settle later, so
-    // this comes first, before anything that must stay pending), a pending SEPA debit, a lost
-    // answer.
+    // A refund, a pending SEPA debit, a lost answer. The refund first: its payment must be
+    // settled (Mollie's later), and settling must not touch what stays pending below.
     let pay = tx_id();
     let (s, p) = app
         .post("/api/Payment", recurring_body(&pay, &agr, 9.0))

@@ -1,6 +1,6 @@
 //! Inbound PSP notifications and outbound Billwerk webhooks, end to end: the simulator's
-//! encrypted webhooks reach our endpoint, change state once, and Billwerk hears about the latest
-//! state through the stand-in.
+//! webhooks (OPPWA's encrypted notifications, Mollie's id-only webhooks) reach our endpoint,
+//! change state once, and Billwerk hears about the latest state through the stand-in.
 
 use psp_integrator::sim::oppwa as sim;
 use reqwest::StatusCode;
