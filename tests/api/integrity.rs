@@ -656,15 +656,13 @@ async fn a_checkout_success_without_a_stored_card_is_not_reported_as_success() {
 /// Input 13, amount: a success for another amount than requested stays Pending.
 #[tokio::test]
 async fn a_success_for_another_amount_is_not_trusted() {
-    let proxy = RewritingPsp::start(|path, body| {
+    let psp = PspStandIn::start().await;
+    psp.rewrite(|path, body| {
         if path.contains("/registrations/") && body.get("amount").is_some() {
             body["amount"] = json!("99.00");
         }
-    })
-    .await;
-    let app = TestApp::spawn_with(|cfg| proxy.route(cfg)).await;
-    let (s, b) = app.put_settings(&app.token, sandbox_settings()).await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    });
+    let app = TestApp::spawn_behind(&psp).await;
     let agr = card_agreement(&app).await;
     let pay = tx_id();
     let (s, p) = app
@@ -679,88 +677,4 @@ async fn a_success_for_another_amount_is_not_trusted() {
         app.record(&pay).await.needs_reconcile,
         "the reconciler will ask"
     );
-}
-
-/// A stand-in PSP in front of the simulator that rewrites JSON answers, to replay answer
-/// bodies the simulator itself would not give.
-struct RewritingPsp {
-    url: String,
-    upstream: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-type Rewrite = fn(&str, &mut Value);
-
-impl RewritingPsp {
-    async fn start(rewrite: Rewrite) -> RewritingPsp {
-        use axum::extract::{Request, State};
-        use axum::response::IntoResponse;
-        let upstream = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = (upstream.clone(), rewrite, reqwest::Client::new());
-        async fn forward(
-            State((upstream, rewrite, client)): State<(
-                std::sync::Arc<std::sync::Mutex<String>>,
-                Rewrite,
-                reqwest::Client,
-            )>,
-            req: Request,
-        ) -> axum::response::Response {
-            let base = upstream.lock().expect("lock").clone();
-            let path = req.uri().path().to_string();
-            let target = format!(
-                "{base}{}",
-                req.uri()
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/")
-            );
-            let method = req.method().clone();
-            let mut out = client.request(method, target);
-            for (k, v) in req.headers() {
-                if k != axum::http::header::HOST {
-                    out = out.header(k, v);
-                }
-            }
-            let body = axum::body::to_bytes(req.into_body(), 1 << 20)
-                .await
-                .expect("body");
-            let res = out.body(body).send().await.expect("upstream");
-            let status = res.status();
-            let bytes = res.bytes().await.expect("upstream body");
-            let body = match serde_json::from_slice::<Value>(&bytes) {
-                Ok(mut v) => {
-                    rewrite(&path, &mut v);
-                    v.to_string().into_bytes()
-                }
-                Err(_) => bytes.to_vec(),
-            };
-            (status, body).into_response()
-        }
-        let app = axum::Router::new().fallback(forward).with_state(state);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        RewritingPsp { url, upstream }
-    }
-
-    /// Points the integrator at the stand-in, which forwards to the simulator.
-    fn route(&self, cfg: &mut psp_integrator::config::AppConfig) {
-        *self.upstream.lock().expect("lock") = cfg
-            .psp
-            .of::<psp_integrator::psp::oppwa::OppwaPspSection>()
-            .expect("[psp.oppwa]")
-            .test_base_url
-            .clone();
-        cfg.psp
-            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
-            .expect("[psp.oppwa]")
-            .test_base_url = self.url.clone();
-        cfg.psp
-            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
-            .expect("[psp.oppwa]")
-            .live_base_url = self.url.clone();
-    }
 }
