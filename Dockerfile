@@ -14,7 +14,7 @@ RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked --bin psp-integrator \
     && rm -rf src benches target/release/.fingerprint/psp-integrator-* \
         target/release/deps/psp_integrator-* target/release/deps/libpsp_integrator-*
-COPY build.rs ./
+COPY build.rs askama.toml ./
 COPY src ./src
 COPY benches ./benches
 COPY migrations ./migrations

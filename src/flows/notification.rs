@@ -1017,6 +1017,40 @@ async fn verify(
     })
 }
 
+/// What the events parked on a settled payment claim of its money
+/// ([`PaymentTotals::claimed`](crate::store::PaymentTotals::claimed)): Σ the chargebacks, refunds
+/// and reversals made at the PSP that wait for refunds in flight to settle. The PSP has already
+/// moved that money, so a new refund must not take it again. An event whose amount or currency
+/// cannot be read claims the whole payment: a refund then waits rather than paying out twice.
+pub async fn claimed(app: &App, tx: &TransactionRecord) -> Result<Decimal, StoreError> {
+    if tx.kind != TxKind::Payment || tx.status != TxStatus::Succeeded {
+        return Ok(Decimal::ZERO);
+    }
+    let mut sum = Decimal::ZERO;
+    for p in app.store.parked_for(&tx.merchant_id, &tx.id).await? {
+        // An unreadable parked event is given up by the reconciler's sweep; it claims nothing.
+        let Ok(ev) = serde_json::from_str::<PaymentEvent>(&p.event) else {
+            continue;
+        };
+        if !matches!(
+            ev.kind,
+            EventKind::Chargeback | EventKind::Refund | EventKind::Reversal
+        ) {
+            continue;
+        }
+        let same_currency = ev
+            .result
+            .currency
+            .as_deref()
+            .is_none_or(|c| c.eq_ignore_ascii_case(&tx.currency));
+        match ev.result.amount {
+            Some(a) if a > Decimal::ZERO && same_currency => sum += a,
+            _ => return Ok(tx.requested_amount),
+        }
+    }
+    Ok(sum)
+}
+
 /// Applies the events parked for `tx` that it can now take. Called after any status change of a
 /// payment, and by the reconciler's sweep, so a parked event is never dropped.
 pub async fn release_parked(app: &App, tx: &TransactionRecord) {

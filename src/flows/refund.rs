@@ -54,7 +54,7 @@ pub async fn create(
             ),
         ));
     }
-    let refundable = views::payment_totals(app, &payment).await?.refundable();
+    let refundable = views::refundable(app, &payment).await?;
     if money.amount > refundable {
         return Err(ApiError::code(
             PaymentErrorCode::InvalidAmount,

@@ -92,21 +92,34 @@ fn wire_status(tx: &TransactionRecord) -> TxStatus {
     }
 }
 
+/// What a new refund of the payment may still take: [`PaymentTotals::refundable`] with the
+/// money that parked PSP events claim (a chargeback crossing a refund in flight).
+pub async fn refundable(app: &App, tx: &TransactionRecord) -> Result<Decimal, ApiError> {
+    let mut t = payment_totals(app, tx).await?;
+    t.claimed = super::notification::claimed(app, tx).await?;
+    Ok(t.refundable())
+}
+
 pub async fn payment(app: &App, tx: &TransactionRecord) -> Result<PaymentResponse, ApiError> {
     error_state(tx)?;
     let (items, cbs, refunds) = parts(app, tx).await?;
     let bearer = bearer(app, tx).await?;
-    Ok(payment_with(tx, items, cbs, &refunds, bearer))
+    let mut t = PaymentTotals::of(&items, &cbs, &refunds);
+    // Events are parked on a settled payment only while refunds are in flight: the common read
+    // skips the query.
+    if !t.refunding.is_zero() {
+        t.claimed = super::notification::claimed(app, tx).await?;
+    }
+    Ok(payment_with(tx, items, cbs, t, bearer))
 }
 
 fn payment_with(
     tx: &TransactionRecord,
     items: Vec<PaymentItem>,
     cbs: Vec<Chargeback>,
-    refunds: &[TransactionRecord],
+    t: PaymentTotals,
     bearer: Bearer,
 ) -> PaymentResponse {
-    let t = PaymentTotals::of(&items, &cbs, refunds);
     PaymentResponse {
         transaction_id: tx.billwerk_id.clone(),
         external_transaction_id: tx.id.clone(),
@@ -174,7 +187,8 @@ pub async fn payment_answer(
         }],
         _ => Vec::new(),
     };
-    Ok(payment_with(tx, items, Vec::new(), &[], Bearer::new()))
+    let t = PaymentTotals::of(&items, &[], &[]);
+    Ok(payment_with(tx, items, Vec::new(), t, Bearer::new()))
 }
 
 /// [`payment_answer`] for a preauth.

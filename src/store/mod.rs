@@ -400,6 +400,11 @@ pub struct PaymentTotals {
     pub refunded: Decimal,
     /// Σ refunds still in flight (initiated or pending).
     pub refunding: Decimal,
+    /// Σ chargebacks and refunds made at the PSP that wait (parked) for the refunds in flight to
+    /// settle: not refundable meanwhile, so a new refund cannot take the room they already
+    /// claim at the PSP. Filled by the flows from the parked events, never by [`Self::of`];
+    /// only [`Self::refundable`] counts it, the money rules do not.
+    pub claimed: Decimal,
 }
 
 /// What a preauth's captures hold: the amounts of its capture payments that did not fail or get
@@ -440,9 +445,13 @@ impl PaymentTotals {
     }
 
     /// What can still be refunded: paid (plus reversed chargebacks) less refunds, refunds in
-    /// flight and chargebacks; never negative.
+    /// flight, chargebacks and what parked PSP events claim; never negative.
     pub fn refundable(&self) -> Decimal {
-        (self.paid + self.reversed - self.refunded - self.refunding - self.charged_back)
+        (self.paid + self.reversed
+            - self.refunded
+            - self.refunding
+            - self.charged_back
+            - self.claimed)
             .max(Decimal::ZERO)
     }
 }

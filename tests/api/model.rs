@@ -810,3 +810,41 @@ async fn generated_event_sequences_keep_state_and_money_intact() {
         panic!("{e}");
     }
 }
+
+/// A case the generator found (stop 25): a chargeback of the whole debit crossing a refund that
+/// never reached the PSP is parked; an API refund in between must not take the money the
+/// parked chargeback already claims at the PSP, or the chargeback can never apply.
+#[tokio::test]
+async fn a_refund_never_takes_what_a_parked_chargeback_claims() {
+    let app = TestApp::spawn().await;
+    let case = Case {
+        lost_debit_answer: false,
+        ops: vec![
+            Op::Settle,
+            Op::Reconcile,
+            Op::StrandedRefund(0),
+            Op::CrossingChargeback,
+            Op::ApiRefund(0),
+        ],
+    };
+    let steps = async {
+        let mut w = World::new(&app, &case).await?;
+        for op in &case.ops {
+            let api_call = w.step(op).await?;
+            w.check(api_call).await?;
+        }
+        // Billwerk asks anyway: refused before any PSP call, with the contract's error.
+        let id = tx_id();
+        let mut body = targeted(refund_body(&id, &w.debit, 0.0), &app.hook_target());
+        body["requestedAmount"] = json!(0.01);
+        let (s, r) = app.post("/api/Refund", body).await;
+        ensure!(
+            s == StatusCode::UNPROCESSABLE_ENTITY && r["errorCode"] == "InvalidAmount",
+            "a refund of what the parked chargeback claims: {s} {r}"
+        );
+        w.settle_down().await
+    };
+    if let Err(e) = steps.await {
+        panic!("{e}");
+    }
+}

@@ -6,7 +6,7 @@ use askama::Template;
 use crate::psp::{CheckoutPage, CheckoutRef, WidgetEmbed};
 
 #[derive(Template)]
-#[template(path = "oppwa_widget_head.html")]
+#[template(path = "oppwa/widget_head.html")]
 struct Head<'a> {
     nonce: &'a str,
     /// `wpwlOptions` as a JSON object literal (safe inside a script element: no `<`).
@@ -16,7 +16,7 @@ struct Head<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "oppwa_widget_body.html")]
+#[template(path = "oppwa/widget_body.html")]
 struct Body<'a> {
     action: &'a str,
     brands: &'a str,
