@@ -28,10 +28,12 @@ fn grace(app: &TestApp) -> i64 {
     Policy::from(&app.cfg.reconciler).not_found_grace
 }
 
-/// A card agreement and a paid recurring payment of `amount`; (payment id, its PSP id).
-async fn paid(app: &TestApp, amount: f64) -> (String, String) {
+/// A card agreement and a paid recurring payment of `amount` (settled at the PSP where it
+/// starts pending, Mollie's); (payment id, its PSP id, how many webhooks Billwerk had of it).
+async fn paid(app: &TestApp, amount: f64) -> (String, String, usize) {
     let agr = agreement_id();
-    app.card_preauth(&tx_id(), &agr, 0.0, VISA).await;
+    app.card_preauth(&tx_id(), &agr, app.registration_amount(), VISA)
+        .await;
     let pay = tx_id();
     let (s, p) = app
         .post(
@@ -39,21 +41,20 @@ async fn paid(app: &TestApp, amount: f64) -> (String, String) {
             targeted(recurring_body(&pay, &agr, amount), &app.hook_target()),
         )
         .await;
-    assert_eq!(
-        (s, p["status"].as_str()),
-        (StatusCode::OK, Some("Succeeded")),
-        "{p}"
-    );
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let p = app.settled("Payment", &pay, p).await;
+    assert_eq!(p["status"], "Succeeded", "{p}");
     let psp = p["pspTransactionId"].as_str().expect("psp id").to_string();
-    (pay, psp)
+    let hooks = app.hooks_for(&pay).await.len();
+    (pay, psp, hooks)
 }
 
 #[tokio::test]
 async fn a_chargeback_crossing_a_refund_that_fails_is_applied_once_it_settles() {
     let app = TestApp::spawn().await;
-    let (pay, psp) = paid(&app, 100.0).await;
+    let (pay, psp, hooks_before) = paid(&app, 100.0).await;
     // The refund's request never reaches the PSP and its answer is lost: Pending, in flight.
-    app.fault(Fault::Unavailable);
+    app.psp_fault(PspFault::Unavailable);
     let refund = tx_id();
     let (s, r) = app
         .post(
@@ -61,23 +62,15 @@ async fn a_chargeback_crossing_a_refund_that_fails_is_applied_once_it_settles() 
             targeted(refund_body(&refund, &pay, 60.0), &app.hook_target()),
         )
         .await;
-    app.fault(Fault::None);
+    app.psp_fault(PspFault::None);
     assert_eq!(
         (s, r["status"].as_str()),
         (StatusCode::OK, Some("Pending")),
         "{r}"
     );
     // Meanwhile the bank charges back 60: with the refund in flight it would exceed the 100.
-    let cb = app
-        .sim
-        .sim
-        .chargeback(&psp, "60.00", None)
-        .expect("chargeback");
-    assert_eq!(
-        app.notify(&cb).await,
-        StatusCode::OK,
-        "acknowledged, not lost"
-    );
+    let (ack, cb) = app.psp_chargeback_notified(&psp, "60.00").await;
+    assert_eq!(ack, StatusCode::OK, "acknowledged, not lost");
     let (_, p) = app.get(&format!("/api/Payment/{pay}")).await;
     assert_eq!(p["chargebacks"], json!([]), "waits for the refund: {p}");
 
@@ -93,11 +86,11 @@ async fn a_chargeback_crossing_a_refund_that_fails_is_applied_once_it_settles() 
     assert_eq!(p["refundedAmount"], json!(0), "{p}");
     assert_eq!(p["refundableAmount"], json!(40), "{p}");
     assert!(
-        app.hooks_for(&pay).await.contains(&2),
+        app.hooks_for(&pay).await[hooks_before..].contains(&2),
         "Billwerk hears of the chargeback"
     );
     // The PSP's redelivery changes nothing.
-    assert_eq!(app.notify(&cb).await, StatusCode::OK);
+    assert_eq!(app.psp_redelivers(&cb).await, StatusCode::OK);
     let (_, again) = app.get(&format!("/api/Payment/{pay}")).await;
     assert_eq!(
         again["chargebacks"].as_array().map(Vec::len),
@@ -109,8 +102,8 @@ async fn a_chargeback_crossing_a_refund_that_fails_is_applied_once_it_settles() 
 #[tokio::test]
 async fn a_chargeback_crossing_a_refund_that_succeeds_is_refused_for_good() {
     let app = TestApp::spawn().await;
-    let (pay, psp) = paid(&app, 100.0).await;
-    app.fault(Fault::DropAfterProcessing);
+    let (pay, psp, _) = paid(&app, 100.0).await;
+    app.psp_fault(PspFault::DropAfterCommit);
     let refund = tx_id();
     let (s, r) = app
         .post(
@@ -118,18 +111,17 @@ async fn a_chargeback_crossing_a_refund_that_succeeds_is_refused_for_good() {
             targeted(refund_body(&refund, &pay, 60.0), &app.hook_target()),
         )
         .await;
-    app.fault(Fault::None);
+    app.psp_fault(PspFault::None);
     assert_eq!(
         (s, r["status"].as_str()),
         (StatusCode::OK, Some("Pending")),
         "{r}"
     );
-    let cb = app
-        .sim
-        .sim
-        .chargeback(&psp, "60.00", None)
-        .expect("chargeback");
-    assert_eq!(app.notify(&cb).await, StatusCode::OK);
+    let (ack, _) = app.psp_chargeback_notified(&psp, "60.00").await;
+    assert_eq!(ack, StatusCode::OK);
+    // The refund completes at the PSP (Mollie's take hours; OPPWA's is done already), and the
+    // reconciler asks.
+    app.psp_settles().await;
     rounds(&app, &[120]).await;
     let (_, r) = app.get(&format!("/api/Refund/{refund}")).await;
     assert_eq!(r["status"], "Succeeded", "{r}");

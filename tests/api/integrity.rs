@@ -8,6 +8,7 @@ use psp_integrator::sim::oppwa::Fault;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::family_events::PspStandIn;
 use crate::family_sepa::PspNote;
 use crate::harness::*;
 
@@ -16,7 +17,8 @@ const VISA: &str = "4200000000000000";
 /// A card agreement ready for recurring payments.
 async fn card_agreement(app: &TestApp) -> String {
     let agr = agreement_id();
-    app.card_preauth(&tx_id(), &agr, 0.0, VISA).await;
+    app.card_preauth(&tx_id(), &agr, app.registration_amount(), VISA)
+        .await;
     agr
 }
 
@@ -41,10 +43,13 @@ fn amounts(items: &Value) -> Vec<String> {
 }
 
 /// Input 1: a paid recurring card payment told "declined" later stays paid; the contradiction
-/// is in its history and Billwerk is not told anything changed.
+/// is in its history and Billwerk is not told anything changed. (Mollie's webhook names the
+/// payment and the fetch says `failed`: a stand-in in front of Mollie answers so, as Mollie
+/// itself never would for a paid payment.)
 #[tokio::test]
 async fn a_late_decline_never_undoes_a_paid_recurring_payment() {
-    let app = TestApp::spawn().await;
+    let psp = PspStandIn::start().await;
+    let app = TestApp::spawn_behind(&psp).await;
     let agr = card_agreement(&app).await;
     let pay = tx_id();
     let (s, p) = app
@@ -53,16 +58,16 @@ async fn a_late_decline_never_undoes_a_paid_recurring_payment() {
             targeted(recurring_body(&pay, &agr, 49.99), &app.hook_target()),
         )
         .await;
-    assert_eq!(
-        (s, p["status"].as_str()),
-        (StatusCode::OK, Some("Succeeded")),
-        "{p}"
-    );
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let p = app.settled("Payment", &pay, p).await;
+    assert_eq!(p["status"], "Succeeded", "{p}");
     let psp_id = p["pspTransactionId"].as_str().expect("psp id").to_string();
+    let hooks = app.hooks_for(&pay).await;
 
-    let mut late = app.psp_json(&psp_id);
-    late["result"] = json!({"code": "800.100.152", "description": "transaction declined by authorization system"});
-    assert_eq!(app.notify(&late).await, StatusCode::OK);
+    assert_eq!(
+        app.psp_reports_late_decline(&psp, &psp_id).await,
+        StatusCode::OK
+    );
 
     let p = payment(&app, &pay).await;
     assert_eq!(p["status"], "Succeeded", "{p}");
@@ -74,12 +79,15 @@ async fn a_late_decline_never_undoes_a_paid_recurring_payment() {
             .any(|n| n.starts_with("contradiction")),
         "the contradiction is recorded for an operator"
     );
-    assert!(
-        app.hooks_for(&pay).await.is_empty(),
+    assert_eq!(
+        app.hooks_for(&pay).await,
+        hooks,
         "no webhook: nothing changed"
     );
-    // The PSP's own status still says paid.
-    assert_eq!(app.psp_json(&psp_id)["result"]["code"], "000.100.110");
+    assert!(
+        app.psp_says_paid(&psp_id),
+        "the PSP's own record still says paid"
+    );
 }
 
 /// Input 2: a settled SEPA debit stays Succeeded when a decline arrives afterwards (a returned
@@ -295,20 +303,37 @@ async fn an_unapplied_notification_never_shadows_the_authentic_one() {
 }
 
 /// Input 7: the PSP's amount format is the adapter's concern, for every ISO-4217 exponent.
+/// OPPWA carries 2 decimals for every currency; Mollie carries JPY without decimals and no
+/// 3-decimal currency (refused before any PSP call).
 #[tokio::test]
 async fn amounts_are_sent_in_the_psp_format_for_every_currency_exponent() {
     let app = TestApp::spawn().await;
-    for (currency, amount, sent) in [
-        ("KWD", json!(10.5), "10.50"),
-        ("KWD", json!(0), "0.00"),
-        ("JPY", json!(1200), "1200.00"),
-        ("EUR", json!(12.3), "12.30"),
-    ] {
+    // (currency, requestedAmount, what the PSP gets: None = refused with 422 InvalidAmount)
+    let table: &[(&str, Value, Option<&str>)] = match app.family {
+        Family::Oppwa => &[
+            ("KWD", json!(10.5), Some("10.50")),
+            ("KWD", json!(0), Some("0.00")),
+            ("JPY", json!(1200), Some("1200.00")),
+            ("EUR", json!(12.3), Some("12.30")),
+        ],
+        Family::Mollie => &[
+            ("KWD", json!(10.5), None),
+            ("EUR", json!(0), Some("0.00")),
+            ("JPY", json!(1200), Some("1200")),
+            ("EUR", json!(12.3), Some("12.30")),
+        ],
+    };
+    for (currency, amount, sent) in table {
         let pre = tx_id();
         let mut body = preauth_body(&pre, &agreement_id(), 1.0);
         body["currency"] = json!(currency);
-        body["requestedAmount"] = amount;
+        body["requestedAmount"] = amount.clone();
         let (s, p) = app.post("/api/Preauth", body).await;
+        let Some(sent) = sent else {
+            assert_error(s, &p, 422, "InvalidAmount", "requestedAmount");
+            assert_eq!(app.psp_calls(&pre), 0, "{currency} {amount}");
+            continue;
+        };
         assert_eq!(
             (s, p["status"].as_str()),
             (StatusCode::OK, Some("Initiated")),
@@ -316,6 +341,19 @@ async fn amounts_are_sent_in_the_psp_format_for_every_currency_exponent() {
         );
         // The simulator validates OPPWA's amount pattern: a checkout exists only if accepted.
         assert!(p["redirectUrl"].is_string(), "{currency} {sent}: {p}");
+        if app.family == Family::Mollie {
+            let at_mollie = app
+                .mollie()
+                .sim
+                .payments()
+                .into_iter()
+                .find(|m| m["metadata"]["transactionId"] == pre.as_str())
+                .expect("the payment at Mollie");
+            assert_eq!(
+                at_mollie["amount"],
+                json!({"currency": currency, "value": sent})
+            );
+        }
     }
     // A 3-decimal amount the PSP cannot carry is refused before any PSP call.
     let pre = tx_id();
@@ -546,20 +584,31 @@ async fn a_pending_debit_is_reconciled_without_a_notification() {
 }
 
 /// Input 13: a PSP answer is checked against what we asked for before it is trusted. A stand-in
-/// PSP replays real answer bodies: a successful card checkout without a `registrationId`.
+/// PSP replays real answer bodies: a successful card checkout without a stored card (OPPWA: no
+/// `registrationId`; Mollie: a paid first payment without `mandateId` and a customer without
+/// mandates).
 #[tokio::test]
 async fn a_checkout_success_without_a_stored_card_is_not_reported_as_success() {
-    let proxy = RewritingPsp::start(|path, body| {
+    let psp = PspStandIn::start().await;
+    psp.rewrite(|path, body| {
+        // OPPWA's payment answer of the checkout.
         if path.ends_with("/payment")
             && let Some(o) = body.as_object_mut()
         {
             o.remove("registrationId");
         }
-    })
-    .await;
-    let app = TestApp::spawn_with(|cfg| proxy.route(cfg)).await;
-    let (s, b) = app.put_settings(&app.token, sandbox_settings()).await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+        // Mollie's payment, and the customer's mandates.
+        if path.starts_with("/v2/payments/")
+            && let Some(o) = body.as_object_mut()
+        {
+            o.remove("mandateId");
+        }
+        if path.ends_with("/mandates") {
+            body["count"] = json!(0);
+            body["_embedded"]["mandates"] = json!([]);
+        }
+    });
+    let app = TestApp::spawn_behind(&psp).await;
     let pre = tx_id();
     let agr = agreement_id();
     let (_, p) = app
@@ -583,15 +632,13 @@ async fn a_checkout_success_without_a_stored_card_is_not_reported_as_success() {
 /// Input 13, amount: a success for another amount than requested stays Pending.
 #[tokio::test]
 async fn a_success_for_another_amount_is_not_trusted() {
-    let proxy = RewritingPsp::start(|path, body| {
+    let psp = PspStandIn::start().await;
+    psp.rewrite(|path, body| {
         if path.contains("/registrations/") && body.get("amount").is_some() {
             body["amount"] = json!("99.00");
         }
-    })
-    .await;
-    let app = TestApp::spawn_with(|cfg| proxy.route(cfg)).await;
-    let (s, b) = app.put_settings(&app.token, sandbox_settings()).await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    });
+    let app = TestApp::spawn_behind(&psp).await;
     let agr = card_agreement(&app).await;
     let pay = tx_id();
     let (s, p) = app
@@ -606,88 +653,4 @@ async fn a_success_for_another_amount_is_not_trusted() {
         app.record(&pay).await.needs_reconcile,
         "the reconciler will ask"
     );
-}
-
-/// A stand-in PSP in front of the simulator that rewrites JSON answers, to replay answer
-/// bodies the simulator itself would not give.
-struct RewritingPsp {
-    url: String,
-    upstream: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-type Rewrite = fn(&str, &mut Value);
-
-impl RewritingPsp {
-    async fn start(rewrite: Rewrite) -> RewritingPsp {
-        use axum::extract::{Request, State};
-        use axum::response::IntoResponse;
-        let upstream = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = (upstream.clone(), rewrite, reqwest::Client::new());
-        async fn forward(
-            State((upstream, rewrite, client)): State<(
-                std::sync::Arc<std::sync::Mutex<String>>,
-                Rewrite,
-                reqwest::Client,
-            )>,
-            req: Request,
-        ) -> axum::response::Response {
-            let base = upstream.lock().expect("lock").clone();
-            let path = req.uri().path().to_string();
-            let target = format!(
-                "{base}{}",
-                req.uri()
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/")
-            );
-            let method = req.method().clone();
-            let mut out = client.request(method, target);
-            for (k, v) in req.headers() {
-                if k != axum::http::header::HOST {
-                    out = out.header(k, v);
-                }
-            }
-            let body = axum::body::to_bytes(req.into_body(), 1 << 20)
-                .await
-                .expect("body");
-            let res = out.body(body).send().await.expect("upstream");
-            let status = res.status();
-            let bytes = res.bytes().await.expect("upstream body");
-            let body = match serde_json::from_slice::<Value>(&bytes) {
-                Ok(mut v) => {
-                    rewrite(&path, &mut v);
-                    v.to_string().into_bytes()
-                }
-                Err(_) => bytes.to_vec(),
-            };
-            (status, body).into_response()
-        }
-        let app = axum::Router::new().fallback(forward).with_state(state);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        RewritingPsp { url, upstream }
-    }
-
-    /// Points the integrator at the stand-in, which forwards to the simulator.
-    fn route(&self, cfg: &mut psp_integrator::config::AppConfig) {
-        *self.upstream.lock().expect("lock") = cfg
-            .psp
-            .of::<psp_integrator::psp::oppwa::OppwaPspSection>()
-            .expect("[psp.oppwa]")
-            .test_base_url
-            .clone();
-        cfg.psp
-            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
-            .expect("[psp.oppwa]")
-            .test_base_url = self.url.clone();
-        cfg.psp
-            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
-            .expect("[psp.oppwa]")
-            .live_base_url = self.url.clone();
-    }
 }

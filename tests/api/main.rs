@@ -1,6 +1,7 @@
 //! Black-box API tests: the real service over HTTP, a real database, the OPPWA simulator.
 
 mod family;
+mod family_events;
 mod family_sepa;
 mod harness;
 mod proxy;

@@ -510,3 +510,99 @@ async fn retried_and_applied(m: &MollieApp, pay: &str) {
     let r = status_of(m, &format!("/api/Payment/{pay}")).await;
     assert_eq!(r["status"], "Succeeded", "{r}");
 }
+
+/// A payment on the merchant's Mollie account that we did not make (another integration's,
+/// without our metadata or with its own) whose webhook reaches us: the fetch with the
+/// merchant's key reads it, it is ours to apply for none of our transactions, so it is
+/// answered 200 (Mollie stops retrying), recorded for an operator, and changes nothing: no
+/// transaction moves, Billwerk hears nothing, also of a chargeback on it.
+#[tokio::test]
+async fn a_webhook_for_a_payment_we_did_not_make_is_recorded_and_changes_nothing() {
+    let m = shop().await;
+    let (pre, agr) = (tx_id(), agreement_id());
+    let page = first_payment(&m, &pre, &agr).await;
+    choose(&m, &page, "paid").await;
+    assert_eq!(finalize(&m, &pre).await["status"], "Succeeded");
+    m.sim.deliver_due().await;
+    let before = status_of(&m, &format!("/api/Preauth/{pre}")).await;
+    m.app.drain_outbox(60).await;
+    m.app.standin.clear();
+
+    let mut foreign = Vec::new();
+    for metadata in [Value::Null, json!({"orderId": "webshop-4711"})] {
+        let res = m
+            .app
+            .client
+            .post(format!("{}/v2/payments", m.sim_url))
+            .bearer_auth(SANDBOX_TEST_KEY)
+            .json(&json!({
+                "amount": {"currency": "EUR", "value": "30.00"},
+                "description": "Order 4711",
+                "redirectUrl": "https://webshop.example/return",
+                "webhookUrl": m.notification_url(),
+                "metadata": metadata,
+            }))
+            .send()
+            .await
+            .expect("created at Mollie");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let p: Value = res.json().await.expect("json");
+        let tr = p["id"].as_str().expect("id").to_string();
+        m.sim.set_payment_status(&tr, "paid").expect("paid");
+        foreign.push(tr);
+    }
+    // The other integration's customer also charges one of them back.
+    m.sim
+        .chargeback(&foreign[1], None, None, false)
+        .expect("chargeback");
+    let attempts = m.sim.deliver_due().await;
+    for tr in &foreign {
+        assert!(
+            attempts
+                .iter()
+                .any(|a| &a.payment_id == tr && a.status == Some(200)),
+            "answered 200, so Mollie stops retrying: {attempts:?}"
+        );
+        assert!(
+            m.app
+                .store
+                .transaction_by_psp_id(&m.merchant_id, tr)
+                .await
+                .expect("read")
+                .is_none(),
+            "no transaction of ours takes {tr}"
+        );
+    }
+    assert_eq!(
+        status_of(&m, &format!("/api/Preauth/{pre}")).await,
+        before,
+        "our own transaction did not move"
+    );
+    m.app.drain_outbox(3600).await;
+    assert!(m.app.webhooks().is_empty(), "{:?}", m.app.webhooks());
+    let verdicts = m
+        .app
+        .store
+        .verdict_counts(psp_integrator::domain::Ticks(0))
+        .await
+        .expect("verdicts");
+    let count = |outcome: &str| {
+        verdicts
+            .iter()
+            .filter(|v| v.merchant_id == m.merchant_id && v.outcome == outcome)
+            .map(|v| v.count)
+            .sum::<i64>()
+    };
+    assert_eq!(
+        count("unknown transaction"),
+        2,
+        "both recorded for an operator: {verdicts:?}"
+    );
+    // The chargeback names a payment we do not know: kept aside (in case it is one of ours
+    // whose answer was lost), never applied; the reconciler gives it up after a week.
+    assert_eq!(
+        count("refers to a transaction not known yet: parked"),
+        1,
+        "{verdicts:?}"
+    );
+}

@@ -1,17 +1,19 @@
 //! Model-based test of state and money integrity that runs for the PSP family under test
 //! (tests/api/family.rs): `proptest` generates sequences of recurring card charges, API refunds,
-//! chargebacks at the PSP, lost PSP answers, notification deliveries, PSP settlement and
-//! reconciler rounds on one card agreement, runs them against the real service, database and
-//! the family's simulator, and checks after every step:
+//! refunds that never reach the PSP, chargebacks at the PSP (which may cross those), lost PSP
+//! answers, notification deliveries, PSP settlement and reconciler rounds on one card agreement,
+//! runs them against the real service, database and the family's simulator, and checks after
+//! every step:
 //! - no final state is ever left, and every Pending transaction has a reconciler deadline;
 //! - per payment: collected ≤ requested; refundedAmount + refundableAmount ≤ collected;
 //!   chargebacks ≤ collected;
 //! - the PSP holds at most one charge (or refund) per Billwerk transaction id.
 //!
 //! At the end the PSP settles, delivers everything and the reconciler runs; every payment must
-//! then be Succeeded with exactly one charge at the PSP, and its collected, refunded and
-//! charged-back money must equal the PSP's. (`model.rs` is OPPWA's deeper SEPA-debit model with
-//! hand-made notifications.) 24 sequences by default; `PSPI_MONEY_MODEL_CASES=500` runs more.
+//! then be Succeeded with exactly one charge at the PSP, its collected, refunded and
+//! charged-back money must equal the PSP's, and every refund the PSP never received must be
+//! Failed. (`model.rs` is OPPWA's deeper SEPA-debit model with hand-made notifications.) 24
+//! sequences by default; `PSPI_MONEY_MODEL_CASES=500` runs more.
 
 use std::collections::HashMap;
 
@@ -29,6 +31,9 @@ use crate::harness::*;
 enum Op {
     Charge(u8),
     Refund(u8, u8),
+    /// A refund the PSP never receives (it is unavailable): Pending until the reconciler
+    /// concludes it never arrived; meanwhile a chargeback may cross it.
+    StrandedRefund(u8, u8),
     Chargeback(u8, u8),
     LoseNextAnswer,
     Deliver,
@@ -40,6 +45,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => any::<u8>().prop_map(Op::Charge),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(i, p)| Op::Refund(i, p)),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(i, p)| Op::StrandedRefund(i, p)),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(i, p)| Op::Chargeback(i, p)),
         1 => Just(Op::LoseNextAnswer),
         2 => Just(Op::Deliver),
@@ -103,6 +109,8 @@ struct World<'a> {
     /// Billwerk ids of the recurring payments and the amount each asked for.
     payments: Vec<(String, Decimal)>,
     refunds: Vec<String>,
+    /// Refunds that never reached the PSP: Failed once the reconciler gives them up.
+    stranded: Vec<String>,
     lose_next: bool,
     days: i64,
     finals: HashMap<String, TxStatus>,
@@ -118,6 +126,7 @@ impl<'a> World<'a> {
             agreement,
             payments: vec![],
             refunds: vec![],
+            stranded: vec![],
             lose_next: false,
             days: 0,
             finals: HashMap::new(),
@@ -176,6 +185,29 @@ impl<'a> World<'a> {
                     }
                 }
             }
+            Op::StrandedRefund(i, p) if !self.payments.is_empty() => {
+                let (id, _) = &self.payments[usize::from(*i) % self.payments.len()];
+                let v = self.view(id).await;
+                if v["status"] != "Succeeded" {
+                    return Ok(());
+                }
+                if let Some(a) = part(amount_of(&v["refundableAmount"]), *p) {
+                    let rf = tx_id();
+                    app.psp_fault(PspFault::Unavailable);
+                    let (s, b) = app
+                        .post(
+                            "/api/Refund",
+                            targeted(refund_body(&rf, id, f64_of(a)), &app.hook_target()),
+                        )
+                        .await;
+                    app.psp_fault(PspFault::None);
+                    ensure!(
+                        s == StatusCode::OK && b["status"] == "Pending",
+                        "a refund the PSP never received: {s} {b}"
+                    );
+                    self.stranded.push(rf);
+                }
+            }
             Op::Chargeback(i, p) if !self.payments.is_empty() => {
                 let (id, _) = &self.payments[usize::from(*i) % self.payments.len()];
                 let Some(psp_id) = app.record(id).await.psp_tx_id else {
@@ -225,6 +257,7 @@ impl<'a> World<'a> {
             .iter()
             .map(|(id, _)| id.clone())
             .chain(self.refunds.iter().cloned())
+            .chain(self.stranded.iter().cloned())
             .collect();
         for id in &ids {
             let tx = app.record(id).await;
@@ -307,6 +340,14 @@ impl<'a> World<'a> {
             ensure!(
                 tx.status == TxStatus::Succeeded,
                 "refund {r} is {} after settlement",
+                tx.status
+            );
+        }
+        for r in &self.stranded {
+            let tx = self.app.record(r).await;
+            ensure!(
+                tx.status == TxStatus::Failed,
+                "refund {r} never reached the PSP but is {}",
                 tx.status
             );
         }

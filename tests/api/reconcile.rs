@@ -74,14 +74,23 @@ async fn psp_timeout_is_resolved_by_the_reconciler_with_one_webhook_and_one_char
     );
 }
 
+/// The PSP is unavailable (503 before it processes anything): the charge stays Pending, the
+/// reconciler backs off while the PSP is still down, then finds that the PSP never got it
+/// (OPPWA by its search by our reference; Mollie, which has none, by listing the agreement
+/// customer's payments) and fails it after the grace period: never a charge.
 #[tokio::test]
 async fn unavailable_psp_backs_off_then_never_arrived_fails() {
     let app = TestApp::spawn().await;
     let agr = agreement_id();
-    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000")
-        .await;
+    app.card_preauth(
+        &tx_id(),
+        &agr,
+        app.registration_amount(),
+        "4200000000000000",
+    )
+    .await;
     let pay = tx_id();
-    app.fault(Fault::Unavailable);
+    app.psp_fault(PspFault::Unavailable);
     let (_, p) = app
         .post(
             "/api/Payment",
@@ -92,7 +101,7 @@ async fn unavailable_psp_backs_off_then_never_arrived_fails() {
     // Still unavailable: rescheduled with growing delays.
     assert_eq!(reconcile_at(&app, 61).await.rescheduled, 1);
     assert_eq!(reconcile_at(&app, 62).await.examined, 0, "backed off");
-    app.fault(Fault::None);
+    app.psp_fault(PspFault::None);
     // The PSP never saw it; after the grace period that is a definite failure.
     let r = reconcile_at(&app, 3600).await;
     assert_eq!(r.resolved, 1);
