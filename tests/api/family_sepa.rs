@@ -17,9 +17,11 @@ use psp_integrator::sim::oppwa as osim;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::family_events::{PspStandIn, payment_of};
 use crate::harness::*;
 
-/// A notification the PSP sends about one of its transactions, not yet delivered to us.
+/// A notification the PSP sends about one of its transactions, for a test to deliver when it
+/// wants: early, late, or again (the PSP's redelivery).
 #[derive(Clone, Debug)]
 pub enum PspNote {
     /// OPPWA's `PAYMENT` notification payload (encrypted when delivered).
@@ -33,7 +35,7 @@ impl TestApp {
     pub fn psp_note(&self, psp_id: &str) -> PspNote {
         match self.family {
             Family::Oppwa => PspNote::Oppwa(self.psp_json(psp_id)),
-            Family::Mollie => PspNote::Mollie(payment_id(psp_id).to_string()),
+            Family::Mollie => PspNote::Mollie(payment_of(psp_id).to_string()),
         }
     }
 
@@ -41,24 +43,7 @@ impl TestApp {
     pub async fn deliver(&self, note: &PspNote) -> StatusCode {
         match note {
             PspNote::Oppwa(payload) => self.notify(payload).await,
-            PspNote::Mollie(tr) => {
-                // Where Mollie posts: the payment's own webhookUrl.
-                let url = self
-                    .mollie()
-                    .sim
-                    .payments()
-                    .into_iter()
-                    .find(|p| p["id"] == tr.as_str())
-                    .and_then(|p| p["webhookUrl"].as_str().map(str::to_string))
-                    .unwrap_or_else(|| self.notification_url());
-                self.client
-                    .post(url)
-                    .form(&[("id", tr.as_str())])
-                    .send()
-                    .await
-                    .expect("webhook sent")
-                    .status()
-            }
+            PspNote::Mollie(tr) => self.mollie_webhook(tr).await,
         }
     }
 
@@ -75,7 +60,7 @@ impl TestApp {
             Family::Mollie => {
                 self.mollie()
                     .sim
-                    .set_payment_status(payment_id(psp_id), "paid")
+                    .set_payment_status(payment_of(psp_id), "paid")
                     .expect("settled at the PSP");
             }
         }
@@ -107,7 +92,7 @@ impl TestApp {
                 (id_of(&cb), PspNote::Oppwa(cb))
             }
             Family::Mollie => {
-                let tr = payment_id(psp_id);
+                let tr = payment_of(psp_id);
                 let cb = self
                     .mollie()
                     .sim
@@ -134,7 +119,7 @@ impl TestApp {
                     .sim
                     .reverse_chargeback(chargeback)
                     .expect("reversal at the PSP");
-                PspNote::Mollie(payment_id(psp_id).to_string())
+                PspNote::Mollie(payment_of(psp_id).to_string())
             }
         }
     }
@@ -169,7 +154,7 @@ impl TestApp {
             }
             Family::Mollie => {
                 let m = self.mollie();
-                let tr = payment_id(psp_id);
+                let tr = payment_of(psp_id);
                 let res = self
                     .client
                     .post(format!("{}/v2/payments/{tr}/refunds", m.base_url))
@@ -186,6 +171,77 @@ impl TestApp {
                 let done = embedded_refund(&m.sim.payments(), tr, &id_of(&rf));
                 assert_eq!(done["status"], "refunded", "{done}");
                 PspNote::Mollie(tr.to_string())
+            }
+        }
+    }
+
+    /// The PSP reports the collected debit `psp_id` failed after all (the bank's `AM04`,
+    /// insufficient funds): OPPWA a notification built from the PSP's record with the decline
+    /// code; Mollie its webhook, whose fetch `stand_in` makes answer `failed` (Mollie's own
+    /// record stays `paid`: a returned debit is a chargeback there). Our answer to the report.
+    pub async fn psp_reports_debit_failed(
+        &self,
+        stand_in: &PspStandIn,
+        psp_id: &str,
+    ) -> StatusCode {
+        match self.family {
+            Family::Oppwa => {
+                let mut failed = self.psp_json(psp_id);
+                failed["result"] =
+                    json!({"code": "800.100.203", "description": "insufficient funds"});
+                self.notify(&failed).await
+            }
+            Family::Mollie => {
+                let tr = payment_of(psp_id).to_string();
+                let path = format!("/v2/payments/{tr}");
+                stand_in.rewrite(move |p, body| {
+                    if p == path {
+                        body["status"] = json!("failed");
+                        body["failedAt"] = body["paidAt"].clone();
+                        body["details"]["bankReasonCode"] = json!("AM04");
+                        body["details"]["bankReason"] = json!("Insufficient funds");
+                    }
+                });
+                let status = self.mollie_webhook(&tr).await;
+                stand_in.pass_through();
+                status
+            }
+        }
+    }
+
+    /// The PSP reports a second chargeback, a copy of `first` under another id, beyond what
+    /// `psp_id` collected (both PSPs refuse to make one): OPPWA a hand-made notification; Mollie
+    /// its webhook, whose fetch `stand_in` makes list the copy beside the first. Our answer.
+    pub async fn psp_reports_excess_chargeback(
+        &self,
+        stand_in: &PspStandIn,
+        psp_id: &str,
+        first: &PspNote,
+    ) -> StatusCode {
+        match first {
+            PspNote::Oppwa(cb) => {
+                let mut second = cb.clone();
+                second["id"] = json!(uuid::Uuid::new_v4().simple().to_string());
+                self.notify(&second).await
+            }
+            PspNote::Mollie(_) => {
+                let tr = payment_of(psp_id).to_string();
+                let path = format!("/v2/payments/{tr}");
+                stand_in.rewrite(move |p, body| {
+                    if p != path {
+                        return;
+                    }
+                    if let Some(cbs) = body["_embedded"]["chargebacks"].as_array_mut()
+                        && let Some(first) = cbs.first().cloned()
+                    {
+                        let mut copy = first;
+                        copy["id"] = json!("chb_excess");
+                        cbs.push(copy);
+                    }
+                });
+                let status = self.mollie_webhook(&tr).await;
+                stand_in.pass_through();
+                status
             }
         }
     }
@@ -222,11 +278,6 @@ impl TestApp {
         }
         ok
     }
-}
-
-/// Mollie addresses children under their payment (`tr_…/re_…`): the payment's id.
-fn payment_id(psp_id: &str) -> &str {
-    psp_id.split('/').next().unwrap_or(psp_id)
 }
 
 fn id_of(v: &Value) -> String {

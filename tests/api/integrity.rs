@@ -91,23 +91,21 @@ async fn a_late_decline_never_undoes_a_paid_recurring_payment() {
 }
 
 /// Input 2: a settled SEPA debit stays Succeeded when a decline arrives afterwards (a returned
-/// debit comes as a chargeback, not as a failure). The decline is a hand-made notification
-/// ([`Capability::HandMadeNotifications`]): a paid Mollie payment never turns failed, so
-/// Mollie's webhook cannot say it; the settlement runs for both families.
+/// debit comes as a chargeback, not as a failure). A paid Mollie payment never turns failed, so
+/// there the failure is a fetch a PSP stand-in rewrites.
 #[tokio::test]
 async fn a_settled_debit_ignores_a_later_failure_notification() {
-    let app = TestApp::spawn().await;
+    let stand_in = PspStandIn::start().await;
+    let app = TestApp::spawn_behind(&stand_in).await;
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 25.0).await;
     settle(&app, &psp_id).await;
     assert_eq!(payment(&app, &debit).await["status"], "Succeeded");
-    if app.lacks(Capability::HandMadeNotifications) {
-        return;
-    }
 
-    let mut failed = app.psp_json(&psp_id);
-    failed["result"] = json!({"code": "800.100.203", "description": "insufficient funds"});
-    assert_eq!(app.notify(&failed).await, StatusCode::OK);
+    assert_eq!(
+        app.psp_reports_debit_failed(&stand_in, &psp_id).await,
+        StatusCode::OK
+    );
     let p = payment(&app, &debit).await;
     assert_eq!(p["status"], "Succeeded", "{p}");
     assert_eq!(amounts(&p["payments"]), vec!["25"]);
@@ -167,13 +165,13 @@ async fn a_chargeback_before_its_settlement_is_applied_when_the_debit_settles() 
     );
 }
 
-/// Input 4: chargebacks never exceed what was paid. The excess is a hand-made copy of a
-/// chargeback under another id ([`Capability::HandMadeNotifications`]): both PSPs refuse a
-/// chargeback beyond the payment, so neither would send it; the first chargeback runs for both
-/// families.
+/// Input 4: chargebacks never exceed what was paid. Both PSPs refuse a chargeback beyond the
+/// payment, so the excess is a copy of the first under another id: a hand-made OPPWA
+/// notification, a Mollie fetch a PSP stand-in rewrites.
 #[tokio::test]
 async fn chargebacks_never_exceed_what_was_paid() {
-    let app = TestApp::spawn().await;
+    let stand_in = PspStandIn::start().await;
+    let app = TestApp::spawn_behind(&stand_in).await;
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 25.0).await;
     settle(&app, &psp_id).await;
@@ -182,15 +180,11 @@ async fn chargebacks_never_exceed_what_was_paid() {
     let p = payment(&app, &debit).await;
     assert_eq!(amounts(&p["chargebacks"]), vec!["20"], "{p}");
     assert_eq!(p["refundableAmount"], json!(5));
-    if app.lacks(Capability::HandMadeNotifications) {
-        return;
-    }
-    let PspNote::Oppwa(first) = first else {
-        unreachable!("hand-made notifications are OPPWA's")
-    };
-    let mut second = first.clone();
-    second["id"] = json!(uuid::Uuid::new_v4().simple().to_string());
-    assert_eq!(app.notify(&second).await, StatusCode::OK);
+    assert_eq!(
+        app.psp_reports_excess_chargeback(&stand_in, &psp_id, &first)
+            .await,
+        StatusCode::OK
+    );
     let p = payment(&app, &debit).await;
     assert_eq!(amounts(&p["chargebacks"]), vec!["20"], "{p}");
     assert_eq!(p["refundableAmount"], json!(5));
