@@ -109,7 +109,7 @@ async fn build(s: &Signed) -> Result<AttentionPage, crate::store::StoreError> {
     // Those that will be given up first, soonest first (the reconciler's rule,
     // `notification::gives_up_at`), then those that wait for a known transaction.
     let mut parked: Vec<Parked> = store
-        .parked_all(PARKED_LIMIT)
+        .parked_all(0, PARKED_LIMIT)
         .await?
         .into_iter()
         .filter(|p| s.sees(&p.merchant_id))

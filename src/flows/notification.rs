@@ -1099,6 +1099,15 @@ pub fn gives_up_at(p: &ParkedEvent) -> Option<crate::domain::Ticks> {
 
 /// Re-plans one parked event; `Ok(true)` when it was resolved (applied or recorded).
 pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused> {
+    resolve_parked_at(app, p, app.now()).await
+}
+
+/// [`resolve_parked`] at `now` (the reconciler round's clock, which decides the give-up).
+pub async fn resolve_parked_at(
+    app: &App,
+    p: &ParkedEvent,
+    now: crate::domain::Ticks,
+) -> Result<bool, Refused> {
     let m = app
         .merchant(&p.merchant_id)
         .await
@@ -1119,7 +1128,7 @@ pub async fn resolve_parked(app: &App, p: &ParkedEvent) -> Result<bool, Refused>
         if let Plan::Park(tx, ..) = &plan {
             // Still waiting. An event that never matched any transaction of ours is given up
             // after a week: it was not ours.
-            let stale = gives_up_at(p).is_some_and(|at| app.now() > at);
+            let stale = gives_up_at(p).is_some_and(|at| now > at);
             if tx.is_some() || !stale {
                 return Ok(false);
             }

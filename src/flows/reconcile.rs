@@ -67,11 +67,21 @@ pub async fn run_once(
     }
     // Parked events whose payment has meanwhile settled (or failed), e.g. after a crash
     // between the settlement and the release.
-    for p in app.store.parked_all(policy.batch).await? {
-        match super::notification::resolve_parked(app, &p).await {
-            Ok(true) => report.released += 1,
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, event = p.id, "parked event not resolved"),
+    // All of them, page by page: events that wait long (for a payment that stays pending) must
+    // not keep newer ones from ever being swept.
+    let mut after = 0;
+    loop {
+        let page = app.store.parked_all(after, policy.batch).await?;
+        for p in &page {
+            after = after.max(p.id);
+            match super::notification::resolve_parked_at(app, p, now).await {
+                Ok(true) => report.released += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, event = p.id, "parked event not resolved"),
+            }
+        }
+        if page.len() < usize::try_from(policy.batch).unwrap_or(usize::MAX) {
+            break;
         }
     }
     Ok(report)

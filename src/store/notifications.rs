@@ -71,8 +71,9 @@ pub trait NotificationStore: Send + Sync {
     async fn event_seen(&self, merchant_id: &str, dedupe_key: &str) -> StoreResult<bool>;
     /// Events parked for one transaction, oldest first.
     async fn parked_for(&self, merchant_id: &str, tx_id: &str) -> StoreResult<Vec<ParkedEvent>>;
-    /// Parked events of every merchant, oldest first (the reconciler's sweep).
-    async fn parked_all(&self, limit: i64) -> StoreResult<Vec<ParkedEvent>>;
+    /// Parked events of every merchant with an id above `after`, oldest first, at most `limit`
+    /// (the reconciler's sweep pages through them all; the console reads the first page).
+    async fn parked_all(&self, after: i64, limit: i64) -> StoreResult<Vec<ParkedEvent>>;
     /// Marks a parked event resolved with `outcome` and applies `change`, in one DB
     /// transaction. `Ok(false)`: someone else resolved it first, nothing written.
     /// `Err(Conflict)`: the transaction's version moved; nothing written, retry.
@@ -219,10 +220,12 @@ impl NotificationStore for SqlStore {
         rows.iter().map(parked).collect()
     }
 
-    async fn parked_all(&self, limit: i64) -> StoreResult<Vec<ParkedEvent>> {
+    async fn parked_all(&self, after: i64, limit: i64) -> StoreResult<Vec<ParkedEvent>> {
         let rows = sqlx::query(&format!(
-            "SELECT {PARKED_COLUMNS} FROM notifications WHERE parked = 1 ORDER BY id LIMIT $1"
+            "SELECT {PARKED_COLUMNS} FROM notifications WHERE parked = 1 AND id > $1 \
+             ORDER BY id LIMIT $2"
         ))
+        .bind(after)
         .bind(limit)
         .fetch_all(&mut *self.conn().await?)
         .await?;

@@ -605,4 +605,34 @@ async fn a_webhook_for_a_payment_we_did_not_make_is_recorded_and_changes_nothing
         1,
         "{verdicts:?}"
     );
+    // The reconciler's rounds, at their own clock: kept for a week, given up after it.
+    let parked = || async {
+        m.app
+            .store
+            .parked_all(0, 1000)
+            .await
+            .expect("parked")
+            .into_iter()
+            .filter(|p| p.merchant_id == m.merchant_id)
+            .count()
+    };
+    // Two more chargebacks, and rounds that read one parked event a page: every page is swept.
+    for _ in 0..2 {
+        m.sim
+            .chargeback(&foreign[0], Some("1.00"), None, false)
+            .expect("chargeback");
+    }
+    m.sim.deliver_due().await;
+    assert_eq!(parked().await, 3);
+    let policy = Policy {
+        batch: 1,
+        ..Policy::from(&m.app.cfg.reconciler)
+    };
+    let now = SystemClock.now();
+    for (days, left) in [(6, 3), (8, 0)] {
+        reconcile::run_once(&m.app.app, &policy, now.plus_seconds(days * 86_400))
+            .await
+            .expect("round");
+        assert_eq!(parked().await, left, "{days} days on");
+    }
 }
