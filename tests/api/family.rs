@@ -41,9 +41,6 @@ pub enum Capability {
     /// An authorization that holds the money until a capture (OPPWA `PA`); Mollie's card first
     /// payment collects at once (contract/mollie.md §6 Q2).
     AuthorizeOnly,
-    /// A zero-amount card preauth that only registers the card (OPPWA); Mollie needs an amount
-    /// to charge on its checkout.
-    ZeroAmountRegistration,
     /// The PSP's webhooks are configured at the PSP once per merchant (OPPWA's activated
     /// webhook); Mollie takes a `webhookUrl` per payment.
     ConfiguredWebhooks,
@@ -81,7 +78,6 @@ impl Family {
                     | ForcedResultCodes
                     | HandMadeNotifications
                     | AuthorizeOnly
-                    | ZeroAmountRegistration
                     | ConfiguredWebhooks
             ),
         }

@@ -22,16 +22,6 @@ pub fn payment_of(psp_id: &str) -> &str {
 }
 
 impl TestApp {
-    /// The amount of a card preauth that only stands for registering the card: 0 where the
-    /// family registers without an amount ([`Capability::ZeroAmountRegistration`]), else 1.
-    pub fn registration_amount(&self) -> f64 {
-        if self.family.has(Capability::ZeroAmountRegistration) {
-            0.0
-        } else {
-            1.0
-        }
-    }
-
     /// A chargeback of `amount` (major units as the PSP writes them) on the PSP's payment
     /// `psp_id`, made at the PSP and notified to us: our answer to the notification, and the
     /// notification for a redelivery.

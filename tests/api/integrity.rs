@@ -17,8 +17,7 @@ const VISA: &str = "4200000000000000";
 /// A card agreement ready for recurring payments.
 async fn card_agreement(app: &TestApp) -> String {
     let agr = agreement_id();
-    app.card_preauth(&tx_id(), &agr, app.registration_amount(), VISA)
-        .await;
+    app.card_preauth(&tx_id(), &agr, 0.0, VISA).await;
     agr
 }
 

@@ -82,13 +82,8 @@ async fn psp_timeout_is_resolved_by_the_reconciler_with_one_webhook_and_one_char
 async fn unavailable_psp_backs_off_then_never_arrived_fails() {
     let app = TestApp::spawn().await;
     let agr = agreement_id();
-    app.card_preauth(
-        &tx_id(),
-        &agr,
-        app.registration_amount(),
-        "4200000000000000",
-    )
-    .await;
+    app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000")
+        .await;
     let pay = tx_id();
     app.psp_fault(PspFault::Unavailable);
     let (_, p) = app
