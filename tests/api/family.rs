@@ -33,8 +33,6 @@ pub enum Capability {
     /// The checkout is a widget on our own page, with a checkout id the shopper's browser
     /// submits to (OPPWA); Mollie redirects to its hosted page.
     WidgetCheckout,
-    /// A test can force the PSP's next result code (OPPWA's simulator `force_next_result`).
-    ForcedResultCodes,
     /// Full, encrypted notifications a test can hand-make with any payload (OPPWA); Mollie's
     /// webhook carries only an id.
     HandMadeNotifications,
@@ -75,7 +73,6 @@ impl Family {
                 c,
                 LookupByReference
                     | WidgetCheckout
-                    | ForcedResultCodes
                     | HandMadeNotifications
                     | AuthorizeOnly
                     | ConfiguredWebhooks

@@ -22,6 +22,23 @@ pub fn payment_of(psp_id: &str) -> &str {
 }
 
 impl TestApp {
+    /// [`Self::settled`] for an answer that may be an error: `now` (our HTTP status and body)
+    /// when the transaction (`kind`: `Preauth`, `Payment`, `Refund`) is not Pending, else the
+    /// PSP settles and our answer to reading it again (Mollie's recurring card payment fails
+    /// only then).
+    pub async fn settled_answer(
+        &self,
+        kind: &str,
+        id: &str,
+        now: (StatusCode, Value),
+    ) -> (StatusCode, Value) {
+        if now.1["status"] != "Pending" {
+            return now;
+        }
+        self.psp_settles().await;
+        self.get(&format!("/api/{kind}/{id}")).await
+    }
+
     /// A chargeback of `amount` (major units as the PSP writes them) on the PSP's payment
     /// `psp_id`, made at the PSP and notified to us: our answer to the notification, and the
     /// notification for a redelivery.

@@ -13,31 +13,113 @@ async fn recurring_ready(app: &TestApp) -> String {
     agr
 }
 
+/// How a decline case is provoked at the PSP.
+#[derive(Clone, Copy, Debug)]
+enum Provoke {
+    /// OPPWA's next result code, forced at its simulator (on a 10.00 charge).
+    Code(&'static str),
+    /// Mollie's test amount that fails a recurring card payment with this `failureReason`.
+    Amount(f64, &'static str),
+}
+
 #[tokio::test]
 async fn declines_map_to_error_codes_and_get_repeats_them() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::ForcedResultCodes) {
-        return;
-    }
     let agr = recurring_ready(&app).await;
-    let cases = [
-        ("800.100.203", 422, "InsufficientBalance", "Failed"),
-        ("800.100.155", 422, "InsufficientBalance", "Failed"),
-        ("800.100.151", 422, "BearerInvalid", "Failed"),
-        ("800.100.157", 422, "BearerExpired", "Failed"),
-        ("100.100.303", 422, "BearerExpired", "Failed"),
-        ("800.100.152", 422, "Rejected", "Failed"),
-        ("100.396.101", 422, "Canceled", "Cancelled"),
-        ("600.200.100", 500, "InvalidConfiguration", "Failed"),
-        ("999.999.999", 500, "InternalProviderError", "Failed"),
-        ("800.900.300", 401, "LoginError", "Failed"),
-    ];
-    for (code, http, error_code, status) in cases {
+    // (how the PSP is made to decline, our HTTP status, errorCode, transaction status)
+    let cases: Vec<(Provoke, u16, &str, &str)> = match app.family {
+        Family::Oppwa => vec![
+            (
+                Provoke::Code("800.100.203"),
+                422,
+                "InsufficientBalance",
+                "Failed",
+            ),
+            (
+                Provoke::Code("800.100.155"),
+                422,
+                "InsufficientBalance",
+                "Failed",
+            ),
+            (Provoke::Code("800.100.151"), 422, "BearerInvalid", "Failed"),
+            (Provoke::Code("800.100.157"), 422, "BearerExpired", "Failed"),
+            (Provoke::Code("100.100.303"), 422, "BearerExpired", "Failed"),
+            (Provoke::Code("800.100.152"), 422, "Rejected", "Failed"),
+            (Provoke::Code("100.396.101"), 422, "Canceled", "Cancelled"),
+            (
+                Provoke::Code("600.200.100"),
+                500,
+                "InvalidConfiguration",
+                "Failed",
+            ),
+            (
+                Provoke::Code("999.999.999"),
+                500,
+                "InternalProviderError",
+                "Failed",
+            ),
+            (Provoke::Code("800.900.300"), 401, "LoginError", "Failed"),
+        ],
+        // Mollie's recurring card payment is pending first and fails when it settles; its
+        // simulator's test amounts 1001–1011 EUR pick the reason (contract/mollie.md §2.15).
+        Family::Mollie => vec![
+            (
+                Provoke::Amount(1001.0, "invalid_card_number"),
+                422,
+                "BearerInvalid",
+                "Failed",
+            ),
+            (
+                Provoke::Amount(1002.0, "invalid_cvv"),
+                422,
+                "BearerInvalid",
+                "Failed",
+            ),
+            (
+                Provoke::Amount(1004.0, "card_expired"),
+                422,
+                "BearerExpired",
+                "Failed",
+            ),
+            (
+                Provoke::Amount(1006.0, "refused_by_issuer"),
+                422,
+                "Rejected",
+                "Failed",
+            ),
+            (
+                Provoke::Amount(1007.0, "insufficient_funds"),
+                422,
+                "InsufficientBalance",
+                "Failed",
+            ),
+            (
+                Provoke::Amount(1008.0, "inactive_card"),
+                422,
+                "BearerInvalid",
+                "Failed",
+            ),
+            (
+                Provoke::Amount(1011.0, "card_declined"),
+                422,
+                "Rejected",
+                "Failed",
+            ),
+        ],
+    };
+    for (provoke, http, error_code, status) in cases {
+        let (amount, code) = match provoke {
+            Provoke::Code(code) => {
+                app.sim.sim.force_next_result(code);
+                (10.0, code)
+            }
+            Provoke::Amount(amount, reason) => (amount, reason),
+        };
         let pay = tx_id();
-        app.sim.sim.force_next_result(code);
-        let (s, e) = app
-            .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
+        let answer = app
+            .post("/api/Payment", recurring_body(&pay, &agr, amount))
             .await;
+        let (s, e) = app.settled_answer("Payment", &pay, answer).await;
         assert_error(s, &e, http, error_code, "");
         assert_eq!(e["pspErrorCode"], code);
         assert_eq!(e["status"], status, "{code}");
@@ -45,7 +127,7 @@ async fn declines_map_to_error_codes_and_get_repeats_them() {
         assert_eq!(s2, s, "GET repeats the error for {code}");
         assert_eq!(e2["errorCode"], error_code);
         let (s3, e3) = app
-            .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
+            .post("/api/Payment", recurring_body(&pay, &agr, amount))
             .await;
         assert_eq!(
             (s3, &e3["errorCode"]),
