@@ -10,6 +10,8 @@
 use std::sync::{Arc, Mutex};
 
 use psp_integrator::config::AppConfig;
+use psp_integrator::sim::mollie as msim;
+use psp_integrator::sim::oppwa as osim;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -156,6 +158,159 @@ impl TestApp {
         let (s, b) = app.put_settings(&app.token, sandbox_settings()).await;
         assert_eq!(s, StatusCode::OK, "sandbox settings accepted: {b}");
         app
+    }
+}
+
+/// A notification as it travels to us: the URL it is posted to, its headers and its body.
+#[derive(Clone, Debug)]
+pub struct WireNote {
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+impl TestApp {
+    /// An authentic notification, as the PSP sends it: OPPWA an encrypted `PAYMENT`
+    /// notification of a paid debit (made by hand: OPPWA's authenticity is its encryption);
+    /// Mollie the webhook of a payment of this merchant, made here (Mollie's authenticity is
+    /// our fetch of the id with the merchant's key).
+    pub async fn psp_authentic_wire_note(&self) -> WireNote {
+        match self.family {
+            Family::Oppwa => {
+                let plain = br#"{"type":"PAYMENT","payload":{"id":"8ac7a4a09136ba2801913706f2a221bf","paymentType":"DB","amount":"1.00","currency":"EUR","result":{"code":"000.100.110","description":"ok"}}}"#;
+                let enc = osim::encrypt_notification(osim::SANDBOX_WEBHOOK_SECRET, plain, None)
+                    .expect("encrypt");
+                WireNote {
+                    url: self.notification_url(),
+                    headers: vec![
+                        ("content-type", "text/plain".into()),
+                        ("X-Initialization-Vector", enc.iv_hex),
+                        ("X-Authentication-Tag", enc.tag_hex),
+                    ],
+                    body: enc.body_hex,
+                }
+            }
+            Family::Mollie => {
+                let p = self
+                    .card_preauth(&tx_id(), &agreement_id(), 0.0, "4200000000000000")
+                    .await;
+                let tr = p["pspTransactionId"].as_str().expect("a Mollie payment id");
+                mollie_wire_note(self.notification_url(), tr)
+            }
+        }
+    }
+
+    /// Notifications made from `authentic` that are not the PSP's, each with our expected
+    /// answer. OPPWA: a byte flipped in its body, tag or IV, a body that is not hex (400), the
+    /// authentic one at a merchant path that does not exist (404). Mollie: the id of another
+    /// Mollie account's payment and an id Mollie never gave (the merchant's key fetches
+    /// neither: 500, not acknowledged, so a real but early webhook is delivered again), the
+    /// authentic one under a wrong URL token (Mollie's only proof of origin) and at a merchant
+    /// path that does not exist (404).
+    pub async fn forgeries_of(&self, authentic: &WireNote) -> Vec<(WireNote, u16)> {
+        let elsewhere = WireNote {
+            url: format!(
+                "{}/psp/{}/nope/notifications",
+                self.base,
+                self.family.name()
+            ),
+            ..authentic.clone()
+        };
+        match self.family {
+            Family::Oppwa => {
+                let flip = |h: &str| {
+                    let mut b = hex::decode(h).expect("hex");
+                    b[0] ^= 1;
+                    hex::encode_upper(b)
+                };
+                let with_header = |name: &str| {
+                    let mut n = authentic.clone();
+                    for (k, v) in &mut n.headers {
+                        if *k == name {
+                            *v = flip(v);
+                        }
+                    }
+                    n
+                };
+                let with_body = |body: String| WireNote {
+                    body,
+                    ..authentic.clone()
+                };
+                vec![
+                    (with_body(flip(&authentic.body)), 400),
+                    (with_header("X-Authentication-Tag"), 400),
+                    (with_header("X-Initialization-Vector"), 400),
+                    (with_body("not hex".into()), 400),
+                    (elsewhere, 404),
+                ]
+            }
+            Family::Mollie => {
+                let url = self.notification_url();
+                let other = self.mollie_other_accounts_payment().await;
+                vec![
+                    (mollie_wire_note(url.clone(), &other), 500),
+                    (mollie_wire_note(url.clone(), "tr_forged00000"), 500),
+                    (
+                        mollie_wire_note(wrong_token(&url), &payment_of_note(authentic)),
+                        404,
+                    ),
+                    (elsewhere, 404),
+                ]
+            }
+        }
+    }
+
+    /// Posts `n` as the PSP would; our answer.
+    pub async fn post_wire(&self, n: &WireNote) -> StatusCode {
+        let mut req = self.client.post(&n.url).body(n.body.clone());
+        for (k, v) in &n.headers {
+            req = req.header(*k, v);
+        }
+        req.send().await.expect("notification sent").status()
+    }
+
+    /// A payment made at the Mollie simulator under another account's key: real, but not
+    /// this merchant's.
+    async fn mollie_other_accounts_payment(&self) -> String {
+        let res = self
+            .client
+            .post(format!("{}/v2/payments", self.mollie().base_url))
+            .bearer_auth(msim::OTHER_TEST_KEY)
+            .json(&json!({
+                "amount": {"currency": "EUR", "value": "10.00"},
+                "description": "another account's payment",
+                "redirectUrl": "https://shop.example/return",
+            }))
+            .send()
+            .await
+            .expect("payment at Mollie");
+        let status = res.status();
+        let p: Value = res.json().await.expect("json");
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+        p["id"].as_str().expect("a payment id").to_string()
+    }
+}
+
+/// `url` with its last path segment before `/notifications` (the token) changed.
+fn wrong_token(url: &str) -> String {
+    let (head, _) = url
+        .trim_end_matches("/notifications")
+        .rsplit_once('/')
+        .expect("a tokened notification URL");
+    format!("{head}/{}/notifications", "0".repeat(32))
+}
+
+/// The payment id a Mollie webhook names.
+fn payment_of_note(n: &WireNote) -> String {
+    n.body.trim_start_matches("id=").to_string()
+}
+
+/// Mollie's webhook for `tr` (a form body `id=tr_…`) posted to `url`.
+fn mollie_wire_note(url: String, tr: &str) -> WireNote {
+    WireNote {
+        url,
+        headers: vec![("content-type", "application/x-www-form-urlencoded".into())],
+        body: serde_urlencoded::to_string([("id", tr)]).expect("form"),
     }
 }
 

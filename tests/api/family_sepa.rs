@@ -175,6 +175,36 @@ impl TestApp {
         }
     }
 
+    /// The PSP answers the next refund Pending: OPPWA by its forced result `000.200.000`;
+    /// Mollie's refunds are pending anyway until their steps pass.
+    pub fn psp_holds_next_refund(&self) {
+        if self.family == Family::Oppwa {
+            self.sim.sim.force_next_result("000.200.000");
+        }
+    }
+
+    /// The PSP completes the pending refund `rf_psp` (ours for it: `tr_…/re_…` for Mollie) and
+    /// queues its notification, not delivered: OPPWA `000.100.110`; Mollie's refund steps pass
+    /// until it is `refunded`.
+    pub fn psp_completes_refund(&self, rf_psp: &str) {
+        match self.family {
+            Family::Oppwa => {
+                self.sim
+                    .sim
+                    .complete(rf_psp, "000.100.110")
+                    .expect("refund confirmed at the PSP");
+            }
+            Family::Mollie => {
+                let m = self.mollie();
+                let (tr, re) = rf_psp.split_once('/').expect("tr_…/re_…");
+                // Each refund step takes 2 h at the simulator: pending, processing, refunded.
+                m.sim.advance_clock(5 * 3600);
+                let done = embedded_refund(&m.sim.payments(), tr, re);
+                assert_eq!(done["status"], "refunded", "{done}");
+            }
+        }
+    }
+
     /// The PSP reports the collected debit `psp_id` failed after all (the bank's `AM04`,
     /// insufficient funds): OPPWA a notification built from the PSP's record with the decline
     /// code; Mollie its webhook, whose fetch `stand_in` makes answer `failed` (Mollie's own

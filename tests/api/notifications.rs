@@ -2,7 +2,6 @@
 //! webhooks (OPPWA's encrypted notifications, Mollie's id-only webhooks) reach our endpoint,
 //! change state once, and Billwerk hears about the latest state through the stand-in.
 
-use psp_integrator::sim::oppwa as sim;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -22,69 +21,14 @@ fn types_for(hooks: &[Value], tx: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Only the PSP's own notifications count (OPPWA's: encrypted with the merchant's secret;
+/// Mollie's: an id the merchant's key fetches), and one delivered twice is stored once.
 #[tokio::test]
 async fn notifications_must_be_authentic_and_are_stored_once() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::HandMadeNotifications) {
-        return;
-    }
-    let plain = br#"{"type":"PAYMENT","payload":{"id":"8ac7a4a09136ba2801913706f2a221bf","paymentType":"DB","amount":"1.00","currency":"EUR","result":{"code":"000.100.110","description":"ok"}}}"#;
-    let enc = sim::encrypt_notification(sim::SANDBOX_WEBHOOK_SECRET, plain, None).expect("encrypt");
-    let post = |url: String, body: String, iv: String, tag: String| {
-        app.client
-            .post(url)
-            .header("content-type", "text/plain")
-            .header("X-Initialization-Vector", iv)
-            .header("X-Authentication-Tag", tag)
-            .body(body)
-            .send()
-    };
-    let flip = |h: &str| {
-        let mut b = hex::decode(h).expect("hex");
-        b[0] ^= 1;
-        hex::encode_upper(b)
-    };
-    let url = app.notification_url();
-    let cases = [
-        (
-            url.clone(),
-            flip(&enc.body_hex),
-            enc.iv_hex.clone(),
-            enc.tag_hex.clone(),
-            400,
-        ),
-        (
-            url.clone(),
-            enc.body_hex.clone(),
-            enc.iv_hex.clone(),
-            flip(&enc.tag_hex),
-            400,
-        ),
-        (
-            url.clone(),
-            enc.body_hex.clone(),
-            flip(&enc.iv_hex),
-            enc.tag_hex.clone(),
-            400,
-        ),
-        (
-            url.clone(),
-            "not hex".into(),
-            enc.iv_hex.clone(),
-            enc.tag_hex.clone(),
-            400,
-        ),
-        (
-            format!("{}/psp/oppwa/nope/notifications", app.base),
-            enc.body_hex.clone(),
-            enc.iv_hex.clone(),
-            enc.tag_hex.clone(),
-            404,
-        ),
-    ];
-    for (u, b, iv, tag, want) in cases {
-        let res = post(u, b, iv, tag).await.expect("send");
-        assert_eq!(res.status().as_u16(), want);
+    let authentic = app.psp_authentic_wire_note().await;
+    for (forged, want) in app.forgeries_of(&authentic).await {
+        assert_eq!(app.post_wire(&forged).await.as_u16(), want, "{forged:?}");
     }
     assert_eq!(
         app.store
@@ -95,15 +39,7 @@ async fn notifications_must_be_authentic_and_are_stored_once() {
         "nothing written"
     );
     for _ in 0..2 {
-        let res = post(
-            url.clone(),
-            enc.body_hex.clone(),
-            enc.iv_hex.clone(),
-            enc.tag_hex.clone(),
-        )
-        .await
-        .expect("send");
-        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(app.post_wire(&authentic).await, StatusCode::OK);
     }
     assert_eq!(
         app.store
@@ -292,9 +228,6 @@ async fn webhook_target_outside_the_allow_list_is_refused() {
 #[tokio::test]
 async fn pending_refund_confirmed_by_notification_updates_the_payment() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::HandMadeNotifications) {
-        return;
-    }
     app.connect_psp_webhooks().await;
     let agr = agreement_id();
     app.card_preauth(&tx_id(), &agr, 0.0, "4200000000000000")
@@ -306,9 +239,10 @@ async fn pending_refund_confirmed_by_notification_updates_the_payment() {
             targeted(recurring_body(&pay, &agr, 40.0), &app.hook_target()),
         )
         .await;
+    let p = app.settled("Payment", &pay, p).await;
     assert_eq!(p["status"], "Succeeded");
     let refund = tx_id();
-    app.sim.sim.force_next_result("000.200.000");
+    app.psp_holds_next_refund();
     let (s, r) = app
         .post(
             "/api/Refund",
@@ -336,10 +270,7 @@ async fn pending_refund_confirmed_by_notification_updates_the_payment() {
         .as_str()
         .expect("refund psp id")
         .to_string();
-    app.sim
-        .sim
-        .complete(&rf_psp, "000.100.110")
-        .expect("confirm refund");
+    app.psp_completes_refund(&rf_psp);
     app.psp_delivers().await;
     let (_, got) = app.get(&format!("/api/Refund/{refund}")).await;
     assert_eq!(got["status"], "Succeeded", "{got}");
