@@ -27,21 +27,16 @@ pub enum Family {
 /// reason) for the families that lack it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Capability {
-    /// The PSP can be searched by our reference (OPPWA's query by `merchantTransactionId`);
-    /// Mollie cannot (contract/mollie.md §2.17).
-    LookupByReference,
     /// The checkout is a widget on our own page, with a checkout id the shopper's browser
     /// submits to (OPPWA); Mollie redirects to its hosted page.
     WidgetCheckout,
-    /// Full, encrypted notifications a test can hand-make with any payload (OPPWA); Mollie's
-    /// webhook carries only an id.
-    HandMadeNotifications,
+    /// Notifications that prove their origin themselves (OPPWA: an encrypted body with its IV
+    /// and tag headers); Mollie's webhook is an unsigned `id=tr_…` with no headers of its own,
+    /// proven only by our fetch with the merchant's key (contract/mollie.md).
+    SignedNotifications,
     /// An authorization that holds the money until a capture (OPPWA `PA`); Mollie's card first
     /// payment collects at once (contract/mollie.md §6 Q2).
     AuthorizeOnly,
-    /// The PSP's webhooks are configured at the PSP once per merchant (OPPWA's activated
-    /// webhook); Mollie takes a `webhookUrl` per payment.
-    ConfiguredWebhooks,
 }
 
 impl Family {
@@ -67,16 +62,10 @@ impl Family {
     /// [`Capability`]'s documentation).
     pub fn has(self, c: Capability) -> bool {
         use Capability::*;
-        match self {
-            Family::Oppwa => true,
-            Family::Mollie => !matches!(
-                c,
-                LookupByReference
-                    | WidgetCheckout
-                    | HandMadeNotifications
-                    | AuthorizeOnly
-                    | ConfiguredWebhooks
-            ),
+        match (self, c) {
+            (Family::Oppwa, _) => true,
+            // Listed one by one: a new capability needs a decision for Mollie.
+            (Family::Mollie, WidgetCheckout | SignedNotifications | AuthorizeOnly) => false,
         }
     }
 

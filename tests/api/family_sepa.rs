@@ -30,6 +30,15 @@ pub enum PspNote {
     Mollie(String),
 }
 
+impl PspNote {
+    /// Whether the note carries its transaction's state as it was when sent (OPPWA's
+    /// payload), so one delivered early shows only that; Mollie's webhook makes us fetch the
+    /// payment as it is now.
+    pub fn carries_state(&self) -> bool {
+        matches!(self, PspNote::Oppwa(_))
+    }
+}
+
 impl TestApp {
     /// The notification the PSP sends about `psp_id` as it stands now.
     pub fn psp_note(&self, psp_id: &str) -> PspNote {
@@ -201,6 +210,45 @@ impl TestApp {
                 m.sim.advance_clock(5 * 3600);
                 let done = embedded_refund(&m.sim.payments(), tr, re);
                 assert_eq!(done["status"], "refunded", "{done}");
+            }
+        }
+    }
+
+    /// The refund the PSP made for our refund `refund` (its answer to us was lost), done at the
+    /// PSP, and two notifications of it: one we cannot verify while the PSP is unavailable, and
+    /// the authentic one. OPPWA: its notification with the amount changed to 150.00 (we check
+    /// that against the PSP), and the notification as made. Mollie: its webhook for the
+    /// payment, both times (our fetch is the check), once its refund steps have passed.
+    pub fn psp_refund_notes(&self, refund: &str) -> (PspNote, PspNote) {
+        match self.family {
+            Family::Oppwa => {
+                let rf = self
+                    .sim
+                    .sim
+                    .transactions()
+                    .into_iter()
+                    .find(|t| t["merchantTransactionId"] == refund)
+                    .expect("the PSP made the refund");
+                let mut wrong = rf.clone();
+                wrong["amount"] = json!("150.00");
+                (PspNote::Oppwa(wrong), PspNote::Oppwa(rf))
+            }
+            Family::Mollie => {
+                let m = self.mollie();
+                let (tr, re) = m
+                    .sim
+                    .payments()
+                    .iter()
+                    .find_map(|p| {
+                        p["_embedded"]["refunds"]
+                            .as_array()?
+                            .iter()
+                            .find(|r| r["metadata"]["transactionId"] == refund)
+                            .map(|r| (id_of(p), id_of(r)))
+                    })
+                    .expect("the PSP made the refund");
+                self.psp_completes_refund(&format!("{tr}/{re}"));
+                (PspNote::Mollie(tr.clone()), PspNote::Mollie(tr))
             }
         }
     }
