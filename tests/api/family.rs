@@ -34,8 +34,10 @@ pub enum Capability {
     /// and tag headers); Mollie's webhook is an unsigned `id=tr_…` with no headers of its own,
     /// proven only by our fetch with the merchant's key (contract/mollie.md).
     SignedNotifications,
-    /// An authorization that holds the money until a capture (OPPWA `PA`); Mollie's card first
-    /// payment collects at once (contract/mollie.md §6 Q2).
+    /// An authorization that holds the money until a capture (OPPWA `PA`); our Mollie adapter
+    /// collects at once (a first payment, or 0.00 that only registers the card), since
+    /// authorize-only with a first or a recurring payment is an open question there
+    /// (contract/mollie.md §6 Q1, Q2).
     AuthorizeOnly,
 }
 
