@@ -681,6 +681,54 @@ async fn collected_money_the_psp_could_not_refund_is_given_back_later_once() {
     assert_given_back(&app, &pre, &psp_id).await;
 }
 
+/// Whichever way the failed registration's outcome arrives — the PSP's notification, or the
+/// reconciler asking about a checkout the shopper never came back from — the collected money
+/// goes back, once.
+#[tokio::test]
+async fn collected_money_is_given_back_whichever_way_the_outcome_arrives() {
+    let psp = PspStandIn::start().await;
+    psp.rewrite(strip_stored_card);
+    let app = TestApp::spawn_behind(&psp).await;
+    collecting(&app);
+
+    // The PSP's notification (OPPWA's, hand-made from its record without the card).
+    let (pre, agr, redirect) = card_checkout(&app).await;
+    app.pay_without_returning(&redirect, VISA).await;
+    match app.family {
+        Family::Oppwa => {
+            let mut n = app
+                .sim
+                .sim
+                .transactions()
+                .into_iter()
+                .find(|t| t["merchantTransactionId"] == pre.as_str())
+                .expect("the debit at the PSP");
+            if let Some(o) = n.as_object_mut() {
+                o.remove("registrationId");
+            }
+            assert_eq!(app.notify(&n).await, StatusCode::OK);
+        }
+        Family::Mollie => {
+            app.psp_delivers().await;
+        }
+    }
+    let psp_id = failed_unregistered(&app, &pre, &agr).await;
+    assert_eq!(app.psp_charges(&format!("{pre}-cancel")), 1, "sent at once");
+    assert_given_back(&app, &pre, &psp_id).await;
+
+    // The reconciler, once the checkout's lifetime (Mollie's: days) is over.
+    let (pre, agr, redirect) = card_checkout(&app).await;
+    app.pay_without_returning(&redirect, VISA).await;
+    reconcile_at(&app, 4 * 24 * 3600).await;
+    let psp_id = failed_unregistered(&app, &pre, &agr).await;
+    assert_eq!(
+        app.psp_charges(&format!("{pre}-cancel")),
+        1,
+        "sent in the round"
+    );
+    assert_given_back_at(&app, &pre, &psp_id, 5 * 24 * 3600).await;
+}
+
 /// The stand-in's rule: the PSP's answers without the stored card.
 fn strip_stored_card(path: &str, body: &mut Value) {
     // OPPWA's payment answer of the checkout.
@@ -744,6 +792,18 @@ fn fault_after_the_checkout(psp: &PspStandIn, app: &TestApp, fault: PspFault) {
 /// An initial card preauth of 25.00 paid on the checkout while the PSP stores no card: Failed,
 /// 422 `Rejected`, the agreement unusable. Returns (preauth id, the PSP's id of the payment).
 async fn unregistered_checkout(app: &TestApp) -> (String, String) {
+    let (pre, agr, redirect) = card_checkout(app).await;
+    let landing = app.pay_on_checkout(&redirect, VISA).await;
+    assert_eq!(
+        landing, "https://merchant.example/error",
+        "the shopper is not told it worked"
+    );
+    let psp_id = failed_unregistered(app, &pre, &agr).await;
+    (pre, psp_id)
+}
+
+/// An initial card preauth of 25.00 with its checkout: (preauth id, agreement id, redirect URL).
+async fn card_checkout(app: &TestApp) -> (String, String, String) {
     let pre = tx_id();
     let agr = agreement_id();
     let (s, p) = app
@@ -753,21 +813,20 @@ async fn unregistered_checkout(app: &TestApp) -> (String, String) {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
-    let landing = app
-        .pay_on_checkout(p["redirectUrl"].as_str().expect("redirect"), VISA)
-        .await;
-    assert_eq!(
-        landing, "https://merchant.example/error",
-        "the shopper is not told it worked"
-    );
+    let redirect = p["redirectUrl"].as_str().expect("redirect").to_string();
+    (pre, agr, redirect)
+}
+
+/// The preauth failed for want of a stored card and its agreement cannot be charged; the PSP's
+/// id of its payment.
+async fn failed_unregistered(app: &TestApp, pre: &str, agr: &str) -> String {
     let (s, b) = app.get(&format!("/api/Preauth/{pre}")).await;
     assert_error(s, &b, 422, "Rejected", "stored no payment method");
     let (s, b) = app
-        .post("/api/Payment", recurring_body(&tx_id(), &agr, 5.0))
+        .post("/api/Payment", recurring_body(&tx_id(), agr, 5.0))
         .await;
     assert_error(s, &b, 422, "InvalidData", "agreementId");
-    let psp_id = app.record(&pre).await.psp_tx_id.expect("the PSP's payment");
-    (pre, psp_id)
+    app.record(pre).await.psp_tx_id.expect("the PSP's payment")
 }
 
 async fn reconcile_at(app: &TestApp, secs: i64) {
@@ -783,8 +842,13 @@ async fn reconcile_at(app: &TestApp, secs: i64) {
 /// completes it — Mollie's take a while — and the reconciler finds it so); the preauth stays
 /// Failed and Billwerk heard of it once.
 async fn assert_given_back(app: &TestApp, pre: &str, psp_id: &str) {
+    assert_given_back_at(app, pre, psp_id, 3 * 3600).await;
+}
+
+/// [`assert_given_back`] with the reconciler's round `secs` from now.
+async fn assert_given_back_at(app: &TestApp, pre: &str, psp_id: &str, secs: i64) {
     app.psp_settles().await;
-    reconcile_at(app, 3 * 3600).await;
+    reconcile_at(app, secs).await;
     let rec = app.record(pre).await;
     assert_eq!(rec.status, psp_integrator::domain::TxStatus::Failed);
     assert!(!rec.needs_reconcile, "settled: nothing left to give back");
