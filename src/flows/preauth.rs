@@ -627,7 +627,8 @@ async fn send_give_back(
 }
 
 /// Records the PSP's answer about the give-back refund; `true` once it is given back. A
-/// refusal keeps the mark and is raised to an operator: the money is still the shopper's.
+/// refusal keeps the mark (logged, for the reconciler and an operator): the money is still the
+/// shopper's.
 async fn given_back(
     app: &App,
     tx: TransactionRecord,
