@@ -106,9 +106,6 @@ async fn rotated_token_replaces_the_old_one_after_its_grace_period() {
 async fn a_disabled_merchant_gets_401_but_its_psp_notifications_are_applied() {
     use psp_integrator::domain::SystemClock;
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 20.0).await;
 
@@ -135,11 +132,7 @@ async fn a_disabled_merchant_gets_401_but_its_psp_notifications_are_applied() {
     assert_eq!(s, StatusCode::OK);
 
     // What the PSP says meanwhile is stored and applied, and Billwerk will hear of it.
-    app.sim
-        .sim
-        .complete(&psp_id, "000.100.110")
-        .expect("settled at the PSP");
-    assert_eq!(app.notify(&app.psp_json(&psp_id)).await, StatusCode::OK);
+    app.psp_settles_debit_and_tells(&psp_id).await;
     assert_eq!(app.record(&debit).await.status.to_string(), "Succeeded");
 
     psp_integrator::flows::operators::merchants::set_disabled(

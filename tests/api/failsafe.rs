@@ -101,9 +101,6 @@ async fn a_reversal_of_an_uncaptured_preauth_cancels_it() {
 #[tokio::test]
 async fn no_transaction_is_left_without_a_deadline() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
     let unscheduled = || async {
         app.store
             .gauges(SystemClock.now())
@@ -123,10 +120,21 @@ async fn no_transaction_is_left_without_a_deadline() {
     assert_eq!(unscheduled().await, 0);
     app.pay_on_checkout(b["redirectUrl"].as_str().expect("url"), VISA)
         .await;
-    // A pending SEPA debit, a lost answer, a refund.
+    // A refund, a pending SEPA debit, a lost answer. The refund first: its payment must be
+    // settled (Mollie's later), and settling must not touch what stays pending below.
+    let pay = tx_id();
+    let (s, p) = app
+        .post("/api/Payment", recurring_body(&pay, &agr, 9.0))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    app.settled("Payment", &pay, p).await;
+    let (s, _) = app
+        .post("/api/Refund", refund_body(&tx_id(), &pay, 4.0))
+        .await;
+    assert_eq!(s, StatusCode::OK);
     let sepa = sepa_agreement(&app).await;
     pending_sepa_debit(&app, &sepa, 12.0).await;
-    app.fault(psp_integrator::sim::oppwa::Fault::DropAfterProcessing);
+    app.psp_fault(PspFault::DropAfterCommit);
     let lost = tx_id();
     let (s, l) = app
         .post("/api/Payment", recurring_body(&lost, &agr, 5.0))
@@ -136,16 +144,7 @@ async fn no_transaction_is_left_without_a_deadline() {
         (StatusCode::OK, Some("Pending")),
         "{l}"
     );
-    app.fault(psp_integrator::sim::oppwa::Fault::None);
-    let pay = tx_id();
-    let (s, _) = app
-        .post("/api/Payment", recurring_body(&pay, &agr, 9.0))
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = app
-        .post("/api/Refund", refund_body(&tx_id(), &pay, 4.0))
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    app.psp_fault(PspFault::None);
     assert_eq!(unscheduled().await, 0);
     let rec = app.record(&lost).await;
     assert!(

@@ -30,10 +30,6 @@ pub enum Capability {
     /// The PSP can be searched by our reference (OPPWA's query by `merchantTransactionId`);
     /// Mollie cannot (contract/mollie.md §2.17).
     LookupByReference,
-    /// SEPA Direct Debit mandates through `Debit` + `initialBearer` as these suites drive them
-    /// (synchronous mandate, OPPWA's debit settlement and notifications); Mollie's SEPA has its
-    /// own suite, tests/api/mollie_sepa.rs.
-    SepaMandate,
     /// The checkout is a widget on our own page, with a checkout id the shopper's browser
     /// submits to (OPPWA); Mollie redirects to its hosted page.
     WidgetCheckout,
@@ -81,7 +77,6 @@ impl Family {
             Family::Mollie => !matches!(
                 c,
                 LookupByReference
-                    | SepaMandate
                     | WidgetCheckout
                     | ForcedResultCodes
                     | HandMadeNotifications

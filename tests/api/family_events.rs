@@ -13,20 +13,11 @@ use psp_integrator::config::AppConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::family_sepa::PspNote;
 use crate::harness::*;
 
-/// A PSP notification as it was delivered, for a test to deliver it again (the PSP's
-/// redelivery).
-#[derive(Clone, Debug)]
-pub enum Delivered {
-    /// OPPWA: the notification's payload (encrypted again for each delivery).
-    Oppwa(Value),
-    /// Mollie: the payment its id-only webhook names.
-    Mollie(String),
-}
-
 /// Mollie's payment of one of our PSP ids (`tr_…` or `tr_…/re_…`).
-fn payment_of(psp_id: &str) -> &str {
+pub fn payment_of(psp_id: &str) -> &str {
     psp_id.split('/').next().unwrap_or(psp_id)
 }
 
@@ -48,7 +39,7 @@ impl TestApp {
         &self,
         psp_id: &str,
         amount: &str,
-    ) -> (StatusCode, Delivered) {
+    ) -> (StatusCode, PspNote) {
         match self.family {
             Family::Oppwa => {
                 let cb = self
@@ -56,7 +47,7 @@ impl TestApp {
                     .sim
                     .chargeback(psp_id, amount, None)
                     .expect("chargeback at the PSP");
-                (self.notify(&cb).await, Delivered::Oppwa(cb))
+                (self.notify(&cb).await, PspNote::Oppwa(cb))
             }
             Family::Mollie => {
                 let pid = payment_of(psp_id);
@@ -64,20 +55,14 @@ impl TestApp {
                     .sim
                     .chargeback(pid, Some(amount), None, false)
                     .expect("chargeback at the PSP");
-                (
-                    self.mollie_delivers(pid).await,
-                    Delivered::Mollie(pid.into()),
-                )
+                (self.mollie_delivers(pid).await, PspNote::Mollie(pid.into()))
             }
         }
     }
 
     /// The PSP delivers `d` again; our answer.
-    pub async fn psp_redelivers(&self, d: &Delivered) -> StatusCode {
-        match d {
-            Delivered::Oppwa(payload) => self.notify(payload).await,
-            Delivered::Mollie(pid) => self.mollie_webhook(pid).await,
-        }
+    pub async fn psp_redelivers(&self, d: &PspNote) -> StatusCode {
+        self.deliver(d).await
     }
 
     /// The Mollie simulator delivers what is due; our answer to its webhooks for payment `pid`

@@ -1,13 +1,15 @@
 //! Payment state integrity: no PSP event undoes a final state, early events are kept, money
-//! totals add up. Each test is one of the failing inputs of the state-integrity work; the
-//! notifications are encrypted OPPWA `PAYMENT` notifications built from what the simulator
-//! reports for the transaction, with only the named fields changed.
+//! totals add up. Each test is one of the failing inputs of the state-integrity work. The PSP's
+//! own notifications come through the family driver (tests/api/family_sepa.rs); the hand-made
+//! ones are encrypted OPPWA `PAYMENT` notifications built from what the simulator reports for
+//! the transaction, with only the named fields changed.
 
-use psp_integrator::sim::oppwa::{self as sim, Fault};
+use psp_integrator::sim::oppwa::Fault;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::family_events::PspStandIn;
+use crate::family_sepa::PspNote;
 use crate::harness::*;
 
 const VISA: &str = "4200000000000000";
@@ -20,15 +22,9 @@ async fn card_agreement(app: &TestApp) -> String {
     agr
 }
 
-/// Settles a pending debit at the PSP and delivers the settlement notification by hand.
-async fn settle(app: &TestApp, psp_id: &str) -> Value {
-    app.sim
-        .sim
-        .complete(psp_id, "000.100.110")
-        .expect("settled at the PSP");
-    let settled = app.psp_json(psp_id);
-    assert_eq!(app.notify(&settled).await, StatusCode::OK);
-    settled
+/// Settles a pending debit at the PSP and delivers the settlement notification.
+async fn settle(app: &TestApp, psp_id: &str) {
+    app.psp_settles_debit_and_tells(psp_id).await;
 }
 
 async fn payment(app: &TestApp, id: &str) -> Value {
@@ -95,62 +91,56 @@ async fn a_late_decline_never_undoes_a_paid_recurring_payment() {
 }
 
 /// Input 2: a settled SEPA debit stays Succeeded when a decline arrives afterwards (a returned
-/// debit comes as a chargeback, not as a failure).
+/// debit comes as a chargeback, not as a failure). A paid Mollie payment never turns failed, so
+/// there the failure is a fetch a PSP stand-in rewrites.
 #[tokio::test]
 async fn a_settled_debit_ignores_a_later_failure_notification() {
-    let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
+    let stand_in = PspStandIn::start().await;
+    let app = TestApp::spawn_behind(&stand_in).await;
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 25.0).await;
-    let settled = settle(&app, &psp_id).await;
+    settle(&app, &psp_id).await;
     assert_eq!(payment(&app, &debit).await["status"], "Succeeded");
 
-    let mut failed = settled.clone();
-    failed["result"] = json!({"code": "800.100.203", "description": "insufficient funds"});
-    assert_eq!(app.notify(&failed).await, StatusCode::OK);
+    assert_eq!(
+        app.psp_reports_debit_failed(&stand_in, &psp_id).await,
+        StatusCode::OK
+    );
     let p = payment(&app, &debit).await;
     assert_eq!(p["status"], "Succeeded", "{p}");
     assert_eq!(amounts(&p["payments"]), vec!["25"]);
 }
 
 /// Input 3: a chargeback that arrives before the settlement it refers to is kept and applied
-/// when the payment settles; a re-sent copy changes nothing.
+/// when the payment settles; a re-sent copy changes nothing. On OPPWA the chargeback's own
+/// notification comes first; Mollie's webhook fetches the payment, so the first one we get
+/// already shows it paid and charged back (both applied at once), and the later ones are
+/// redeliveries.
 #[tokio::test]
 async fn a_chargeback_before_its_settlement_is_applied_when_the_debit_settles() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 30.0).await;
-    app.sim
-        .sim
-        .complete(&psp_id, "000.100.110")
-        .expect("settled");
-    let cb = app
-        .sim
-        .sim
-        .chargeback(&psp_id, "30.00", Some("AM04"))
-        .expect("chargeback");
-    let settled = app.psp_json(&psp_id);
+    let settled = app.psp_settles_debit(&psp_id);
+    let (_, cb) = app.psp_sepa_chargeback(&psp_id, "30.00", Some("AM04"));
 
     assert_eq!(
-        app.notify(&cb).await,
+        app.deliver(&cb).await,
         StatusCode::OK,
         "the early chargeback is acknowledged"
     );
-    let p = payment(&app, &debit).await;
-    assert_eq!(
-        (
-            p["status"].as_str(),
-            p["chargebacks"].as_array().map(Vec::len)
-        ),
-        (Some("Pending"), Some(0))
-    );
+    if app.family.has(Capability::HandMadeNotifications) {
+        let p = payment(&app, &debit).await;
+        assert_eq!(
+            (
+                p["status"].as_str(),
+                p["chargebacks"].as_array().map(Vec::len)
+            ),
+            (Some("Pending"), Some(0))
+        );
+    }
 
-    assert_eq!(app.notify(&settled).await, StatusCode::OK);
+    assert_eq!(app.deliver(&settled).await, StatusCode::OK);
     let p = payment(&app, &debit).await;
     assert_eq!(p["status"], "Succeeded", "{p}");
     assert_eq!(amounts(&p["chargebacks"]), vec!["30"], "{p}");
@@ -163,7 +153,7 @@ async fn a_chargeback_before_its_settlement_is_applied_when_the_debit_settles() 
     );
 
     assert_eq!(
-        app.notify(&cb).await,
+        app.deliver(&cb).await,
         StatusCode::OK,
         "a re-sent chargeback is acknowledged"
     );
@@ -175,25 +165,26 @@ async fn a_chargeback_before_its_settlement_is_applied_when_the_debit_settles() 
     );
 }
 
-/// Input 4: chargebacks never exceed what was paid.
+/// Input 4: chargebacks never exceed what was paid. Both PSPs refuse a chargeback beyond the
+/// payment, so the excess is a copy of the first under another id: a hand-made OPPWA
+/// notification, a Mollie fetch a PSP stand-in rewrites.
 #[tokio::test]
 async fn chargebacks_never_exceed_what_was_paid() {
-    let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
+    let stand_in = PspStandIn::start().await;
+    let app = TestApp::spawn_behind(&stand_in).await;
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 25.0).await;
     settle(&app, &psp_id).await;
-    let first = app
-        .sim
-        .sim
-        .chargeback(&psp_id, "20.00", None)
-        .expect("chargeback");
-    let mut second = first.clone();
-    second["id"] = json!(uuid::Uuid::new_v4().simple().to_string());
-    assert_eq!(app.notify(&first).await, StatusCode::OK);
-    assert_eq!(app.notify(&second).await, StatusCode::OK);
+    let (_, first) = app.psp_sepa_chargeback(&psp_id, "20.00", None);
+    assert_eq!(app.deliver(&first).await, StatusCode::OK);
+    let p = payment(&app, &debit).await;
+    assert_eq!(amounts(&p["chargebacks"]), vec!["20"], "{p}");
+    assert_eq!(p["refundableAmount"], json!(5));
+    assert_eq!(
+        app.psp_reports_excess_chargeback(&stand_in, &psp_id, &first)
+            .await,
+        StatusCode::OK
+    );
     let p = payment(&app, &debit).await;
     assert_eq!(amounts(&p["chargebacks"]), vec!["20"], "{p}");
     assert_eq!(p["refundableAmount"], json!(5));
@@ -207,31 +198,33 @@ async fn chargebacks_never_exceed_what_was_paid() {
 }
 
 /// Input 5: a notification whose amount cannot be read is not trusted; the PSP's status
-/// decides, both ways.
+/// decides, both ways. OPPWA's is hand-made: "settled" with the amount `NaN`. Mollie's webhook
+/// carries no amount nor status at all, only the id: the same rule is a webhook that comes
+/// before the settlement (the fetch says pending) and again after it.
 #[tokio::test]
 async fn an_unreadable_amount_is_not_trusted_and_the_psp_status_decides() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 20.0).await;
-    let mut nan = app.psp_json(&psp_id);
-    nan["result"] = json!({"code": "000.100.110", "description": "settled"});
-    nan["amount"] = json!("NaN");
-    assert_eq!(app.notify(&nan).await, StatusCode::OK);
+    let nan = match app.family {
+        Family::Oppwa => {
+            let mut nan = app.psp_json(&psp_id);
+            nan["result"] = json!({"code": "000.100.110", "description": "settled"});
+            nan["amount"] = json!("NaN");
+            PspNote::Oppwa(nan)
+        }
+        Family::Mollie => app.psp_note(&psp_id),
+    };
+    assert_eq!(app.deliver(&nan).await, StatusCode::OK);
     assert_eq!(
         payment(&app, &debit).await["status"],
         "Pending",
         "the PSP still says pending"
     );
 
-    app.sim
-        .sim
-        .complete(&psp_id, "000.100.110")
-        .expect("settled");
+    app.psp_settles_debit(&psp_id);
     assert_eq!(
-        app.notify(&nan).await,
+        app.deliver(&nan).await,
         StatusCode::OK,
         "the same notification once more"
     );
@@ -375,38 +368,25 @@ async fn a_back_office_refund_is_reflected_and_reported() {
     let agr = agreement_id();
     let pre = tx_id();
     app.card_preauth(&pre, &agr, 50.0, VISA).await;
+    // A capture where the family authorizes only (OPPWA), a recurring charge where the preauth
+    // collected (Mollie).
     let pay = tx_id();
+    let body = if app.family.has(Capability::AuthorizeOnly) {
+        capture_body(&pay, &pre, &agr, 50.0)
+    } else {
+        recurring_body(&pay, &agr, 50.0)
+    };
     let (_, p) = app
-        .post(
-            "/api/Payment",
-            targeted(capture_body(&pay, &pre, &agr, 50.0), &app.hook_target()),
-        )
+        .post("/api/Payment", targeted(body, &app.hook_target()))
         .await;
+    let p = app.settled("Payment", &pay, p).await;
     assert_eq!(p["status"], "Succeeded", "{p}");
     let cp = p["pspTransactionId"].as_str().expect("psp id").to_string();
+    // What Billwerk heard of the payment itself (Mollie's recurring charge settles later).
+    let before = app.hooks_for(&pay).await.len();
 
-    let res = app
-        .client
-        .post(format!("{}/v1/payments/{cp}", app.sim.base_url))
-        .bearer_auth(sim::SANDBOX_ACCESS_TOKEN)
-        .form(&[
-            ("entityId", sim::SANDBOX_ENTITY_ID),
-            ("paymentType", "RF"),
-            ("amount", "20.00"),
-            ("currency", "EUR"),
-        ])
-        .send()
-        .await
-        .expect("back-office refund");
-    let rf: Value = res.json().await.expect("json");
-    assert!(
-        rf["result"]["code"]
-            .as_str()
-            .is_some_and(|c| c.starts_with("000.")),
-        "{rf}"
-    );
-    let rf = app.psp_json(rf["id"].as_str().expect("id"));
-    assert_eq!(app.notify(&rf).await, StatusCode::OK);
+    let rf = app.psp_back_office_refund(&cp, "20.00").await;
+    assert_eq!(app.deliver(&rf).await, StatusCode::OK);
 
     let p = payment(&app, &pay).await;
     assert_eq!(
@@ -414,13 +394,17 @@ async fn a_back_office_refund_is_reflected_and_reported() {
         (&json!(20), &json!(30)),
         "{p}"
     );
-    assert_eq!(app.hooks_for(&pay).await, vec![2], "Billwerk hears of it");
+    assert_eq!(
+        app.hooks_for(&pay).await[before..],
+        [2],
+        "Billwerk hears of it"
+    );
     // Billwerk cannot refund the same money again.
     let (s, b) = app
         .post("/api/Refund", refund_body(&tx_id(), &pay, 31.0))
         .await;
     assert_error(s, &b, 422, "InvalidAmount", "refundable");
-    assert_eq!(app.notify(&rf).await, StatusCode::OK, "a copy");
+    assert_eq!(app.deliver(&rf).await, StatusCode::OK, "a copy");
     assert_eq!(
         payment(&app, &pay).await["refundedAmount"],
         json!(20),
@@ -429,31 +413,23 @@ async fn a_back_office_refund_is_reflected_and_reported() {
 }
 
 /// Input 9: a chargeback reversal gives the money back to the merchant, also when it arrives
-/// before its chargeback.
+/// before its chargeback. Mollie's webhook fetches the payment: the first one we get shows the
+/// chargeback and its reversal together, the second is a redelivery.
 #[tokio::test]
 async fn a_chargeback_reversal_is_reflected_also_before_its_chargeback() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 30.0).await;
     settle(&app, &psp_id).await;
-    let cb = app
-        .sim
-        .sim
-        .chargeback(&psp_id, "30.00", None)
-        .expect("chargeback");
-    let cr = app
-        .sim
-        .sim
-        .chargeback_reversal(cb["id"].as_str().expect("id"), "30.00")
-        .expect("reversal");
+    let (cb_id, cb) = app.psp_sepa_chargeback(&psp_id, "30.00", None);
+    let cr = app.psp_reverses_chargeback(&psp_id, &cb_id, "30.00");
 
-    assert_eq!(app.notify(&cr).await, StatusCode::OK, "the reversal first");
-    let p = payment(&app, &debit).await;
-    assert_eq!(amounts(&p["payments"]), vec!["30"], "parked: {p}");
-    assert_eq!(app.notify(&cb).await, StatusCode::OK);
+    assert_eq!(app.deliver(&cr).await, StatusCode::OK, "the reversal first");
+    if app.family.has(Capability::HandMadeNotifications) {
+        let p = payment(&app, &debit).await;
+        assert_eq!(amounts(&p["payments"]), vec!["30"], "parked: {p}");
+    }
+    assert_eq!(app.deliver(&cb).await, StatusCode::OK);
     let p = payment(&app, &debit).await;
     assert_eq!(amounts(&p["chargebacks"]), vec!["30"], "{p}");
     assert_eq!(amounts(&p["payments"]), vec!["30", "30"], "{p}");
@@ -573,9 +549,6 @@ async fn a_duplicate_post_during_the_psp_call_answers_pending() {
 #[tokio::test]
 async fn a_pending_debit_is_reconciled_without_a_notification() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
     let agr = sepa_agreement(&app).await;
     let (debit, psp_id) = pending_sepa_debit(&app, &agr, 12.0).await;
     let rec = app.record(&debit).await;
@@ -595,10 +568,7 @@ async fn a_pending_debit_is_reconciled_without_a_notification() {
     let rec = app.record(&debit).await;
     assert!(rec.needs_reconcile && rec.status == psp_integrator::domain::TxStatus::Pending);
 
-    app.sim
-        .sim
-        .complete(&psp_id, "000.100.110")
-        .expect("settled");
+    app.psp_settles_debit(&psp_id);
     let r = psp_integrator::flows::reconcile::run_once(&app.app, &policy, later(7 * 86400))
         .await
         .expect("round");

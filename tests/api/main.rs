@@ -2,6 +2,7 @@
 
 mod family;
 mod family_events;
+mod family_sepa;
 mod harness;
 mod proxy;
 

@@ -1,8 +1,8 @@
 //! Inbound PSP notifications and outbound Billwerk webhooks, end to end: the simulator's
-//! encrypted webhooks reach our endpoint, change state once, and Billwerk hears about the latest
-//! state through the stand-in.
+//! webhooks (OPPWA's encrypted notifications, Mollie's id-only webhooks) reach our endpoint,
+//! change state once, and Billwerk hears about the latest state through the stand-in.
 
-use psp_integrator::sim::oppwa::{self as sim, WebhookFaults};
+use psp_integrator::sim::oppwa as sim;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -118,22 +118,13 @@ async fn notifications_must_be_authentic_and_are_stored_once() {
 #[tokio::test]
 async fn duplicate_and_out_of_order_notifications_settle_once() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
     app.connect_psp_webhooks().await;
     let (debit, psp_id) = pending_debit(&app).await;
-    app.sim
-        .sim
-        .complete(&psp_id, "000.100.110")
-        .expect("settle the debit");
-    // The pending event (queued at creation) now arrives after the final one, and twice.
-    app.sim.sim.set_webhook_faults(WebhookFaults {
-        duplicate: true,
-        reverse_order: true,
-        hold: false,
-    });
-    assert!(app.psp_delivers().await >= 4, "all copies acknowledged");
+    // Every notification arrives twice, and a stale one after the final one (OPPWA: the
+    // pending event queued at creation; Mollie: a late webhook).
+    app.psp_duplicates_and_reorders();
+    app.psp_settles_debit(&psp_id);
+    assert!(app.psp_delivers_all().await >= 4, "all copies acknowledged");
     let (_, p) = app.get(&format!("/api/Payment/{debit}")).await;
     assert_eq!(p["status"], "Succeeded", "{p}");
     assert_eq!(p["payments"][0]["amount"], json!(25));
@@ -155,23 +146,14 @@ async fn duplicate_and_out_of_order_notifications_settle_once() {
 #[tokio::test]
 async fn fifty_quick_changes_yield_at_most_two_webhooks() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
     app.connect_psp_webhooks().await;
     let (debit, psp_id) = pending_debit(&app).await;
-    app.sim
-        .sim
-        .complete(&psp_id, "000.100.110")
-        .expect("settle");
+    app.psp_settles_debit(&psp_id);
     app.psp_delivers().await;
     app.drain_outbox(5).await;
     let before = types_for(&app.webhooks(), &debit).len();
     for _ in 0..50 {
-        app.sim
-            .sim
-            .chargeback(&psp_id, "0.10", Some("MD06"))
-            .expect("chargeback");
+        app.psp_sepa_chargeback(&psp_id, "0.10", Some("MD06"));
         app.psp_delivers().await;
         app.drain_outbox(0).await;
     }
@@ -191,9 +173,6 @@ async fn fifty_quick_changes_yield_at_most_two_webhooks() {
 #[tokio::test]
 async fn billwerk_outage_then_recovery_loses_nothing() {
     let app = TestApp::spawn().await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
     app.connect_psp_webhooks().await;
     let mut debits = Vec::new();
     for _ in 0..3 {
@@ -201,7 +180,7 @@ async fn billwerk_outage_then_recovery_loses_nothing() {
     }
     app.standin.set_status(500);
     for (_, psp) in &debits {
-        app.sim.sim.complete(psp, "000.100.110").expect("settle");
+        app.psp_settles_debit(psp);
     }
     app.psp_delivers().await;
     for minutes in [0, 2, 10, 30] {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use psp_integrator::http::health::{self, Health, Liveness};
-use psp_integrator::sim::oppwa::{self as sim, Fault};
+use psp_integrator::sim::oppwa as sim;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -471,9 +471,6 @@ async fn a_merchant_over_its_rate_gets_429_with_retry_after() {
 #[tokio::test]
 async fn a_slow_request_times_out_with_the_error_object_and_is_still_recorded() {
     let app = TestApp::spawn_with(|c| c.limits.request_timeout_secs = 1).await;
-    if app.lacks(Capability::SepaMandate) {
-        return;
-    }
     let (status, body) = app.put_settings(&app.token, sandbox_settings()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let agr = agreement_id();
@@ -481,13 +478,13 @@ async fn a_slow_request_times_out_with_the_error_object_and_is_still_recorded() 
         .post("/api/Preauth", sepa_preauth_body(&tx_id(), &agr))
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
-    app.fault(Fault::Delay { millis: 1500 });
+    app.psp_fault(PspFault::Delay(1500));
     let debit = tx_id();
     let mut body = recurring_body(&debit, &agr, 10.0);
     body["paymentMeansReference"]["role"] = json!("Debit");
     let (s, e) = app.post("/api/Payment", body.clone()).await;
     assert_error(s, &e, 503, "InternalError", "retried");
-    app.fault(Fault::None);
+    app.psp_fault(PspFault::None);
     // The detached flow goes on; the retry waits for it and answers its result, without paying
     // twice.
     let (s, d) = app.post("/api/Payment", body).await;
@@ -543,16 +540,14 @@ async fn logs_of_a_full_flow_carry_no_secrets_or_payment_data() {
         .post("/api/Refund", refund_body(&tx_id(), &cap, 10.0))
         .await;
     assert_eq!(s, StatusCode::OK);
-    if app.family.has(Capability::SepaMandate) {
-        let sepa = agreement_id();
-        let (s, _) = app
-            .post(
-                "/api/Preauth",
-                targeted(sepa_preauth_body(&tx_id(), &sepa), &app.hook_target()),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK);
-    }
+    let sepa = agreement_id();
+    let (s, _) = app
+        .post(
+            "/api/Preauth",
+            targeted(sepa_preauth_body(&tx_id(), &sepa), &app.hook_target()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
     app.psp_delivers().await;
     app.drain_outbox(10).await;
     let (s, _) = app.get("/api/Settings").await;
