@@ -723,10 +723,12 @@ fn strip_stored_card(path: &str, body: &mut Value) {
 /// does; OPPWA books the checkout as a debit).
 fn collecting(app: &TestApp) {
     if app.family == Family::Oppwa {
-        app.sim.sim.set_kind_swap(sim::KindSwap {
-            checkout_pa_as_db: true,
-            ..sim::KindSwap::default()
-        });
+        app.sim
+            .sim
+            .set_kind_swap(psp_integrator::sim::oppwa::KindSwap {
+                checkout_pa_as_db: true,
+                ..psp_integrator::sim::oppwa::KindSwap::default()
+            });
     }
 }
 
