@@ -315,13 +315,16 @@ pub async fn complete_locked(
         return Ok(tx);
     }
     let now = app.now();
-    app.transition(tx, |t| {
-        outcome::update_for(t, &r, &app.stamp(now, notify)).map(|u| crate::store::TxUpdate {
-            psp_call: Some(r.note.clone()),
-            ..u
+    let tx = app
+        .transition(tx, |t| {
+            outcome::update_for(t, &r, &app.stamp(now, notify)).map(|u| crate::store::TxUpdate {
+                psp_call: Some(r.note.clone()),
+                ..u
+            })
         })
-    })
-    .await
+        .await?;
+    // Money collected for a preauth that failed its purpose goes back at once.
+    Ok(super::preauth::give_back_locked(app, m, tx).await)
 }
 
 /// Where the shopper goes once the preauth has a state: Billwerk's URL for it, or (when

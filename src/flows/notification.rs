@@ -416,6 +416,8 @@ async fn one(
                         super::counted(&fresh);
                     }
                     release_parked(app, &fresh).await;
+                    // Money collected for a preauth this event failed goes back now.
+                    super::preauth::give_back(app, &m, &fresh).await;
                 }
                 return Ok(Ack::Stored(label));
             }

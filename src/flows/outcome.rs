@@ -54,6 +54,7 @@ pub fn update_for(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Optio
 /// The effect of a PSP result on `tx` (after checking it against what we asked for).
 pub fn effect(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Effect {
     let now = stamp.now;
+    let give_back = collected_without_credential(tx, r);
     let r = &checked(tx, r);
     let reported = match &r.outcome {
         Outcome::Succeeded => TxStatus::Succeeded,
@@ -108,6 +109,17 @@ pub fn effect(tx: &TransactionRecord, r: &PspResult, stamp: &Stamp) -> Effect {
             }));
             if tx.kind == TxKind::Preauth {
                 u.authorized_amount = Some(Decimal::ZERO);
+            }
+            if give_back {
+                // The PSP holds the money of a preauth that failed its purpose: marked with
+                // the outcome, so the refund (`preauth::give_back`) survives any crash.
+                u.collected_at_authorization = Some(true);
+                u.needs_reconcile = Some(true);
+                u.next_reconcile_at = Some(now.plus_seconds(stamp.recheck_after));
+                u.note = format!(
+                    "{}; money collected at authorization, to be given back",
+                    u.note
+                );
             }
         }
         Outcome::Succeeded => succeed(tx, r, now, &mut u),
@@ -291,6 +303,18 @@ pub fn check(asked: &Asked, r: &PspResult) -> PspResult {
         });
     }
     out
+}
+
+/// Whether `r` reports money collected for `tx`'s initial preauth that [`check`] fails for want
+/// of a stored payment method: the money sits at the PSP and must be given back.
+pub fn collected_without_credential(tx: &TransactionRecord, r: &PspResult) -> bool {
+    let asked = Asked::own(tx);
+    asked.registration
+        && r.outcome == Outcome::Succeeded
+        && r.credential.is_none()
+        && !r.amount.unwrap_or(tx.requested_amount).is_zero()
+        && reading(&asked, r.kind.as_ref()) == Reading::Collected
+        && matches!(check(&asked, r).outcome, Outcome::Declined(_))
 }
 
 /// [`check`] of an answer about `tx`'s own PSP call.

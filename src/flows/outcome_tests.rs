@@ -176,7 +176,15 @@ proptest! {
             prop_assert!(u.agreement.is_none(), "no agreement stored");
             prop_assert!(u.authorized_amount.is_none_or(|a| a.is_zero()), "nothing authorized");
             prop_assert!(u.booking_date.is_none(), "no refund booked");
-            prop_assert!(u.collected_at_authorization.is_none());
+            // Money collected for a registration that failed its purpose is marked to be
+            // given back, with the failure itself.
+            let give_back = req == Request::InitialPreauth && collected && same_amount
+                && same_currency && !with_registration;
+            prop_assert_eq!(u.collected_at_authorization, give_back.then_some(true));
+            if give_back {
+                prop_assert_eq!(u.needs_reconcile, Some(true));
+                prop_assert!(u.next_reconcile_at.is_some());
+            }
             prop_assert!(u.next_reconcile_at.is_some() || u.status.is_some_and(|s| s.to() == TxStatus::Failed),
                 "an untrusted answer is asked about again, or fails the purpose");
         } else if is_preauth(req) {

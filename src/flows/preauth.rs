@@ -105,7 +105,7 @@ pub async fn create(
                     tx.checkout_token.clone().unwrap_or_default()
                 ),
             };
-            start_initial(app, &psp, tx, &req).await
+            start_initial(app, m, &psp, tx, &req).await
         }
     };
     views::preauth_answer(app, &tx, recorded).await
@@ -113,6 +113,7 @@ pub async fn create(
 
 async fn start_initial(
     app: &App,
+    m: &Merchant,
     psp: &Guarded,
     tx: TransactionRecord,
     req: &InitialPreauth,
@@ -144,7 +145,8 @@ async fn start_initial(
         }
         PreauthStart::Done(r) => {
             let r = super::called::Called::new("preauth", r, started);
-            app.record_answer(tx, &r).await
+            let (tx, recorded) = app.record_answer(tx, &r).await;
+            (give_back_locked(app, m, tx).await, recorded)
         }
     }
 }
@@ -547,4 +549,169 @@ pub fn lookup_unsupported(m: &Merchant, tx: &TransactionRecord) {
     crate::telemetry::lookup_unsupported(m.provider.name());
     tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id, psp = m.provider.name(),
         "the PSP cannot look this transaction up by our reference; it stays as it is for an operator");
+}
+
+/// A failed initial preauth whose money the PSP collected at authorization, still to be given
+/// back: the outcome marked it for the reconciler (`outcome::effect`), and the mark is cleared
+/// only once the PSP has the refund.
+pub fn give_back_due(tx: &TransactionRecord) -> bool {
+    tx.kind == TxKind::Preauth
+        && tx.status == TxStatus::Failed
+        && tx.collected_at_authorization
+        && tx.needs_reconcile
+}
+
+/// [`give_back_locked`] for a caller that does not hold the preauth's lock (a notification).
+pub async fn give_back(app: &App, m: &Merchant, tx: &TransactionRecord) {
+    if !give_back_due(tx) {
+        return;
+    }
+    let _guard = app.locks.lock(m.id(), &tx.billwerk_id).await;
+    match app.store.get_transaction_by_id(m.id(), &tx.id).await {
+        Ok(Some(t)) => {
+            give_back_locked(app, m, t).await;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(transaction_id = %tx.billwerk_id, error = %e,
+            "collected money not given back now; the reconciler will"),
+    }
+}
+
+/// Sends the refund of the money collected for a failed preauth, as the preauth's cancel (found
+/// again by `Reference::CancelOf`), if it is still due. Never an error: whatever is not known
+/// to be given back stays marked, and the reconciler settles it ([`settle_give_back`]).
+pub async fn give_back_locked(app: &App, m: &Merchant, tx: TransactionRecord) -> TransactionRecord {
+    if !give_back_due(&tx) {
+        return tx;
+    }
+    match send_give_back(app, m, tx.clone()).await {
+        Ok((t, _)) => t,
+        Err(e) => {
+            tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id,
+                error = ?e.body.error_code,
+                "collected money not given back now; the reconciler will");
+            app.store
+                .get_transaction_by_id(m.id(), &tx.id)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(tx)
+        }
+    }
+}
+
+/// The refund of the collected amount; `true` once the PSP has given it back.
+async fn send_give_back(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+) -> Result<(TransactionRecord, bool), ApiError> {
+    let Some(psp_id) = tx.psp_tx_id.clone() else {
+        tracing::error!(transaction_id = %tx.billwerk_id, internal_id = %tx.id,
+            "collected money without the PSP's id of the payment; an operator must refund it");
+        return Ok((tx, false));
+    };
+    let psp = app.psp(m).await?;
+    let currency = Currency::parse(&tx.currency).ok_or_else(ApiError::internal)?;
+    let money =
+        Money::new(tx.requested_amount, currency, true).map_err(|_| ApiError::internal())?;
+    let req = FollowUp {
+        merchant_tx_id: tx.billwerk_id.clone(),
+        psp_transaction_id: psp_id,
+        amount: Some(money),
+        merchant_initiated: !tx.is_initial,
+        cancel_of: true,
+    };
+    let r = super::called::timed("refund (give back)", psp.refund(&req)).await;
+    given_back(app, tx, &r.result, &r.note).await
+}
+
+/// Records the PSP's answer about the give-back refund; `true` once it is given back. A
+/// refusal keeps the mark (logged, for the reconciler and an operator): the money is still the
+/// shopper's.
+async fn given_back(
+    app: &App,
+    tx: TransactionRecord,
+    r: &PspResult,
+    call: &PspCallNote,
+) -> Result<(TransactionRecord, bool), ApiError> {
+    let r = outcome::check(&outcome::Asked::cancel(&tx, tx.requested_amount), r);
+    match &r.outcome {
+        Outcome::Succeeded => {
+            let note = format!(
+                "collected money given back: refund {}",
+                r.psp_transaction_id.as_deref().unwrap_or("(no PSP id)")
+            );
+            let t = app
+                .transition_noting(tx, Some(call), |t| {
+                    give_back_due(t).then(|| TxUpdate {
+                        needs_reconcile: Some(false),
+                        note: note.clone(),
+                        keep_version: true,
+                        ..TxUpdate::default()
+                    })
+                })
+                .await?;
+            Ok((t, true))
+        }
+        Outcome::Declined(d) => {
+            // Still the shopper's money: the mark stays, and the reconciler asks the PSP.
+            tracing::warn!(transaction_id = %tx.billwerk_id, internal_id = %tx.id,
+                reason = %d.message,
+                "the PSP refused the refund giving the collected money back; kept for the reconciler");
+            app.note_call(&tx, call).await;
+            Ok((tx, false))
+        }
+        Outcome::Pending | Outcome::Unknown(_) => {
+            app.note_call(&tx, call).await;
+            Ok((tx, false))
+        }
+    }
+}
+
+/// Settles a give-back by the PSP's record of its refund, never by a second refund sent blind:
+/// found → recorded as answered; never received within the not-found grace → sent again;
+/// a PSP that cannot search → raised to an operator, kept marked. `true` once given back.
+pub async fn settle_give_back(
+    app: &App,
+    m: &Merchant,
+    tx: TransactionRecord,
+    now: crate::domain::Ticks,
+) -> Result<bool, ApiError> {
+    let psp = app.psp(m).await?;
+    let known = app.known(&tx, true).await?;
+    let (found, call) = super::called::timed_lookup(
+        "lookup (give back)",
+        psp.lookup(Reference::CancelOf(&tx.billwerk_id), &known),
+    )
+    .await;
+    match found {
+        Lookup::Found(r) => Ok(given_back(app, tx, &r, &call).await?.1),
+        Lookup::Unsupported => {
+            lookup_unsupported(m, &tx);
+            app.note_call(&tx, &call).await;
+            Ok(false)
+        }
+        Lookup::NotFound if now.0 - tx.last_updated.0 > app.not_found_grace_secs * 10_000_000 => {
+            // Marked again first: the grace for this refund runs from its own sending.
+            let tx = app
+                .transition_noting(tx, Some(&call), |t| {
+                    give_back_due(t).then(|| TxUpdate {
+                        note: "the refund giving the collected money back never reached the \
+                               PSP; sending it again"
+                            .into(),
+                        ..TxUpdate::default()
+                    })
+                })
+                .await?;
+            if !give_back_due(&tx) {
+                return Ok(true);
+            }
+            Ok(send_give_back(app, m, tx).await?.1)
+        }
+        _ => {
+            app.note_call(&tx, &call).await;
+            Ok(false)
+        }
+    }
 }

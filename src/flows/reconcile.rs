@@ -119,6 +119,13 @@ async fn reconcile_one(
             None => reschedule(app, policy, now, tx, None).await,
         };
     }
+    // Money collected for a preauth that failed: its refund is settled by the PSP's record.
+    if super::preauth::give_back_due(&tx) {
+        return match super::preauth::settle_give_back(app, &m, tx.clone(), now).await? {
+            true => Ok(true),
+            false => reschedule(app, policy, now, tx, None).await,
+        };
+    }
     // A capture of money collected at authorization needs no PSP answer (a crash left it).
     if tx.collected_at_authorization && tx.kind == crate::domain::TxKind::Payment {
         super::payment::book_collected(app, tx, true).await?;
@@ -209,6 +216,11 @@ async fn reconcile_one(
                 }
             })
             .await?;
+        if super::preauth::give_back_due(&fresh) {
+            // The outcome is known; what is left is the refund, sent now (or settled later).
+            let fresh = super::preauth::give_back_locked(app, &m, fresh).await;
+            return Ok(!fresh.needs_reconcile);
+        }
         if !fresh.needs_reconcile {
             return Ok(true);
         }

@@ -575,47 +575,266 @@ async fn a_pending_debit_is_reconciled_without_a_notification() {
 /// Input 13: a PSP answer is checked against what we asked for before it is trusted. A stand-in
 /// PSP replays real answer bodies: a successful card checkout without a stored card (OPPWA: no
 /// `registrationId`; Mollie: a paid first payment without `mandateId` and a customer without
-/// mandates).
+/// mandates). The preauth fails; money the PSP collected for it (Mollie's first payment always
+/// collects; OPPWA when it books the checkout as a debit) is given back at the PSP, once, while
+/// Billwerk hears of the failure once; a checkout that only reserved gives nothing back.
 #[tokio::test]
 async fn a_checkout_success_without_a_stored_card_is_not_reported_as_success() {
     let psp = PspStandIn::start().await;
-    psp.rewrite(|path, body| {
-        // OPPWA's payment answer of the checkout.
-        if path.ends_with("/payment")
-            && let Some(o) = body.as_object_mut()
-        {
-            o.remove("registrationId");
+    psp.rewrite(strip_stored_card);
+    let app = TestApp::spawn_behind(&psp).await;
+    if app.family == Family::Oppwa {
+        // Only reserved (PA): nothing to give back.
+        let (pre, psp_id) = unregistered_checkout(&app).await;
+        assert_eq!(
+            app.psp_charges(&format!("{pre}-cancel")),
+            0,
+            "nothing refunded"
+        );
+        assert_eq!(app.psp_money(&psp_id).refunded, 0);
+        assert!(!app.record(&pre).await.needs_reconcile);
+        assert_eq!(app.hooks_for(&pre).await, vec![1]);
+    }
+    collecting(&app);
+    let (pre, psp_id) = unregistered_checkout(&app).await;
+    assert_given_back(&app, &pre, &psp_id).await;
+}
+
+/// The refund giving collected money back loses its answer: the reconciler finds it at the PSP
+/// by our reference and never sends a second one.
+#[tokio::test]
+async fn collected_money_whose_give_back_answer_is_lost_is_found_never_refunded_twice() {
+    let psp = PspStandIn::start().await;
+    let app = TestApp::spawn_behind(&psp).await;
+    collecting(&app);
+    fault_after_the_checkout(&psp, &app, PspFault::DropAfterCommit);
+    let (pre, psp_id) = unregistered_checkout(&app).await;
+    app.psp_fault(PspFault::None);
+    assert!(
+        app.record(&pre).await.needs_reconcile,
+        "marked until the PSP's record says given back"
+    );
+    assert_eq!(
+        app.psp_charges(&format!("{pre}-cancel")),
+        1,
+        "the PSP has it"
+    );
+    assert_given_back(&app, &pre, &psp_id).await;
+}
+
+/// The PSP is down when the collected money is to be given back: the reconciler sends the
+/// refund once the PSP, asked by our reference, has still never heard of it after the grace.
+#[tokio::test]
+async fn collected_money_the_psp_could_not_refund_is_given_back_later_once() {
+    let psp = PspStandIn::start().await;
+    let app = TestApp::spawn_behind(&psp).await;
+    collecting(&app);
+    fault_after_the_checkout(&psp, &app, PspFault::Unavailable);
+    let (pre, psp_id) = unregistered_checkout(&app).await;
+    app.psp_fault(PspFault::None);
+    let cancel = format!("{pre}-cancel");
+    assert!(app.record(&pre).await.needs_reconcile, "marked");
+    assert_eq!(app.psp_charges(&cancel), 0, "nothing reached the PSP");
+    // Within the not-found grace the reconciler only looks.
+    reconcile_at(&app, 120).await;
+    assert_eq!(app.psp_charges(&cancel), 0, "not sent within the grace");
+    // After it: sent again, once; a later round finds it and sends nothing more.
+    reconcile_at(&app, 700).await;
+    assert_eq!(app.psp_charges(&cancel), 1, "given back after the grace");
+    reconcile_at(&app, 1_200).await;
+    assert_eq!(app.psp_charges(&cancel), 1, "never twice");
+    assert_given_back(&app, &pre, &psp_id).await;
+}
+
+/// Whichever way the failed registration's outcome arrives — the PSP's notification, or the
+/// reconciler asking about a checkout the shopper never came back from — the collected money
+/// goes back, once.
+#[tokio::test]
+async fn collected_money_is_given_back_whichever_way_the_outcome_arrives() {
+    let psp = PspStandIn::start().await;
+    psp.rewrite(strip_stored_card);
+    let app = TestApp::spawn_behind(&psp).await;
+    collecting(&app);
+
+    // The PSP's notification (OPPWA's, hand-made from its record without the card).
+    let (pre, agr, redirect) = card_checkout(&app).await;
+    app.pay_without_returning(&redirect, VISA).await;
+    match app.family {
+        Family::Oppwa => {
+            let mut n = app
+                .sim
+                .sim
+                .transactions()
+                .into_iter()
+                .find(|t| t["merchantTransactionId"] == pre.as_str())
+                .expect("the debit at the PSP");
+            if let Some(o) = n.as_object_mut() {
+                o.remove("registrationId");
+            }
+            assert_eq!(app.notify(&n).await, StatusCode::OK);
         }
-        // Mollie's payment, and the customer's mandates.
-        if path.starts_with("/v2/payments/")
-            && let Some(o) = body.as_object_mut()
-        {
-            o.remove("mandateId");
+        Family::Mollie => {
+            app.psp_delivers().await;
         }
-        if path.ends_with("/mandates") {
-            body["count"] = json!(0);
-            body["_embedded"]["mandates"] = json!([]);
+    }
+    let psp_id = failed_unregistered(&app, &pre, &agr).await;
+    assert_eq!(app.psp_charges(&format!("{pre}-cancel")), 1, "sent at once");
+    assert_given_back(&app, &pre, &psp_id).await;
+
+    // The reconciler, once the checkout's lifetime (Mollie's: days) is over.
+    let (pre, agr, redirect) = card_checkout(&app).await;
+    app.pay_without_returning(&redirect, VISA).await;
+    reconcile_at(&app, 4 * 24 * 3600).await;
+    let psp_id = failed_unregistered(&app, &pre, &agr).await;
+    assert_eq!(
+        app.psp_charges(&format!("{pre}-cancel")),
+        1,
+        "sent in the round"
+    );
+    assert_given_back_at(&app, &pre, &psp_id, 5 * 24 * 3600).await;
+}
+
+/// The stand-in's rule: the PSP's answers without the stored card.
+fn strip_stored_card(path: &str, body: &mut Value) {
+    // OPPWA's payment answer of the checkout.
+    if path.ends_with("/payment")
+        && let Some(o) = body.as_object_mut()
+    {
+        o.remove("registrationId");
+    }
+    // Mollie's payment, and the customer's mandates.
+    if path.starts_with("/v2/payments/")
+        && let Some(o) = body.as_object_mut()
+    {
+        o.remove("mandateId");
+    }
+    if path.ends_with("/mandates") {
+        body["count"] = json!(0);
+        body["_embedded"]["mandates"] = json!([]);
+    }
+}
+
+/// The PSP collects the money of the checkout at authorization (Mollie's first payment always
+/// does; OPPWA books the checkout as a debit).
+fn collecting(app: &TestApp) {
+    if app.family == Family::Oppwa {
+        app.sim
+            .sim
+            .set_kind_swap(psp_integrator::sim::oppwa::KindSwap {
+                checkout_pa_as_db: true,
+                ..psp_integrator::sim::oppwa::KindSwap::default()
+            });
+    }
+}
+
+/// Strips the stored card, and arms `fault` at the PSP once the checkout's result has been read
+/// (OPPWA: the checkout's payment; Mollie: the customer's mandates), so it hits the refund
+/// that gives the money back.
+fn fault_after_the_checkout(psp: &PspStandIn, app: &TestApp, fault: PspFault) {
+    let armed = std::sync::atomic::AtomicBool::new(false);
+    let oppwa = app.sim.sim.clone();
+    let mollie = app.mollie.as_ref().map(|m| m.sim.clone());
+    psp.rewrite(move |path, body| {
+        strip_stored_card(path, body);
+        let last_read = path.ends_with("/payment") || path.ends_with("/mandates");
+        if !last_read || armed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        match &mollie {
+            Some(m) => m.update_knobs(|k| match fault {
+                PspFault::DropAfterCommit => k.drop_after_commit = 1_000,
+                _ => {
+                    k.error_status = 503;
+                    k.error_times = 1_000;
+                }
+            }),
+            None => oppwa.set_fault(match fault {
+                PspFault::DropAfterCommit => Fault::DropAfterProcessing,
+                _ => Fault::Unavailable,
+            }),
         }
     });
-    let app = TestApp::spawn_behind(&psp).await;
-    let pre = tx_id();
-    let agr = agreement_id();
-    let (_, p) = app
-        .post("/api/Preauth", preauth_body(&pre, &agr, 25.0))
-        .await;
-    let landing = app
-        .pay_on_checkout(p["redirectUrl"].as_str().expect("redirect"), VISA)
-        .await;
+}
+
+/// An initial card preauth of 25.00 paid on the checkout while the PSP stores no card: Failed,
+/// 422 `Rejected`, the agreement unusable. Returns (preauth id, the PSP's id of the payment).
+async fn unregistered_checkout(app: &TestApp) -> (String, String) {
+    let (pre, agr, redirect) = card_checkout(app).await;
+    let landing = app.pay_on_checkout(&redirect, VISA).await;
     assert_eq!(
         landing, "https://merchant.example/error",
         "the shopper is not told it worked"
     );
+    let psp_id = failed_unregistered(app, &pre, &agr).await;
+    (pre, psp_id)
+}
+
+/// An initial card preauth of 25.00 with its checkout: (preauth id, agreement id, redirect URL).
+async fn card_checkout(app: &TestApp) -> (String, String, String) {
+    let pre = tx_id();
+    let agr = agreement_id();
+    let (s, p) = app
+        .post(
+            "/api/Preauth",
+            targeted(preauth_body(&pre, &agr, 25.0), &app.hook_target()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let redirect = p["redirectUrl"].as_str().expect("redirect").to_string();
+    (pre, agr, redirect)
+}
+
+/// The preauth failed for want of a stored card and its agreement cannot be charged; the PSP's
+/// id of its payment.
+async fn failed_unregistered(app: &TestApp, pre: &str, agr: &str) -> String {
     let (s, b) = app.get(&format!("/api/Preauth/{pre}")).await;
     assert_error(s, &b, 422, "Rejected", "stored no payment method");
     let (s, b) = app
-        .post("/api/Payment", recurring_body(&tx_id(), &agr, 5.0))
+        .post("/api/Payment", recurring_body(&tx_id(), agr, 5.0))
         .await;
     assert_error(s, &b, 422, "InvalidData", "agreementId");
+    app.record(pre).await.psp_tx_id.expect("the PSP's payment")
+}
+
+async fn reconcile_at(app: &TestApp, secs: i64) {
+    use psp_integrator::domain::Clock;
+    let now = psp_integrator::domain::SystemClock.now().plus_seconds(secs);
+    let policy = psp_integrator::flows::reconcile::Policy::from(&app.cfg.reconciler);
+    psp_integrator::flows::reconcile::run_once(&app.app, &policy, now)
+        .await
+        .expect("reconcile round");
+}
+
+/// The preauth's collected money is given back at the PSP by exactly one refund (the PSP
+/// completes it — Mollie's take a while — and the reconciler finds it so); the preauth stays
+/// Failed and Billwerk heard of it once.
+async fn assert_given_back(app: &TestApp, pre: &str, psp_id: &str) {
+    assert_given_back_at(app, pre, psp_id, 3 * 3600).await;
+}
+
+/// [`assert_given_back`] with the reconciler's round `secs` from now.
+async fn assert_given_back_at(app: &TestApp, pre: &str, psp_id: &str, secs: i64) {
+    app.psp_settles().await;
+    reconcile_at(app, secs).await;
+    let rec = app.record(pre).await;
+    assert_eq!(rec.status, psp_integrator::domain::TxStatus::Failed);
+    assert!(!rec.needs_reconcile, "settled: nothing left to give back");
+    let money = app.psp_money(psp_id);
+    assert_eq!(money.charged, 2500, "{money:?}");
+    assert_eq!(money.refunded, money.charged, "all of it given back");
+    assert_eq!(
+        app.psp_charges(&format!("{pre}-cancel")),
+        1,
+        "exactly one refund"
+    );
+    let notes = app.history_notes(pre).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("collected money given back: refund")),
+        "{notes:?}"
+    );
+    assert_eq!(app.hooks_for(pre).await, vec![1], "one Type-1 webhook");
 }
 
 /// Input 13, amount: a success for another amount than requested stays Pending.

@@ -636,3 +636,48 @@ async fn a_webhook_for_a_payment_we_did_not_make_is_recorded_and_changes_nothing
         assert_eq!(parked().await, left, "{days} days on");
     }
 }
+
+/// A paid first payment whose mandate is already `invalid` when we read it stores nothing a
+/// later charge could use: the preauth fails (422 `Rejected`), and the money the payment
+/// collected is given back by one refund, completed at Mollie and found by the reconciler.
+#[tokio::test]
+async fn a_paid_first_payment_naming_an_invalid_mandate_fails_and_is_given_back() {
+    let m = shop().await;
+    let (pre, agr) = (tx_id(), agreement_id());
+    let page = first_payment(&m, &pre, &agr).await;
+    choose(&m, &page, "paid").await;
+    let paid = mollie_payment(&m, &pre);
+    let mandate = paid["mandateId"].as_str().expect("a mandate").to_string();
+    m.sim
+        .invalidate_mandate(&mandate)
+        .expect("mandate invalidated");
+    let (s, f) = m
+        .post(
+            "/api/Preauth/Finalize",
+            json!({"transactionId": pre, "finalizationData": {}}),
+        )
+        .await;
+    assert_error(s, &f, 422, "Rejected", "stored no payment method");
+    let (s, r) = recurring(&m, &tx_id(), &agr, 5.0).await;
+    assert_error(s, &r, 422, "InvalidData", "agreementId");
+
+    // Mollie completes the refund later; the reconciler finds it done.
+    m.sim.advance_clock(3 * 24 * 3600);
+    reconcile_at(&m, 3 * 3600).await;
+    let paid = mollie_payment(&m, &pre);
+    assert_eq!(paid["amountRefunded"]["value"], "30.00", "{paid}");
+    let refunds = paid["_embedded"]["refunds"].clone();
+    assert_eq!(refunds.as_array().map(Vec::len), Some(1), "{refunds}");
+    assert_eq!(refunds[0]["status"], "refunded", "{refunds}");
+    let rec = m
+        .app
+        .store
+        .get_transaction(&m.merchant_id, &pre)
+        .await
+        .expect("read")
+        .expect("the preauth");
+    assert_eq!(rec.status, psp_integrator::domain::TxStatus::Failed);
+    assert!(!rec.needs_reconcile, "given back: {rec:?}");
+    // Finalize had the answer; giving the money back tells Billwerk nothing new.
+    assert!(m.app.hooks_for(&pre).await.is_empty());
+}

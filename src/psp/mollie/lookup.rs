@@ -83,9 +83,9 @@ impl Bound {
             .iter()
             .find(|r| read::reference(r).as_deref() == Some(cancel_ref.as_str()))
         {
-            let mut found = read::refund(payment, r);
-            found.kind = Some(EventKind::Reversal);
-            return Lookup::Found(found);
+            // A refund, as `refund_payment` answered it: the cancel of money collected at
+            // authorization (a reserved payment is cancelled, never refunded).
+            return Lookup::Found(read::refund(payment, r));
         }
         if str_of(&p, "status") == Some("canceled") {
             let mut found = read::payment(&p);

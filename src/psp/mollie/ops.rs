@@ -202,7 +202,8 @@ impl Bound {
 
     /// Adds the credential to a succeeded `first` payment's result. The first payment's status
     /// decides; a `pending` mandate is accepted (§5 #5, #6). Without any mandate the result
-    /// carries none, and the flows fail the registration.
+    /// carries none, and the flows fail the registration; so does a named mandate that is
+    /// already `invalid`.
     pub(super) async fn with_credential(&self, p: &Value, mut r: PspResult) -> PspResult {
         if r.outcome != Outcome::Succeeded || str_of(p, "sequenceType") != Some("first") {
             return r;
@@ -225,11 +226,12 @@ impl Bound {
         };
         let usable = |m: &&Value| matches!(str_of(m, "status"), Some("valid" | "pending"));
         let mandate = match str_of(p, "mandateId") {
-            Some(id) => listed
-                .iter()
-                .find(|m| str_of(m, "id") == Some(id))
-                .cloned()
-                .or_else(|| Some(json!({ "id": id }))),
+            Some(id) => match listed.iter().find(|m| str_of(m, "id") == Some(id)) {
+                // Already invalid: no later charge could use it, so nothing is stored.
+                Some(m) if str_of(m, "status") == Some("invalid") => None,
+                Some(m) => Some(m.clone()),
+                None => Some(json!({ "id": id })),
+            },
             None => listed
                 .iter()
                 .filter(usable)
