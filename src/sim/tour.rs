@@ -163,7 +163,8 @@ impl Stage {
         let _ = std::fs::remove_dir_all(&dir);
         outcome?;
         println!(
-            "\nDone. Next: `cargo run -- serve` and the README's tours do the same by hand; \
+            "\nDone. Next: the README's tour of this family does the same by hand on \
+             `cargo run -- serve` (with the family's simulator enabled, as the tour says); \
              http://127.0.0.1:9090/docs (the operator listener) then describes every endpoint."
         );
         Ok(())
