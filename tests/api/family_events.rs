@@ -161,6 +161,89 @@ impl TestApp {
     }
 }
 
+/// Sets the family's PSP call timeout (`[psp.<family>] timeout_secs`) in `cfg`.
+pub fn set_psp_timeout(cfg: &mut AppConfig, secs: u64) {
+    use psp_integrator::psp::mollie::MolliePspSection;
+    use psp_integrator::psp::oppwa::OppwaPspSection;
+    match Family::under_test() {
+        Family::Oppwa => {
+            cfg.psp
+                .of_mut::<OppwaPspSection>()
+                .expect("[psp.oppwa]")
+                .timeout_secs = secs
+        }
+        Family::Mollie => {
+            cfg.psp
+                .of_mut::<MolliePspSection>()
+                .expect("[psp.mollie]")
+                .timeout_secs = secs
+        }
+    }
+}
+
+/// Outcomes the service could not know at once, resolved later.
+impl TestApp {
+    /// One reconciler round as if `secs` seconds from now.
+    pub async fn reconciler_round(&self, secs: i64) -> psp_integrator::flows::reconcile::Report {
+        use psp_integrator::domain::Clock;
+        let now = psp_integrator::domain::SystemClock.now().plus_seconds(secs);
+        let policy = psp_integrator::flows::reconcile::Policy::from(&self.cfg.reconciler);
+        psp_integrator::flows::reconcile::run_once(&self.app, &policy, now)
+            .await
+            .expect("reconcile round")
+    }
+
+    /// The PSP finishes what is under way ([`Self::psp_settles`]), then the reconciler asks it
+    /// about what is due two hours from now (past every first deadline and the not-found
+    /// grace); the stored transaction (by Billwerk id) afterwards.
+    pub async fn psp_settles_and_reconciler_asks(
+        &self,
+        billwerk_id: &str,
+    ) -> psp_integrator::store::TransactionRecord {
+        self.psp_settles().await;
+        self.reconciler_round(2 * 3600).await;
+        self.record(billwerk_id).await
+    }
+
+    /// From now on, through `stand_in`, the PSP answers a recurring charge as paid for
+    /// `amount` (major units, e.g. `"99.00"`) whatever was asked: OPPWA its registration
+    /// payment's answer and every status read or query of it; Mollie the created payment and
+    /// every fetch of it.
+    pub fn psp_answers_paid_for(&self, stand_in: &PspStandIn, amount: &'static str) {
+        match self.family {
+            Family::Oppwa => stand_in.rewrite(move |path, body| {
+                let ours = ["/v1/registrations/", "/v1/payments/", "/v1/query"]
+                    .iter()
+                    .any(|p| path.starts_with(p));
+                if !ours {
+                    return;
+                }
+                if body.get("amount").is_some() {
+                    body["amount"] = json!(amount);
+                }
+                // The query's list of payments.
+                if let Some(list) = body.get_mut("payments").and_then(Value::as_array_mut) {
+                    for p in list {
+                        p["amount"] = json!(amount);
+                    }
+                }
+            }),
+            Family::Mollie => stand_in.rewrite(move |path, body| {
+                // The create (`/v2/payments`) and a fetch (`/v2/payments/tr_…`), not its
+                // refunds or captures.
+                let fetch = path
+                    .strip_prefix("/v2/payments/")
+                    .is_some_and(|rest| !rest.contains('/'));
+                if (path == "/v2/payments" || fetch) && body["amount"].is_object() {
+                    body["status"] = json!("paid");
+                    body["paidAt"] = body["createdAt"].clone();
+                    body["amount"]["value"] = json!(amount);
+                }
+            }),
+        }
+    }
+}
+
 /// A notification as it travels to us: the URL it is posted to, its headers and its body.
 #[derive(Clone, Debug)]
 pub struct WireNote {
@@ -323,12 +406,14 @@ pub struct PspStandIn {
     url: String,
     upstream: Arc<Mutex<String>>,
     rule: Arc<Mutex<Option<Rule>>>,
+    late_ms: Arc<Mutex<u64>>,
 }
 
 #[derive(Clone)]
 struct Shared {
     upstream: Arc<Mutex<String>>,
     rule: Arc<Mutex<Option<Rule>>>,
+    late_ms: Arc<Mutex<u64>>,
     client: reqwest::Client,
 }
 
@@ -344,6 +429,7 @@ impl PspStandIn {
         let shared = Shared {
             upstream: Arc::new(Mutex::new(String::new())),
             rule: Arc::new(Mutex::new(None)),
+            late_ms: Arc::new(Mutex::new(0)),
             client: reqwest::Client::new(),
         };
         async fn forward(State(s): State<Shared>, req: Request) -> axum::response::Response {
@@ -373,6 +459,11 @@ impl PspStandIn {
                 }
                 _ => bytes.to_vec(),
             };
+            // After the PSP has acted: the call is committed, only its answer is late.
+            let late = *s.late_ms.lock().expect("lock");
+            if late > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(late)).await;
+            }
             (status, body).into_response()
         }
         let app = axum::Router::new()
@@ -385,7 +476,15 @@ impl PspStandIn {
             url,
             upstream: shared.upstream,
             rule: shared.rule,
+            late_ms: shared.late_ms,
         }
+    }
+
+    /// From now on every answer leaves `ms` milliseconds after the PSP has processed the call
+    /// (0: at once). Mollie's simulator delays before processing, and a call whose client gave
+    /// up is then never processed; this is the PSP that acted but answered too late.
+    pub fn answer_late(&self, ms: u64) {
+        *self.late_ms.lock().expect("lock") = ms;
     }
 
     /// From now on every JSON answer goes through `rule` (the request's path, the body).

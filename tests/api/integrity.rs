@@ -837,17 +837,16 @@ async fn assert_given_back_at(app: &TestApp, pre: &str, psp_id: &str, secs: i64)
     assert_eq!(app.hooks_for(pre).await, vec![1], "one Type-1 webhook");
 }
 
-/// Input 13, amount: a success for another amount than requested stays Pending.
+/// Input 13, amount: a success for another amount than requested is not trusted: Pending, the
+/// answer noted as unknown, for the reconciler to ask again. While the PSP keeps saying so the
+/// reconciler does not trust it either; once the PSP tells the truth, the charge succeeds once.
 #[tokio::test]
 async fn a_success_for_another_amount_is_not_trusted() {
+    use psp_integrator::domain::TxStatus;
     let psp = PspStandIn::start().await;
-    psp.rewrite(|path, body| {
-        if path.contains("/registrations/") && body.get("amount").is_some() {
-            body["amount"] = json!("99.00");
-        }
-    });
     let app = TestApp::spawn_behind(&psp).await;
     let agr = card_agreement(&app).await;
+    app.psp_answers_paid_for(&psp, "99.00");
     let pay = tx_id();
     let (s, p) = app
         .post("/api/Payment", recurring_body(&pay, &agr, 9.0))
@@ -861,4 +860,21 @@ async fn a_success_for_another_amount_is_not_trusted() {
         app.record(&pay).await.needs_reconcile,
         "the reconciler will ask"
     );
+    let untrusted = "psp outcome unknown: amount or currency differs from the request";
+    assert!(
+        app.history_notes(&pay).await.iter().any(|n| n == untrusted),
+        "{:?}",
+        app.history_notes(&pay).await
+    );
+    // Asked again while the PSP still says paid for 99.00.
+    app.reconciler_round(120).await;
+    let rec = app.record(&pay).await;
+    assert_eq!(rec.status, TxStatus::Pending, "still not trusted");
+    assert!(rec.needs_reconcile, "asked again later");
+    psp.pass_through();
+    let rec = app.psp_settles_and_reconciler_asks(&pay).await;
+    assert_eq!(rec.status, TxStatus::Succeeded, "the true answer is taken");
+    let psp_id = rec.psp_tx_id.expect("the PSP's payment");
+    assert_eq!(app.psp_money(&psp_id).charged, 900, "9.00 charged");
+    assert_eq!(app.psp_charges(&pay), 1, "exactly one charge");
 }

@@ -1,8 +1,10 @@
 //! PSP answers mapped to the contract: declines to error codes and statuses, an unknown outcome
 //! (timeout, dropped connection) to Pending without a second charge.
 
-use psp_integrator::sim::oppwa::Fault;
+use psp_integrator::domain::TxStatus;
 use reqwest::StatusCode;
+
+use crate::family_events::{PspStandIn, set_psp_timeout};
 
 use crate::harness::*;
 
@@ -138,37 +140,68 @@ async fn declines_map_to_error_codes_and_get_repeats_them() {
     }
 }
 
+/// Pending and awaiting the reconciler (a deadline set), with exactly one charge at the PSP.
+async fn assert_awaits_the_reconciler(app: &TestApp, pay: &str, what: &str) {
+    let rec = app.record(pay).await;
+    assert_eq!(rec.status, TxStatus::Pending, "{what}");
+    assert!(
+        rec.needs_reconcile && rec.next_reconcile_at.is_some(),
+        "{what}: a reconciler deadline"
+    );
+}
+
+/// The PSP's answer says its outcome is not known yet: Pending with a reconciler deadline,
+/// never Failed; Billwerk's replay does not charge again.
 #[tokio::test]
 async fn uncertain_timeout_code_stays_pending() {
     let app = TestApp::spawn().await;
     let agr = recurring_ready(&app).await;
     let pay = tx_id();
-    app.sim.sim.force_next_result("900.100.300");
+    // OPPWA's "timeout, uncertain result" code; Mollie has no such code: its recurring card
+    // payment answers `pending` (not known yet) by itself.
+    if app.family == Family::Oppwa {
+        app.sim.sim.force_next_result("900.100.300");
+    }
     let (s, p) = app
         .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(p["status"], "Pending");
+    assert_awaits_the_reconciler(&app, &pay, "uncertain").await;
+    let (_, again) = app
+        .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
+        .await;
+    assert_eq!(again["status"], "Pending", "{again}");
+    assert_eq!(app.psp_calls(&pay), 1, "the replay did not charge again");
+    // OPPWA's record keeps the uncertain code; Mollie's payment settles and the service
+    // learns it.
+    if app.family == Family::Mollie {
+        let rec = app.psp_settles_and_reconciler_asks(&pay).await;
+        assert_eq!(rec.status, TxStatus::Succeeded);
+        assert_eq!(app.psp_charges(&pay), 1, "exactly one charge");
+    }
 }
 
+/// The PSP acts but answers after our timeout (Mollie's adapter replays the call twice with
+/// its `Idempotency-Key`, each answer late too): Pending with a reconciler deadline, one
+/// charge; Billwerk's replay does not charge again; the reconciler later finds the charge.
 #[tokio::test]
 async fn psp_timeout_leaves_the_payment_pending_and_never_charges_twice() {
+    let psp = PspStandIn::start().await;
     let app = TestApp::spawn_with(|c| {
-        c.psp
-            .of_mut::<psp_integrator::psp::oppwa::OppwaPspSection>()
-            .expect("[psp.oppwa]")
-            .timeout_secs = 1
+        psp.route(c);
+        set_psp_timeout(c, 1)
     })
     .await;
     let (s, b) = app.put_settings(&app.token, sandbox_settings()).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let agr = recurring_ready(&app).await;
     let pay = tx_id();
-    app.fault(Fault::Delay { millis: 2500 });
+    psp.answer_late(2500);
     let (s, p) = app
         .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
         .await;
-    app.fault(Fault::None);
+    psp.answer_late(0);
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(p["status"], "Pending");
     let (_, again) = app
@@ -183,20 +216,40 @@ async fn psp_timeout_leaves_the_payment_pending_and_never_charges_twice() {
         .expect("read")
         .expect("row");
     assert!(rec.needs_reconcile, "marked for reconciliation");
+    assert!(rec.next_reconcile_at.is_some(), "with a deadline");
+    let rec = app.psp_settles_and_reconciler_asks(&pay).await;
+    assert_eq!(rec.status, TxStatus::Succeeded, "the reconciler found it");
+    assert_eq!(app.psp_charges(&pay), 1, "exactly one charge");
 }
 
+/// An answer lost after the PSP acted, and a PSP that refuses with 503 (Mollie's adapter
+/// replays each twice): Pending with a reconciler deadline, never Failed at once. The
+/// reconciler then finds the charge (lost answer: Succeeded, one charge) or proves the PSP
+/// never received it (503: Failed, no charge).
 #[tokio::test]
 async fn dropped_connection_and_unavailable_psp_stay_pending() {
     let app = TestApp::spawn().await;
     let agr = recurring_ready(&app).await;
-    for fault in [Fault::DropAfterProcessing, Fault::Unavailable] {
+    for (fault, charges, resolved) in [
+        (PspFault::DropAfterCommit, 1, TxStatus::Succeeded),
+        (PspFault::Unavailable, 0, TxStatus::Failed),
+    ] {
         let pay = tx_id();
-        app.fault(fault);
+        app.psp_fault(fault);
         let (s, p) = app
             .post("/api/Payment", recurring_body(&pay, &agr, 10.0))
             .await;
-        app.fault(Fault::None);
+        app.psp_fault(PspFault::None);
         assert_eq!(s, StatusCode::OK, "{fault:?}: {p}");
         assert_eq!(p["status"], "Pending", "{fault:?}");
+        assert_awaits_the_reconciler(&app, &pay, &format!("{fault:?}")).await;
+        assert_eq!(app.psp_charges(&pay), charges, "{fault:?}");
+        let rec = app.psp_settles_and_reconciler_asks(&pay).await;
+        assert_eq!(rec.status, resolved, "{fault:?}");
+        assert_eq!(
+            app.psp_charges(&pay),
+            charges,
+            "{fault:?}: never charged again"
+        );
     }
 }
