@@ -140,7 +140,9 @@ pub enum PspFault {
     DropAfterCommit,
     /// The PSP is unavailable (503) before processing anything.
     Unavailable,
-    /// The answer comes this many milliseconds late (after processing).
+    /// The PSP is this many milliseconds slow: OPPWA's simulator answers late after
+    /// processing, Mollie's waits before processing (so a client that gives up first may never
+    /// reach it). "Acted, then answered late" for both: `PspStandIn::answer_late`.
     Delay(u64),
 }
 
