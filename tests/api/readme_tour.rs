@@ -128,4 +128,10 @@ async fn the_mollie_tour_runs_as_written() {
         .await;
     assert_eq!(d["status"], "Succeeded", "{d}");
     assert_eq!(d["chargebacks"].as_array().map(Vec::len), Some(1), "{d}");
+    // Booked on Mollie's days (the tour moves its clock), never before the payment they undo.
+    let day = |v: &serde_json::Value| v["bookingDate"].as_str().unwrap_or_default().to_string();
+    assert!(
+        day(&d["chargebacks"][0]) >= day(&d["payments"][0]) && !day(&d["payments"][0]).is_empty(),
+        "{d}"
+    );
 }

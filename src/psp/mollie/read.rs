@@ -199,7 +199,15 @@ fn child(
     r.currency = currency;
     r.result_code = Some(status.to_string());
     r.kind = Some(kind);
+    r.booking_date = date_of(v, "createdAt");
     r
+}
+
+/// The day of an RFC 3339 timestamp field (Mollie's `createdAt`, `reversedAt`, `paidAt`).
+fn date_of(v: &Value, field: &str) -> Option<chrono::NaiveDate> {
+    str_of(v, field)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.date_naive())
 }
 
 /// A chargeback as a succeeded movement, with its reason when Mollie gives one.
@@ -214,6 +222,7 @@ pub fn chargeback(payment_id: &str, c: &Value, kind: EventKind) -> (PspResult, C
     let mut r = child(payment_id, c, Outcome::Succeeded, "received", kind);
     if r.kind == Some(EventKind::ChargebackReversal) {
         r.result_code = Some("reversed".into());
+        r.booking_date = date_of(c, "reversedAt").or(r.booking_date);
     }
     (r, info)
 }
