@@ -448,9 +448,17 @@ impl PspStandIn {
             let body = axum::body::to_bytes(req.into_body(), 1 << 20)
                 .await
                 .expect("body");
-            let res = out.body(body).send().await.expect("upstream");
+            // The PSP dropped the connection (a fault): drop ours too, the same lost answer.
+            // `resume_unwind` ends this connection's task without the panic hook's message.
+            let dropped =
+                || -> ! { std::panic::resume_unwind(Box::new("the PSP dropped the connection")) };
+            let Ok(res) = out.body(body).send().await else {
+                dropped()
+            };
             let status = res.status();
-            let bytes = res.bytes().await.expect("upstream body");
+            let Ok(bytes) = res.bytes().await else {
+                dropped()
+            };
             let rule = s.rule.lock().expect("lock").clone();
             let body = match (rule, serde_json::from_slice::<Value>(&bytes)) {
                 (Some(rule), Ok(mut v)) => {
