@@ -1,19 +1,32 @@
-//! Model-based test of state and money integrity that runs for the PSP family under test
-//! (tests/api/family.rs): `proptest` generates sequences of recurring card charges, API refunds,
-//! refunds that never reach the PSP, chargebacks at the PSP (which may cross those), lost PSP
-//! answers, notification deliveries, PSP settlement and reconciler rounds on one card agreement,
-//! runs them against the real service, database and the family's simulator, and checks after
-//! every step:
-//! - no final state is ever left, and every Pending transaction has a reconciler deadline;
-//! - per payment: collected ≤ requested; refundedAmount + refundableAmount ≤ collected;
-//!   chargebacks ≤ collected;
-//! - the PSP holds at most one charge (or refund) per Billwerk transaction id.
+//! Model-based tests of state and money integrity that run for the PSP family under test
+//! (tests/api/family.rs), against the real service, database and the family's simulator.
 //!
+//! The card model: `proptest` generates sequences of recurring card charges, API refunds,
+//! refunds that never reach the PSP, chargebacks at the PSP (which may cross those), lost PSP
+//! answers, notification deliveries, PSP settlement and reconciler rounds on one card agreement.
 //! At the end the PSP settles, delivers everything and the reconciler runs; every payment must
 //! then be Succeeded with exactly one charge at the PSP, its collected, refunded and
 //! charged-back money must equal the PSP's, and every refund the PSP never received must be
-//! Failed. (`model.rs` is OPPWA's deeper SEPA-debit model with hand-made notifications.) 24
-//! sequences by default; `PSPI_MONEY_MODEL_CASES=500` runs more.
+//! Failed. 24 sequences by default.
+//!
+//! The SEPA model, through the family's SEPA driver (tests/api/family_sepa.rs): pending direct
+//! debits on one mandate, the bank collecting one, chargebacks of part of what is left at the
+//! PSP, their reversal, refunds in the PSP's back office, API refunds, lost PSP answers, time
+//! passing at the PSP and reconciler rounds; each PSP event's notification is delivered at once
+//! or held and delivered later, in any order, or twice. Only what the PSP could do is
+//! generated (a chargeback or refund only within what the PSP still holds). At the end the PSP
+//! collects every debit, everything is delivered and the reconciler runs; every debit must be
+//! Succeeded with one charge at the PSP and its collected, refunded and charged-back (less
+//! reversed) money equal to the PSP's, and every API refund Succeeded. 16 sequences by default.
+//!
+//! Both check after every step:
+//! - no final state is ever left, and every Pending transaction has a reconciler deadline;
+//! - per payment: collected ≤ requested; refundedAmount + refundableAmount ≤ collected;
+//!   chargebacks less reversals ≤ collected (a reversal is a payment item of its own);
+//! - the PSP holds at most one charge (or refund) per Billwerk transaction id.
+//!
+//! (`model.rs` is OPPWA's deeper SEPA-debit model with hand-made notifications.)
+//! `PSPI_MONEY_MODEL_CASES=500` runs more sequences of either.
 
 use std::collections::HashMap;
 
@@ -23,8 +36,10 @@ use psp_integrator::domain::{Clock, SystemClock, TxStatus};
 use psp_integrator::flows::reconcile;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::family_events::payment_of;
+use crate::family_sepa::PspNote;
 use crate::harness::*;
 
 #[derive(Debug, Clone)]
@@ -99,6 +114,23 @@ fn sum(items: &Value) -> Decimal {
         .unwrap_or_default()
 }
 
+/// A payment's collected money and the chargebacks reversed (items described as such).
+fn collected(v: &Value) -> (Decimal, Decimal) {
+    let mut out = (Decimal::ZERO, Decimal::ZERO);
+    for i in v["payments"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        if i["description"] == "Chargeback reversal" {
+            out.1 += amount_of(&i["amount"]);
+        } else {
+            out.0 += amount_of(&i["amount"]);
+        }
+    }
+    out
+}
+
 fn f64_of(d: Decimal) -> f64 {
     d.to_string().parse().unwrap_or(0.0)
 }
@@ -121,6 +153,11 @@ impl<'a> World<'a> {
         let agreement = agreement_id();
         app.card_preauth(&tx_id(), &agreement, 10.0, "4200000000000000")
             .await;
+        World::on(app, agreement)
+    }
+
+    /// A world on an existing agreement.
+    fn on(app: &'a TestApp, agreement: String) -> World<'a> {
         World {
             app,
             agreement,
@@ -288,15 +325,15 @@ impl<'a> World<'a> {
             if v["status"] == "Failed" {
                 continue;
             }
-            let paid = sum(&v["payments"]);
+            let (paid, reversed) = collected(&v);
             ensure!(paid <= *requested, "{id}: collected {paid} > requested");
             ensure!(
                 amount_of(&v["refundedAmount"]) + amount_of(&v["refundableAmount"]) <= paid,
                 "{id}: refunded + refundable > paid: {v}"
             );
             ensure!(
-                sum(&v["chargebacks"]) <= paid,
-                "{id}: chargebacks > paid: {v}"
+                sum(&v["chargebacks"]) - reversed <= paid,
+                "{id}: chargebacks less reversals > paid: {v}"
             );
         }
         Ok(())
@@ -364,23 +401,390 @@ async fn run_case(app: &TestApp, ops: Vec<Op>) -> Result<(), TestCaseError> {
     w.settle_down().await
 }
 
+/// `PSPI_MONEY_MODEL_CASES`, else `default`.
+fn runner(default: u32) -> TestRunner {
+    let cases = std::env::var("PSPI_MONEY_MODEL_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn generated_sequences_keep_state_and_money_equal_to_the_psps() {
     let app = TestApp::spawn().await;
     app.connect_psp_webhooks().await;
-    let cases = std::env::var("PSPI_MONEY_MODEL_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(24);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(24);
     let handle = tokio::runtime::Handle::current();
     let strategy = prop::collection::vec(op(), 1..12);
     let result = tokio::task::block_in_place(|| {
         runner.run(&strategy, |ops| handle.block_on(run_case(&app, ops)))
+    });
+    if let Err(e) = result {
+        panic!("{} run: {e}", app.family.name());
+    }
+}
+
+/// A step of the SEPA model. `bool`s: the step's notification is delivered at once (`false`)
+/// or held for a later [`SepaOp::DeliverHeld`].
+#[derive(Debug, Clone)]
+enum SepaOp {
+    Debit(u8),
+    /// The bank collects a debit still pending at the PSP.
+    Collect(u8, bool),
+    Chargeback(u8, u8, bool),
+    /// The bank reverses a chargeback not yet reversed, whole.
+    Reverse(u8, bool),
+    BackOfficeRefund(u8, u8, bool),
+    Refund(u8, u8),
+    LoseNextAnswer,
+    /// Delivers a held notification; `true` keeps it for a duplicate later.
+    DeliverHeld(u8, bool),
+    PspDelivers,
+    /// Three days pass at the PSP (Mollie settles what is due) and it delivers.
+    TimePasses,
+    Reconcile,
+}
+
+fn sepa_op() -> impl Strategy<Value = SepaOp> {
+    prop_oneof![
+        3 => any::<u8>().prop_map(SepaOp::Debit),
+        4 => (any::<u8>(), any::<bool>()).prop_map(|(i, h)| SepaOp::Collect(i, h)),
+        4 => (any::<u8>(), any::<u8>(), any::<bool>())
+            .prop_map(|(i, p, h)| SepaOp::Chargeback(i, p, h)),
+        3 => (any::<u8>(), any::<bool>()).prop_map(|(i, h)| SepaOp::Reverse(i, h)),
+        2 => (any::<u8>(), any::<u8>(), any::<bool>())
+            .prop_map(|(i, p, h)| SepaOp::BackOfficeRefund(i, p, h)),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(i, p)| SepaOp::Refund(i, p)),
+        1 => Just(SepaOp::LoseNextAnswer),
+        3 => (any::<u8>(), any::<bool>()).prop_map(|(i, k)| SepaOp::DeliverHeld(i, k)),
+        1 => Just(SepaOp::PspDelivers),
+        1 => Just(SepaOp::TimePasses),
+        1 => Just(SepaOp::Reconcile),
+    ]
+}
+
+/// A chargeback made at the PSP.
+struct Cb {
+    psp_id: String,
+    id: String,
+    amount: Decimal,
+    reversed: bool,
+}
+
+/// The SEPA world: the card world's bookkeeping on a SEPA mandate, plus the chargebacks made
+/// at the PSP and the notifications held back.
+struct SepaWorld<'a> {
+    w: World<'a>,
+    chargebacks: Vec<Cb>,
+    held: Vec<PspNote>,
+    /// Refunds asked of the PSP (API and back office): PSP id and amount.
+    refunded: Vec<(String, Decimal)>,
+}
+
+impl<'a> SepaWorld<'a> {
+    /// The PSP's id of the debit `billwerk_id` (from the PSP's records: our answer may have
+    /// been lost).
+    fn psp_id(&self, billwerk_id: &str) -> Option<String> {
+        let app = self.w.app;
+        match app.family {
+            Family::Oppwa => app
+                .sim
+                .sim
+                .transactions()
+                .into_iter()
+                .find(|t| t["merchantTransactionId"] == billwerk_id && t["paymentType"] == "DB")
+                .and_then(|t| t["id"].as_str().map(str::to_string)),
+            Family::Mollie => app
+                .mollie()
+                .sim
+                .payments()
+                .into_iter()
+                .find(|p| p["metadata"]["transactionId"] == billwerk_id)
+                .and_then(|p| p["id"].as_str().map(str::to_string)),
+        }
+    }
+
+    /// The debit's state at the PSP: `Some(true)` collected, `Some(false)` pending.
+    fn psp_collected(&self, psp_id: &str) -> Option<bool> {
+        let app = self.w.app;
+        match app.family {
+            Family::Oppwa => {
+                let code = app.psp_json(psp_id)["result"]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                // OPPWA's pending groups (a SEPA debit waits as 800.400.500).
+                if ["000.200", "800.400.5", "100.400.500"]
+                    .iter()
+                    .any(|p| code.starts_with(p))
+                {
+                    Some(false)
+                } else if code.starts_with("000.000.") || code.starts_with("000.100.1") {
+                    Some(true)
+                } else {
+                    None
+                }
+            }
+            Family::Mollie => app
+                .mollie()
+                .sim
+                .payments()
+                .into_iter()
+                .find(|p| p["id"] == payment_of(psp_id))
+                .and_then(|p| match p["status"].as_str() {
+                    Some("pending") => Some(false),
+                    Some("paid") => Some(true),
+                    _ => None,
+                }),
+        }
+    }
+
+    /// Debit `i` (modulo) with its PSP id, when the PSP has it.
+    fn debit(&self, i: u8) -> Option<(String, String)> {
+        let ps = &self.w.payments;
+        if ps.is_empty() {
+            return None;
+        }
+        let id = ps[usize::from(i) % ps.len()].0.clone();
+        let psp = self.psp_id(&id)?;
+        Some((id, psp))
+    }
+
+    /// What is left at the PSP of a collected debit, in major units: collected less refunds
+    /// less every chargeback ever made (a reversal does not make room: conservative for both
+    /// PSPs, OPPWA counting chargebacks gross).
+    fn psp_room(&self, psp_id: &str) -> Decimal {
+        let m = self.w.app.psp_money(psp_id);
+        let gross: Decimal = self
+            .chargebacks
+            .iter()
+            .filter(|c| c.psp_id == psp_id)
+            .map(|c| c.amount)
+            .sum();
+        cents(m.charged - m.refunded) - gross
+    }
+
+    /// `a` to refund of `psp_id`, unless the PSP would refuse it as a duplicate: Mollie
+    /// refuses a refund of the same amount as a live one on the payment made within the hour
+    /// (with or without an idempotency key), in its dashboard too; the model avoids the
+    /// amount for good.
+    fn refund_of(&mut self, psp_id: &str, a: Decimal) -> Option<Decimal> {
+        let seen = self.refunded.iter().any(|(p, x)| p == psp_id && *x == a);
+        if seen && self.w.app.family == Family::Mollie {
+            return None;
+        }
+        self.refunded.push((psp_id.to_string(), a));
+        Some(a)
+    }
+
+    async fn tell(&mut self, note: PspNote, hold: bool) -> Result<(), TestCaseError> {
+        if hold {
+            self.held.push(note);
+            return Ok(());
+        }
+        let s = self.w.app.deliver(&note).await;
+        ensure!(s == StatusCode::OK, "notification answered {s}: {note:?}");
+        Ok(())
+    }
+
+    async fn step(&mut self, op: &SepaOp) -> Result<(), TestCaseError> {
+        let app = self.w.app;
+        match op {
+            SepaOp::Debit(p) => {
+                let amount = cents(100 + i64::from(*p) * 40);
+                let id = tx_id();
+                let mut body = recurring_body(&id, &self.w.agreement, f64_of(amount));
+                body["paymentMeansReference"]["role"] = json!("Debit");
+                let (s, b) = self.w.api("/api/Payment", body).await;
+                ensure!(
+                    s == StatusCode::OK && b["status"] == "Pending",
+                    "debit: {s} {b}"
+                );
+                self.w.payments.push((id, amount));
+            }
+            SepaOp::Collect(i, hold) => {
+                if let Some((_, psp)) = self.debit(*i)
+                    && self.psp_collected(&psp) == Some(false)
+                {
+                    let note = app.psp_settles_debit(&psp);
+                    self.tell(note, *hold).await?;
+                }
+            }
+            SepaOp::Chargeback(i, p, hold) => {
+                if let Some((_, psp)) = self.debit(*i)
+                    && self.psp_collected(&psp) == Some(true)
+                    && let Some(a) = part(self.psp_room(&psp), *p)
+                {
+                    let (cb, note) = app.psp_sepa_chargeback(&psp, &wire(a), Some("MD06"));
+                    self.chargebacks.push(Cb {
+                        psp_id: psp,
+                        id: cb,
+                        amount: a,
+                        reversed: false,
+                    });
+                    self.tell(note, *hold).await?;
+                }
+            }
+            SepaOp::Reverse(i, hold) => {
+                let open: Vec<usize> = (0..self.chargebacks.len())
+                    .filter(|k| !self.chargebacks[*k].reversed)
+                    .collect();
+                if !open.is_empty() {
+                    let k = open[usize::from(*i) % open.len()];
+                    let c = &mut self.chargebacks[k];
+                    c.reversed = true;
+                    let note = app.psp_reverses_chargeback(&c.psp_id, &c.id, &wire(c.amount));
+                    self.tell(note, *hold).await?;
+                }
+            }
+            SepaOp::BackOfficeRefund(i, p, hold) => {
+                if let Some((_, psp)) = self.debit(*i)
+                    && self.psp_collected(&psp) == Some(true)
+                    && let Some(a) = part(self.psp_room(&psp), *p)
+                    && let Some(a) = self.refund_of(&psp, a)
+                {
+                    let note = app.psp_back_office_refund(&psp, &wire(a)).await;
+                    self.tell(note, *hold).await?;
+                }
+            }
+            SepaOp::Refund(i, p) => {
+                let Some((id, psp)) = self.debit(*i) else {
+                    return Ok(());
+                };
+                let v = self.w.view(&id).await;
+                if v["status"] != "Succeeded" || self.psp_collected(&psp) != Some(true) {
+                    return Ok(());
+                }
+                let room = amount_of(&v["refundableAmount"]).min(self.psp_room(&psp));
+                if let Some(a) = part(room, *p)
+                    && let Some(a) = self.refund_of(&psp, a)
+                {
+                    let rf = tx_id();
+                    let (s, b) = self
+                        .w
+                        .api("/api/Refund", refund_body(&rf, &id, f64_of(a)))
+                        .await;
+                    ensure!(
+                        s == StatusCode::OK || b["errorCode"] == "InvalidAmount",
+                        "refund: {s} {b}"
+                    );
+                    if s == StatusCode::OK {
+                        self.w.refunds.push(rf);
+                    }
+                }
+            }
+            SepaOp::LoseNextAnswer => self.w.lose_next = true,
+            SepaOp::DeliverHeld(i, keep) => {
+                if !self.held.is_empty() {
+                    let k = usize::from(*i) % self.held.len();
+                    let note = if *keep {
+                        self.held[k].clone()
+                    } else {
+                        self.held.remove(k)
+                    };
+                    self.tell(note, false).await?;
+                }
+            }
+            SepaOp::PspDelivers => {
+                app.psp_delivers().await;
+            }
+            SepaOp::TimePasses => {
+                self.w.days += 3;
+                app.psp_settles().await;
+            }
+            SepaOp::Reconcile => self.w.reconcile().await?,
+        }
+        Ok(())
+    }
+
+    /// The PSP collects every debit, everything is delivered and the reconciler runs: then
+    /// the service agrees with the PSP on every debit's money.
+    async fn settle_down(&mut self) -> Result<(), TestCaseError> {
+        let app = self.w.app;
+        let ids: Vec<String> = self.w.payments.iter().map(|(id, _)| id.clone()).collect();
+        for id in &ids {
+            if let Some(psp) = self.psp_id(id)
+                && self.psp_collected(&psp) == Some(false)
+            {
+                app.psp_settles_debit(&psp);
+            }
+        }
+        self.w.days += 30;
+        app.psp_settles().await;
+        for note in std::mem::take(&mut self.held) {
+            self.tell(note, false).await?;
+        }
+        self.w.reconcile().await?;
+        app.psp_delivers_all().await;
+        self.w.check().await?;
+        for id in &ids {
+            let tx = app.record(id).await;
+            ensure!(
+                tx.status == TxStatus::Succeeded,
+                "{id} is {} after settlement",
+                tx.status
+            );
+            ensure!(
+                app.psp_charges(id) == 1,
+                "{id}: {} charges at the PSP",
+                app.psp_charges(id)
+            );
+            let psp = self.psp_id(id).unwrap_or_default();
+            let m = app.psp_money(&psp);
+            let v = self.w.view(id).await;
+            let (paid, reversed) = collected(&v);
+            let ours = (
+                paid,
+                amount_of(&v["refundedAmount"]),
+                sum(&v["chargebacks"]) - reversed,
+            );
+            let theirs = (cents(m.charged), cents(m.refunded), cents(m.charged_back));
+            ensure!(
+                ours == theirs,
+                "{id}: ours {ours:?}, the PSP's {theirs:?}: {v}"
+            );
+        }
+        for r in &self.w.refunds {
+            let tx = app.record(r).await;
+            ensure!(
+                tx.status == TxStatus::Succeeded,
+                "refund {r} is {} after settlement",
+                tx.status
+            );
+        }
+        Ok(())
+    }
+}
+
+async fn run_sepa_case(app: &TestApp, ops: Vec<SepaOp>) -> Result<(), TestCaseError> {
+    let agreement = sepa_agreement(app).await;
+    let mut w = SepaWorld {
+        w: World::on(app, agreement),
+        chargebacks: vec![],
+        held: vec![],
+        refunded: vec![],
+    };
+    for op in &ops {
+        w.step(op).await?;
+        w.w.check().await?;
+    }
+    w.settle_down().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn generated_sepa_sequences_keep_state_and_money_equal_to_the_psps() {
+    let app = TestApp::spawn().await;
+    app.connect_psp_webhooks().await;
+    let mut runner = runner(16);
+    let handle = tokio::runtime::Handle::current();
+    let strategy = prop::collection::vec(sepa_op(), 2..20);
+    let result = tokio::task::block_in_place(|| {
+        runner.run(&strategy, |ops| handle.block_on(run_sepa_case(&app, ops)))
     });
     if let Err(e) = result {
         panic!("{} run: {e}", app.family.name());
