@@ -884,3 +884,41 @@ impl TestApp {
         }
     }
 }
+
+// --- Money in the API's JSON and in the PSP's wire format (the model tests) ---
+
+/// `pct` (of 255) of `room` in cents, at least 0.01; `None` when there is no room.
+pub fn part(room: rust_decimal::Decimal, pct: u8) -> Option<rust_decimal::Decimal> {
+    let c = (room * rust_decimal::Decimal::from(100)).trunc();
+    if c < rust_decimal::Decimal::ONE {
+        return None;
+    }
+    let share = (c * rust_decimal::Decimal::from(pct) / rust_decimal::Decimal::from(255))
+        .trunc()
+        .max(rust_decimal::Decimal::ONE);
+    Some(share / rust_decimal::Decimal::from(100))
+}
+
+/// `d` with two decimals, as a PSP's amount string (`"12.30"`).
+pub fn wire(d: rust_decimal::Decimal) -> String {
+    let mut d = d;
+    d.rescale(2);
+    d.to_string()
+}
+
+/// An amount in the API's JSON (a number, or a string); 0 when unreadable.
+pub fn amount_of(v: &Value) -> rust_decimal::Decimal {
+    v.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string())
+        .parse::<rust_decimal::Decimal>()
+        .unwrap_or_default()
+}
+
+/// Σ the `amount` of a JSON array's items (`payments`, `chargebacks`).
+pub fn sum(items: &Value) -> rust_decimal::Decimal {
+    items
+        .as_array()
+        .map(|a| a.iter().map(|i| amount_of(&i["amount"])).sum())
+        .unwrap_or_default()
+}

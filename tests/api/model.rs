@@ -152,39 +152,6 @@ fn whole(v: i64) -> Decimal {
     Decimal::from(v)
 }
 
-/// `pct` of `room`, in cents, at least 0.01; `None` when there is no room.
-fn part(room: Decimal, pct: u8) -> Option<Decimal> {
-    let cents = (room * whole(100)).trunc();
-    if cents < Decimal::ONE {
-        return None;
-    }
-    let share = (cents * Decimal::from(pct) / whole(255))
-        .trunc()
-        .max(Decimal::ONE);
-    Some(share / whole(100))
-}
-
-fn wire(d: Decimal) -> String {
-    let mut d = d;
-    d.rescale(2);
-    d.to_string()
-}
-
-fn amount_of(v: &Value) -> Decimal {
-    v.as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| v.to_string())
-        .parse::<Decimal>()
-        .unwrap_or_default()
-}
-
-fn sum(items: &Value) -> Decimal {
-    items
-        .as_array()
-        .map(|a| a.iter().map(|i| amount_of(&i["amount"])).sum())
-        .unwrap_or_default()
-}
-
 impl<'a> World<'a> {
     async fn new(app: &'a TestApp, case: &Case) -> Result<World<'a>, TestCaseError> {
         let agreement = agreement_id();

@@ -81,39 +81,6 @@ fn cents(v: i64) -> Decimal {
     Decimal::new(v, 2)
 }
 
-/// `pct` (of 255) of `room` in cents, at least 0.01; `None` when there is no room.
-fn part(room: Decimal, pct: u8) -> Option<Decimal> {
-    let c = (room * Decimal::from(100)).trunc();
-    if c < Decimal::ONE {
-        return None;
-    }
-    let share = (c * Decimal::from(pct) / Decimal::from(255))
-        .trunc()
-        .max(Decimal::ONE);
-    Some(share / Decimal::from(100))
-}
-
-fn wire(d: Decimal) -> String {
-    let mut d = d;
-    d.rescale(2);
-    d.to_string()
-}
-
-fn amount_of(v: &Value) -> Decimal {
-    v.as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| v.to_string())
-        .parse::<Decimal>()
-        .unwrap_or_default()
-}
-
-fn sum(items: &Value) -> Decimal {
-    items
-        .as_array()
-        .map(|a| a.iter().map(|i| amount_of(&i["amount"])).sum())
-        .unwrap_or_default()
-}
-
 /// A payment's collected money and the chargebacks reversed (items described as such).
 fn collected(v: &Value) -> (Decimal, Decimal) {
     let mut out = (Decimal::ZERO, Decimal::ZERO);
