@@ -103,6 +103,34 @@ impl TestApp {
             .status()
     }
 
+    /// Mollie's webhook for the payment of `psp_id`, while `stand_in` makes the fetch answer
+    /// `failed` (with `details` added to the payment's `details`); our answer to the webhook.
+    pub async fn mollie_fetch_says_failed(
+        &self,
+        stand_in: &PspStandIn,
+        psp_id: &str,
+        details: Value,
+    ) -> StatusCode {
+        let pid = payment_of(psp_id).to_string();
+        let path = format!("/v2/payments/{pid}");
+        stand_in.rewrite(move |p, body| {
+            if p == path {
+                body["status"] = json!("failed");
+                body["failedAt"] = body["paidAt"].clone();
+                if let (Some(into), Some(from)) =
+                    (body["details"].as_object_mut(), details.as_object())
+                {
+                    into.extend(from.clone());
+                } else {
+                    body["details"] = details.clone();
+                }
+            }
+        });
+        let status = self.mollie_webhook(&pid).await;
+        stand_in.pass_through();
+        status
+    }
+
     /// The PSP reports, after the paid payment `psp_id` was settled, that it failed: OPPWA a
     /// "declined" notification built from the PSP's record; Mollie its webhook, whose fetch
     /// `stand_in` makes answer `failed` (Mollie's own record stays `paid`: a paid payment never
@@ -119,19 +147,10 @@ impl TestApp {
                 self.notify(&late).await
             }
             Family::Mollie => {
-                let pid = payment_of(psp_id).to_string();
-                let path = format!("/v2/payments/{pid}");
-                stand_in.rewrite(move |p, body| {
-                    if p == path {
-                        body["status"] = json!("failed");
-                        body["failedAt"] = body["paidAt"].clone();
-                        body["details"]["failureReason"] = json!("card_declined");
-                        body["details"]["failureMessage"] = json!("The card was declined");
-                    }
-                });
-                let status = self.mollie_webhook(&pid).await;
-                stand_in.pass_through();
-                status
+                let details = json!({"failureReason": "card_declined",
+                    "failureMessage": "The card was declined"});
+                self.mollie_fetch_says_failed(stand_in, psp_id, details)
+                    .await
             }
         }
     }

@@ -270,19 +270,9 @@ impl TestApp {
                 self.notify(&failed).await
             }
             Family::Mollie => {
-                let tr = payment_of(psp_id).to_string();
-                let path = format!("/v2/payments/{tr}");
-                stand_in.rewrite(move |p, body| {
-                    if p == path {
-                        body["status"] = json!("failed");
-                        body["failedAt"] = body["paidAt"].clone();
-                        body["details"]["bankReasonCode"] = json!("AM04");
-                        body["details"]["bankReason"] = json!("Insufficient funds");
-                    }
-                });
-                let status = self.mollie_webhook(&tr).await;
-                stand_in.pass_through();
-                status
+                let details = json!({"bankReasonCode": "AM04", "bankReason": "Insufficient funds"});
+                self.mollie_fetch_says_failed(stand_in, psp_id, details)
+                    .await
             }
         }
     }
