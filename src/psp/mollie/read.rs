@@ -128,10 +128,7 @@ pub fn payment(p: &Value) -> PspResult {
     r.result_code = Some(status.to_string());
     r.description = str_of(details, "failureMessage").map(str::to_string);
     r.kind = Some(payment_kind(p));
-    r.booking_date = str_of(p, "paidAt")
-        .or_else(|| str_of(p, "authorizedAt"))
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.date_naive());
+    r.booking_date = date_of(p, "paidAt").or_else(|| date_of(p, "authorizedAt"));
     r
 }
 
